@@ -1,0 +1,2 @@
+//! The `strangler` binary (being written).
+fn main() {}
