@@ -1,1 +1,53 @@
-//! The migration plan (being written).
+//! The migration plan, `strangler.toml`: the one file format every strangler
+//! tool reads, and the only crate that defines it.
+//!
+//! A plan names the monolith and the services being extracted from it. Each
+//! service lists its code (`members`), and the HTTP routes and database
+//! tables moving to it, each with a stage. The analyzer writes plans, the
+//! planner edits them, the proxy routes by them and the sync copies by them.
+//!
+//! ```
+//! let parsed = strangler_plan::parse(r#"
+//! version = 1
+//! [monolith]
+//! name = "shop"
+//! upstream = "http://127.0.0.1:8080"
+//!
+//! [[service]]
+//! name = "catalog"
+//! upstream = "http://127.0.0.1:9001"
+//!   [[service.route]]
+//!   path = "/api/products/{id}"
+//!   stage = "canary"
+//!   percent = 150
+//! "#);
+//! assert!(!parsed.is_valid());
+//! let message = parsed.diagnostics[0].render("strangler.toml");
+//! assert!(message.starts_with("strangler.toml:13:13: error: percent 150"), "{message}");
+//! ```
+//!
+//! - [`parse`] reads TOML text and reports every problem, each with its
+//!   line and column; it never stops at the first.
+//! - [`validate`] checks an in-memory [`Plan`], such as one a tool edited.
+//! - [`PlanFile`] loads a file and saves edits atomically, keeping the
+//!   user's comments, and refuses to write an invalid plan or a stage move
+//!   the migration path forbids ([`RouteStage`], [`TableStage`]).
+
+mod diagnostic;
+mod edit;
+mod file;
+mod load;
+mod model;
+mod stage;
+mod template;
+mod validate;
+
+pub use diagnostic::{
+    Diagnostic, FieldPath, Focus, Location, Severity, Step, has_errors, locate, location_of,
+};
+pub use file::{PlanError, PlanFile, write_atomic};
+pub use load::{Parsed, parse};
+pub use model::{Method, Monolith, Plan, Route, Service, Sticky, Table, VERSION};
+pub use stage::{RouteStage, TableStage, TransitionError, UnknownStage};
+pub use template::{RouteTemplate, Segment, TemplateError};
+pub use validate::validate;

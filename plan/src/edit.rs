@@ -1,0 +1,242 @@
+//! Writing a [`Plan`] back into its TOML document without losing the user's
+//! comments, key order or formatting.
+//!
+//! [`reconcile`] changes only what differs. Services are matched by name
+//! (or by position, when one was renamed), routes by path and methods, and
+//! tables by name; a matched entry keeps its comments and layout, a new one
+//! is appended, and one that is gone is removed with its comments.
+
+use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
+
+use crate::model::{Monolith, Plan, Route, Service, Table as PlanTable};
+
+/// Makes `doc` describe `plan`, touching only what changed.
+pub fn reconcile(doc: &mut DocumentMut, plan: &Plan) {
+    let root = doc.as_table_mut();
+    set_integer(root, "version", i64::from(plan.version));
+    if !root.get("monolith").is_some_and(Item::is_table) {
+        root.insert("monolith", Item::Table(Table::new()));
+    }
+    if let Some(table) = root.get_mut("monolith").and_then(Item::as_table_mut) {
+        reconcile_monolith(table, &plan.monolith);
+    }
+    let old = match root.remove("service") {
+        Some(Item::ArrayOfTables(array)) => array.into_iter().collect(),
+        _ => Vec::new(),
+    };
+    let services = merge_entries(
+        old,
+        &plan.services,
+        |t| t.get("name").and_then(Item::as_str).map(str::to_owned),
+        |s| s.name.clone(),
+        reconcile_service,
+    );
+    if !services.is_empty() {
+        root.insert("service", Item::ArrayOfTables(services));
+    }
+}
+
+fn reconcile_monolith(table: &mut Table, monolith: &Monolith) {
+    set_string(table, "name", Some(&monolith.name));
+    set_string(table, "upstream", Some(&monolith.upstream));
+    set_string(table, "database", monolith.database.as_deref());
+}
+
+fn reconcile_service(table: &mut Table, service: &Service) {
+    set_string(table, "name", Some(&service.name));
+    set_string(table, "upstream", service.upstream.as_deref());
+    set_string(table, "database", service.database.as_deref());
+    set_strings(table, "members", &service.members);
+    set_strings(table, "pinned", &service.pinned);
+    let old_routes = take_array(table, "route");
+    let routes = merge_entries(
+        old_routes,
+        &service.routes,
+        route_key_of_table,
+        route_key,
+        reconcile_route,
+    );
+    if !routes.is_empty() {
+        table.insert("route", Item::ArrayOfTables(routes));
+    }
+    let old_tables = take_array(table, "table");
+    let tables = merge_entries(
+        old_tables,
+        &service.tables,
+        |t| t.get("name").and_then(Item::as_str).map(str::to_owned),
+        |t| t.name.clone(),
+        reconcile_table,
+    );
+    if !tables.is_empty() {
+        table.insert("table", Item::ArrayOfTables(tables));
+    }
+}
+
+fn reconcile_route(table: &mut Table, route: &Route) {
+    set_string(table, "path", Some(route.path.as_str()));
+    let methods: Option<Vec<String>> = route
+        .methods
+        .as_ref()
+        .map(|m| m.iter().map(|m| m.as_str().to_owned()).collect());
+    match &methods {
+        Some(methods) => set_strings_always(table, "methods", methods),
+        None => {
+            table.remove("methods");
+        }
+    }
+    set_string(table, "stage", Some(route.stage.as_str()));
+    match route.percent {
+        Some(p) => set_integer(table, "percent", i64::from(p)),
+        None => {
+            table.remove("percent");
+        }
+    }
+    set_string(
+        table,
+        "sticky",
+        route.sticky.as_ref().map(ToString::to_string).as_deref(),
+    );
+}
+
+fn reconcile_table(table: &mut Table, entry: &PlanTable) {
+    set_string(table, "name", Some(&entry.name));
+    set_string(table, "stage", Some(entry.stage.as_str()));
+    let current: Option<Vec<(String, String)>> =
+        table.get("rename").and_then(Item::as_table_like).map(|t| {
+            t.iter()
+                .map(|(k, v)| (k.to_owned(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        });
+    let wanted: Vec<(String, String)> = entry
+        .rename
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let same = current.as_ref().is_some_and(|c| {
+        let mut c = c.clone();
+        c.sort();
+        c == wanted
+    });
+    if entry.rename.is_empty() {
+        table.remove("rename");
+    } else if !same {
+        let mut inline = InlineTable::new();
+        for (k, v) in &entry.rename {
+            inline.insert(k, Value::from(v.as_str()));
+        }
+        replace_value(table, "rename", Value::InlineTable(inline));
+    }
+    set_strings(table, "exclude", &entry.exclude);
+}
+
+fn route_key(route: &Route) -> String {
+    format!("{} {}", route.methods_label(), route.path)
+}
+
+fn route_key_of_table(table: &Table) -> Option<String> {
+    let path = table.get("path").and_then(Item::as_str)?;
+    let methods = match table.get("methods").and_then(Item::as_array) {
+        Some(array) => array
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        None => "*".to_owned(),
+    };
+    Some(format!("{methods} {path}"))
+}
+
+fn take_array(table: &mut Table, key: &str) -> Vec<Table> {
+    match table.remove(key) {
+        Some(Item::ArrayOfTables(array)) => array.into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Pairs each wanted entry with the old table of the same identity (or, when
+/// its identity is new, with the old table at the same position whose
+/// identity is gone: a rename), reconciles it, and returns the new array in
+/// the wanted order.
+fn merge_entries<T>(
+    old: Vec<Table>,
+    wanted: &[T],
+    key_of_table: impl Fn(&Table) -> Option<String>,
+    key_of: impl Fn(&T) -> String,
+    apply: impl Fn(&mut Table, &T),
+) -> ArrayOfTables {
+    let wanted_keys: Vec<String> = wanted.iter().map(&key_of).collect();
+    let old_keys: Vec<Option<String>> = old.iter().map(&key_of_table).collect();
+    let mut old: Vec<Option<Table>> = old.into_iter().map(Some).collect();
+    let mut out = ArrayOfTables::new();
+    for (i, entry) in wanted.iter().enumerate() {
+        let by_key = old_keys
+            .iter()
+            .position(|k| k.as_deref() == Some(wanted_keys[i].as_str()));
+        let by_position = || {
+            old_keys
+                .get(i)
+                .filter(|k| k.as_ref().is_none_or(|k| !wanted_keys.contains(k)))
+                .map(|_| i)
+        };
+        let mut table = by_key
+            .or_else(by_position)
+            .and_then(|j| old.get_mut(j).and_then(Option::take))
+            .unwrap_or_default();
+        apply(&mut table, entry);
+        out.push(table);
+    }
+    out
+}
+
+fn replace_value(table: &mut Table, key: &str, mut value: Value) {
+    if let Some(Item::Value(old)) = table.get(key) {
+        *value.decor_mut() = old.decor().clone();
+    }
+    table.insert(key, Item::Value(value));
+}
+
+fn set_string(table: &mut Table, key: &str, value: Option<&str>) {
+    match value {
+        None => {
+            table.remove(key);
+        }
+        Some(v) if table.get(key).and_then(Item::as_str) == Some(v) => {}
+        Some(v) => replace_value(table, key, Value::from(v)),
+    }
+}
+
+fn set_integer(table: &mut Table, key: &str, value: i64) {
+    if table.get(key).and_then(Item::as_integer) != Some(value) {
+        replace_value(table, key, Value::from(value));
+    }
+}
+
+/// Sets an array of strings, removing the key when the list is empty.
+fn set_strings(table: &mut Table, key: &str, values: &[String]) {
+    if values.is_empty() {
+        table.remove(key);
+    } else {
+        set_strings_always(table, key, values);
+    }
+}
+
+fn set_strings_always(table: &mut Table, key: &str, values: &[String]) {
+    let current: Option<Vec<&str>> = table
+        .get(key)
+        .and_then(Item::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect());
+    if current.is_some_and(|c| c.len() == values.len() && c.iter().zip(values).all(|(a, b)| a == b))
+    {
+        return;
+    }
+    let mut array: Array = values.iter().map(String::as_str).collect();
+    let width: usize = values.iter().map(|v| v.len() + 4).sum();
+    if width > 72 {
+        for value in array.iter_mut() {
+            value.decor_mut().set_prefix("\n    ");
+        }
+        array.set_trailing("\n");
+        array.set_trailing_comma(true);
+    }
+    replace_value(table, key, Value::Array(array));
+}

@@ -1,0 +1,324 @@
+//! The plan's data: the monolith, its services, and their routes and tables.
+//!
+//! These types are what every tool works with. They derive serde with
+//! `deny_unknown_fields`, so the JSON that `strangler plan show --json`
+//! prints reads back strictly; TOML files go through [`crate::parse`], which
+//! reports every problem with its line instead of stopping at the first.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stage::{RouteStage, TableStage};
+use crate::template::RouteTemplate;
+
+/// The only plan format version this build reads and writes.
+pub const VERSION: u32 = 1;
+
+/// A whole migration plan: one `strangler.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// The format version; always [`VERSION`] in a valid plan.
+    pub version: u32,
+    /// The system being strangled.
+    pub monolith: Monolith,
+    /// The services being extracted, in file order (`[[service]]`).
+    #[serde(rename = "service", default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<Service>,
+}
+
+/// The monolith that the services are extracted from (`[monolith]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monolith {
+    /// A short name, such as `shop`.
+    pub name: String,
+    /// Where the monolith serves HTTP, an `http://` or `https://` URL.
+    pub upstream: String,
+    /// The monolith's `PostgreSQL` database, needed once a table syncs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
+
+/// A service being extracted (`[[service]]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Unique name: lowercase letters, digits, `-` and `_`.
+    pub name: String,
+    /// Where the service serves HTTP; needed once a route leaves `monolith`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// The service's own `PostgreSQL` database; needed once a table syncs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Code units (module ids as the analyzer names them) in this service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// Members the user placed here on purpose; the analyzer keeps them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<String>,
+    /// The HTTP routes this service takes over (`[[service.route]]`).
+    #[serde(rename = "route", default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    /// The tables this service takes over (`[[service.table]]`).
+    #[serde(rename = "table", default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<Table>,
+}
+
+/// An HTTP route moving to a service (`[[service.route]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The path template: literal segments, `{param}`, a trailing `{*rest}`.
+    pub path: RouteTemplate,
+    /// The methods routed; `None` means every method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<Method>>,
+    /// Who answers.
+    pub stage: RouteStage,
+    /// At `canary`, the share of requests sent to the service, 0–100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u8>,
+    /// At `canary`, what keeps one client on one side; `None` splits per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<Sticky>,
+}
+
+/// A table moving to a service's database (`[[service.table]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// The table's name, schema-qualified when not in `public`.
+    pub name: String,
+    /// Who owns the data.
+    pub stage: TableStage,
+    /// Columns renamed on the way to the service: monolith name → service name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rename: BTreeMap<String, String>,
+    /// Columns left behind in the monolith.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+/// An HTTP request method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(missing_docs)] // The variants are the HTTP methods of the same name.
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Patch,
+    Options,
+    Trace,
+    Connect,
+}
+
+/// What keeps a client on one side of a canary split.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Sticky {
+    /// The value of this request header (`header:x-user-id`).
+    Header(String),
+    /// The value of this cookie (`cookie:session`).
+    Cookie(String),
+}
+
+impl Method {
+    /// Every method, in the order above.
+    pub const ALL: &'static [Method] = &[
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Delete,
+        Method::Patch,
+        Method::Options,
+        Method::Trace,
+        Method::Connect,
+    ];
+
+    /// The method's name, in upper case.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
+            Method::Options => "OPTIONS",
+            Method::Trace => "TRACE",
+            Method::Connect => "CONNECT",
+        }
+    }
+
+    /// Whether repeating the request has the same effect as sending it once,
+    /// so the proxy may retry it on the monolith after a service failed.
+    #[must_use]
+    pub fn is_idempotent(self) -> bool {
+        matches!(
+            self,
+            Method::Get
+                | Method::Head
+                | Method::Options
+                | Method::Put
+                | Method::Delete
+                | Method::Trace
+        )
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Method {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Method::ALL
+            .iter()
+            .copied()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let known = Method::ALL
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if Method::ALL
+                    .iter()
+                    .any(|m| m.as_str().eq_ignore_ascii_case(s))
+                {
+                    format!(
+                        "method `{s}` must be written in upper case (`{}`)",
+                        s.to_ascii_uppercase()
+                    )
+                } else {
+                    format!("unknown HTTP method `{s}`; expected one of: {known}")
+                }
+            })
+    }
+}
+
+impl Sticky {
+    /// The header or cookie name.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        match self {
+            Sticky::Header(name) | Sticky::Cookie(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for Sticky {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sticky::Header(name) => write!(f, "header:{name}"),
+            Sticky::Cookie(name) => write!(f, "cookie:{name}"),
+        }
+    }
+}
+
+impl FromStr for Sticky {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let valid_name = |name: &str| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        };
+        match s.split_once(':') {
+            Some(("header", name)) if valid_name(name) => {
+                Ok(Sticky::Header(name.to_ascii_lowercase()))
+            }
+            Some(("cookie", name)) if valid_name(name) => Ok(Sticky::Cookie(name.to_owned())),
+            _ => Err(format!(
+                "sticky `{s}` is not `header:NAME` or `cookie:NAME` with a valid header or cookie name"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for Sticky {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<Sticky> for String {
+    fn from(value: Sticky) -> Self {
+        value.to_string()
+    }
+}
+
+impl Plan {
+    /// A plan for `monolith` with no services yet.
+    #[must_use]
+    pub fn new(monolith: Monolith) -> Self {
+        Self {
+            version: VERSION,
+            monolith,
+            services: Vec::new(),
+        }
+    }
+
+    /// The service with this name.
+    #[must_use]
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The service with this name, for editing.
+    pub fn service_mut(&mut self, name: &str) -> Option<&mut Service> {
+        self.services.iter_mut().find(|s| s.name == name)
+    }
+
+    /// Serialises the plan as a fresh TOML document, without comments.
+    /// To keep a file's comments, save through [`crate::PlanFile`].
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+}
+
+impl Route {
+    /// Whether this route and `other` match some request in common: the same
+    /// path shape (parameter names aside) and at least one shared method.
+    #[must_use]
+    pub fn overlaps(&self, other: &Route) -> bool {
+        if self.path.shape() != other.path.shape() {
+            return false;
+        }
+        match (&self.methods, &other.methods) {
+            (Some(a), Some(b)) => a.iter().any(|m| b.contains(m)),
+            _ => true,
+        }
+    }
+
+    /// The methods as written, or `*` for every method.
+    #[must_use]
+    pub fn methods_label(&self) -> String {
+        match &self.methods {
+            None => "*".to_owned(),
+            Some(methods) => methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}

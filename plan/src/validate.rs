@@ -1,0 +1,343 @@
+//! The checks a plan must pass before any tool acts on it.
+//!
+//! [`validate`] works on the in-memory [`Plan`], so the same checks guard a
+//! file being loaded, an edit in the planner and a stage change through the
+//! proxy's admin API. It returns every problem, never just the first.
+
+use std::collections::HashMap;
+
+use url::Url;
+
+use crate::diagnostic::{Diagnostic, FieldPath};
+use crate::model::{Plan, Route, Service, VERSION};
+use crate::stage::RouteStage;
+
+/// Checks a plan and returns every problem found, errors and warnings.
+///
+/// Paths in the diagnostics index the plan's vectors (`service[2]` is
+/// `plan.services[2]`).
+#[must_use]
+pub fn validate(plan: &Plan) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let root = FieldPath::root();
+    if plan.version != VERSION {
+        out.push(
+            Diagnostic::error(
+                root.key("version"),
+                format!(
+                    "plan version {} is not supported; this strangler reads version {VERSION}",
+                    plan.version
+                ),
+            )
+            .with_help(format!(
+                "set `version = {VERSION}`, or use the strangler release that wrote this plan"
+            )),
+        );
+    }
+    let monolith = root.key("monolith");
+    if plan.monolith.name.trim().is_empty() {
+        out.push(
+            Diagnostic::error(monolith.key("name"), "the monolith's name is empty")
+                .with_help("name it, as in `name = \"shop\"`"),
+        );
+    }
+    check_http_url(
+        &mut out,
+        monolith.key("upstream"),
+        "the monolith",
+        &plan.monolith.upstream,
+    );
+    if let Some(db) = &plan.monolith.database {
+        check_postgres_url(&mut out, monolith.key("database"), "the monolith", db);
+    }
+
+    let mut service_names: HashMap<&str, usize> = HashMap::new();
+    let mut member_owner: HashMap<&str, &str> = HashMap::new();
+    let mut table_owner: HashMap<&str, &str> = HashMap::new();
+    let mut routes_seen: Vec<(&str, &Route)> = Vec::new();
+    for (i, service) in plan.services.iter().enumerate() {
+        let path = root.key("service").index(i);
+        let name = service.name.as_str();
+        check_service_name(&mut out, &path, name);
+        if let Some(first) = service_names.insert(name, i) {
+            out.push(
+                Diagnostic::error(
+                    path.key("name"),
+                    format!(
+                        "service `{name}` is defined twice (first as service #{})",
+                        first + 1
+                    ),
+                )
+                .with_help("give each service a unique name, or merge the two entries"),
+            );
+        }
+        let what = format!("service `{name}`");
+        if let Some(upstream) = &service.upstream {
+            check_http_url(&mut out, path.key("upstream"), &what, upstream);
+        }
+        if let Some(db) = &service.database {
+            check_postgres_url(&mut out, path.key("database"), &what, db);
+        }
+        check_members(&mut out, &path, service, &mut member_owner);
+        for (j, route) in service.routes.iter().enumerate() {
+            let route_path = path.key("route").index(j);
+            check_route(&mut out, &route_path, service, route);
+            let methods = route.methods_label();
+            if let Some((other, _)) = routes_seen.iter().find(|(_, seen)| seen.overlaps(route)) {
+                let message = if *other == name {
+                    format!(
+                        "route {methods} {} is listed twice in service `{name}`",
+                        route.path
+                    )
+                } else {
+                    format!(
+                        "route {methods} {} is claimed by services `{other}` and `{name}`",
+                        route.path
+                    )
+                };
+                out.push(
+                    Diagnostic::error(route_path.key("path"), message)
+                        .with_help("a request must have one destination: keep the route in one service, or split it by `methods`"),
+                );
+            }
+            routes_seen.push((name, route));
+        }
+        check_tables(&mut out, plan, &path, service, &mut table_owner);
+    }
+    out
+}
+
+fn check_tables<'a>(
+    out: &mut Vec<Diagnostic>,
+    plan: &Plan,
+    path: &FieldPath,
+    service: &'a Service,
+    table_owner: &mut HashMap<&'a str, &'a str>,
+) {
+    let name = service.name.as_str();
+    for (j, table) in service.tables.iter().enumerate() {
+        let table_path = path.key("table").index(j);
+        let table_name = table.name.as_str();
+        let what = format!("table `{table_name}` of service `{name}`");
+        if !is_table_name(table_name) {
+            out.push(
+                Diagnostic::error(table_path.key("name"), format!("`{table_name}` is not a table name (in service `{name}`)"))
+                    .with_help("write the table's name, schema-qualified when not in public: `orders` or `billing.invoices`"),
+            );
+        }
+        if let Some(other) = table_owner.insert(table_name, name) {
+            let message = if other == name {
+                format!("table `{table_name}` is listed twice in service `{name}`")
+            } else {
+                format!("table `{table_name}` is claimed by services `{other}` and `{name}`")
+            };
+            out.push(
+                Diagnostic::error(table_path.key("name"), message)
+                    .with_help("a table has one owner: keep it in one service (others read it through that service's API)"),
+            );
+        }
+        if table.stage.needs_databases() {
+            if service.database.is_none() {
+                out.push(
+                    Diagnostic::error(table_path.key("stage"), format!("{what} is at stage `{}`, but the service has no `database`", table.stage))
+                        .with_help(format!("set `database = \"postgres://…\"` on service `{name}`, or keep the table at `monolith`")),
+                );
+            }
+            if plan.monolith.database.is_none() {
+                out.push(
+                    Diagnostic::error(table_path.key("stage"), format!("{what} is at stage `{}`, but `[monolith]` has no `database`", table.stage))
+                        .with_help("set `database = \"postgres://…\"` under `[monolith]`, or keep the table at `monolith`"),
+                );
+            }
+        }
+        for (from, to) in &table.rename {
+            if from.is_empty() || to.is_empty() {
+                out.push(
+                    Diagnostic::error(
+                        table_path.key("rename"),
+                        format!("{what} renames `{from}` to `{to}`; column names cannot be empty"),
+                    )
+                    .with_help("write `rename = { old_column = \"new_column\" }`"),
+                );
+            }
+            if table.exclude.contains(from) {
+                out.push(
+                    Diagnostic::error(table_path.key("exclude"), format!("{what} both renames and excludes column `{from}`"))
+                        .with_help("a column either moves (under a new name) or stays behind; remove it from one of `rename` and `exclude`"),
+                );
+            }
+        }
+    }
+}
+
+fn check_service_name(out: &mut Vec<Diagnostic>, path: &FieldPath, name: &str) {
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !valid {
+        out.push(
+            Diagnostic::error(path.key("name"), format!("service name `{name}` is not valid"))
+                .with_help("use lowercase letters, digits, `-` and `_`, starting with a letter or digit, as in `catalog`"),
+        );
+    }
+}
+
+fn check_members<'a>(
+    out: &mut Vec<Diagnostic>,
+    path: &FieldPath,
+    service: &'a Service,
+    owner: &mut HashMap<&'a str, &'a str>,
+) {
+    let name = service.name.as_str();
+    for (k, member) in service.members.iter().enumerate() {
+        if member.trim().is_empty() {
+            out.push(
+                Diagnostic::error(
+                    path.key("members").index(k),
+                    format!("service `{name}` has an empty member id"),
+                )
+                .with_help("remove it; members are code ids such as `shop::catalog`"),
+            );
+            continue;
+        }
+        if let Some(other) = owner.insert(member, name) {
+            let message = if other == name {
+                format!("member `{member}` is listed twice in service `{name}`")
+            } else {
+                format!("member `{member}` is in services `{other}` and `{name}`")
+            };
+            out.push(
+                Diagnostic::error(path.key("members").index(k), message)
+                    .with_help("a code unit belongs to one service: remove it from the other"),
+            );
+        }
+    }
+    for (k, pin) in service.pinned.iter().enumerate() {
+        if !service.members.contains(pin) {
+            out.push(
+                Diagnostic::error(
+                    path.key("pinned").index(k),
+                    format!("pinned `{pin}` is not a member of service `{name}`"),
+                )
+                .with_help(format!(
+                    "add `{pin}` to `members` of `{name}`, or remove the pin"
+                )),
+            );
+        }
+    }
+}
+
+fn check_route(out: &mut Vec<Diagnostic>, path: &FieldPath, service: &Service, route: &Route) {
+    let name = &service.name;
+    let what = format!(
+        "route {} {} of service `{name}`",
+        route.methods_label(),
+        route.path
+    );
+    if route.stage.needs_service() && service.upstream.is_none() {
+        out.push(
+            Diagnostic::error(
+                path.key("stage"),
+                format!(
+                    "{what} is at stage `{}`, but the service has no `upstream`",
+                    route.stage
+                ),
+            )
+            .with_help(format!(
+                "set `upstream = \"http://…\"` on service `{name}`, or keep the route at `monolith`"
+            )),
+        );
+    }
+    match (route.stage, route.percent) {
+        (RouteStage::Canary, None) => out.push(
+            Diagnostic::error(
+                path.key("stage"),
+                format!("{what} is at stage `canary` without a `percent`"),
+            )
+            .with_help("add `percent = 5` (the share of requests, 0–100, sent to the service)"),
+        ),
+        (_, Some(p)) if p > 100 => out.push(
+            Diagnostic::error(
+                path.key("percent"),
+                format!("percent {p} of {what} is outside 0–100"),
+            )
+            .with_help("set `percent` to a whole number from 0 to 100"),
+        ),
+        (stage, Some(_)) if stage != RouteStage::Canary => out.push(
+            Diagnostic::warning(
+                path.key("percent"),
+                format!("{what} has a `percent`, which only applies at stage `canary`"),
+            )
+            .with_help("remove it, or set `stage = \"canary\"`"),
+        ),
+        _ => {}
+    }
+    if route.sticky.is_some() && route.stage != RouteStage::Canary {
+        out.push(
+            Diagnostic::warning(
+                path.key("sticky"),
+                format!("{what} has `sticky`, which only applies at stage `canary`"),
+            )
+            .with_help("remove it, or set `stage = \"canary\"`"),
+        );
+    }
+}
+
+fn check_http_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, value: &str) {
+    let problem = match Url::parse(value) {
+        _ if !value.contains("://") => Some("it has no `http://` or `https://` scheme".to_owned()),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            Some(format!("its scheme is `{}`", url.scheme()))
+        }
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => Some("it has no host".to_owned()),
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(problem) = problem {
+        out.push(
+            Diagnostic::error(
+                path,
+                format!("upstream `{value}` of {owner} is not an http(s) URL: {problem}"),
+            )
+            .with_help("write it as `http://host:port` or `https://host:port`"),
+        );
+    }
+}
+
+fn check_postgres_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, value: &str) {
+    let problem = match Url::parse(value) {
+        _ if !value.contains("://") => Some("it has no `postgres://` scheme".to_owned()),
+        Ok(url) if !matches!(url.scheme(), "postgres" | "postgresql") => {
+            Some(format!("its scheme is `{}`", url.scheme()))
+        }
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(problem) = problem {
+        out.push(
+            Diagnostic::error(
+                path,
+                format!("database `{value}` of {owner} is not a PostgreSQL URL: {problem}"),
+            )
+            .with_help("write it as `postgres://user@host:5432/dbname`"),
+        );
+    }
+}
+
+fn is_table_name(name: &str) -> bool {
+    let part = |p: &str| {
+        p.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && p.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+    };
+    match name.split_once('.') {
+        Some((schema, table)) => part(schema) && part(table),
+        None => part(name),
+    }
+}
