@@ -188,11 +188,20 @@ fn merge_entries<T>(
     out
 }
 
+/// Sets `key` to `value`, keeping the key's and the old value's decor
+/// (indentation, spacing, trailing comment).
 fn replace_value(table: &mut Table, key: &str, mut value: Value) {
-    if let Some(Item::Value(old)) = table.get(key) {
-        *value.decor_mut() = old.decor().clone();
+    match table.get_mut(key) {
+        Some(item) => {
+            if let Item::Value(old) = item {
+                *value.decor_mut() = old.decor().clone();
+            }
+            *item = Item::Value(value);
+        }
+        None => {
+            table.insert(key, Item::Value(value));
+        }
     }
-    table.insert(key, Item::Value(value));
 }
 
 fn set_string(table: &mut Table, key: &str, value: Option<&str>) {

@@ -32,7 +32,7 @@ fn unknown_keys_everywhere() {
         &format!(
             "colour = 1\n{HEAD}colur = 2\n[[service]]\nname = \"a\"\nupstrem = \"http://x\"\n[[service.route]]\npath = \"/x\"\nstage = \"monolith\"\nweight = 3\n",
         ),
-        r#"
+        r"
 p.toml:1:1: error: unknown key `colour` in the plan
     help: remove it; the keys of the plan are: version, monolith, service
 p.toml:6:1: error: unknown key `colur` in [monolith]
@@ -40,7 +40,7 @@ p.toml:6:1: error: unknown key `colur` in [monolith]
 p.toml:9:1: error: unknown key `upstrem` in service `a`
     help: did you mean `upstream`? The keys of service `a` are: name, upstream, database, members, pinned, route, table
 p.toml:13:1: error: unknown key `weight` in route `/x` of service `a`
-    help: remove it; the keys of route `/x` of service `a` are: path, methods, stage, percent, sticky"#,
+    help: remove it; the keys of route `/x` of service `a` are: path, methods, stage, percent, sticky",
     );
 }
 
@@ -50,7 +50,7 @@ fn bad_stage_names_and_percent() {
         &with_head(
             "[[service]]\nname = \"a\"\nupstream = \"http://127.0.0.1:9001\"\n[[service.route]]\npath = \"/x\"\nstage = \"cannary\"\n[[service.route]]\npath = \"/y\"\nstage = \"canary\"\npercent = 101\n[[service.route]]\npath = \"/z\"\nstage = \"canary\"\npercent = -1\n[[service.table]]\nname = \"t\"\nstage = \"owning\"\n",
         ),
-        r#"
+        r"
 p.toml:10:9: error: unknown route stage `cannary`; expected one of: monolith, shadow, canary, live (in route `/x` of service `a`)
     help: use one of the stage names listed
 p.toml:14:11: error: percent 101 of route `/y` of service `a` is outside 0–100
@@ -58,7 +58,7 @@ p.toml:14:11: error: percent 101 of route `/y` of service `a` is outside 0–100
 p.toml:18:11: error: percent -1 of route `/z` of service `a` is outside 0–100
     help: set `percent` to a whole number from 0 to 100
 p.toml:21:9: error: unknown table stage `owning`; expected one of: monolith, syncing, cutover, owned, decommissioned (in table `t` of service `a`)
-    help: use one of the stage names listed"#,
+    help: use one of the stage names listed",
     );
 }
 
@@ -68,9 +68,9 @@ fn duplicate_service_names() {
         &with_head(
             "[[service]]\nname = \"a\"\n[[service]]\nname = \"b\"\n[[service]]\nname = \"a\"\n",
         ),
-        r#"
+        r"
 p.toml:10:8: error: service `a` is defined twice (first as service #1)
-    help: give each service a unique name, or merge the two entries"#,
+    help: give each service a unique name, or merge the two entries",
     );
 }
 
@@ -83,11 +83,11 @@ fn route_claimed_by_two_services() {
              [[service.route]]\npath = \"/p/{pid}\"\nmethods = [\"POST\"]\nstage = \"monolith\"\n\
              [[service.route]]\npath = \"/q\"\nstage = \"monolith\"\n[[service.route]]\npath = \"/q\"\nmethods = [\"GET\"]\nstage = \"monolith\"\n",
         ),
-        r#"
+        r"
 p.toml:14:8: error: route HEAD /p/{pid} is claimed by services `a` and `b`
     help: a request must have one destination: keep the route in one service, or split it by `methods`
 p.toml:25:8: error: route GET /q is listed twice in service `b`
-    help: a request must have one destination: keep the route in one service, or split it by `methods`"#,
+    help: a request must have one destination: keep the route in one service, or split it by `methods`",
     );
 }
 
@@ -97,9 +97,9 @@ fn table_claimed_by_two_services() {
         &with_head(
             "[[service]]\nname = \"a\"\n[[service.table]]\nname = \"orders\"\nstage = \"monolith\"\n[[service]]\nname = \"b\"\n[[service.table]]\nname = \"orders\"\nstage = \"monolith\"\n",
         ),
-        r#"
+        r"
 p.toml:13:8: error: table `orders` is claimed by services `a` and `b`
-    help: a table has one owner: keep it in one service (others read it through that service's API)"#,
+    help: a table has one owner: keep it in one service (others read it through that service's API)",
     );
 }
 
@@ -108,7 +108,7 @@ fn bad_upstream_and_database_urls() {
     check(
         "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"127.0.0.1:8080\"\ndatabase = \"mysql://db/shop\"\n\
          [[service]]\nname = \"a\"\nupstream = \"ftp://x\"\ndatabase = \"not a url\"\n",
-        r#"
+        r"
 p.toml:4:12: error: upstream `127.0.0.1:8080` of the monolith is not an http(s) URL: it has no `http://` or `https://` scheme
     help: write it as `http://host:port` or `https://host:port`
 p.toml:5:12: error: database `mysql://db/shop` of the monolith is not a PostgreSQL URL: its scheme is `mysql`
@@ -116,7 +116,7 @@ p.toml:5:12: error: database `mysql://db/shop` of the monolith is not a PostgreS
 p.toml:8:12: error: upstream `ftp://x` of service `a` is not an http(s) URL: its scheme is `ftp`
     help: write it as `http://host:port` or `https://host:port`
 p.toml:9:12: error: database `not a url` of service `a` is not a PostgreSQL URL: it has no `postgres://` scheme
-    help: write it as `postgres://user@host:5432/dbname`"#,
+    help: write it as `postgres://user@host:5432/dbname`",
     );
 }
 
@@ -126,13 +126,13 @@ fn invalid_route_templates() {
         &with_head(
             "[[service]]\nname = \"a\"\n[[service.route]]\npath = \"api/x\"\nstage = \"monolith\"\n[[service.route]]\npath = \"/files/{*rest}/meta\"\nstage = \"monolith\"\n[[service.route]]\npath = \"/u/:id\"\nstage = \"monolith\"\n",
         ),
-        r#"
+        r"
 p.toml:8:8: error: invalid route path `api/x`: it must start with `/` (in service `a`)
     help: write the path with literal segments, `{param}` and an optional trailing `{*rest}`, as in `/api/products/{id}`
 p.toml:11:8: error: invalid route path `/files/{*rest}/meta`: `{*rest}` must be the last segment (in service `a`)
     help: write the path with literal segments, `{param}` and an optional trailing `{*rest}`, as in `/api/products/{id}`
 p.toml:14:8: error: invalid route path `/u/:id`: `:id` looks like a parameter in another framework's syntax; write `{id}` (in service `a`)
-    help: write the path with literal segments, `{param}` and an optional trailing `{*rest}`, as in `/api/products/{id}`"#,
+    help: write the path with literal segments, `{param}` and an optional trailing `{*rest}`, as in `/api/products/{id}`",
     );
 }
 
@@ -140,15 +140,15 @@ p.toml:14:8: error: invalid route path `/u/:id`: `:id` looks like a parameter in
 fn unsupported_version() {
     check(
         "version = 2\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n",
-        r#"
+        r"
 p.toml:1:11: error: plan version 2 is not supported; this strangler reads version 1
-    help: set `version = 1`, or use the strangler release that wrote this plan"#,
+    help: set `version = 1`, or use the strangler release that wrote this plan",
     );
     check(
         "[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n",
-        r#"
+        r"
 p.toml:1:1: error: the plan has no `version`
-    help: add `version = 1` at the top of the file"#,
+    help: add `version = 1` at the top of the file",
     );
 }
 

@@ -1,0 +1,135 @@
+//! Any valid plan survives every path in and out: the lenient reader with
+//! diagnostics, serde's strict reader, and a save through `PlanFile`.
+
+use proptest::prelude::*;
+use strangler_plan::{
+    Method, Monolith, Plan, PlanFile, Route, RouteStage, RouteTemplate, Service, Sticky, Table,
+    TableStage,
+};
+
+fn route(service: usize, index: usize) -> impl Strategy<Value = Route> {
+    (
+        prop::sample::select(vec![
+            "/api/s{s}/r{i}",
+            "/api/s{s}/r{i}/{id}",
+            "/s{s}/r{i}/{*rest}",
+            "/s{s}/r{i}/{a}/x/{b}",
+        ]),
+        prop::option::of(prop::sample::subsequence(Method::ALL.to_vec(), 1..4)),
+        prop::sample::select(RouteStage::ALL.to_vec()),
+        0u8..=100,
+        prop::option::of(prop_oneof![
+            "[a-z][a-z0-9-]{0,8}".prop_map(Sticky::Header),
+            "[A-Za-z][A-Za-z0-9_]{0,8}".prop_map(Sticky::Cookie),
+        ]),
+    )
+        .prop_map(move |(template, methods, stage, percent, sticky)| {
+            let path = template
+                .replace("{s}", &service.to_string())
+                .replace("{i}", &index.to_string());
+            let canary = stage == RouteStage::Canary;
+            Route {
+                path: RouteTemplate::parse(&path).expect("strategy makes valid templates"),
+                methods,
+                stage,
+                percent: canary.then_some(percent),
+                sticky: if canary { sticky } else { None },
+            }
+        })
+}
+
+fn table(service: usize, index: usize) -> impl Strategy<Value = Table> {
+    (
+        prop::sample::select(TableStage::ALL.to_vec()),
+        prop::collection::btree_map("[a-z]{1,6}", "[a-z_]{1,8}", 0..3),
+        prop::collection::vec("x[a-z]{1,6}", 0..3),
+    )
+        .prop_map(move |(stage, rename, exclude)| Table {
+            name: if index % 2 == 0 {
+                format!("t{service}_{index}")
+            } else {
+                format!("app.t{service}_{index}")
+            },
+            stage,
+            rename,
+            exclude,
+        })
+}
+
+fn service(index: usize) -> impl Strategy<Value = Service> {
+    (
+        0usize..4,
+        0usize..4,
+        prop::collection::vec("[a-z_]{1,12}", 0..8),
+        any::<bool>(),
+    )
+        .prop_flat_map(move |(routes, tables, members, pin_first)| {
+            let routes: Vec<_> = (0..routes).map(|i| route(index, i)).collect();
+            let tables: Vec<_> = (0..tables).map(|i| table(index, i)).collect();
+            (routes, tables).prop_map(move |(routes, tables)| {
+                let mut members: Vec<String> = members
+                    .iter()
+                    .map(|m| format!("shop::s{index}::{m}"))
+                    .collect();
+                members.dedup();
+                members.sort();
+                members.dedup();
+                let pinned = if pin_first {
+                    members.first().cloned().into_iter().collect()
+                } else {
+                    Vec::new()
+                };
+                Service {
+                    name: format!("svc-{index}"),
+                    upstream: Some(format!("http://127.0.0.1:{}", 9000 + index)),
+                    database: Some(format!("postgres://postgres@127.0.0.1:5432/s{index}")),
+                    members,
+                    pinned,
+                    routes,
+                    tables,
+                }
+            })
+        })
+}
+
+fn plan() -> impl Strategy<Value = Plan> {
+    (0usize..5, any::<bool>()).prop_flat_map(|(n, db)| {
+        let services: Vec<_> = (0..n).map(service).collect();
+        services.prop_map(move |services| Plan {
+            services,
+            ..Plan::new(Monolith {
+                name: "shop".to_owned(),
+                upstream: "https://monolith.internal:8443".to_owned(),
+                database: (db || n > 0)
+                    .then(|| "postgres://postgres@127.0.0.1:5432/shop".to_owned()),
+            })
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn every_reader_agrees(plan in plan()) {
+        let text = plan.to_toml().unwrap();
+        let parsed = strangler_plan::parse(&text);
+        prop_assert!(parsed.is_valid(), "{:?}\n{text}", parsed.diagnostics);
+        prop_assert_eq!(&parsed.plan, &plan);
+        let strict: Plan = toml::from_str(&text).unwrap();
+        prop_assert_eq!(&strict, &plan);
+        let json = serde_json::to_string(&plan).unwrap();
+        let from_json: Plan = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(&from_json, &plan);
+    }
+
+    #[test]
+    fn saving_a_new_file_reads_back(plan in plan()) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        PlanFile::new(&path).save(&plan).unwrap();
+        let file = PlanFile::open(&path).unwrap();
+        prop_assert!(file.is_valid(), "{}", file.render_diagnostics());
+        prop_assert_eq!(file.plan(), &plan);
+    }
+}
