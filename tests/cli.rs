@@ -1,0 +1,199 @@
+//! The `strangler` binary end to end: subcommands, output and exit codes
+//! (0 ok, 1 a check failed, 2 error or usage).
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const FIXTURE_PLAN: &str = "fixtures/shop-monolith/strangler.toml";
+
+fn strangler(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strangler"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run strangler")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_lists_every_tool() {
+    let out = strangler(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for command in ["analyze", "plan", "proxy", "sync", "status"] {
+        assert!(
+            help.contains(&format!("\n  {command} ")),
+            "{command} missing from:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn the_fixture_plan_checks_clean() {
+    let out = strangler(&["plan", "check", FIXTURE_PLAN]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{FIXTURE_PLAN}: valid plan, 4 services, 8 routes, 9 tables\n")
+    );
+}
+
+#[test]
+fn an_invalid_plan_fails_the_check_with_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n\
+         [[service]]\nname = \"a\"\n[[service.route]]\npath = \"/x\"\nstage = \"canary\"\npercent = 120\n\
+         [[service]]\nname = \"a\"\nflavour = \"x\"\n",
+    )
+    .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let out = strangler(&["plan", "check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let file = path.display();
+    assert!(
+        stdout.contains(&format!("{file}:10:11: error: percent 120")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{file}:12:8: error: service `a` is defined twice")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{file}:13:1: error: unknown key `flavour`")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("invalid plan: 4 errors"), "{stdout}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "check never writes");
+
+    let out = strangler(&["plan", "check", "--json", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &json[0];
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["location"]["line"], 9);
+    assert_eq!(first["path"], "service[0].route[0].stage");
+
+    let out = strangler(&["plan", "show", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is not a valid plan"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_missing_plan_is_an_error() {
+    let out = strangler(&["plan", "check", "no/such/plan.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "strangler: error: cannot read plan no/such/plan.toml: No such file or directory (os error 2)\n    \
+         help: check the path, or create a plan with `strangler analyze <repo> --out strangler.toml`\n"
+    );
+}
+
+#[test]
+fn an_unreadable_plan_is_an_error() {
+    // A directory cannot be read as a file, even by root.
+    let out = strangler(&["plan", "show", "fixtures"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("strangler: error: cannot read plan fixtures:"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn show_prints_the_plan_as_text_and_json() {
+    let out = strangler(&["plan", "show", FIXTURE_PLAN]);
+    assert_eq!(out.status.code(), Some(0));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("routes by stage: 2 monolith, 1 shadow, 2 canary, 3 live"),
+        "{shown}"
+    );
+    assert!(
+        shown
+            .contains("GET /api/catalog/products/{id}/page  canary 10% sticky by header:x-user-id"),
+        "{shown}"
+    );
+
+    let out = strangler(&["plan", "show", "--json", FIXTURE_PLAN]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["monolith"]["name"], "shop");
+    assert_eq!(json["service"][0]["name"], "catalog");
+    assert_eq!(json["service"][0]["route"][1]["percent"], 10);
+    assert_eq!(json["service"][0]["table"][0]["stage"], "decommissioned");
+    // The JSON reads back strictly into the plan model.
+    let plan: strangler_plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan.services.len(), 4);
+}
+
+#[test]
+fn unbuilt_tools_say_so_and_exit_2() {
+    for args in [
+        &["analyze", "fixtures/shop-monolith"][..],
+        &["plan", FIXTURE_PLAN],
+        &["proxy", "--plan", FIXTURE_PLAN],
+        &["sync", "run", "--plan", FIXTURE_PLAN],
+        &["status"],
+    ] {
+        let out = strangler(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("is not implemented yet"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+    }
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let out = strangler(&["plan", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = strangler(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    // A plan big enough that its JSON overflows the pipe buffer.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.toml");
+    let services: String = (0..3000)
+        .map(|i| format!("[[service]]\nname = \"s{i}\"\nmembers = [\"shop::module_number_{i}\"]\n"))
+        .collect();
+    let plan = format!(
+        "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n{services}"
+    );
+    std::fs::write(&path, plan).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strangler"))
+        .args(["plan", "show", "--json"])
+        .arg(Path::new(&path))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
