@@ -1,6 +1,7 @@
 //! The `strangler` binary end to end: subcommands, output and exit codes
 //! (0 ok, 1 a check failed, 2 error or usage).
 
+use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -175,12 +176,16 @@ fn a_closed_stdout_is_not_an_error() {
     // A plan big enough that its JSON overflows the pipe buffer.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.toml");
-    let services: String = (0..3000)
-        .map(|i| format!("[[service]]\nname = \"s{i}\"\nmembers = [\"shop::module_number_{i}\"]\n"))
-        .collect();
-    let plan = format!(
-        "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n{services}"
+    let mut plan = String::from(
+        "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n",
     );
+    for i in 0..3000 {
+        writeln!(
+            plan,
+            "[[service]]\nname = \"s{i}\"\nmembers = [\"shop::module_number_{i}\"]"
+        )
+        .unwrap();
+    }
     std::fs::write(&path, plan).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_strangler"))
         .args(["plan", "show", "--json"])
