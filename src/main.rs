@@ -59,12 +59,37 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    strangler analyze fixtures/shop-monolith\n  \
+    strangler analyze fixtures/shop-monolith --format json > graph.json\n  \
+    strangler analyze . --format dot | dot -Tsvg > modules.svg\n  \
+    strangler analyze . --git --format mermaid")]
 struct AnalyzeArgs {
     /// The monolith's repository (a Cargo package or workspace).
     repo: PathBuf,
-    /// Write or update the plan here, keeping the user's edits.
+    /// What to print: a summary, the whole graph, or a module-level picture.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// Add co-change coupling from the git history.
     #[arg(long)]
-    out: Option<PathBuf>,
+    git: bool,
+    /// With --git: skip commits that touch more files than this.
+    #[arg(long, default_value_t = 30, requires = "git")]
+    git_max_files: usize,
+    /// With --git: a file needs this many revisions to count.
+    #[arg(long, default_value_t = 5, requires = "git")]
+    git_min_revisions: u32,
+    /// With --git: a pair needs this many shared commits to count.
+    #[arg(long, default_value_t = 3, requires = "git")]
+    git_min_shared: u32,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+    Dot,
+    Mermaid,
 }
 
 #[derive(Args)]
@@ -179,7 +204,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plan(PlanArgs { command: None, .. }) => {
             Ok(not_implemented("plan (the planner UI)", 7))
         }
-        Command::Analyze(_) => Ok(not_implemented("analyze", 3)),
+        Command::Analyze(args) => analyze(&args),
         Command::Proxy(_) => Ok(not_implemented("proxy", 5)),
         Command::Sync(_) => Ok(not_implemented("sync", 6)),
         Command::Status(_) => Ok(not_implemented("status", 2)),
@@ -193,6 +218,31 @@ fn not_implemented(what: &str, issue: u32) -> ExitCode {
          `strangler plan check` and `strangler plan show` work today"
     );
     ExitCode::from(EXIT_ERROR)
+}
+
+fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    use strangler_analyzer::{Config, Format, HistoryConfig};
+    let format = match args.format {
+        OutputFormat::Text => Format::Text,
+        OutputFormat::Json => Format::Json,
+        OutputFormat::Dot => Format::Dot,
+        OutputFormat::Mermaid => Format::Mermaid,
+    };
+    let config = Config {
+        history: args.git.then(|| HistoryConfig {
+            max_files_per_commit: args.git_max_files,
+            min_revisions: args.git_min_revisions,
+            min_shared_commits: args.git_min_shared,
+            ..HistoryConfig::default()
+        }),
+        progress: io::stderr().is_terminal() && !matches!(args.format, OutputFormat::Json),
+        ..Config::default()
+    };
+    let analysis = strangler_analyzer::analyze(&args.repo, &config)?;
+    let mut out = io::stdout().lock();
+    out.write_all(strangler_analyzer::render(&analysis, format).as_bytes())?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn open_plan(file: &Path) -> anyhow::Result<PlanFile> {

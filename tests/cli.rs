@@ -146,8 +146,7 @@ fn show_prints_the_plan_as_text_and_json() {
 #[test]
 fn unbuilt_tools_say_so_and_exit_2() {
     for args in [
-        &["analyze", "fixtures/shop-monolith"][..],
-        &["plan", FIXTURE_PLAN],
+        &["plan", FIXTURE_PLAN][..],
         &["proxy", "--plan", FIXTURE_PLAN],
         &["sync", "run", "--plan", FIXTURE_PLAN],
         &["status"],
@@ -201,4 +200,65 @@ fn a_closed_stdout_is_not_an_error() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn analyze_prints_a_summary_and_the_graph() {
+    let out = strangler(&["analyze", "fixtures/shop-monolith"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.starts_with("analyzed 42 Rust files"), "{summary}");
+    assert!(
+        summary.contains("tables shared by several modules:"),
+        "{summary}"
+    );
+
+    let out = strangler(&["analyze", "fixtures/shop-monolith", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["nodes", "edges", "diagnostics", "stats"] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+    let route = json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "route")
+        .unwrap();
+    for key in [
+        "id", "kind", "name", "file", "line", "methods", "path", "handler",
+    ] {
+        assert!(route.get(key).is_some(), "route node lacks {key}: {route}");
+    }
+    let edge = &json["edges"][0];
+    for key in ["from", "to", "kind", "weight"] {
+        assert!(edge.get(key).is_some(), "edge lacks {key}");
+    }
+
+    for format in ["dot", "mermaid"] {
+        let out = strangler(&["analyze", "fixtures/shop-monolith", "--format", format]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            text(&out.stdout).contains("shop::orders::checkout"),
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn analyze_rejects_a_missing_path_or_one_without_rust() {
+    let out = strangler(&["analyze", "no/such/repo"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not a directory"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = strangler(&["analyze", "plan/tests"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no Rust crate found"),
+        "{}",
+        text(&out.stderr)
+    );
 }

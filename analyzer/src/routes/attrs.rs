@@ -1,0 +1,126 @@
+//! Route attributes on handler functions: actix-web `#[get("/p")]`,
+//! `#[route("/p", method = "GET", method = "HEAD")]` and Rocket
+//! `#[get("/p/<id>", data = "<body>")]`, `#[route(PATCH, uri = "/p")]`.
+//!
+//! An attribute alone is not a route: it becomes one when the function is
+//! registered (`.service(h)`, `routes![h]`), which gives the prefix.
+
+use std::collections::BTreeSet;
+
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Expr, Lit, Token};
+
+use crate::source::line_of;
+
+/// HTTP methods, as attribute macro names and as upper-case method names.
+pub(crate) const HTTP_METHODS: [&str; 9] = [
+    "get", "post", "put", "delete", "patch", "head", "options", "trace", "connect",
+];
+
+/// The path and methods one route attribute declares.
+#[derive(Debug, Clone)]
+pub(crate) struct AttrRoute {
+    /// Upper-case methods; `*` for any.
+    pub methods: BTreeSet<String>,
+    /// The path as written (not yet normalised).
+    pub path: String,
+    /// Index of the file in the analyzed slice.
+    pub file: usize,
+    /// Line of the attribute.
+    pub line: u32,
+}
+
+/// The upper-case method for a lower- or upper-case name, if it is one.
+pub(crate) fn method_name(name: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    HTTP_METHODS
+        .contains(&lower.as_str())
+        .then(|| lower.to_ascii_uppercase())
+}
+
+/// Every route attribute on a function. Attributes that are not route
+/// macros, or whose arguments do not parse, are skipped.
+pub(crate) fn route_attrs(attrs: &[Attribute], file: usize) -> Vec<AttrRoute> {
+    attrs.iter().filter_map(|a| route_attr(a, file)).collect()
+}
+
+fn route_attr(attr: &Attribute, file: usize) -> Option<AttrRoute> {
+    let segments = &attr.path().segments;
+    let last = segments.last()?.ident.to_string();
+    if segments.len() > 1 {
+        let first = segments.first()?.ident.to_string();
+        if !matches!(first.as_str(), "actix_web" | "rocket" | "ntex") {
+            return None;
+        }
+    }
+    let is_route = last == "route";
+    if !is_route && !HTTP_METHODS.contains(&last.as_str()) {
+        return None;
+    }
+    let args = attr
+        .parse_args_with(Punctuated::<Expr, Token![,]>::parse_terminated)
+        .ok()?;
+    let mut path = None;
+    let mut methods = BTreeSet::new();
+    if !is_route {
+        methods.insert(last.to_ascii_uppercase());
+    }
+    for arg in &args {
+        match arg {
+            Expr::Lit(lit) => {
+                if let (Lit::Str(s), None) = (&lit.lit, &path) {
+                    path = Some(s.value());
+                }
+            }
+            // Rocket: `#[route(PATCH, uri = "..")]`.
+            Expr::Path(p) if is_route => {
+                if let Some(m) = p.path.get_ident().and_then(|i| method_name(&i.to_string())) {
+                    methods.insert(m);
+                }
+            }
+            Expr::Assign(assign) => {
+                let Expr::Path(key) = &*assign.left else {
+                    continue;
+                };
+                let Some(key) = key.path.get_ident().map(ToString::to_string) else {
+                    continue;
+                };
+                match (key.as_str(), &*assign.right) {
+                    ("uri" | "path", Expr::Lit(lit)) => {
+                        if let Lit::Str(s) = &lit.lit {
+                            path = Some(s.value());
+                        }
+                    }
+                    ("method", Expr::Lit(lit)) if is_route => {
+                        if let Lit::Str(s) = &lit.lit
+                            && let Some(m) = method_name(&s.value())
+                        {
+                            methods.insert(m);
+                        }
+                    }
+                    ("method", Expr::Path(p)) if is_route => {
+                        if let Some(m) = p
+                            .path
+                            .segments
+                            .last()
+                            .and_then(|s| method_name(&s.ident.to_string()))
+                        {
+                            methods.insert(m);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if methods.is_empty() {
+        methods.insert("*".to_owned());
+    }
+    Some(AttrRoute {
+        methods,
+        path: path?,
+        file,
+        line: line_of(attr.pound_token.span),
+    })
+}

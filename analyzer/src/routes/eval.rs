@@ -1,0 +1,1165 @@
+//! An abstract interpreter over one function body: it computes the routers
+//! the function returns, registers on a `&mut ServiceConfig` parameter, or
+//! builds and hands to something else (`axum::serve`, `HttpServer::new`).
+//!
+//! Method-call chains are walked iteratively, so a chain of thousands of
+//! `.route(..)` calls costs no stack; any other nesting deeper than
+//! [`MAX_DEPTH`] is skipped with a diagnostic.
+
+use std::collections::BTreeSet;
+
+use proc_macro2::Span;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{Block, Expr, ExprCall, ExprMethodCall, ExprPath, FnArg, Pat, Stmt, Token, Type};
+
+use super::attrs::{HTTP_METHODS, method_name};
+use super::index::{FnRef, Index, concat_macro};
+use super::model::{Entry, MethodGroup, Methods, Resource, Routes, Value, any_method};
+use super::path::{Style, concat};
+use crate::source::{Diagnostic, line_of};
+
+/// Expression nesting (not counting method-call chains) followed at most.
+pub(crate) const MAX_DEPTH: usize = 200;
+
+/// What one function builds.
+#[derive(Debug, Default)]
+pub(crate) struct FnRoutes {
+    /// The router the function returns, if it returns one.
+    pub returned: Option<Vec<Entry>>,
+    /// What it registers on its `&mut ServiceConfig` parameter.
+    pub config: Option<Vec<Entry>>,
+    /// Routers built and not returned (served, or dropped).
+    pub loose: Vec<Vec<Entry>>,
+}
+
+impl FnRoutes {
+    /// Moves every file index by `offset` (when parts are linked).
+    pub(crate) fn shift_files(&mut self, offset: usize) {
+        let sets = self
+            .returned
+            .iter_mut()
+            .chain(self.config.iter_mut())
+            .chain(self.loose.iter_mut());
+        for entry in sets.flatten() {
+            entry.shift_file(offset);
+        }
+    }
+}
+
+struct Binding<'a> {
+    name: String,
+    value: Value<'a>,
+    used: bool,
+    /// An actix-web `ServiceConfig`: calls on it register in place.
+    config: bool,
+}
+
+/// Interprets one function.
+pub(crate) fn walk_fn<'a>(ix: &Index<'a>, f: &FnRef<'a>, diags: &mut Vec<Diagnostic>) -> FnRoutes {
+    let mut w = Walker {
+        ix,
+        module: &f.module,
+        file: f.file,
+        scopes: Vec::new(),
+        out: FnRoutes::default(),
+        closure_depth: 0,
+        too_deep: false,
+        diags,
+    };
+    let mut params = Vec::new();
+    for input in &f.sig.inputs {
+        let FnArg::Typed(arg) = input else { continue };
+        let Some(name) = pat_ident(&arg.pat) else {
+            continue;
+        };
+        let (value, config) = match param_kind(&arg.ty) {
+            Some(config) => (Value::Routes(Routes::default()), config),
+            None => (Value::Unknown, false),
+        };
+        params.push(Binding {
+            name,
+            value,
+            used: config,
+            config,
+        });
+    }
+    w.scopes.push(params);
+    let tail = w.walk_block(f.block, 0);
+    w.add_returned(tail);
+    for binding in w.pop_scope() {
+        if let (true, Value::Routes(r)) = (binding.config, binding.value) {
+            w.out.config.get_or_insert_with(Vec::new).extend(r.close());
+        }
+    }
+    w.out
+}
+
+/// `Some(true)` for `&mut ServiceConfig`, `Some(false)` for a router taken
+/// by value (`Router<S>`, `Scope`), `None` otherwise.
+fn param_kind(ty: &Type) -> Option<bool> {
+    match ty {
+        Type::Reference(r) if r.mutability.is_some() => {
+            (last_type_ident(&r.elem)? == "ServiceConfig").then_some(true)
+        }
+        _ => matches!(last_type_ident(ty)?.as_str(), "Router" | "Scope").then_some(false),
+    }
+}
+
+fn last_type_ident(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    }
+}
+
+fn pat_ident(pat: &Pat) -> Option<String> {
+    match pat {
+        Pat::Ident(p) if p.subpat.is_none() => Some(p.ident.to_string()),
+        Pat::Type(t) => pat_ident(&t.pat),
+        _ => None,
+    }
+}
+
+fn segments(path: &syn::Path) -> Vec<String> {
+    path.segments.iter().map(|s| s.ident.to_string()).collect()
+}
+
+/// The source text of a span, shortened for a message.
+fn snippet(span: Span) -> String {
+    let text = span
+        .source_text()
+        .unwrap_or_else(|| "expression".to_owned());
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() > 60 {
+        let mut short: String = text.chars().take(57).collect();
+        short.push_str("...");
+        short
+    } else {
+        text
+    }
+}
+
+struct Walker<'a, 'i, 'd> {
+    ix: &'i Index<'a>,
+    module: &'i [String],
+    file: usize,
+    scopes: Vec<Vec<Binding<'a>>>,
+    out: FnRoutes,
+    closure_depth: usize,
+    too_deep: bool,
+    diags: &'d mut Vec<Diagnostic>,
+}
+
+/// The direct sub-expressions and blocks of an expression.
+#[derive(Default)]
+struct Children<'a> {
+    exprs: Vec<&'a Expr>,
+    blocks: Vec<&'a Block>,
+}
+
+impl<'a> Visit<'a> for Children<'a> {
+    fn visit_expr(&mut self, e: &'a Expr) {
+        self.exprs.push(e);
+    }
+    fn visit_block(&mut self, b: &'a Block) {
+        self.blocks.push(b);
+    }
+    fn visit_item(&mut self, _: &'a syn::Item) {}
+}
+
+impl<'a> Walker<'a, '_, '_> {
+    fn diag(&mut self, span: Span, message: String) {
+        let file = self
+            .ix
+            .files
+            .get(self.file)
+            .map_or("", |f| f.rel_path.as_str());
+        self.diags
+            .push(Diagnostic::new(file, Some(line_of(span)), message));
+    }
+
+    fn resolve(&self, path: &syn::Path) -> Option<String> {
+        self.ix.resolve_fn(self.module, &segments(path))
+    }
+
+    // ------------------------------------------------------------ scopes
+
+    fn bind(&mut self, name: String, value: Value<'a>, config: bool) {
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.push(Binding {
+                name,
+                value,
+                used: false,
+                config,
+            });
+        } else {
+            self.sink(value);
+        }
+    }
+
+    fn lookup(&mut self, name: &str) -> Option<&mut Binding<'a>> {
+        self.scopes
+            .iter_mut()
+            .rev()
+            .find_map(|scope| scope.iter_mut().rev().find(|b| b.name == name))
+    }
+
+    /// Leaves a scope; routers bound in it and never used are loose.
+    fn pop_scope(&mut self) -> Vec<Binding<'a>> {
+        let mut scope = self.scopes.pop().unwrap_or_default();
+        let mut kept = Vec::new();
+        for binding in scope.drain(..) {
+            if binding.config {
+                kept.push(binding);
+            } else if !binding.used {
+                self.sink(binding.value);
+            }
+        }
+        kept
+    }
+
+    /// A value nobody consumes: a router in it is a root of its own.
+    fn sink(&mut self, value: Value<'a>) {
+        match value {
+            Value::Routes(r) => {
+                let entries = r.close();
+                if !entries.is_empty() {
+                    self.out.loose.push(entries);
+                }
+            }
+            Value::Tuple(values) => {
+                for v in values {
+                    self.sink(v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A value as router entries: a router, or a call to a function of the
+    /// analyzed code that may build one.
+    fn as_entries(&self, value: Value<'a>, style: Style) -> Result<Vec<Entry>, Value<'a>> {
+        match value {
+            Value::Routes(r) => Ok(r.close()),
+            Value::Call { path, line } => match self.resolve(path) {
+                Some(target) => Ok(vec![Entry::Include {
+                    prefix: String::new(),
+                    style,
+                    target,
+                    config: false,
+                    file: self.file,
+                    line,
+                }]),
+                None => Err(Value::Unknown),
+            },
+            other => Err(other),
+        }
+    }
+
+    fn add_returned(&mut self, value: Value<'a>) {
+        match self.as_entries(value, Style::Axum) {
+            Ok(entries) => self
+                .out
+                .returned
+                .get_or_insert_with(Vec::new)
+                .extend(entries),
+            Err(other) => self.sink(other),
+        }
+    }
+
+    // ------------------------------------------------------------ walking
+
+    fn walk_block(&mut self, block: &'a Block, depth: usize) -> Value<'a> {
+        self.scopes.push(Vec::new());
+        let mut tail = Value::Unknown;
+        let last = block.stmts.len().saturating_sub(1);
+        for (i, stmt) in block.stmts.iter().enumerate() {
+            match stmt {
+                Stmt::Local(local) => {
+                    let mut value = Value::Unknown;
+                    if let Some(init) = &local.init {
+                        value = self.eval(&init.expr, depth + 1);
+                        if let Some((_, diverge)) = &init.diverge {
+                            let v = self.eval(diverge, depth + 1);
+                            self.sink(v);
+                        }
+                    }
+                    match pat_ident(&local.pat) {
+                        Some(name) => self.bind(name, value, false),
+                        None => self.sink(value),
+                    }
+                }
+                Stmt::Expr(e, semi) => {
+                    let value = self.eval(e, depth + 1);
+                    if semi.is_none() && i == last {
+                        tail = value;
+                    } else {
+                        self.sink(value);
+                    }
+                }
+                Stmt::Macro(m) => {
+                    let value = self.eval_macro(&m.mac, depth + 1);
+                    self.sink(value);
+                }
+                Stmt::Item(_) => {}
+            }
+        }
+        self.pop_scope();
+        tail
+    }
+
+    fn eval(&mut self, e: &'a Expr, depth: usize) -> Value<'a> {
+        if depth > MAX_DEPTH {
+            if !self.too_deep {
+                self.too_deep = true;
+                self.diag(
+                    e.span(),
+                    format!("expression nested more than {MAX_DEPTH} levels deep; routes inside it are skipped"),
+                );
+            }
+            return Value::Unknown;
+        }
+        let d = depth + 1;
+        match e {
+            Expr::MethodCall(_) => self.eval_chain(e, d),
+            Expr::Call(call) => self.eval_call(call, d),
+            Expr::Path(p) => self.eval_path(p),
+            Expr::Lit(lit) => match &lit.lit {
+                syn::Lit::Str(s) => Value::Str(s.value()),
+                _ => Value::Unknown,
+            },
+            Expr::Reference(r) => self.eval(&r.expr, d),
+            Expr::Paren(p) => self.eval(&p.expr, d),
+            Expr::Group(g) => self.eval(&g.expr, d),
+            Expr::Try(t) => self.eval(&t.expr, d),
+            Expr::Await(a) => self.eval(&a.base, d),
+            Expr::Tuple(t) => Value::Tuple(t.elems.iter().map(|x| self.eval(x, d)).collect()),
+            Expr::Macro(m) => self.eval_macro(&m.mac, d),
+            Expr::Block(b) => self.walk_block(&b.block, d),
+            Expr::Unsafe(b) => self.walk_block(&b.block, d),
+            Expr::Return(r) => {
+                if let Some(x) = &r.expr {
+                    let v = self.eval(x, d);
+                    if self.closure_depth == 0 {
+                        self.add_returned(v);
+                    } else {
+                        self.sink(v);
+                    }
+                }
+                Value::Unknown
+            }
+            Expr::Assign(a) => self.eval_assign(a, d),
+            Expr::Closure(c) => {
+                let params = c
+                    .inputs
+                    .iter()
+                    .filter_map(pat_ident)
+                    .map(|name| Binding {
+                        name,
+                        value: Value::Unknown,
+                        used: true,
+                        config: false,
+                    })
+                    .collect();
+                self.scopes.push(params);
+                self.closure_depth += 1;
+                let v = self.eval(&c.body, d);
+                self.closure_depth -= 1;
+                self.pop_scope();
+                self.sink(v);
+                Value::Unknown
+            }
+            Expr::If(i) => {
+                let cond = self.eval(&i.cond, d);
+                self.sink(cond);
+                let then = self.walk_block(&i.then_branch, d);
+                let other = match &i.else_branch {
+                    Some((_, e)) => self.eval(e, d),
+                    None => Value::Unknown,
+                };
+                self.union(vec![then, other])
+            }
+            Expr::Match(m) => self.eval_match(m, d),
+            _ => {
+                self.eval_children(e, d);
+                Value::Unknown
+            }
+        }
+    }
+
+    /// `x = expr`: a local bound to a router is re-bound.
+    fn eval_assign(&mut self, a: &'a syn::ExprAssign, depth: usize) -> Value<'a> {
+        let v = self.eval(&a.right, depth);
+        if let Expr::Path(p) = &*a.left
+            && let Some(name) = p.path.get_ident().map(ToString::to_string)
+            && let Some(binding) = self.lookup(&name)
+        {
+            binding.value = v;
+            binding.used = binding.config;
+            return Value::Unknown;
+        }
+        self.sink(v);
+        Value::Unknown
+    }
+
+    fn eval_match(&mut self, m: &'a syn::ExprMatch, depth: usize) -> Value<'a> {
+        let scrutinee = self.eval(&m.expr, depth);
+        self.sink(scrutinee);
+        let mut values = Vec::new();
+        for arm in &m.arms {
+            if let Some((_, guard)) = &arm.guard {
+                let g = self.eval(guard, depth);
+                self.sink(g);
+            }
+            values.push(self.eval(&arm.body, depth));
+        }
+        self.union(values)
+    }
+
+    /// Any other expression: its parts are evaluated for routers of their
+    /// own, and it has no value of interest.
+    fn eval_children(&mut self, e: &'a Expr, depth: usize) {
+        let mut children = Children::default();
+        syn::visit::visit_expr(&mut children, e);
+        for child in children.exprs {
+            let v = self.eval(child, depth);
+            self.sink(v);
+        }
+        for block in children.blocks {
+            let v = self.walk_block(block, depth);
+            self.sink(v);
+        }
+    }
+
+    /// Branches of an `if` / `match`: routers in any branch, together.
+    fn union(&mut self, values: Vec<Value<'a>>) -> Value<'a> {
+        let mut entries = Vec::new();
+        let mut any = false;
+        for v in values {
+            match v {
+                Value::Unknown => {}
+                other => match self.as_entries(other, Style::Axum) {
+                    Ok(es) => {
+                        any = true;
+                        entries.extend(es);
+                    }
+                    Err(other) => self.sink(other),
+                },
+            }
+        }
+        if any {
+            Value::Routes(Routes {
+                scope: None,
+                entries,
+            })
+        } else {
+            Value::Unknown
+        }
+    }
+
+    fn eval_path(&mut self, p: &'a ExprPath) -> Value<'a> {
+        if p.qself.is_none()
+            && let Some(name) = p.path.get_ident().map(ToString::to_string)
+            && let Some(binding) = self.lookup(&name)
+        {
+            binding.used = true;
+            return binding.value.clone();
+        }
+        Value::Path(p)
+    }
+
+    /// A string for a route path or prefix: a literal, `concat!` of
+    /// literals, a local bound to one, or a string constant of the crate.
+    fn path_arg(&mut self, e: &'a Expr, what: &str, depth: usize) -> Option<String> {
+        match self.eval(e, depth) {
+            Value::Str(s) => Some(s),
+            Value::Path(p) => {
+                let found = self
+                    .ix
+                    .resolve_const(self.module, &segments(&p.path))
+                    .map(str::to_owned);
+                if found.is_none() {
+                    self.diag(
+                        e.span(),
+                        format!(
+                            "{what} `{}` is not a string literal or a string constant of this crate; skipped",
+                            snippet(e.span())
+                        ),
+                    );
+                }
+                found
+            }
+            other => {
+                self.sink(other);
+                self.diag(
+                    e.span(),
+                    format!(
+                        "{what} `{}` is not a string literal or a string constant of this crate; skipped",
+                        snippet(e.span())
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ macros
+
+    fn eval_macro(&mut self, mac: &'a syn::Macro, _depth: usize) -> Value<'a> {
+        let Some(name) = mac.path.segments.last().map(|s| s.ident.to_string()) else {
+            return Value::Unknown;
+        };
+        match name.as_str() {
+            "concat" => concat_macro(mac).map_or(Value::Unknown, Value::Str),
+            "routes" => self.rocket_routes(mac),
+            _ => Value::Unknown,
+        }
+    }
+
+    /// Rocket `routes![a, b, module::c]`.
+    fn rocket_routes(&mut self, mac: &'a syn::Macro) -> Value<'a> {
+        let Ok(paths) = mac.parse_body_with(Punctuated::<syn::Path, Token![,]>::parse_terminated)
+        else {
+            self.diag(
+                mac.path.span(),
+                "cannot read the handler list of `routes![..]`; its routes are skipped".to_owned(),
+            );
+            return Value::Unknown;
+        };
+        let mut entries = Vec::new();
+        for path in &paths {
+            match self.resolve(path) {
+                Some(handler) => entries.push(Entry::Attributed {
+                    prefix: String::new(),
+                    style: Style::Rocket,
+                    handler,
+                    file: self.file,
+                    line: line_of(path.span()),
+                }),
+                None => self.diag(
+                    path.span(),
+                    format!(
+                        "handler `{}` in `routes![..]` does not resolve to a function of the analyzed code; skipped",
+                        snippet(path.span())
+                    ),
+                ),
+            }
+        }
+        Value::Routes(Routes {
+            scope: None,
+            entries,
+        })
+    }
+
+    // ------------------------------------------------------------ calls
+
+    fn eval_call(&mut self, call: &'a ExprCall, depth: usize) -> Value<'a> {
+        let Expr::Path(func) = &*call.func else {
+            return self.generic_call(call, depth);
+        };
+        let segs = segments(&func.path);
+        let Some(last) = segs.last().map(String::as_str) else {
+            return Value::Unknown;
+        };
+        let prev = segs
+            .len()
+            .checked_sub(2)
+            .and_then(|i| segs.get(i))
+            .map(String::as_str);
+        let args: Vec<&'a Expr> = call.args.iter().collect();
+        let line = line_of(func.span());
+        if let Some(value) = self.framework_call(prev, last, &args, line, depth) {
+            return value;
+        }
+        self.call_of_fn(&func.path, &args, line, depth)
+    }
+
+    /// Framework constructors recognised by name: `Router::new()`,
+    /// `App::new()`, `web::scope(p)`, `web::resource(p)`, `web::get()`,
+    /// `get(h)`, `on(filter, h)`, `rocket::build()`, `Ok(x)`.
+    fn framework_call(
+        &mut self,
+        prev: Option<&str>,
+        last: &str,
+        args: &[&'a Expr],
+        line: u32,
+        depth: usize,
+    ) -> Option<Value<'a>> {
+        let actix_route = |methods| {
+            Value::ActixRoute(MethodGroup {
+                methods,
+                handler: None,
+            })
+        };
+        let value = match (prev, last, args) {
+            (Some("Router" | "App"), "new" | "default", [])
+            | (Some("rocket" | "Rocket"), "build", []) => Value::Routes(Routes::default()),
+            (Some("rocket" | "Rocket"), "custom", [config]) => {
+                let v = self.eval(config, depth);
+                self.sink(v);
+                Value::Routes(Routes::default())
+            }
+            (None | Some("web"), "scope", [p]) | (Some("Scope"), "new", [p]) => {
+                let prefix = self.path_arg(p, "scope prefix", depth).unwrap_or_default();
+                Value::Routes(Routes {
+                    scope: Some(prefix),
+                    entries: Vec::new(),
+                })
+            }
+            (None | Some("web"), "resource", [p]) | (Some("Resource"), "new", [p]) => {
+                self.resource(p, line, depth)
+            }
+            (Some("web"), "route", []) => actix_route(any_method()),
+            (Some("web"), "method", [m]) => actix_route(filter_of(m, 0).unwrap_or_else(any_method)),
+            (Some("web"), m, []) => actix_route(BTreeSet::from([method_name(m)?])),
+            (Some("MethodRouter"), "new", []) => Value::Methods(Vec::new()),
+            (p, m, [h]) if p != Some("web") && is_axum_method_fn(m) => {
+                Value::Methods(vec![MethodGroup {
+                    methods: axum_fn_methods(m),
+                    handler: self.handler_of(h),
+                }])
+            }
+            (p, "on" | "on_service", [f, h]) if p != Some("web") => {
+                Value::Methods(vec![MethodGroup {
+                    methods: filter_of(f, 0).unwrap_or_else(any_method),
+                    handler: self.handler_of(h),
+                }])
+            }
+            (None, "Ok" | "Some", [x]) => self.eval(x, depth),
+            _ => return None,
+        };
+        Some(value)
+    }
+
+    /// A call to a function by path: maybe a router-building function of
+    /// the analyzed code, maybe one that registers on a `ServiceConfig` or
+    /// extends a router it is given. The path is resolved only when that
+    /// matters.
+    fn call_of_fn(
+        &mut self,
+        path: &'a syn::Path,
+        args: &[&'a Expr],
+        line: u32,
+        depth: usize,
+    ) -> Value<'a> {
+        let mut carried = Vec::new();
+        let mut target: Option<Option<String>> = None;
+        let file = self.file;
+        for arg in args {
+            // `users::config(cfg)`: the callee registers on our config.
+            if let Some(name) = local_name(arg)
+                && self.lookup(&name).is_some_and(|b| b.config)
+            {
+                let resolved = target.get_or_insert_with(|| self.resolve(path)).clone();
+                if let Some(resolved) = resolved
+                    && let Some(binding) = self.lookup(&name)
+                    && let Value::Routes(r) = &mut binding.value
+                {
+                    r.entries.push(Entry::Include {
+                        prefix: String::new(),
+                        style: Style::Actix,
+                        target: resolved,
+                        config: true,
+                        file,
+                        line,
+                    });
+                }
+                continue;
+            }
+            // `with_routes(router)`: the callee extends a router it is given.
+            match self.eval(arg, depth) {
+                Value::Routes(r) => carried.extend(r.close()),
+                other => self.sink(other),
+            }
+        }
+        if carried.is_empty() {
+            return Value::Call { path, line };
+        }
+        let Some(resolved) = target.unwrap_or_else(|| self.resolve(path)) else {
+            // `axum::serve(listener, app)`: the router is served as it is.
+            self.out.loose.push(carried);
+            return Value::Unknown;
+        };
+        carried.push(Entry::Include {
+            prefix: String::new(),
+            style: Style::Axum,
+            target: resolved,
+            config: false,
+            file,
+            line,
+        });
+        Value::Routes(Routes {
+            scope: None,
+            entries: carried,
+        })
+    }
+
+    fn generic_call(&mut self, call: &'a ExprCall, depth: usize) -> Value<'a> {
+        let f = self.eval(&call.func, depth);
+        self.sink(f);
+        for arg in &call.args {
+            let v = self.eval(arg, depth);
+            self.sink(v);
+        }
+        Value::Unknown
+    }
+
+    /// actix-web `web::resource("/p")` (or a list of paths).
+    fn resource(&mut self, p: &'a Expr, line: u32, depth: usize) -> Value<'a> {
+        let paths = match p {
+            Expr::Array(a) => a
+                .elems
+                .iter()
+                .filter_map(|e| self.path_arg(e, "resource path", depth))
+                .collect(),
+            Expr::Reference(r) if matches!(&*r.expr, Expr::Array(_)) => {
+                return self.resource(&r.expr, line, depth);
+            }
+            _ => self
+                .path_arg(p, "resource path", depth)
+                .into_iter()
+                .collect(),
+        };
+        Value::Resource(Resource {
+            paths,
+            groups: Vec::new(),
+            line,
+        })
+    }
+
+    /// The function a handler argument names: `h`, `module::h`, `h::<T>`,
+    /// `&h`, `h.into_service()`. Closures and calls name none.
+    fn handler_of(&self, e: &Expr) -> Option<String> {
+        let mut e = e;
+        for _ in 0..32 {
+            match e {
+                Expr::Path(p) => return self.resolve(&p.path),
+                Expr::Reference(r) => e = &r.expr,
+                Expr::Paren(p) => e = &p.expr,
+                Expr::Group(g) => e = &g.expr,
+                Expr::MethodCall(m) => e = &m.receiver,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    // ------------------------------------------------------------ chains
+
+    fn eval_chain(&mut self, e: &'a Expr, depth: usize) -> Value<'a> {
+        let mut links = Vec::new();
+        let mut base = e;
+        while let Expr::MethodCall(mc) = base {
+            links.push(mc);
+            base = &mc.receiver;
+        }
+        // Calls on an actix `ServiceConfig` register in place.
+        let config_base = match base {
+            Expr::Path(p) => p
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .filter(|name| self.lookup(name).is_some_and(|b| b.config)),
+            _ => None,
+        };
+        let mut value = self.eval(base, depth);
+        for mc in links.into_iter().rev() {
+            value = self.apply(value, mc, depth);
+        }
+        if let Some(name) = config_base
+            && matches!(value, Value::Routes(_))
+            && let Some(binding) = self.lookup(&name)
+        {
+            binding.value = value;
+            return Value::Unknown;
+        }
+        value
+    }
+
+    fn sink_args(&mut self, mc: &'a ExprMethodCall, depth: usize) {
+        for arg in &mc.args {
+            let v = self.eval(arg, depth);
+            self.sink(v);
+        }
+    }
+
+    fn apply(&mut self, recv: Value<'a>, mc: &'a ExprMethodCall, depth: usize) -> Value<'a> {
+        let name = mc.method.to_string();
+        match recv {
+            Value::Routes(r) => Value::Routes(self.apply_router(r, &name, mc, depth)),
+            Value::Call { path, line }
+                if matches!(
+                    name.as_str(),
+                    "route"
+                        | "route_service"
+                        | "nest"
+                        | "nest_service"
+                        | "merge"
+                        | "service"
+                        | "configure"
+                        | "mount"
+                ) =>
+            {
+                let Some(target) = self.resolve(path) else {
+                    self.sink_args(mc, depth);
+                    return Value::Unknown;
+                };
+                let r = Routes {
+                    scope: None,
+                    entries: vec![Entry::Include {
+                        prefix: String::new(),
+                        style: Style::Axum,
+                        target,
+                        config: false,
+                        file: self.file,
+                        line,
+                    }],
+                };
+                Value::Routes(self.apply_router(r, &name, mc, depth))
+            }
+            call @ Value::Call { .. } => {
+                self.sink_args(mc, depth);
+                call
+            }
+            Value::Methods(mut groups) => {
+                let args: Vec<&'a Expr> = mc.args.iter().collect();
+                match args.as_slice() {
+                    [h] if is_axum_method_fn(&name) => groups.push(MethodGroup {
+                        methods: axum_fn_methods(&name),
+                        handler: self.handler_of(h),
+                    }),
+                    [f, h] if name == "on" || name == "on_service" => groups.push(MethodGroup {
+                        methods: filter_of(f, 0).unwrap_or_else(any_method),
+                        handler: self.handler_of(h),
+                    }),
+                    // `.fallback(h)`, `.layer(..)`, `.with_state(..)`: not routes.
+                    _ => self.sink_args(mc, depth),
+                }
+                Value::Methods(groups)
+            }
+            Value::ActixRoute(mut group) => {
+                match (name.as_str(), mc.args.first()) {
+                    ("to" | "service", Some(h)) => group.handler = self.handler_of(h),
+                    ("method" | "guard", Some(f)) => {
+                        if let Some(m) = filter_of(f, 0) {
+                            if group.methods.contains("*") {
+                                group.methods = m;
+                            } else {
+                                group.methods.extend(m);
+                            }
+                        }
+                    }
+                    _ => self.sink_args(mc, depth),
+                }
+                Value::ActixRoute(group)
+            }
+            Value::Resource(mut res) => {
+                match (name.as_str(), mc.args.first()) {
+                    ("route", Some(r)) => match self.eval(r, depth) {
+                        Value::ActixRoute(group) => res.groups.push(group),
+                        other => self.sink(other),
+                    },
+                    ("to", Some(h)) => res.groups.push(MethodGroup {
+                        methods: any_method(),
+                        handler: self.handler_of(h),
+                    }),
+                    (m, Some(h)) if method_name(m).is_some() && mc.args.len() == 1 => {
+                        res.groups.push(MethodGroup {
+                            methods: method_name(m).into_iter().collect(),
+                            handler: self.handler_of(h),
+                        });
+                    }
+                    _ => self.sink_args(mc, depth),
+                }
+                Value::Resource(res)
+            }
+            Value::Str(s)
+                if matches!(name.as_str(), "to_string" | "to_owned" | "into" | "as_str") =>
+            {
+                Value::Str(s)
+            }
+            other => {
+                self.sink(other);
+                self.sink_args(mc, depth);
+                Value::Unknown
+            }
+        }
+    }
+
+    /// A method called on a router (axum, actix-web or Rocket).
+    fn apply_router(
+        &mut self,
+        mut r: Routes,
+        name: &str,
+        mc: &'a ExprMethodCall,
+        depth: usize,
+    ) -> Routes {
+        let args: Vec<&'a Expr> = mc.args.iter().collect();
+        let line = line_of(mc.method.span());
+        let file = self.file;
+        match (name, args.as_slice()) {
+            ("route", [p, m]) => {
+                let value = self.eval(m, depth);
+                let Some(path) = self.path_arg(p, "route path", depth) else {
+                    self.sink(value);
+                    return r;
+                };
+                let groups = match value {
+                    Value::Methods(groups) => groups,
+                    Value::ActixRoute(group) => vec![group],
+                    other => {
+                        self.sink(other);
+                        self.diag(
+                            m.span(),
+                            format!(
+                                "cannot tell which methods and handlers `{}` serves at `{path}`; route skipped",
+                                snippet(m.span())
+                            ),
+                        );
+                        Vec::new()
+                    }
+                };
+                for group in groups {
+                    r.entries.push(Entry::Route {
+                        methods: group.methods,
+                        path: path.clone(),
+                        handler: group.handler,
+                        file,
+                        line,
+                    });
+                }
+            }
+            ("route_service", [p, s]) => {
+                if let Some(path) = self.path_arg(p, "route path", depth) {
+                    r.entries.push(Entry::Route {
+                        methods: any_method(),
+                        path,
+                        handler: self.handler_of(s),
+                        file,
+                        line,
+                    });
+                }
+            }
+            ("nest_service", [p, s]) => {
+                if let Some(prefix) = self.path_arg(p, "nest prefix", depth) {
+                    r.entries.push(Entry::Route {
+                        methods: any_method(),
+                        path: concat(&prefix, "/{*rest}"),
+                        handler: self.handler_of(s),
+                        file,
+                        line,
+                    });
+                }
+            }
+            ("nest" | "mount", [p, sub]) => {
+                let style = if name == "nest" {
+                    Style::Axum
+                } else {
+                    Style::Rocket
+                };
+                let value = self.eval(sub, depth);
+                let prefix = self.path_arg(
+                    p,
+                    if name == "nest" {
+                        "nest prefix"
+                    } else {
+                        "mount base"
+                    },
+                    depth,
+                );
+                match (prefix, self.as_entries(value, style)) {
+                    (Some(prefix), Ok(entries)) => r
+                        .entries
+                        .extend(entries.into_iter().map(|e| e.prefixed(&prefix, style))),
+                    (_, Ok(entries)) => self.out.loose.push(entries),
+                    (_, Err(other)) => self.sink(other),
+                }
+            }
+            ("merge", [sub]) => {
+                let value = self.eval(sub, depth);
+                match self.as_entries(value, Style::Axum) {
+                    Ok(entries) => r.entries.extend(entries),
+                    Err(other) => self.sink(other),
+                }
+            }
+            ("service", [svc]) => {
+                let value = self.eval(svc, depth);
+                self.add_service(&mut r.entries, value, line);
+            }
+            ("configure", [f]) => self.add_configure(&mut r.entries, f, line, depth),
+            _ => self.sink_args(mc, depth),
+        }
+        r
+    }
+
+    /// actix-web `.service(x)`.
+    fn add_service(&mut self, entries: &mut Vec<Entry>, value: Value<'a>, line: u32) {
+        match value {
+            Value::Tuple(values) => {
+                for v in values {
+                    self.add_service(entries, v, line);
+                }
+            }
+            Value::Routes(sub) => entries.extend(sub.close()),
+            Value::Resource(res) => {
+                for path in &res.paths {
+                    for group in &res.groups {
+                        entries.push(Entry::Route {
+                            methods: group.methods.clone(),
+                            path: path.clone(),
+                            handler: group.handler.clone(),
+                            file: self.file,
+                            line: res.line,
+                        });
+                    }
+                }
+            }
+            Value::Path(p) => match self.resolve(&p.path) {
+                Some(handler) => entries.push(Entry::Attributed {
+                    prefix: String::new(),
+                    style: Style::Actix,
+                    handler,
+                    file: self.file,
+                    line,
+                }),
+                None => self.diag(
+                    p.span(),
+                    format!(
+                        "service `{}` does not resolve to a function of the analyzed code; skipped",
+                        snippet(p.span())
+                    ),
+                ),
+            },
+            Value::Call { path, line } => {
+                if let Some(target) = self.resolve(path) {
+                    entries.push(Entry::Include {
+                        prefix: String::new(),
+                        style: Style::Actix,
+                        target,
+                        config: false,
+                        file: self.file,
+                        line,
+                    });
+                }
+            }
+            other => self.sink(other),
+        }
+    }
+
+    /// actix-web `.configure(f)` with a function path or a closure.
+    fn add_configure(&mut self, entries: &mut Vec<Entry>, f: &'a Expr, line: u32, depth: usize) {
+        match f {
+            Expr::Path(p) => match self.resolve(&p.path) {
+                Some(target) => entries.push(Entry::Include {
+                    prefix: String::new(),
+                    style: Style::Actix,
+                    target,
+                    config: true,
+                    file: self.file,
+                    line,
+                }),
+                None => self.diag(
+                    p.span(),
+                    format!(
+                        "configure function `{}` does not resolve to a function of the analyzed code; skipped",
+                        snippet(p.span())
+                    ),
+                ),
+            },
+            Expr::Closure(c) => {
+                let mut params: Vec<Binding<'a>> = c
+                    .inputs
+                    .iter()
+                    .filter_map(pat_ident)
+                    .map(|name| Binding {
+                        name,
+                        value: Value::Unknown,
+                        used: true,
+                        config: false,
+                    })
+                    .collect();
+                if let Some(first) = params.first_mut() {
+                    first.value = Value::Routes(Routes::default());
+                    first.config = true;
+                }
+                self.scopes.push(params);
+                self.closure_depth += 1;
+                let v = self.eval(&c.body, depth);
+                self.closure_depth -= 1;
+                self.sink(v);
+                for binding in self.pop_scope() {
+                    if let Value::Routes(r) = binding.value {
+                        entries.extend(r.close());
+                    }
+                }
+            }
+            Expr::Reference(r) => self.add_configure(entries, &r.expr, line, depth),
+            Expr::Paren(p) => self.add_configure(entries, &p.expr, line, depth),
+            other => {
+                let v = self.eval(other, depth);
+                self.sink(v);
+                self.diag(
+                    other.span(),
+                    format!("cannot follow `.configure({})`; skipped", snippet(other.span())),
+                );
+            }
+        }
+    }
+}
+
+/// The single identifier `e` names, through `&` / `&mut`.
+fn local_name(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
+        Expr::Reference(r) => local_name(&r.expr),
+        _ => None,
+    }
+}
+
+fn is_axum_method_fn(name: &str) -> bool {
+    let base = name.strip_suffix("_service").unwrap_or(name);
+    base == "any" || HTTP_METHODS.contains(&base)
+}
+
+fn axum_fn_methods(name: &str) -> Methods {
+    let base = name.strip_suffix("_service").unwrap_or(name);
+    method_name(base).map_or_else(any_method, |m| BTreeSet::from([m]))
+}
+
+/// Methods of a method filter or guard: `MethodFilter::PUT.or(MethodFilter::PATCH)`,
+/// `MethodFilter::GET | MethodFilter::POST`, `Method::GET`, `guard::Get()`,
+/// `guard::Method(Method::GET)`.
+fn filter_of(e: &Expr, depth: usize) -> Option<Methods> {
+    if depth > 32 {
+        return None;
+    }
+    match e {
+        Expr::Path(p) => {
+            let last = p.path.segments.last()?.ident.to_string();
+            method_name(&last).map(|m| BTreeSet::from([m]))
+        }
+        Expr::MethodCall(mc) if mc.method == "or" => {
+            let mut m = filter_of(&mc.receiver, depth + 1)?;
+            m.extend(filter_of(mc.args.first()?, depth + 1)?);
+            Some(m)
+        }
+        Expr::Binary(b) if matches!(b.op, syn::BinOp::BitOr(_)) => {
+            let mut m = filter_of(&b.left, depth + 1)?;
+            m.extend(filter_of(&b.right, depth + 1)?);
+            Some(m)
+        }
+        Expr::Call(c) => {
+            let Expr::Path(f) = &*c.func else { return None };
+            let last = f.path.segments.last()?.ident.to_string();
+            if last == "Method" || last == "from" || last == "try_from" {
+                return filter_of(c.args.first()?, depth + 1);
+            }
+            method_name(&last).map(|m| BTreeSet::from([m]))
+        }
+        Expr::Paren(p) => filter_of(&p.expr, depth + 1),
+        Expr::Reference(r) => filter_of(&r.expr, depth + 1),
+        _ => None,
+    }
+}

@@ -1,0 +1,1322 @@
+//! Finding SQL in a Rust function body: the strings passed to sqlx,
+//! tokio-postgres/postgres (and rusqlite/mysql look-alikes) and Diesel, and
+//! Diesel DSL table references.
+//!
+//! The walk is bounded: expression nesting deeper than [`MAX_DEPTH`] is not
+//! searched, method-call chains are walked in a loop (a 2000-link builder
+//! chain costs no stack), and macro bodies are re-parsed only when their
+//! token nesting is shallow and at most [`MAX_MACRO_DEPTH`] macros deep.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use proc_macro2::{Group, TokenStream, TokenTree};
+use syn::parse::Parser as _;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::visit::{self, Visit};
+use syn::{Expr, ExprCall, ExprMethodCall, Item, Lit, Macro, Pat, Stmt, Token};
+
+use super::diesel::DieselNames;
+use super::parse::{HOLE, StatementAccess, parse_lenient, statement_access};
+use super::schema::excerpt;
+use super::{Access, Dialect, FileContext};
+use crate::source::{Diagnostic, line_of};
+
+/// Expressions nested deeper than this are not searched.
+pub const MAX_DEPTH: usize = 96;
+/// Macros inside macros deeper than this are not re-parsed.
+pub const MAX_MACRO_DEPTH: usize = 6;
+/// Token trees nested deeper than this are not re-parsed with syn.
+pub const MAX_TOKEN_DEPTH: usize = 48;
+/// A macro expansion larger than this many tokens is not used.
+const MAX_EXPANSION_TOKENS: usize = 200_000;
+/// `query_file!` files larger than this are not read.
+const MAX_QUERY_FILE: u64 = 4 * 1024 * 1024;
+/// At most this many alternative SQL strings per call site.
+const MAX_ALTERNATIVES: usize = 16;
+/// String evaluation (consts referring to consts, nested `concat!`) depth.
+const MAX_EVAL_DEPTH: usize = 16;
+
+/// tokio-postgres / postgres / rusqlite / mysql methods whose first
+/// argument is SQL.
+const CLIENT_METHODS: &[&str] = &[
+    "query",
+    "query_one",
+    "query_opt",
+    "query_raw",
+    "query_typed",
+    "query_typed_raw",
+    "execute",
+    "execute_raw",
+    "prepare",
+    "prepare_typed",
+    "prepare_cached",
+    "batch_execute",
+    "simple_query",
+    "copy_in",
+    "copy_out",
+    // rusqlite
+    "query_row",
+    "execute_batch",
+    // mysql / mysql_async
+    "query_drop",
+    "query_first",
+    "query_iter",
+    "exec_drop",
+    "exec_first",
+    "exec_iter",
+];
+
+const PREPARE_METHODS: &[&str] = &["prepare", "prepare_typed", "prepare_cached"];
+
+/// sqlx function forms whose first argument is SQL.
+const SQLX_FUNCTIONS: &[&str] = &[
+    "query",
+    "query_as",
+    "query_scalar",
+    "query_with",
+    "query_as_with",
+    "query_scalar_with",
+    "raw_sql",
+];
+
+/// Diesel functions whose first argument names the written table.
+const DIESEL_WRITES: &[&str] = &[
+    "insert_into",
+    "insert_or_ignore_into",
+    "replace_into",
+    "update",
+    "delete",
+];
+
+/// How sure we are that a string is meant as SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    /// A sqlx / Diesel API that only takes SQL: a parse failure is reported.
+    Strong,
+    /// A method that takes SQL on a database client but shares its name with
+    /// other APIs: a parse failure is reported only when the text starts
+    /// like SQL.
+    Weak,
+}
+
+/// The Diesel statement being collected.
+#[derive(Debug, Default)]
+struct DieselAcc {
+    stmt: StatementAccess,
+}
+
+/// Where we are relative to a Diesel write target argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    None,
+    /// Inside `insert_into(..)`/`update(..)`/`delete(..)`, no table seen yet.
+    Open,
+    /// Inside one, its table already taken.
+    Taken,
+}
+
+type MacroRules = Vec<(Vec<TokenTree>, TokenStream)>;
+
+struct Finder<'c, 'a> {
+    ctx: &'c FileContext<'a>,
+    access: Access,
+    diags: Vec<Diagnostic>,
+    depth: usize,
+    macro_depth: usize,
+    too_deep: bool,
+    /// `let` bindings holding SQL text (alternatives).
+    locals: HashMap<String, Vec<String>>,
+    /// Names bound by `let` or closure parameters (shadow bare Diesel names).
+    bound: HashSet<String>,
+    /// String consts and statics declared in the body.
+    block_consts: HashMap<String, Vec<String>>,
+    /// Local names whose SQL went to `prepare`.
+    prepared: HashSet<String>,
+    file_consts: Option<HashMap<String, &'a Expr>>,
+    file_macros: Option<HashMap<String, MacroRules>>,
+    block_macros: HashMap<String, MacroRules>,
+    diesel: Option<DieselNames>,
+    acc: Option<DieselAcc>,
+    target: Target,
+}
+
+/// See [`super::access_in_block`].
+pub fn access_in_block(block: &syn::Block, ctx: &FileContext<'_>) -> (Access, Vec<Diagnostic>) {
+    let diesel = if ctx.diesel_tables.is_empty() {
+        None
+    } else {
+        Some(DieselNames::new(ctx.diesel_tables, ctx.file))
+    };
+    let mut f = Finder {
+        ctx,
+        access: Access::default(),
+        diags: Vec::new(),
+        depth: 0,
+        macro_depth: 0,
+        too_deep: false,
+        locals: HashMap::new(),
+        bound: HashSet::new(),
+        block_consts: HashMap::new(),
+        prepared: HashSet::new(),
+        file_consts: None,
+        file_macros: None,
+        block_macros: HashMap::new(),
+        diesel,
+        acc: None,
+        target: Target::None,
+    };
+    f.visit_block(block);
+    if f.too_deep {
+        tracing::debug!(file = %ctx.file.rel_path, "expression nesting too deep; the deepest part was not searched for SQL");
+    }
+    (f.access, f.diags)
+}
+
+fn path_segments(path: &syn::Path) -> Vec<String> {
+    path.segments.iter().map(|s| s.ident.to_string()).collect()
+}
+
+/// Whether an expression continues a chain that forms one Diesel statement.
+fn is_chain_kind(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::MethodCall(_)
+            | Expr::Call(_)
+            | Expr::Path(_)
+            | Expr::Field(_)
+            | Expr::Try(_)
+            | Expr::Await(_)
+            | Expr::Reference(_)
+            | Expr::Paren(_)
+            | Expr::Group(_)
+            | Expr::Unary(_)
+            | Expr::Cast(_)
+            | Expr::Index(_)
+    )
+}
+
+/// The deepest delimiter nesting of a token stream, computed without
+/// recursion; stops counting at `limit + 1`.
+#[must_use]
+pub fn token_depth(tokens: &TokenStream, limit: usize) -> usize {
+    let mut stack = vec![tokens.clone().into_iter()];
+    let mut max = 0;
+    while let Some(top) = stack.last_mut() {
+        match top.next() {
+            Some(TokenTree::Group(g)) => {
+                if stack.len() > limit {
+                    return limit + 1;
+                }
+                stack.push(g.stream().into_iter());
+                max = max.max(stack.len() - 1);
+            }
+            Some(_) => {}
+            None => {
+                stack.pop();
+            }
+        }
+    }
+    max
+}
+
+fn token_count(tokens: &TokenStream, limit: usize) -> usize {
+    let mut stack = vec![tokens.clone().into_iter()];
+    let mut n = 0usize;
+    while let Some(top) = stack.last_mut() {
+        match top.next() {
+            Some(TokenTree::Group(g)) => {
+                n += 1;
+                stack.push(g.stream().into_iter());
+            }
+            Some(_) => n += 1,
+            None => {
+                stack.pop();
+            }
+        }
+        if n > limit {
+            return n;
+        }
+    }
+    n
+}
+
+/// Parses a macro's tokens as comma-separated expressions, or failing that
+/// as the statements of a block.
+fn parse_macro_body(tokens: &TokenStream) -> Option<Vec<Stmt>> {
+    if token_depth(tokens, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
+        return None;
+    }
+    if let Ok(args) = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
+        return Some(args.into_iter().map(|e| Stmt::Expr(e, None)).collect());
+    }
+    syn::Block::parse_within.parse2(tokens.clone()).ok()
+}
+
+fn parse_args(tokens: &TokenStream) -> Result<Vec<Expr>, String> {
+    if token_depth(tokens, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
+        return Err("arguments nested too deeply".to_owned());
+    }
+    Punctuated::<Expr, Token![,]>::parse_terminated
+        .parse2(tokens.clone())
+        .map(|p| p.into_iter().collect())
+        .map_err(|e| e.to_string())
+}
+
+/// The literal's text as it would appear in `concat!`.
+fn lit_text(lit: &Lit) -> Option<String> {
+    match lit {
+        Lit::Str(s) => Some(s.value()),
+        Lit::Char(c) => Some(c.value().to_string()),
+        Lit::Int(i) => Some(i.base10_digits().to_owned()),
+        Lit::Float(f) => Some(f.base10_digits().to_owned()),
+        Lit::Bool(b) => Some(b.value.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether text starts like a SQL statement.
+fn looks_like_sql(text: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "select", "insert", "update", "delete", "with", "merge", "copy", "create", "alter", "drop",
+        "truncate", "replace", "upsert", "values", "explain",
+    ];
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = rest.strip_prefix('(') {
+            rest = r.trim_start();
+        } else {
+            break;
+        }
+    }
+    let word: String = rest
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    KEYWORDS.contains(&word.as_str())
+}
+
+/// Cross product of alternative pieces, capped.
+fn concat_alternatives(parts: Vec<Vec<String>>) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for alts in parts {
+        let mut next = Vec::new();
+        for prefix in &out {
+            for a in &alts {
+                if next.len() >= MAX_ALTERNATIVES {
+                    break;
+                }
+                next.push(format!("{prefix}{a}"));
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// A hole of a format string: positional index, or a name.
+enum Hole {
+    Next,
+    Index(usize),
+    Name(String),
+}
+
+/// Splits a format string into literal pieces and holes.
+fn format_pieces(fmt: &str) -> Vec<Result<String, Hole>> {
+    let mut out = Vec::new();
+    let mut lit = String::new();
+    let mut chars = fmt.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                lit.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                lit.push('}');
+            }
+            '{' => {
+                let mut inner = String::new();
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        break;
+                    }
+                    inner.push(c);
+                }
+                out.push(Ok(std::mem::take(&mut lit)));
+                let sel = inner.split(':').next().unwrap_or_default().trim();
+                out.push(Err(if sel.is_empty() {
+                    Hole::Next
+                } else if let Ok(i) = sel.parse::<usize>() {
+                    Hole::Index(i)
+                } else {
+                    Hole::Name(sel.to_owned())
+                }));
+            }
+            c => lit.push(c),
+        }
+    }
+    out.push(Ok(lit));
+    out
+}
+
+/// `macro_rules!` rules: (matcher tokens, transcriber).
+fn parse_macro_rules(tokens: &TokenStream) -> MacroRules {
+    let toks: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    let mut rules = Vec::new();
+    let mut i = 0;
+    while let (
+        Some(TokenTree::Group(m)),
+        Some(TokenTree::Punct(eq)),
+        Some(TokenTree::Punct(gt)),
+        Some(TokenTree::Group(t)),
+    ) = (
+        toks.get(i),
+        toks.get(i + 1),
+        toks.get(i + 2),
+        toks.get(i + 3),
+    ) {
+        if eq.as_char() != '=' || gt.as_char() != '>' {
+            break;
+        }
+        rules.push((m.stream().into_iter().collect(), t.stream()));
+        i += 4;
+        if matches!(toks.get(i), Some(TokenTree::Punct(p)) if p.as_char() == ';') {
+            i += 1;
+        }
+    }
+    rules
+}
+
+fn same_token(a: &TokenTree, b: &TokenTree) -> bool {
+    match (a, b) {
+        (TokenTree::Punct(x), TokenTree::Punct(y)) => x.as_char() == y.as_char(),
+        (TokenTree::Ident(x), TokenTree::Ident(y)) => x == y,
+        (TokenTree::Literal(x), TokenTree::Literal(y)) => x.to_string() == y.to_string(),
+        (TokenTree::Group(x), TokenTree::Group(y)) => {
+            x.delimiter() == y.delimiter() && x.stream().to_string() == y.stream().to_string()
+        }
+        _ => false,
+    }
+}
+
+/// Matches a flat `macro_rules!` matcher (no repetitions) against input.
+fn match_rule(
+    matcher: &[TokenTree],
+    input: &[TokenTree],
+) -> Option<HashMap<String, Vec<TokenTree>>> {
+    let mut binds = HashMap::new();
+    let (mut i, mut j) = (0, 0);
+    while i < matcher.len() {
+        let Some(tok) = matcher.get(i) else { break };
+        if let TokenTree::Punct(p) = tok
+            && p.as_char() == '$'
+        {
+            match (matcher.get(i + 1), matcher.get(i + 2), matcher.get(i + 3)) {
+                (
+                    Some(TokenTree::Ident(name)),
+                    Some(TokenTree::Punct(colon)),
+                    Some(TokenTree::Ident(frag)),
+                ) if colon.as_char() == ':' => {
+                    i += 4;
+                    let frag = frag.to_string();
+                    let start = j;
+                    if matches!(frag.as_str(), "tt" | "ident" | "literal" | "lifetime") {
+                        if frag == "literal"
+                            && matches!(input.get(j), Some(TokenTree::Punct(m)) if m.as_char() == '-')
+                        {
+                            j += 1;
+                        }
+                        if j >= input.len() {
+                            return None;
+                        }
+                        j += 1;
+                    } else {
+                        let stop = matcher
+                            .get(i)
+                            .filter(|t| !matches!(t, TokenTree::Punct(p) if p.as_char() == '$'));
+                        while let Some(t) = input.get(j) {
+                            if stop.is_some_and(|s| same_token(s, t)) {
+                                break;
+                            }
+                            j += 1;
+                        }
+                        if j == start && frag != "vis" {
+                            return None;
+                        }
+                    }
+                    binds.insert(name.to_string(), input.get(start..j)?.to_vec());
+                    continue;
+                }
+                _ => return None, // repetitions and the like
+            }
+        }
+        if !input.get(j).is_some_and(|t| same_token(tok, t)) {
+            return None;
+        }
+        i += 1;
+        j += 1;
+    }
+    (j == input.len()).then_some(binds)
+}
+
+/// Substitutes `$name` in a transcriber (bounded by the caller's depth check).
+fn substitute(
+    tokens: TokenStream,
+    binds: &HashMap<String, Vec<TokenTree>>,
+    depth: usize,
+) -> TokenStream {
+    let toks: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = TokenStream::new();
+    let mut i = 0;
+    while let Some(t) = toks.get(i) {
+        match t {
+            TokenTree::Punct(p) if p.as_char() == '$' => {
+                if let Some(TokenTree::Ident(name)) = toks.get(i + 1)
+                    && let Some(bound) = binds.get(&name.to_string())
+                {
+                    out.extend(bound.iter().cloned());
+                    i += 2;
+                    continue;
+                }
+                out.extend(std::iter::once(t.clone()));
+            }
+            TokenTree::Group(g) if depth < MAX_TOKEN_DEPTH => {
+                let mut ng = Group::new(g.delimiter(), substitute(g.stream(), binds, depth + 1));
+                ng.set_span(g.span());
+                out.extend(std::iter::once(TokenTree::Group(ng)));
+            }
+            _ => out.extend(std::iter::once(t.clone())),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Expands a project `macro_rules!` macro with its first matching rule.
+fn expand(rules: &MacroRules, input: &TokenStream) -> Option<TokenStream> {
+    if token_depth(input, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
+        return None;
+    }
+    let input: Vec<TokenTree> = input.clone().into_iter().collect();
+    for (matcher, transcriber) in rules {
+        if let Some(binds) = match_rule(matcher, &input) {
+            if token_depth(transcriber, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
+                return None;
+            }
+            let out = substitute(transcriber.clone(), &binds, 0);
+            if token_count(&out, MAX_EXPANSION_TOKENS) > MAX_EXPANSION_TOKENS {
+                return None;
+            }
+            return Some(out);
+        }
+    }
+    None
+}
+
+/// Parses an expansion as an expression, or a block's statements.
+fn parse_expansion(tokens: TokenStream) -> Option<Vec<Stmt>> {
+    if token_depth(&tokens, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
+        return None;
+    }
+    if let Ok(e) = syn::parse2::<Expr>(tokens.clone()) {
+        return Some(vec![Stmt::Expr(e, None)]);
+    }
+    syn::Block::parse_within.parse2(tokens).ok()
+}
+
+fn is_macro_rules(mac: &Macro) -> bool {
+    mac.path.is_ident("macro_rules")
+}
+
+impl<'a> Finder<'_, 'a> {
+    fn diag(&mut self, line: u32, message: String) {
+        self.diags.push(Diagnostic::new(
+            self.ctx.file.rel_path.clone(),
+            Some(line),
+            message,
+        ));
+    }
+
+    // ------------------------------------------------------------ SQL text
+
+    /// Parses the SQL of one call site and counts its statements.
+    fn run_sql(
+        &mut self,
+        alternatives: &[String],
+        sink: Sink,
+        line: u32,
+        dialect: Dialect,
+        what: &str,
+    ) {
+        let mut per_alt: Vec<Vec<StatementAccess>> = Vec::new();
+        for text in alternatives {
+            if text.trim().is_empty() {
+                continue;
+            }
+            match parse_lenient(text, dialect) {
+                Ok(stmts) => per_alt.push(stmts.iter().map(statement_access).collect()),
+                Err(e) => {
+                    if sink == Sink::Strong || looks_like_sql(text) {
+                        self.diag(
+                            line,
+                            format!(
+                                "SQL passed to {what} not parsed, skipped: `{}`: {e}",
+                                excerpt(text)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        match per_alt.len() {
+            0 => {}
+            1 => {
+                for s in per_alt.iter().flatten() {
+                    s.add_to(&mut self.access);
+                }
+            }
+            _ => {
+                // Alternatives (a `match` choosing the text) are one
+                // statement touching everything any of them touches.
+                let mut all = StatementAccess::default();
+                for s in per_alt.iter().flatten() {
+                    all.reads.extend(s.reads.iter().cloned());
+                    all.writes.extend(s.writes.iter().cloned());
+                }
+                if !all.is_empty() {
+                    all.add_to(&mut self.access);
+                }
+            }
+        }
+    }
+
+    fn file_consts(&mut self) -> &HashMap<String, &'a Expr> {
+        let file = self.ctx.file;
+        self.file_consts.get_or_insert_with(|| {
+            let mut map = HashMap::new();
+            let mut stack: Vec<&'a [Item]> = vec![&file.ast.items];
+            while let Some(items) = stack.pop() {
+                for item in items {
+                    match item {
+                        Item::Const(c) => {
+                            map.insert(c.ident.to_string(), c.expr.as_ref());
+                        }
+                        Item::Static(s) => {
+                            map.insert(s.ident.to_string(), s.expr.as_ref());
+                        }
+                        Item::Mod(m) => {
+                            if let Some((_, items)) = &m.content {
+                                stack.push(items);
+                            }
+                        }
+                        Item::Impl(imp) => {
+                            for ii in &imp.items {
+                                if let syn::ImplItem::Const(c) = ii {
+                                    map.insert(c.ident.to_string(), &c.expr);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            map
+        })
+    }
+
+    fn macro_rules_named(&mut self, name: &str) -> Option<MacroRules> {
+        if let Some(r) = self.block_macros.get(name) {
+            return Some(r.clone());
+        }
+        let file = self.ctx.file;
+        let macros = self.file_macros.get_or_insert_with(|| {
+            let mut map = HashMap::new();
+            let mut stack: Vec<&[Item]> = vec![&file.ast.items];
+            while let Some(items) = stack.pop() {
+                for item in items {
+                    match item {
+                        Item::Macro(m) if is_macro_rules(&m.mac) => {
+                            if let Some(ident) = &m.ident {
+                                map.insert(ident.to_string(), parse_macro_rules(&m.mac.tokens));
+                            }
+                        }
+                        Item::Mod(m) => {
+                            if let Some((_, items)) = &m.content {
+                                stack.push(items);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            map
+        });
+        macros.get(name).cloned()
+    }
+
+    /// The SQL text an expression evaluates to, as alternatives; `None`
+    /// when it is not a compile-time or locally bound string.
+    fn eval(&mut self, e: &Expr, depth: usize) -> Option<Vec<String>> {
+        if depth > MAX_EVAL_DEPTH {
+            return None;
+        }
+        match e {
+            Expr::Lit(l) => lit_text(&l.lit).map(|s| vec![s]),
+            Expr::Paren(p) => self.eval(&p.expr, depth + 1),
+            Expr::Group(g) => self.eval(&g.expr, depth + 1),
+            Expr::Reference(r) => self.eval(&r.expr, depth + 1),
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => self.eval(&u.expr, depth + 1),
+            Expr::MethodCall(m)
+                if m.args.is_empty()
+                    && matches!(
+                        m.method.to_string().as_str(),
+                        "as_str"
+                            | "as_ref"
+                            | "to_string"
+                            | "to_owned"
+                            | "into"
+                            | "clone"
+                            | "borrow"
+                            | "as_deref"
+                            | "trim"
+                            | "deref"
+                    ) =>
+            {
+                self.eval(&m.receiver, depth + 1)
+            }
+            Expr::Call(c) if c.args.len() == 1 => {
+                let Expr::Path(p) = c.func.as_ref() else {
+                    return None;
+                };
+                let last = p.path.segments.last()?.ident.to_string();
+                if matches!(last.as_str(), "from" | "Borrowed" | "Owned" | "new")
+                    && p.path.segments.len() >= 2
+                {
+                    self.eval(c.args.first()?, depth + 1)
+                } else {
+                    None
+                }
+            }
+            Expr::Macro(m) => self.eval_macro(&m.mac, depth + 1),
+            Expr::Path(p) if p.qself.is_none() => {
+                let segs = path_segments(&p.path);
+                if let [name] = segs.as_slice() {
+                    if let Some(v) = self.locals.get(name) {
+                        return Some(v.clone());
+                    }
+                    if let Some(v) = self.block_consts.get(name) {
+                        return Some(v.clone());
+                    }
+                }
+                let last = segs.last()?;
+                if last.chars().next().is_some_and(char::is_lowercase) {
+                    return None;
+                }
+                let expr = *self.file_consts().get(last)?;
+                self.eval(expr, depth + 1)
+            }
+            Expr::Block(b) => self.eval_block_tail(&b.block, depth),
+            Expr::If(i) => {
+                let mut alts = self
+                    .eval_block_tail(&i.then_branch, depth)
+                    .unwrap_or_default();
+                if let Some((_, els)) = &i.else_branch {
+                    alts.extend(self.eval(els, depth + 1).unwrap_or_default());
+                }
+                alts.truncate(MAX_ALTERNATIVES);
+                (!alts.is_empty()).then_some(alts)
+            }
+            Expr::Match(m) => {
+                let mut alts = Vec::new();
+                for arm in &m.arms {
+                    alts.extend(self.eval(&arm.body, depth + 1).unwrap_or_default());
+                }
+                alts.truncate(MAX_ALTERNATIVES);
+                (!alts.is_empty()).then_some(alts)
+            }
+            _ => None,
+        }
+    }
+
+    fn eval_block_tail(&mut self, b: &syn::Block, depth: usize) -> Option<Vec<String>> {
+        match b.stmts.last() {
+            Some(Stmt::Expr(e, None)) => self.eval(e, depth + 1),
+            _ => None,
+        }
+    }
+
+    fn eval_single(&mut self, e: &Expr, depth: usize) -> Option<String> {
+        self.eval(e, depth).and_then(|v| v.into_iter().next())
+    }
+
+    fn eval_macro(&mut self, mac: &Macro, depth: usize) -> Option<Vec<String>> {
+        let name = mac.path.segments.last()?.ident.to_string();
+        match name.as_str() {
+            "concat" | "concatcp" => {
+                let args = parse_args(&mac.tokens).ok()?;
+                let mut parts = Vec::new();
+                for a in &args {
+                    parts.push(self.eval(a, depth + 1)?);
+                }
+                Some(concat_alternatives(parts))
+            }
+            "format" | "format_args" | "formatcp" | "formatdoc" | "lazy_format" => {
+                let args = parse_args(&mac.tokens).ok()?;
+                let (fmt, rest) = args.split_first()?;
+                let fmt = match fmt {
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Str(s), ..
+                    }) => s.value(),
+                    _ => return None,
+                };
+                let mut positional = Vec::new();
+                let mut named = HashMap::new();
+                for a in rest {
+                    match a {
+                        Expr::Assign(asg) => {
+                            if let Expr::Path(p) = asg.left.as_ref()
+                                && let Some(id) = p.path.get_ident()
+                            {
+                                named.insert(id.to_string(), asg.right.as_ref().clone());
+                            }
+                        }
+                        other => positional.push(other.clone()),
+                    }
+                }
+                let mut out = String::new();
+                let mut next = 0;
+                for piece in format_pieces(&fmt) {
+                    match piece {
+                        Ok(lit) => out.push_str(&lit),
+                        Err(hole) => {
+                            let value = match hole {
+                                Hole::Next => {
+                                    next += 1;
+                                    positional
+                                        .get(next - 1)
+                                        .cloned()
+                                        .and_then(|e| self.eval_single(&e, depth + 1))
+                                }
+                                Hole::Index(i) => positional
+                                    .get(i)
+                                    .cloned()
+                                    .and_then(|e| self.eval_single(&e, depth + 1)),
+                                Hole::Name(n) => match named.get(&n).cloned() {
+                                    Some(e) => self.eval_single(&e, depth + 1),
+                                    None => syn::parse_str::<Expr>(&n)
+                                        .ok()
+                                        .and_then(|e| self.eval_single(&e, depth + 1)),
+                                },
+                            };
+                            match value {
+                                Some(v) => out.push_str(&v),
+                                None if out.ends_with('$') => out.push('1'),
+                                None => out.push_str(HOLE),
+                            }
+                        }
+                    }
+                }
+                Some(vec![out])
+            }
+            "indoc" | "sql" | "unindent" => {
+                let args = parse_args(&mac.tokens).ok()?;
+                match args.as_slice() {
+                    [one] => self.eval(one, depth + 1),
+                    _ => None,
+                }
+            }
+            "stringify" => Some(vec![mac.tokens.to_string()]),
+            _ => {
+                let rules = self.macro_rules_named(&name)?;
+                let expanded = expand(&rules, &mac.tokens)?;
+                let stmts = parse_expansion(expanded)?;
+                match stmts.last() {
+                    Some(Stmt::Expr(e, None)) => self.eval(e, depth + 1),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ call sites
+
+    fn dialect_hint(&self, generics: Option<&syn::AngleBracketedGenericArguments>) -> Dialect {
+        if let Some(g) = generics {
+            for arg in &g.args {
+                if let syn::GenericArgument::Type(syn::Type::Path(tp)) = arg
+                    && let Some(last) = tp.path.segments.last()
+                {
+                    match last.ident.to_string().as_str() {
+                        "Sqlite" => return Dialect::Sqlite,
+                        "MySql" => return Dialect::MySql,
+                        "Postgres" => return Dialect::Postgres,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        self.ctx.dialect
+    }
+
+    fn sql_macro(&mut self, mac: &Macro, name: &str) {
+        let line = mac
+            .path
+            .segments
+            .first()
+            .map_or(0, |s| line_of(s.ident.span()));
+        let shown = format!(
+            "{}!",
+            mac.path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect::<Vec<_>>()
+                .join("::")
+        );
+        let args = match parse_args(&mac.tokens) {
+            Ok(a) => a,
+            Err(e) => {
+                self.diag(
+                    line,
+                    format!("cannot parse {shown} arguments, call skipped: {e}"),
+                );
+                return;
+            }
+        };
+        let index = usize::from(name.contains("_as"));
+        let Some(arg) = args.get(index) else {
+            self.diag(line, format!("{shown} has no SQL argument"));
+            return;
+        };
+        let arg_line = line_of(arg.span());
+        if name.starts_with("query_file") {
+            let path = if let Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(s), ..
+            }) = arg
+            {
+                s.value()
+            } else {
+                self.diag(arg_line, format!("{shown} path is not a string literal"));
+                return;
+            };
+            if Path::new(&path).is_absolute() {
+                self.diag(arg_line, format!("{shown} path `{path}` is absolute; only paths relative to the crate are read"));
+                return;
+            }
+            let full = self.ctx.file.crate_dir.join(&path);
+            match read_limited(&full) {
+                Ok(text) => self.run_sql(
+                    &[text],
+                    Sink::Strong,
+                    arg_line,
+                    self.ctx.dialect,
+                    &format!("{shown} ({path})"),
+                ),
+                Err(e) => self.diag(arg_line, format!("cannot read `{path}` for {shown}: {e}")),
+            }
+        } else {
+            match self.eval(arg, 0) {
+                Some(alts) => self.run_sql(&alts, Sink::Strong, arg_line, self.ctx.dialect, &shown),
+                None => self.diag(
+                    arg_line,
+                    format!("SQL argument of {shown} is not a string literal"),
+                ),
+            }
+        }
+        for (i, a) in args.iter().enumerate() {
+            if i != index {
+                self.visit_expr(a);
+            }
+        }
+    }
+
+    fn method_call(&mut self, m: &ExprMethodCall) {
+        let name = m.method.to_string();
+        if CLIENT_METHODS.contains(&name.as_str())
+            && let Some(arg) = m.args.first()
+        {
+            let ident = match strip_refs(arg) {
+                Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
+                _ => None,
+            };
+            let is_prepare = PREPARE_METHODS.contains(&name.as_str());
+            let already = ident.as_ref().is_some_and(|i| self.prepared.contains(i));
+            if (!already || is_prepare)
+                && let Some(alts) = self.eval(arg, 0)
+            {
+                self.run_sql(
+                    &alts,
+                    Sink::Weak,
+                    line_of(arg.span()),
+                    self.ctx.dialect,
+                    &format!(".{name}()"),
+                );
+                if is_prepare && let Some(i) = ident {
+                    self.prepared.insert(i);
+                }
+            }
+        }
+        for a in &m.args {
+            self.visit_expr(a);
+        }
+    }
+
+    fn call(&mut self, c: &ExprCall) {
+        let Expr::Path(p) = c.func.as_ref() else {
+            visit::visit_expr_call(self, c);
+            return;
+        };
+        let segs = path_segments(&p.path);
+        let first = segs.first().map_or("", String::as_str);
+        let last = segs.last().map_or("", String::as_str);
+        let single = segs.len() == 1;
+        if (single || first == "sqlx") && SQLX_FUNCTIONS.contains(&last) {
+            if let Some(arg) = c.args.first() {
+                let generics = match p.path.segments.last().map(|s| &s.arguments) {
+                    Some(syn::PathArguments::AngleBracketed(g)) => Some(g),
+                    _ => None,
+                };
+                let dialect = self.dialect_hint(generics);
+                if let Some(alts) = self.eval(arg, 0) {
+                    let sink = if first == "sqlx" {
+                        Sink::Strong
+                    } else {
+                        Sink::Weak
+                    };
+                    self.run_sql(
+                        &alts,
+                        sink,
+                        line_of(arg.span()),
+                        dialect,
+                        &format!("{}()", segs.join("::")),
+                    );
+                }
+            }
+        } else if (single || first == "diesel") && last == "sql_query" {
+            if let Some(arg) = c.args.first()
+                && let Some(alts) = self.eval(arg, 0)
+            {
+                let sink = if first == "diesel" {
+                    Sink::Strong
+                } else {
+                    Sink::Weak
+                };
+                self.run_sql(
+                    &alts,
+                    sink,
+                    line_of(arg.span()),
+                    self.ctx.dialect,
+                    "sql_query()",
+                );
+            }
+        } else if self.diesel.is_some()
+            && (single || first == "diesel")
+            && DIESEL_WRITES.contains(&last)
+        {
+            self.visit_expr(&c.func);
+            for (i, a) in c.args.iter().enumerate() {
+                if i == 0 {
+                    let saved = std::mem::replace(&mut self.target, Target::Open);
+                    self.visit_expr(a);
+                    self.target = saved;
+                } else {
+                    self.visit_expr(a);
+                }
+            }
+            return;
+        }
+        visit::visit_expr_call(self, c);
+    }
+
+    fn diesel_path(&mut self, p: &syn::ExprPath) {
+        let Some(names) = &self.diesel else { return };
+        if p.qself.is_some() {
+            return;
+        }
+        let segs = path_segments(&p.path);
+        if let [one] = segs.as_slice()
+            && self.bound.contains(one)
+        {
+            return;
+        }
+        let Some(table) = names.table_of(&segs).map(ToOwned::to_owned) else {
+            return;
+        };
+        let Some(acc) = self.acc.as_mut() else { return };
+        if self.target == Target::Open {
+            acc.stmt.writes.insert(table);
+            self.target = Target::Taken;
+        } else {
+            acc.stmt.reads.insert(table);
+        }
+    }
+
+    // ------------------------------------------------------------ macros
+
+    fn mac(&mut self, mac: &Macro) {
+        let Some(last) = mac.path.segments.last() else {
+            return;
+        };
+        let name = last.ident.to_string();
+        let first = mac
+            .path
+            .segments
+            .first()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
+        let single = mac.path.segments.len() == 1;
+        let is_sqlx = matches!(
+            name.as_str(),
+            "query"
+                | "query_as"
+                | "query_scalar"
+                | "query_unchecked"
+                | "query_as_unchecked"
+                | "query_scalar_unchecked"
+                | "query_file"
+                | "query_file_as"
+                | "query_file_scalar"
+                | "query_file_unchecked"
+                | "query_file_as_unchecked"
+                | "query_file_scalar_unchecked"
+        );
+        if is_sqlx && (single || first == "sqlx") {
+            self.sql_macro(mac, &name);
+            return;
+        }
+        if is_macro_rules(mac) || self.macro_depth >= MAX_MACRO_DEPTH {
+            return;
+        }
+        self.macro_depth += 1;
+        // A project macro: search its expansion (which holds its arguments),
+        // else its arguments.
+        let expanded = self
+            .macro_rules_named(&name)
+            .and_then(|rules| expand(&rules, &mac.tokens))
+            .and_then(parse_expansion);
+        if let Some(stmts) = expanded.or_else(|| parse_macro_body(&mac.tokens)) {
+            for s in &stmts {
+                self.visit_stmt(s);
+            }
+        }
+        self.macro_depth -= 1;
+    }
+
+    fn bind_pat(&mut self, pat: &Pat) {
+        let mut stack = vec![pat];
+        while let Some(p) = stack.pop() {
+            if stack.len() > 256 {
+                break;
+            }
+            match p {
+                Pat::Ident(i) => {
+                    self.bound.insert(i.ident.to_string());
+                }
+                Pat::Type(t) => stack.push(&t.pat),
+                Pat::Tuple(t) => stack.extend(t.elems.iter()),
+                Pat::TupleStruct(t) => stack.extend(t.elems.iter()),
+                Pat::Reference(r) => stack.push(&r.pat),
+                Pat::Struct(s) => stack.extend(s.fields.iter().map(|f| f.pat.as_ref())),
+                Pat::Slice(s) => stack.extend(s.elems.iter()),
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs `f` with the Diesel statement collection suspended (a block or
+    /// closure body holds its own statements).
+    fn boundary(&mut self, f: impl FnOnce(&mut Self)) {
+        let acc = self.acc.take();
+        let target = std::mem::replace(&mut self.target, Target::None);
+        f(self);
+        self.acc = acc;
+        self.target = target;
+    }
+}
+
+/// Reads a `query_file!` file, refusing files over [`MAX_QUERY_FILE`].
+fn read_limited(path: &Path) -> std::io::Result<String> {
+    let len = std::fs::metadata(path)?.len();
+    if len > MAX_QUERY_FILE {
+        return Err(std::io::Error::other(format!(
+            "file is {len} bytes, over the {MAX_QUERY_FILE}-byte limit"
+        )));
+    }
+    std::fs::read_to_string(path)
+}
+
+fn strip_refs(e: &Expr) -> &Expr {
+    let mut e = e;
+    for _ in 0..MAX_EVAL_DEPTH {
+        match e {
+            Expr::Reference(r) => e = &r.expr,
+            Expr::Paren(p) => e = &p.expr,
+            Expr::Group(g) => e = &g.expr,
+            Expr::MethodCall(m)
+                if m.args.is_empty()
+                    && matches!(m.method.to_string().as_str(), "as_str" | "as_ref") =>
+            {
+                e = &m.receiver;
+            }
+            _ => break,
+        }
+    }
+    e
+}
+
+impl<'ast> Visit<'ast> for Finder<'_, '_> {
+    fn visit_expr(&mut self, e: &'ast Expr) {
+        if self.depth >= MAX_DEPTH {
+            self.too_deep = true;
+            return;
+        }
+        self.depth += 1;
+        let started = self.diesel.is_some() && self.acc.is_none() && is_chain_kind(e);
+        if started {
+            self.acc = Some(DieselAcc::default());
+        }
+        match e {
+            Expr::MethodCall(_) | Expr::Await(_) | Expr::Try(_) => {
+                // Walk the chain in a loop: receivers first, then each call.
+                let mut calls: Vec<&ExprMethodCall> = Vec::new();
+                let mut cur = e;
+                loop {
+                    match cur {
+                        Expr::MethodCall(m) => {
+                            calls.push(m);
+                            cur = &m.receiver;
+                        }
+                        Expr::Await(a) => cur = &a.base,
+                        Expr::Try(t) => cur = &t.expr,
+                        _ => break,
+                    }
+                }
+                self.visit_expr(cur);
+                for m in calls.into_iter().rev() {
+                    self.method_call(m);
+                }
+            }
+            Expr::Call(c) => self.call(c),
+            Expr::Path(p) => self.diesel_path(p),
+            Expr::Closure(c) => {
+                for input in &c.inputs {
+                    self.bind_pat(input);
+                }
+                self.boundary(|f| f.visit_expr(&c.body));
+            }
+            _ => visit::visit_expr(self, e),
+        }
+        if started
+            && let Some(acc) = self.acc.take()
+            && !acc.stmt.is_empty()
+        {
+            acc.stmt.add_to(&mut self.access);
+        }
+        self.depth -= 1;
+    }
+
+    fn visit_block(&mut self, b: &'ast syn::Block) {
+        self.boundary(|f| visit::visit_block(f, b));
+    }
+
+    fn visit_local(&mut self, l: &'ast syn::Local) {
+        if let Some(init) = &l.init {
+            self.visit_expr(&init.expr);
+            if let Some((_, div)) = &init.diverge {
+                self.visit_expr(div);
+            }
+        }
+        let name = match &l.pat {
+            Pat::Ident(i) => Some(i.ident.to_string()),
+            Pat::Type(t) => match t.pat.as_ref() {
+                Pat::Ident(i) => Some(i.ident.to_string()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(name) = name {
+            let value = l.init.as_ref().and_then(|init| self.eval(&init.expr, 0));
+            self.prepared.remove(&name);
+            match value {
+                Some(v) => {
+                    self.locals.insert(name, v);
+                }
+                None => {
+                    self.locals.remove(&name);
+                }
+            }
+        }
+        self.bind_pat(&l.pat);
+    }
+
+    fn visit_item(&mut self, item: &'ast Item) {
+        match item {
+            Item::Const(c) => {
+                if let Some(v) = self.eval(&c.expr, 0) {
+                    self.block_consts.insert(c.ident.to_string(), v);
+                }
+            }
+            Item::Static(s) => {
+                if let Some(v) = self.eval(&s.expr, 0) {
+                    self.block_consts.insert(s.ident.to_string(), v);
+                }
+            }
+            Item::Use(u) => {
+                if let Some(d) = self.diesel.as_mut() {
+                    d.add_use(&u.tree);
+                }
+            }
+            Item::Macro(m) if is_macro_rules(&m.mac) => {
+                if let Some(ident) = &m.ident {
+                    self.block_macros
+                        .insert(ident.to_string(), parse_macro_rules(&m.mac.tokens));
+                }
+            }
+            Item::Fn(f) => self.visit_block(&f.block),
+            Item::Macro(m) => self.mac(&m.mac),
+            _ => {}
+        }
+    }
+
+    fn visit_macro(&mut self, mac: &'ast Macro) {
+        self.mac(mac);
+    }
+
+    // Types, patterns and attributes hold no SQL; not walking them keeps
+    // the visit cheap and shallow.
+    fn visit_type(&mut self, _: &'ast syn::Type) {}
+    fn visit_pat(&mut self, _: &'ast Pat) {}
+    fn visit_attribute(&mut self, _: &'ast syn::Attribute) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_pieces_and_holes() {
+        let p = format_pieces("a {{x}} {} {0} {name:>5} b");
+        assert_eq!(p.len(), 7);
+    }
+
+    #[test]
+    fn token_depth_is_iterative() {
+        let deep = format!("{}1{}", "(".repeat(500), ")".repeat(500));
+        let ts: TokenStream = deep.parse().unwrap_or_default();
+        assert!(token_depth(&ts, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH);
+    }
+
+    #[test]
+    fn sql_keywords() {
+        assert!(looks_like_sql("  -- x\n (select 1"));
+        assert!(!looks_like_sql("ls -la"));
+    }
+}

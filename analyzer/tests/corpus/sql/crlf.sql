@@ -1,0 +1,5 @@
+CREATE TABLE crlf (
+  id int PRIMARY KEY,
+  v text
+);
+ALTER TABLE crlf RENAME TO crlf2;

@@ -1,0 +1,2 @@
+/* outer /* inner; */ still comment; */ CREATE TABLE c (id int);
+/* never closed ; CREATE TABLE d (id int);

@@ -1,0 +1,2 @@
+SELECT 'é;ü' FROM "Ünïcode"; SELECT E'\';' ; -- é
+SELECT 1 /* ü */;

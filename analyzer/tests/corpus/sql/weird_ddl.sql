@@ -1,0 +1,17 @@
+ALTER TABLE missing ADD COLUMN x int;
+ALTER TABLE IF EXISTS missing RENAME TO other;
+CREATE TABLE p (id int PRIMARY KEY, parent int REFERENCES p);
+CREATE TABLE q (id int, p_id int, CONSTRAINT q_pk PRIMARY KEY (id), FOREIGN KEY (p_id) REFERENCES p);
+CREATE TABLE q (id int);
+CREATE TABLE IF NOT EXISTS p (other int);
+ALTER TABLE p RENAME TO q;
+ALTER TABLE p RENAME TO p;
+ALTER TABLE q DROP CONSTRAINT q_pk, DROP COLUMN p_id, DROP COLUMN nonexistent;
+ALTER TABLE q RENAME COLUMN id TO ident;
+CREATE VIEW v AS SELECT ident AS i, q.ident, count(*) FROM q;
+CREATE OR REPLACE VIEW v (a, b) AS SELECT 1, 2;
+DROP TABLE p CASCADE;
+DROP VIEW IF EXISTS v, nothing;
+CREATE TABLE billing.invoices (id int PRIMARY KEY);
+ALTER TABLE billing.invoices RENAME TO bills;
+CREATE TABLE public."MiXed" (Id int);

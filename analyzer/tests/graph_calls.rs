@@ -1,0 +1,88 @@
+//! Call resolution across the crates of a workspace, against the
+//! hand-checked `fixtures/frameworks/workspace/expected.toml`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use strangler_analyzer::{Config, EdgeKind, NodeKind, analyze};
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/frameworks")
+        .join(name)
+}
+
+#[test]
+fn cross_crate_calls_match_the_expectation() {
+    let analysis = analyze(&fixture("workspace"), &Config::default()).expect("analyze");
+    let crate_of = |id: &str| id.split("::").next().unwrap_or_default().to_owned();
+    let got: BTreeSet<(String, String)> = analysis
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Calls && crate_of(&e.from) != crate_of(&e.to))
+        .map(|e| (e.from.clone(), e.to.clone()))
+        .collect();
+    let expected: toml::Table = std::fs::read_to_string(fixture("workspace/expected.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let want: BTreeSet<(String, String)> = expected["call"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["from"].as_str().unwrap().to_owned(),
+                c["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(analysis.stats.crates, 3);
+    assert_eq!(
+        analysis.stats.calls_unresolved, 0,
+        "{:#?}",
+        analysis.diagnostics
+    );
+}
+
+#[test]
+fn ids_are_stable_and_output_is_byte_identical() {
+    let a = analyze(&fixture("workspace"), &Config::default()).unwrap();
+    let b = analyze(
+        &fixture("workspace"),
+        &Config {
+            threads: Some(1),
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let json = |x| strangler_analyzer::render(x, strangler_analyzer::Format::Json);
+    assert_eq!(json(&a), json(&b));
+    assert!(
+        a.nodes
+            .iter()
+            .any(|n| n.id == "domain::orders::place" && n.kind == NodeKind::Function)
+    );
+    assert!(
+        a.nodes
+            .iter()
+            .any(|n| n.id == "domain" && n.kind == NodeKind::Crate)
+    );
+}
+
+#[test]
+fn a_missing_path_or_a_tree_without_rust_is_an_error() {
+    let err = analyze(Path::new("/no/such/dir"), &Config::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/no/such/dir is not a directory; point `strangler analyze` at the monolith's repository"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.md"), "# no rust here").unwrap();
+    let err = analyze(dir.path(), &Config::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("no Rust crate found under"),
+        "{err}"
+    );
+}

@@ -1,0 +1,975 @@
+//! Route extraction held to the framework fixtures' `expected.toml`, the
+//! shop monolith, generated huge input and arbitrary token soup.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use strangler_analyzer::routes::{FoundRoute, RouteFacts, collect, find_routes, link};
+use strangler_analyzer::source::{Diagnostic, Resolver, SourceFile};
+use syn::{Item, UseTree};
+
+// ------------------------------------------------------------------ inputs
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// Module path from a file path: `src/lib.rs` / `src/main.rs` is the crate
+/// root, `src/a/mod.rs` and `src/a.rs` are `crate::a`.
+fn module_of(crate_name: &str, rel_to_src: &Path) -> Vec<String> {
+    let mut module = vec![crate_name.to_owned()];
+    let parts: Vec<String> = rel_to_src
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    for (i, part) in parts.iter().enumerate() {
+        let is_last = i + 1 == parts.len();
+        if !is_last {
+            module.push(part.clone());
+            continue;
+        }
+        let stem = part.trim_end_matches(".rs");
+        if !(matches!(stem, "mod") || (i == 0 && matches!(stem, "lib" | "main"))) {
+            module.push(stem.to_owned());
+        }
+    }
+    module
+}
+
+fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rs_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every parsable `.rs` file under `crate_dir/src` (broken ones skipped).
+fn load_crate(crate_dir: &Path) -> Vec<SourceFile> {
+    let manifest: toml::Table = std::fs::read_to_string(crate_dir.join("Cargo.toml"))
+        .expect("Cargo.toml")
+        .parse()
+        .expect("Cargo.toml parses");
+    let crate_name = manifest["package"]["name"]
+        .as_str()
+        .expect("package name")
+        .replace('-', "_");
+    let src = crate_dir.join("src");
+    let mut paths = Vec::new();
+    rs_files(&src, &mut paths);
+    paths.sort();
+    let mut files = Vec::new();
+    for path in paths {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(ast) = syn::parse_file(&text) else {
+            continue;
+        };
+        let rel = path.strip_prefix(crate_dir).expect("inside crate");
+        files.push(SourceFile {
+            rel_path: rel.to_string_lossy().replace('\\', "/"),
+            crate_name: crate_name.clone(),
+            crate_dir: crate_dir.to_path_buf(),
+            module: module_of(&crate_name, path.strip_prefix(&src).expect("inside src")),
+            ast,
+        });
+    }
+    files
+}
+
+fn source(crate_name: &str, module: &[&str], rel_path: &str, text: &str) -> SourceFile {
+    let mut m = vec![crate_name.to_owned()];
+    m.extend(module.iter().map(|s| (*s).to_owned()));
+    SourceFile {
+        rel_path: rel_path.to_owned(),
+        crate_name: crate_name.to_owned(),
+        crate_dir: PathBuf::new(),
+        module: m,
+        ast: syn::parse_file(text).expect("test source parses"),
+    }
+}
+
+// ------------------------------------------------------- resolver double
+
+/// A small stand-in for the real resolver: `use` imports (renames, groups,
+/// `self`, globs), `crate`/`self`/`super`, child modules and one level of
+/// re-exports. Functions only; inline modules included.
+#[derive(Default)]
+struct UseResolver {
+    fns: HashSet<String>,
+    /// module → alias → absolute path.
+    uses: HashMap<Vec<String>, HashMap<String, Vec<String>>>,
+    globs: HashMap<Vec<String>, Vec<Vec<String>>>,
+    crates: HashSet<String>,
+}
+
+impl UseResolver {
+    fn new(files: &[SourceFile]) -> Self {
+        let mut r = Self::default();
+        for f in files {
+            r.crates.insert(f.crate_name.clone());
+        }
+        for f in files {
+            r.items(&f.ast.items, &f.module);
+        }
+        r
+    }
+
+    fn items(&mut self, items: &[Item], module: &[String]) {
+        for item in items {
+            match item {
+                Item::Fn(f) => {
+                    self.fns
+                        .insert(format!("{}::{}", module.join("::"), f.sig.ident));
+                }
+                Item::Mod(m) => {
+                    if let Some((_, content)) = &m.content {
+                        let mut inner = module.to_vec();
+                        inner.push(m.ident.to_string());
+                        self.items(content, &inner);
+                    }
+                }
+                Item::Use(u) => self.use_tree(&u.tree, module, &mut Vec::new()),
+                _ => {}
+            }
+        }
+    }
+
+    fn use_tree(&mut self, tree: &UseTree, module: &[String], prefix: &mut Vec<String>) {
+        match tree {
+            UseTree::Path(p) => {
+                prefix.push(p.ident.to_string());
+                self.use_tree(&p.tree, module, prefix);
+                prefix.pop();
+            }
+            UseTree::Name(n) => {
+                let (alias, target) = if n.ident == "self" {
+                    (prefix.last().cloned().unwrap_or_default(), prefix.clone())
+                } else {
+                    let mut t = prefix.clone();
+                    t.push(n.ident.to_string());
+                    (n.ident.to_string(), t)
+                };
+                let target = self.absolute(module, &target, false);
+                self.uses
+                    .entry(module.to_vec())
+                    .or_default()
+                    .insert(alias, target);
+            }
+            UseTree::Rename(r) => {
+                let mut t = prefix.clone();
+                t.push(r.ident.to_string());
+                let target = self.absolute(module, &t, false);
+                self.uses
+                    .entry(module.to_vec())
+                    .or_default()
+                    .insert(r.rename.to_string(), target);
+            }
+            UseTree::Glob(_) => {
+                let target = self.absolute(module, prefix, false);
+                self.globs.entry(module.to_vec()).or_default().push(target);
+            }
+            UseTree::Group(g) => {
+                for t in &g.items {
+                    self.use_tree(t, module, prefix);
+                }
+            }
+        }
+    }
+
+    fn absolute(&self, module: &[String], path: &[String], aliases: bool) -> Vec<String> {
+        let Some((first, rest)) = path.split_first() else {
+            return Vec::new();
+        };
+        let mut base = match first.as_str() {
+            "crate" => module[..1].to_vec(),
+            "self" => module.to_vec(),
+            "super" => module[..module.len().saturating_sub(1).max(1)].to_vec(),
+            name if aliases && self.uses.get(module).is_some_and(|u| u.contains_key(name)) => {
+                self.uses[module][name].clone()
+            }
+            name if self.crates.contains(name) => vec![name.to_owned()],
+            name => {
+                let mut b = module.to_vec();
+                b.push(name.to_owned());
+                b
+            }
+        };
+        base.extend(rest.iter().cloned());
+        base
+    }
+
+    fn lookup(&self, abs: &[String], hops: u32) -> Option<String> {
+        let id = abs.join("::");
+        if self.fns.contains(&id) {
+            return Some(id);
+        }
+        if hops == 0 {
+            return None;
+        }
+        // Re-exports: `pub use` in a module along the path.
+        for i in 1..abs.len() {
+            if let Some(target) = self.uses.get(&abs[..i]).and_then(|u| u.get(&abs[i])) {
+                let mut next = target.clone();
+                next.extend(abs[i + 1..].iter().cloned());
+                if let Some(found) = self.lookup(&next, hops - 1) {
+                    return Some(found);
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Resolver for UseResolver {
+    fn function(&self, module: &[String], path: &[String]) -> Option<String> {
+        let abs = self.absolute(module, path, true);
+        if let Some(found) = self.lookup(&abs, 4) {
+            return Some(found);
+        }
+        for glob in self.globs.get(module).into_iter().flatten() {
+            let mut candidate = glob.clone();
+            candidate.extend(path.iter().cloned());
+            if let Some(found) = self.lookup(&candidate, 4) {
+                return Some(found);
+            }
+        }
+        None
+    }
+}
+
+/// Resolves nothing: everything rests on the built-in syntactic fallback.
+struct NoResolver;
+
+impl Resolver for NoResolver {
+    fn function(&self, _: &[String], _: &[String]) -> Option<String> {
+        None
+    }
+}
+
+// ------------------------------------------------------------ comparing
+
+type Key = (Vec<String>, String, Option<String>);
+
+fn keys(routes: &[FoundRoute]) -> BTreeSet<Key> {
+    routes
+        .iter()
+        .map(|r| (r.methods.clone(), r.path.clone(), r.handler.clone()))
+        .collect()
+}
+
+fn expected_routes(fixture: &Path) -> Vec<Key> {
+    let text = std::fs::read_to_string(fixture.join("expected.toml")).expect("expected.toml");
+    let table: toml::Table = text.parse().expect("expected.toml parses");
+    let mut out = Vec::new();
+    for route in table["route"].as_array().expect("[[route]]") {
+        let mut methods: Vec<String> = route["methods"]
+            .as_array()
+            .expect("methods")
+            .iter()
+            .map(|m| m.as_str().expect("method").to_owned())
+            .collect();
+        methods.sort();
+        out.push((
+            methods,
+            route["path"].as_str().expect("path").to_owned(),
+            Some(route["handler"].as_str().expect("handler").to_owned()),
+        ));
+    }
+    out
+}
+
+fn describe(keys: &BTreeSet<Key>) -> String {
+    let mut s = String::new();
+    for (m, p, h) in keys {
+        let _ = writeln!(
+            s,
+            "  {} {p} -> {}",
+            m.join(","),
+            h.as_deref().unwrap_or("?")
+        );
+    }
+    s
+}
+
+fn check_fixture(name: &str) -> (Vec<FoundRoute>, Vec<Diagnostic>) {
+    let dir = fixtures().join("frameworks").join(name);
+    let files = load_crate(&dir);
+    let resolver = UseResolver::new(&files);
+    let (routes, diags) = find_routes(&files, &resolver);
+    let expected = expected_routes(&dir);
+    let want: BTreeSet<Key> = expected.iter().cloned().collect();
+    assert_eq!(
+        want.len(),
+        expected.len(),
+        "{name}: duplicate expected routes"
+    );
+    let got = keys(&routes);
+    assert_eq!(
+        got.len(),
+        routes.len(),
+        "{name}: duplicate routes found: {routes:#?}"
+    );
+    let missing: BTreeSet<Key> = want.difference(&got).cloned().collect();
+    let extra: BTreeSet<Key> = got.difference(&want).cloned().collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{name}:\nmissing:\n{}extra:\n{}diagnostics: {diags:#?}",
+        describe(&missing),
+        describe(&extra)
+    );
+    for r in &routes {
+        assert!(r.file.starts_with("src/") && r.line > 0, "{r:?}");
+    }
+    (routes, diags)
+}
+
+// ------------------------------------------------------------ fixtures
+
+#[test]
+fn axum_fixture() {
+    let (_, diags) = check_fixture("axum-routes");
+    assert!(diags.is_empty(), "{diags:#?}");
+}
+
+#[test]
+fn actix_fixture() {
+    let (_, diags) = check_fixture("actix-routes");
+    assert!(diags.is_empty(), "{diags:#?}");
+}
+
+#[test]
+fn rocket_fixture() {
+    let (_, diags) = check_fixture("rocket-routes");
+    assert!(diags.is_empty(), "{diags:#?}");
+}
+
+#[test]
+fn broken_fixture() {
+    let (_, diags) = check_fixture("broken");
+    assert!(diags.is_empty(), "{diags:#?}");
+}
+
+/// Every `(file, line)` holding `.route(` in a crate's sources, and how
+/// many `.route(` calls there are.
+fn route_call_sites(files: &[SourceFile]) -> (BTreeSet<(String, u32)>, usize) {
+    let mut sites = BTreeSet::new();
+    let mut calls = 0;
+    for f in files {
+        let text = std::fs::read_to_string(f.crate_dir.join(&f.rel_path)).expect("source");
+        for (i, line) in text.lines().enumerate() {
+            for _ in line.matches(".route(") {
+                calls += 1;
+                sites.insert((f.rel_path.clone(), u32::try_from(i + 1).expect("line")));
+            }
+        }
+    }
+    (sites, calls)
+}
+
+#[test]
+fn shop_monolith_routes_have_full_prefixes() {
+    let dir = fixtures().join("shop-monolith");
+    let files = load_crate(&dir);
+    let resolver = UseResolver::new(&files);
+    let (routes, diags) = find_routes(&files, &resolver);
+    assert!(diags.is_empty(), "{diags:#?}");
+
+    // Every `.route(` call site yields at least one route.
+    let (sites, calls) = route_call_sites(&files);
+    let found: BTreeSet<(String, u32)> = routes.iter().map(|r| (r.file.clone(), r.line)).collect();
+    let missing: Vec<_> = sites.difference(&found).collect();
+    assert!(
+        missing.is_empty(),
+        "`.route(` sites without a route: {missing:?}"
+    );
+    // The fixture's README: 49 `.route(..)` calls and 65 method+path pairs
+    // (it counts `on(GET.or(POST), h)` once, as one FoundRoute does).
+    assert_eq!(calls, 49);
+    assert_eq!(routes.len(), 65);
+
+    for r in &routes {
+        assert!(
+            r.path == "/healthz" || r.path.starts_with("/api/"),
+            "route without its /api prefix: {r:?}"
+        );
+        let handler = r.handler.as_deref().unwrap_or("");
+        assert!(handler.starts_with("shop::"), "unresolved handler: {r:?}");
+    }
+
+    let got: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} -> {}",
+                r.methods.join(","),
+                r.path,
+                r.handler.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    let want = SHOP_ROUTES
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>();
+    assert_eq!(got, want, "got:\n{}", got.join("\n"));
+}
+
+/// The shop monolith's routes, checked by hand against `src/**/*.rs`.
+const SHOP_ROUTES: &str = "
+* /api/payments/webhooks/{provider} -> shop::payments::webhooks::receive
+DELETE /api/accounts/addresses/{id} -> shop::accounts::addresses::remove
+DELETE /api/accounts/me -> shop::accounts::profile::delete_account
+DELETE /api/cart -> shop::cart::clear
+DELETE /api/cart/items/{product_id} -> shop::cart::remove_item
+DELETE /api/catalog/products/{id} -> shop::catalog::products::archive
+DELETE /api/reviews/{id}/votes -> shop::reviews::votes::retract
+GET /api/accounts/addresses -> shop::accounts::addresses::list
+GET /api/accounts/me -> shop::accounts::profile::get_profile
+GET /api/admin/audit -> shop::accounts::audit::list
+GET /api/admin/dashboard -> shop::orders::reports::dashboard
+GET /api/admin/orders/export -> shop::orders::reports::export_orders
+GET /api/admin/orders/{id}/history -> shop::orders::reports::history
+GET /api/cart -> shop::cart::show
+GET /api/catalog/c/{*path} -> shop::catalog::categories::browse
+GET /api/catalog/categories -> shop::catalog::categories::list
+GET /api/catalog/price-rules -> shop::catalog::pricing::list_rules
+GET /api/catalog/products -> shop::catalog::products::list
+GET /api/catalog/products/{id} -> shop::catalog::products::show
+GET /api/catalog/products/{id}/page -> shop::catalog::products::page
+GET /api/catalog/products/{id}/price -> shop::catalog::pricing::price_for_product
+GET /api/inventory/movements/export -> shop::inventory::import::export_movements
+GET /api/inventory/stock/{product_id} -> shop::inventory::stock::levels
+GET /api/inventory/warehouses -> shop::inventory::warehouses::list
+GET /api/notifications -> shop::notifications::list
+GET /api/orders -> shop::orders::list
+GET /api/orders/{id} -> shop::orders::show
+GET /api/payments/{id} -> shop::payments::show
+GET /api/reviews/moderation -> shop::reviews::moderation::queue
+GET /api/reviews/products/{product_id} -> shop::reviews::list_for_product
+GET /api/shipping/rates -> shop::shipping::rates::list
+GET /api/shipping/shipments/{id} -> shop::shipping::shipments::show
+GET /api/shipping/track/{carrier}/{*tracking_number} -> shop::shipping::shipments::track
+GET /healthz -> shop::app::healthz
+GET,POST /api/orders/checkout/preview -> shop::orders::checkout::preview
+PATCH /api/accounts/me -> shop::accounts::profile::update_profile
+PATCH /api/admin/orders/{id}/status -> shop::orders::reports::set_status
+PATCH /api/cart/items/{product_id} -> shop::cart::set_quantity
+PATCH /api/shipping/shipments/{id} -> shop::shipping::shipments::add_tracking_event
+POST /api/accounts/addresses -> shop::accounts::addresses::create
+POST /api/accounts/login -> shop::accounts::auth::login
+POST /api/accounts/logout -> shop::accounts::auth::logout
+POST /api/accounts/register -> shop::accounts::auth::register
+POST /api/cart/items -> shop::cart::add_item
+POST /api/catalog/categories -> shop::catalog::categories::create
+POST /api/catalog/price-rules -> shop::catalog::pricing::create_rule
+POST /api/catalog/products -> shop::catalog::products::create
+POST /api/inventory/movements/import -> shop::inventory::import::import_movements
+POST /api/inventory/reconcile -> shop::inventory::import::reconcile
+POST /api/inventory/warehouses -> shop::inventory::warehouses::create
+POST /api/notifications/outbox/flush -> shop::notifications::outbox::flush
+POST /api/notifications/{id}/read -> shop::notifications::mark_read
+POST /api/orders/checkout -> shop::orders::checkout::place_order
+POST /api/orders/{id}/cancel -> shop::orders::cancel
+POST /api/payments/{id}/capture -> shop::payments::capture
+POST /api/payments/{id}/refunds -> shop::payments::refunds::create
+POST /api/reviews/products/{product_id} -> shop::reviews::create
+POST /api/reviews/{id}/moderate -> shop::reviews::moderation::moderate
+POST /api/reviews/{id}/votes -> shop::reviews::votes::vote
+POST /api/shipping/shipments -> shop::shipping::shipments::create
+PUT /api/accounts/addresses/{id} -> shop::accounts::addresses::replace
+PUT /api/cart/items/bulk -> shop::cart::replace_items
+PUT /api/catalog/products/{id} -> shop::catalog::products::replace
+PUT /api/inventory/stock/{product_id}/{warehouse_id} -> shop::inventory::stock::set_level
+PUT /api/shipping/rates -> shop::shipping::rates::upsert
+";
+
+#[test]
+fn parts_collected_apart_link_like_one() {
+    // As the analyzer's workers do: each collects its share of the files
+    // (with the whole workspace's resolver); one link sees them all.
+    fn assert_send<T: Send>() {}
+    assert_send::<RouteFacts>();
+    for fixture in [
+        "shop-monolith",
+        "frameworks/actix-routes",
+        "frameworks/rocket-routes",
+    ] {
+        let files = load_crate(&fixtures().join(fixture));
+        let resolver = UseResolver::new(&files);
+        let whole = find_routes(&files, &resolver);
+        let mut shares: Vec<Vec<SourceFile>> = vec![Vec::new(), Vec::new(), Vec::new()];
+        for (i, f) in files.into_iter().enumerate() {
+            shares[i % 3].push(f);
+        }
+        let mut parts: Vec<RouteFacts> = shares.iter().map(|s| collect(s, &resolver)).collect();
+        parts.reverse();
+        assert_eq!(link(parts), whole, "{fixture}");
+    }
+}
+
+#[test]
+fn no_resolver_still_finds_local_and_anchored_handlers() {
+    // Without imports resolved, `crate::`-anchored and same-module paths
+    // still resolve; the renamed import does not.
+    let dir = fixtures().join("frameworks").join("axum-routes");
+    let files = load_crate(&dir);
+    let (routes, _) = find_routes(&files, &NoResolver);
+    let got = keys(&routes);
+    assert!(got.contains(&(
+        vec!["GET".into()],
+        "/".into(),
+        Some("axum_routes::root".into())
+    )));
+    assert!(got.contains(&(
+        vec!["GET".into()],
+        "/api/health".into(),
+        Some("axum_routes::health::check".into())
+    )));
+    assert!(got.contains(&(vec!["GET".into()], "/admin/stats".into(), None)));
+}
+
+// ------------------------------------------------------------ special cases
+
+fn run(files: &[SourceFile]) -> (BTreeSet<String>, Vec<Diagnostic>) {
+    let resolver = UseResolver::new(files);
+    let (routes, diags) = find_routes(files, &resolver);
+    let lines = routes
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} -> {}",
+                r.methods.join(","),
+                r.path,
+                r.handler.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    (lines, diags)
+}
+
+fn set(lines: &[&str]) -> BTreeSet<String> {
+    lines.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn axum_locals_consts_helpers_and_unused_routers() {
+    let lib = source(
+        "app",
+        &[],
+        "src/lib.rs",
+        r#"
+        mod paths { pub const ITEMS: &str = "/items"; }
+        const USERS: &str = "/users";
+        pub fn app() -> Router {
+            let mut r = Router::new();
+            r = r.route(USERS, get(list)).route(paths::ITEMS, post(list));
+            let api = Router::new().route("/:id", axum::routing::delete(list)).route_service("/svc", list);
+            let r = r.nest("/api", api);
+            let r = with_health(r);
+            if cfg!(debug) { r.merge(debug_routes()) } else { r }
+        }
+        fn with_health(r: Router) -> Router { r.route("/health", get(health)) }
+        fn debug_routes() -> Router { Router::new().route("/debug/*rest", any(health)) }
+        fn unused() -> Router { Router::new().route("/orphan", get(health).post(list)) }
+        fn dynamic(p: String) -> Router { Router::new().route(&p, get(health)) }
+        async fn list() {}
+        async fn health() {}
+        "#,
+    );
+    let (got, diags) = run(&[lib]);
+    assert_eq!(
+        got,
+        set(&[
+            "GET /users -> app::list",
+            "POST /items -> app::list",
+            "DELETE /api/{id} -> app::list",
+            "* /api/svc -> app::list",
+            "GET /health -> app::health",
+            "* /debug/{*rest} -> app::health",
+            "GET /orphan -> app::health",
+            "POST /orphan -> app::list",
+        ])
+    );
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert!(diags[0].message.contains("route path `&p`"), "{diags:#?}");
+    assert_eq!(diags[0].line, Some(15));
+}
+
+#[test]
+fn actix_configure_closure_and_nested_config_calls() {
+    let main = source(
+        "shop",
+        &[],
+        "src/main.rs",
+        r#"
+        mod users;
+        fn main() {
+            HttpServer::new(move || {
+                App::new()
+                    .configure(|cfg| { cfg.service(web::scope("/c").route("", web::route().to(h))); })
+                    .service(web::scope("/api").configure(config))
+                    .service(web::resource(["/a", "/b"]).route(web::route().guard(guard::Post()).to(h)))
+                    .service(api_scope())
+            });
+        }
+        fn config(cfg: &mut web::ServiceConfig) {
+            users::config(cfg);
+            cfg.route("/x", web::method(Method::PATCH).to(h));
+        }
+        fn api_scope() -> Scope { web::scope("/s").service(index) }
+        #[actix_web::get("/")]
+        async fn index() {}
+        async fn h() {}
+        "#,
+    );
+    let users = source(
+        "shop",
+        &["users"],
+        "src/users.rs",
+        r#"
+        pub fn config(cfg: &mut ServiceConfig) { cfg.service(web::resource("/users").to(super::h)); }
+        "#,
+    );
+    let (got, diags) = run(&[main, users]);
+    assert_eq!(
+        got,
+        set(&[
+            "* /c -> shop::h",
+            "* /api/users -> shop::h",
+            "PATCH /api/x -> shop::h",
+            "POST /a -> shop::h",
+            "POST /b -> shop::h",
+            "GET /s/ -> shop::index",
+        ])
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+}
+
+#[test]
+fn rocket_unmounted_catchers_and_cycles() {
+    let main = source(
+        "r",
+        &[],
+        "src/main.rs",
+        r#"
+        #[get("/<a>/<b..>?<q>")] fn one() {}
+        #[catch(404)] fn nf() {}
+        #[post("/x")] fn unmounted() {}
+        #[rocket::main]
+        async fn main() {
+            let _ = rocket::build().mount("/m", routes![one]).register("/", catchers![nf]).launch().await;
+        }
+        fn a() -> Router { Router::new().route("/a", get(one)).merge(b()) }
+        fn b() -> Router { Router::new().nest("/b", a()) }
+        "#,
+    );
+    let (got, diags) = run(&[main]);
+    assert_eq!(
+        got,
+        set(&["GET /m/{a}/{*b} -> r::one", "GET /a -> r::one",])
+    );
+    assert!(
+        diags.iter().any(|d| d.message.contains("includes itself")),
+        "{diags:#?}"
+    );
+}
+
+// ------------------------------------------------------------ robustness
+
+#[test]
+fn chain_of_3000_routes() {
+    let mut text = String::from("pub fn router() -> Router {\n    Router::new()\n");
+    for i in 0..3000 {
+        let _ = writeln!(text, "        .route(\"/r/{i}\", get(h{i}))");
+    }
+    text.push_str("}\n");
+    for i in 0..3000 {
+        let _ = writeln!(text, "async fn h{i}() {{}}");
+    }
+    let file = source("huge", &[], "src/lib.rs", &text);
+    let (routes, diags) = find_routes(
+        std::slice::from_ref(&file),
+        &UseResolver::new(std::slice::from_ref(&file)),
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert_eq!(routes.len(), 3000);
+    let paths: HashSet<&str> = routes.iter().map(|r| r.path.as_str()).collect();
+    assert!(paths.contains("/r/0") && paths.contains("/r/2999"));
+    let r = routes
+        .iter()
+        .find(|r| r.path == "/r/1234")
+        .expect("route 1234");
+    assert_eq!(r.handler.as_deref(), Some("huge::h1234"));
+    assert_eq!(r.line, 1237);
+}
+
+#[test]
+fn deeply_nested_expression_is_a_diagnostic() {
+    let depth = 400;
+    let text = format!(
+        "fn f() {{ let x = {}Router::new().route(\"/a\", get(h)){}; }}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    // syn parses and drops recursively: give it a big stack; the routes
+    // pass itself runs with whatever it is given.
+    let (routes, diags) = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let file = source("deep", &[], "src/lib.rs", &text);
+            find_routes(std::slice::from_ref(&file), &NoResolver)
+        })
+        .expect("spawn")
+        .join()
+        .expect("no panic");
+    assert!(routes.is_empty());
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert!(diags[0].message.contains("nested more than"));
+}
+
+const WORDS: &[&str] = &[
+    "Router",
+    "App",
+    "web",
+    "scope",
+    "resource",
+    "new",
+    "route",
+    "nest",
+    "merge",
+    "service",
+    "configure",
+    "mount",
+    "routes",
+    "rocket",
+    "build",
+    "get",
+    "post",
+    "any",
+    "on",
+    "to",
+    "MethodFilter",
+    "GET",
+    "or",
+    "cfg",
+    "app",
+    "r",
+    "h",
+    "Ok",
+    "self",
+    "super",
+    "crate",
+    "\"/a\"",
+    "\"/{id:.*}\"",
+    "\"<x..>\"",
+    "\"\"",
+    "\":p\"",
+    "\"?\"",
+    ".",
+    "::",
+    "(",
+    ")",
+    "(",
+    ")",
+    ",",
+    ",",
+    "|c|",
+    "&",
+    "&mut",
+    "let",
+    "=",
+    ";",
+    "{",
+    "}",
+    "[",
+    "]",
+    "!",
+    "return",
+    "if",
+    "else",
+    "true",
+    "match",
+    "_",
+    "=>",
+    "?",
+    ".await",
+    "move",
+    "async",
+    "concat!",
+];
+
+fn soup() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(WORDS), 0..80).prop_map(|w| w.join(" "))
+}
+
+const LEAVES: &[&str] = &[
+    "h",
+    "m::h",
+    "crate::m::h",
+    "super::h",
+    "cfg",
+    "x",
+    "P",
+    "api()",
+    "m::api()",
+    "Router::new()",
+    "App::new()",
+    "web::scope(\"/s\")",
+    "web::resource(\"/r/{x:.*}\")",
+    "web::get()",
+    "web::route()",
+    "routes![h, m::h, nope]",
+    "rocket::build()",
+    "MethodFilter::GET",
+    "\"/a/{id}\"",
+    "\"\"",
+    "\"<p..>\"",
+    "\":q/*r\"",
+    "|c| c",
+    "42",
+    "concat!(\"/a\", \"b\")",
+];
+const METHODS: &[&str] = &[
+    "route",
+    "nest",
+    "merge",
+    "service",
+    "configure",
+    "mount",
+    "to",
+    "or",
+    "get",
+    "post",
+    "on",
+    "route_service",
+    "nest_service",
+    "layer",
+    "with_state",
+    "guard",
+    "method",
+    "await",
+];
+
+/// Random but syntactically valid router-ish expressions.
+fn router_expr() -> impl Strategy<Value = String> {
+    let leaf = prop::sample::select(LEAVES).prop_map(str::to_owned);
+    leaf.prop_recursive(8, 64, 3, |inner| {
+        let args = prop::collection::vec(inner.clone(), 0..3).prop_map(|a| a.join(", "));
+        prop_oneof![
+            (inner.clone(), prop::sample::select(METHODS), args.clone()).prop_map(|(r, m, a)| {
+                if m == "await" {
+                    format!("{r}.await")
+                } else {
+                    format!("{r}.{m}({a})")
+                }
+            }),
+            (
+                prop::sample::select(
+                    &["get", "any", "on", "web::scope", "api", "m::api", "Ok"][..]
+                ),
+                args
+            )
+                .prop_map(|(f, a)| format!("{f}({a})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}, {b})")),
+            inner.clone().prop_map(|a| format!("&{a}")),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| format!("{{ let x = {a}; x = {b}; x }}")),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| format!("if c {{ {a} }} else {{ {b} }}")),
+            inner.prop_map(|a| format!("match x {{ _ => {a} }}")),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn token_soup_never_panics(body in soup(), attr in soup()) {
+        let text = format!(
+            "mod m {{ #[get({attr})] pub fn h() {{}} pub fn f(cfg: &mut ServiceConfig) -> Router {{ {body} }} }}\n\
+             fn g() {{ let app = {body}; }}"
+        );
+        if let Ok(ast) = syn::parse_file(&text) {
+            let file = SourceFile {
+                rel_path: "src/lib.rs".into(),
+                crate_name: "soup".into(),
+                crate_dir: PathBuf::new(),
+                module: vec!["soup".into()],
+                ast,
+            };
+            let files = [file];
+            let (routes, _) = find_routes(&files, &UseResolver::new(&files));
+            for r in routes {
+                prop_assert!(r.path.starts_with('/'));
+                prop_assert!(!r.path.contains("//"));
+                prop_assert!(!r.methods.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn router_expressions_never_panic(a in router_expr(), b in router_expr(), c in router_expr()) {
+        let text = format!(
+            "const P: &str = \"/p\";\n\
+             fn api() -> Router {{ {a} }}\n\
+             fn cfgf(cfg: &mut ServiceConfig) {{ {b}; }}\n\
+             mod m {{ pub fn api() -> Router {{ {c} }} #[get(\"/h/<x>\")] pub fn h() {{}} }}\n\
+             #[route(\"/r\", method = \"GET\")] fn h() {{}}"
+        );
+        let Ok(ast) = syn::parse_file(&text) else {
+            return Err(TestCaseError::fail(format!("generator made invalid Rust: {text}")));
+        };
+        let files = [SourceFile {
+            rel_path: "src/lib.rs".into(),
+            crate_name: "gen".into(),
+            crate_dir: PathBuf::new(),
+            module: vec!["gen".into()],
+            ast,
+        }];
+        let (routes, diags) = find_routes(&files, &UseResolver::new(&files));
+        for r in routes {
+            prop_assert!(r.path.starts_with('/') && !r.path.contains("//"), "{:?}", r);
+            prop_assert!(r.line > 0);
+        }
+        for d in diags {
+            prop_assert!(d.line.is_some_and(|l| l > 0), "{:?}", d);
+        }
+    }
+
+    #[test]
+    fn arbitrary_paths_normalise_to_templates(path in "[/a-z{}<>:*.?#_ \\\\d+-]{0,40}") {
+        let text = format!("fn f() -> Router {{ Router::new().route({path:?}, get(f)) }}");
+        let file = source("p", &[], "src/lib.rs", &text);
+        let (routes, _) = find_routes(std::slice::from_ref(&file), &NoResolver);
+        prop_assert_eq!(routes.len(), 1);
+        let p = &routes[0].path;
+        prop_assert!(p.starts_with('/'), "{}", p);
+        prop_assert!(!p.contains(['?', '#', ' ']), "{}", p);
+        let segments: Vec<&str> = p[1..].split('/').collect();
+        let mut names = HashSet::new();
+        for (i, s) in segments.iter().enumerate() {
+            prop_assert!(!s.is_empty() || i + 1 == segments.len(), "{}", p);
+            if let Some(inner) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                let (catch_all, name) = inner.strip_prefix('*').map_or((false, inner), |n| (true, n));
+                prop_assert!(!catch_all || i + 1 == segments.len(), "{}", p);
+                prop_assert!(!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{}", p);
+                prop_assert!(!name.starts_with(|c: char| c.is_ascii_digit()), "{}", p);
+                prop_assert!(names.insert(name.to_owned()), "{}", p);
+            } else {
+                prop_assert!(!s.contains(['{', '}']), "{}", p);
+            }
+        }
+    }
+}
