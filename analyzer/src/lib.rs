@@ -22,6 +22,7 @@
 //! finds HTTP routes, [`history`] reads co-changes with gix, and [`output`]
 //! renders text, JSON, DOT and Mermaid.
 
+pub mod cluster;
 pub mod discover;
 pub mod graph;
 pub mod history;

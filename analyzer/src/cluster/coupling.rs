@@ -1,0 +1,303 @@
+//! The coupling graph: the dependency graph folded onto the units users
+//! move (modules by default), with tables as units of their own, and one
+//! weighted undirected edge per pair of units.
+//!
+//! Weights, and why (all can be changed in the plan's `[analyze.weights]`
+//! or with flags):
+//! - `writes` 6 and `reads` 2 per statement: which tables code touches is
+//!   the strongest evidence of how developers themselves split systems (in a
+//!   2024 comparison of eight tools, the one grouping code by table access
+//!   matched developers' decompositions best). Writing binds three times
+//!   harder than reading: the writer will own the table, while reads of
+//!   another area's table are exactly the calls a split turns into API use.
+//! - `calls` 1 per call site, and `types` 0.5 per use of another unit's type
+//!   in a signature or field: code coupling, the next best signal; a type
+//!   use is looser than a call.
+//! - `nesting` 4 between a module and its parent module (not between a crate
+//!   root and its top-level modules): the module tree is the developers' own
+//!   grouping of code by area, as strong as a couple of table reads.
+//! - `co_changes` 0.5 per shared commit (`--git` only): the weakest, noisiest
+//!   signal (co-change based tools matched developers least).
+//! - `references` 0.5 per foreign key between two tables.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::Analysis;
+use crate::graph::{EdgeKind, NodeKind};
+
+use super::leiden::WeightedGraph;
+
+/// Which units are clustered and moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    /// Functions and methods (types join their module's functions).
+    Function,
+    /// Modules (the default).
+    #[default]
+    Module,
+    /// Source files (inline modules join their file).
+    File,
+}
+
+impl std::str::FromStr for Granularity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "function" => Ok(Self::Function),
+            "module" => Ok(Self::Module),
+            "file" => Ok(Self::File),
+            _ => Err(format!(
+                "unknown granularity `{s}`; expected function, module or file"
+            )),
+        }
+    }
+}
+
+/// How much each kind of evidence weighs; see the module docs for the
+/// defaults and the reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Weights {
+    /// Per statement reading a table.
+    pub reads: f64,
+    /// Per statement writing a table.
+    pub writes: f64,
+    /// Per call site.
+    pub calls: f64,
+    /// Per use of a type in a signature or field, or an `impl`.
+    pub types: f64,
+    /// Between a module and its parent module.
+    pub nesting: f64,
+    /// Per shared commit (`--git`).
+    pub co_changes: f64,
+    /// Per foreign key between tables.
+    pub references: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self {
+            reads: 2.0,
+            writes: 6.0,
+            calls: 1.0,
+            types: 0.5,
+            nesting: 4.0,
+            co_changes: 0.5,
+            references: 0.5,
+        }
+    }
+}
+
+/// A unit of the coupling graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unit {
+    /// The unit's id: a module, function or file id, or `table:<name>`.
+    pub id: String,
+    /// Whether it is a table.
+    pub table: bool,
+}
+
+/// The evidence behind one edge, counted by kind and direction.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Evidence {
+    /// Calls from the first unit to the second.
+    pub calls: u32,
+    /// Calls from the second unit to the first.
+    pub called_by: u32,
+    /// Type uses, either way.
+    pub types: u32,
+    /// Statements of the code unit reading the table unit.
+    pub reads: u32,
+    /// Statements of the code unit writing the table unit.
+    pub writes: u32,
+    /// Shared commits.
+    pub co_changes: u32,
+    /// Module nesting or foreign keys.
+    pub structure: u32,
+}
+
+/// The units, their weighted edges and the evidence for each edge.
+#[derive(Debug, Clone, Default)]
+pub struct Coupling {
+    /// Units, sorted by id.
+    pub units: Vec<Unit>,
+    /// `(a, b)` with `a < b` → (weight, evidence seen from `a`).
+    pub edges: BTreeMap<(usize, usize), (f64, Evidence)>,
+    /// Function id → unit, for call-level metrics.
+    pub unit_of: BTreeMap<String, usize>,
+}
+
+impl Coupling {
+    /// Folds `analysis` onto units of `granularity`.
+    #[must_use]
+    pub fn build(analysis: &Analysis, granularity: Granularity, weights: &Weights) -> Self {
+        let unit_names = unit_map(analysis, granularity);
+        let mut ids: BTreeSet<&str> = unit_names.values().map(String::as_str).collect();
+        for node in analysis.nodes.iter().filter(|n| n.kind == NodeKind::Table) {
+            ids.insert(&node.id);
+        }
+        let units: Vec<Unit> = ids
+            .iter()
+            .map(|id| Unit {
+                id: (*id).to_owned(),
+                table: id.starts_with("table:"),
+            })
+            .collect();
+        let index: BTreeMap<&str, usize> = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.id.as_str(), i))
+            .collect();
+        let unit_of_node = |id: &str| -> Option<usize> {
+            if id.starts_with("table:") {
+                return index.get(id).copied();
+            }
+            unit_names
+                .get(id)
+                .and_then(|u| index.get(u.as_str()).copied())
+        };
+        let mut coupling = Coupling {
+            units: units.clone(),
+            edges: BTreeMap::new(),
+            unit_of: BTreeMap::new(),
+        };
+        for node in &analysis.nodes {
+            if let Some(u) = unit_of_node(&node.id) {
+                coupling.unit_of.insert(node.id.clone(), u);
+            }
+        }
+        for edge in &analysis.edges {
+            let (Some(a), Some(b)) = (unit_of_node(&edge.from), unit_of_node(&edge.to)) else {
+                continue;
+            };
+            if a == b {
+                continue;
+            }
+            let n = edge.weight;
+            let nf = f64::from(n);
+            match edge.kind {
+                EdgeKind::Calls => coupling.add(a, b, weights.calls * nf, |e, forward| {
+                    if forward {
+                        e.calls += n;
+                    } else {
+                        e.called_by += n;
+                    }
+                }),
+                EdgeKind::UsesType | EdgeKind::Implements => {
+                    coupling.add(a, b, weights.types * nf, |e, _| e.types += n);
+                }
+                EdgeKind::Reads => coupling.add(a, b, weights.reads * nf, |e, _| e.reads += n),
+                EdgeKind::Writes => coupling.add(a, b, weights.writes * nf, |e, _| e.writes += n),
+                EdgeKind::CoChanges => {
+                    coupling.add(a, b, weights.co_changes * nf, |e, _| e.co_changes += n);
+                }
+                EdgeKind::References => {
+                    coupling.add(a, b, weights.references * nf, |e, _| e.structure += n);
+                }
+                EdgeKind::Contains => {
+                    // A module and its submodule; not a crate root and its
+                    // top-level modules, which would tie every area together.
+                    let both_units = units[a].id == edge.from && units[b].id == edge.to;
+                    if both_units && edge.from.contains("::") {
+                        coupling.add(a, b, weights.nesting, |e, _| e.structure += 1);
+                    }
+                }
+                EdgeKind::Handles => {}
+            }
+        }
+        coupling
+    }
+
+    fn add(&mut self, a: usize, b: usize, weight: f64, count: impl Fn(&mut Evidence, bool)) {
+        if weight <= 0.0 {
+            return;
+        }
+        let key = (a.min(b), a.max(b));
+        let entry = self.edges.entry(key).or_default();
+        entry.0 += weight;
+        count(&mut entry.1, a < b);
+    }
+
+    /// The weighted graph Leiden works on.
+    #[must_use]
+    pub fn graph(&self) -> WeightedGraph {
+        self.graph_without(&BTreeSet::new())
+    }
+
+    /// The weighted graph without the edges of some units (which stay, as
+    /// isolated nodes, so indices do not change).
+    #[must_use]
+    pub fn graph_without(&self, left_out: &BTreeSet<usize>) -> WeightedGraph {
+        let mut g = WeightedGraph::new(self.units.len());
+        for (&(a, b), (w, _)) in &self.edges {
+            if !left_out.contains(&a) && !left_out.contains(&b) {
+                g.add_edge(a, b, *w);
+            }
+        }
+        g
+    }
+}
+
+/// Each code node's unit id at this granularity.
+fn unit_map(analysis: &Analysis, granularity: Granularity) -> BTreeMap<String, String> {
+    let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
+    for edge in analysis
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Contains)
+    {
+        parent.insert(&edge.to, &edge.from);
+    }
+    let kind: BTreeMap<&str, NodeKind> = analysis
+        .nodes
+        .iter()
+        .map(|n| (n.id.as_str(), n.kind))
+        .collect();
+    let module_of = |id: &str| -> Option<String> {
+        let mut current = id;
+        for _ in 0..64 {
+            match kind.get(current) {
+                Some(NodeKind::Module | NodeKind::Crate) => return Some(current.to_owned()),
+                _ => current = parent.get(current)?,
+            }
+        }
+        None
+    };
+    let file_of: BTreeMap<&str, &str> = analysis
+        .nodes
+        .iter()
+        .filter_map(|n| n.file.as_deref().map(|f| (n.id.as_str(), f)))
+        .collect();
+    let mut out = BTreeMap::new();
+    for node in &analysis.nodes {
+        let unit = match (node.kind, granularity) {
+            (NodeKind::Table, _) => continue,
+            (NodeKind::Route, _) => {
+                // A route belongs with its handler.
+                let handler = analysis
+                    .edges
+                    .iter()
+                    .find(|e| e.kind == EdgeKind::Handles && e.from == node.id)
+                    .map(|e| e.to.clone());
+                match handler {
+                    Some(h) => match granularity {
+                        Granularity::Function => Some(h),
+                        Granularity::Module => module_of(&h),
+                        Granularity::File => file_of.get(h.as_str()).map(|f| format!("file:{f}")),
+                    },
+                    None => None,
+                }
+            }
+            (NodeKind::Function, Granularity::Function) => Some(node.id.clone()),
+            (_, Granularity::Function | Granularity::Module) => module_of(&node.id),
+            (_, Granularity::File) => file_of.get(node.id.as_str()).map(|f| format!("file:{f}")),
+        };
+        if let Some(unit) = unit {
+            out.insert(node.id.clone(), unit);
+        }
+    }
+    out
+}

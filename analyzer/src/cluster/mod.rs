@@ -1,0 +1,27 @@
+//! Suggesting service boundaries: the coupling graph, Leiden clustering,
+//! metrics, reasons, and the comparison with a reference.
+//!
+//! Metrics, where K is the number of services, `m_k` the size of service k
+//! (its code units), `μ_k` the coupling edges inside it and `σ_ij` the edges
+//! between services i and j:
+//! - modularity Q of the services on the coupling graph (γ = 1);
+//! - structural modularity `SM = (1/K) Σ μ_k/m_k² − (2/(K(K−1))) Σ_{i<j}
+//!   σ_ij/(2 m_i m_j)`;
+//! - ICP, the share of call sites that cross services;
+//! - IFN, the mean number of functions per service that other services call;
+//! - NED, the share of units in services whose size is outside sane bounds:
+//!   2–25 units at module and file granularity, 5–250 at function
+//!   granularity;
+//! - cross-service call sites, and tables used by more than one service;
+//! - with a reference, MoJoFM and the adjusted Rand index.
+
+pub mod compare;
+pub mod coupling;
+pub mod leiden;
+pub mod suggest;
+
+pub use coupling::{Granularity, Weights};
+pub use suggest::{
+    ExistingService, Metrics, Reason, ServiceSuggestion, SuggestConfig, SuggestError, Suggestion,
+    suggest,
+};

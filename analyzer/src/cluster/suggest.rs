@@ -1,0 +1,1002 @@
+//! From the coupling graph to suggested services: clustering with the
+//! user's pins, table ownership, names, routes, metrics and reasons.
+
+// Metrics follow the literature's notation (k services, m sizes, scoh and
+// scop for structural cohesion and coupling).
+#![allow(clippy::many_single_char_names, clippy::similar_names)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::compare;
+use super::coupling::{Coupling, Evidence, Granularity, Weights};
+use super::leiden::{LeidenConfig, leiden, modularity};
+use crate::Analysis;
+use crate::graph::{Detail, EdgeKind, NodeKind};
+
+/// The default resolution: a little above modularity's 1, because at 1
+/// modularity's resolution limit (Fortunato & Barthélemy, 2007) merges
+/// small, tightly coupled areas, such as payments and the orders they
+/// update, that teams split into services. `--services N` and `--sweep`
+/// move it.
+pub const DEFAULT_RESOLUTION: f64 = 1.25;
+
+/// How to suggest services.
+#[derive(Debug, Clone)]
+pub struct SuggestConfig {
+    /// The units clustered.
+    pub granularity: Granularity,
+    /// Evidence weights.
+    pub weights: Weights,
+    /// Leiden's resolution; ignored when `services` is set.
+    pub resolution: f64,
+    /// Seed for Leiden's node order.
+    pub seed: u64,
+    /// Search the resolution that gives this many services.
+    pub services: Option<usize>,
+    /// Services of an existing plan, whose decisions are kept.
+    pub existing: Vec<ExistingService>,
+    /// Keep only pinned members of `existing` (re-cluster the rest).
+    pub reset: bool,
+}
+
+impl Default for SuggestConfig {
+    fn default() -> Self {
+        Self {
+            granularity: Granularity::Module,
+            weights: Weights::default(),
+            resolution: DEFAULT_RESOLUTION,
+            seed: 42,
+            services: None,
+            existing: Vec::new(),
+            reset: false,
+        }
+    }
+}
+
+/// A service of an existing plan.
+#[derive(Debug, Clone, Default)]
+pub struct ExistingService {
+    /// Its name.
+    pub name: String,
+    /// Its members.
+    pub members: Vec<String>,
+    /// Members the user pinned.
+    pub pinned: Vec<String>,
+    /// Tables it has taken over (always kept).
+    pub tables: Vec<String>,
+}
+
+/// Why a suggestion cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SuggestError {
+    /// Nothing to cluster.
+    #[error(
+        "the dependency graph has no code units to group into services (no functions or modules were found)"
+    )]
+    EmptyGraph,
+    /// `--services 0`.
+    #[error("--services must be at least 1")]
+    ZeroServices,
+    /// More services than units.
+    #[error(
+        "--services {asked} asks for more services than there are units to put in them ({units} {granularity} units); ask for at most {units}, or use a finer --granularity"
+    )]
+    TooManyServices {
+        /// Services asked for.
+        asked: usize,
+        /// Units available.
+        units: usize,
+        /// The granularity's name.
+        granularity: String,
+    },
+}
+
+/// The suggested decomposition.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suggestion {
+    /// The services, sorted by name.
+    pub services: Vec<ServiceSuggestion>,
+    /// Metrics of the whole decomposition.
+    pub metrics: Metrics,
+    /// Tables written by more than one service.
+    pub tables_needing_decision: Vec<TableDecision>,
+    /// Problems with the plan's decisions (a pinned member gone from the code).
+    pub warnings: Vec<String>,
+    /// Code units left out of every service: shared libraries and wiring.
+    pub shared: Vec<String>,
+    /// The resolution used.
+    pub resolution: f64,
+    /// The granularity used.
+    pub granularity: Granularity,
+    /// MoJoFM against a reference (`--truth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mojofm: Option<f64>,
+    /// Adjusted Rand index against a reference (`--truth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ari: Option<f64>,
+}
+
+/// One suggested service.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceSuggestion {
+    /// A name from its dominant module or table.
+    pub name: String,
+    /// Unit ids, sorted.
+    pub members: Vec<String>,
+    /// Members the plan had pinned here.
+    pub pinned: Vec<String>,
+    /// Tables it owns, sorted.
+    pub tables: Vec<String>,
+    /// Routes whose handler is a member: `(methods, path)`.
+    pub routes: Vec<RouteRef>,
+    /// Its own metrics.
+    pub metrics: ServiceMetrics,
+    /// Why each member and table is here.
+    pub reasons: BTreeMap<String, Reason>,
+}
+
+/// A route, as the plan names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RouteRef {
+    /// Upper-case methods; `["*"]` for any.
+    pub methods: Vec<String>,
+    /// The path template.
+    pub path: String,
+}
+
+/// Why a member sits in its service, and what moving it would cost.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reason {
+    /// The strongest ties to its own service, strongest first.
+    pub because: Vec<String>,
+    /// The service it is next most tied to.
+    pub runner_up: Option<String>,
+    /// The ties that would cross services if it moved there.
+    pub move_cost: Vec<String>,
+    /// Total weight of those ties.
+    pub move_cost_weight: f64,
+    /// Whether the user pinned it.
+    pub pinned: bool,
+}
+
+/// A table that several services write.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableDecision {
+    /// The table.
+    pub table: String,
+    /// The service suggested as owner (the heaviest writer).
+    pub owner: String,
+    /// `(service, statements)`, heaviest first.
+    pub writers: Vec<(String, u32)>,
+}
+
+/// Metrics of a decomposition (definitions in `cluster/mod.rs`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Metrics {
+    /// Modularity Q of the services on the coupling graph.
+    pub modularity: f64,
+    /// Structural modularity.
+    pub sm: f64,
+    /// Share of call sites that cross services.
+    pub icp: f64,
+    /// Mean number of a service's functions that other services call.
+    pub ifn: f64,
+    /// Share of units in services whose size is outside sane bounds.
+    pub ned: f64,
+    /// Call sites crossing services.
+    pub cross_service_calls: u32,
+    /// Tables used (read or written) by more than one service.
+    pub shared_tables: usize,
+    /// Number of services.
+    pub services: usize,
+}
+
+/// Metrics of one service.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServiceMetrics {
+    /// Code units.
+    pub size: usize,
+    /// Weight of ties inside / weight of all its ties.
+    pub cohesion: f64,
+    /// Weight of its ties to other services.
+    pub coupling: f64,
+    /// Call sites from it into other services.
+    pub calls_out: u32,
+    /// Call sites from other services into it.
+    pub calls_in: u32,
+    /// Of its functions, how many other services call.
+    pub interface: usize,
+}
+
+/// Suggests services for `analysis`.
+pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion, SuggestError> {
+    let coupling = Coupling::build(analysis, config.granularity, &config.weights);
+    let code_units = coupling.units.iter().filter(|u| !u.table).count();
+    if code_units == 0 {
+        return Err(SuggestError::EmptyGraph);
+    }
+    match config.services {
+        Some(0) => return Err(SuggestError::ZeroServices),
+        Some(asked) if asked > code_units => {
+            return Err(SuggestError::TooManyServices {
+                asked,
+                units: code_units,
+                granularity: format!("{:?}", config.granularity).to_lowercase(),
+            });
+        }
+        _ => {}
+    }
+    let index: BTreeMap<&str, usize> = coupling
+        .units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.id.as_str(), i))
+        .collect();
+    let pinned_anywhere: BTreeSet<&str> = config
+        .existing
+        .iter()
+        .flat_map(|s| {
+            s.members
+                .iter()
+                .filter(|m| !config.reset || s.pinned.contains(m))
+        })
+        .map(String::as_str)
+        .collect();
+    let shared = shared_units(&coupling, &pinned_anywhere);
+    let graph = coupling.graph_without(&shared);
+    let mut warnings = Vec::new();
+    let mut fixed: Vec<Option<u32>> = vec![None; coupling.units.len()];
+    for (label, service) in config.existing.iter().enumerate() {
+        let label = u32::try_from(label).unwrap_or(u32::MAX);
+        let kept = service
+            .members
+            .iter()
+            .filter(|m| !config.reset || service.pinned.contains(m));
+        for member in kept {
+            match index.get(member.as_str()) {
+                Some(&i) => fixed[i] = Some(label),
+                None if service.pinned.contains(member) => warnings.push(format!(
+                    "pinned member `{member}` of service `{}` no longer exists in the code; unpin or remove it",
+                    service.name
+                )),
+                None => warnings.push(format!(
+                    "member `{member}` of service `{}` no longer exists in the code; it is dropped",
+                    service.name
+                )),
+            }
+        }
+        for table in &service.tables {
+            if let Some(&i) = index.get(format!("table:{table}").as_str()) {
+                fixed[i] = Some(label);
+            }
+        }
+    }
+    let (partition, resolution) = if let Some(n) = config.services {
+        search_resolution(&graph, &fixed, n, config.seed, &coupling)
+    } else {
+        let leiden_config = LeidenConfig {
+            resolution: config.resolution,
+            seed: config.seed,
+            ..LeidenConfig::default()
+        };
+        (leiden(&graph, &fixed, &leiden_config), config.resolution)
+    };
+    let mut suggestion = build(
+        analysis, config, &coupling, &graph, &fixed, &partition, resolution, warnings, &shared,
+    );
+    suggestion.shared = shared
+        .iter()
+        .map(|&i| coupling.units[i].id.clone())
+        .collect();
+    Ok(suggestion)
+}
+
+/// Code units that belong to no one service: they touch no table, and
+/// three or more other areas depend on them (a `util` or `db` module) or
+/// they depend on three or more other areas (a composition root such as
+/// `main` wiring every router), or nothing else ties them to any unit.
+/// They are left out of clustering and reported as `shared`: a library
+/// every service links, or wiring the services replace.
+fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
+    let units = &coupling.units;
+    let area: Vec<String> = units.iter().map(|u| area_of(&u.id)).collect();
+    let mut touches_table = vec![false; units.len()];
+    let mut fan_in: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); units.len()];
+    let mut fan_out: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); units.len()];
+    for (&(a, b), (_, e)) in &coupling.edges {
+        if units[a].table || units[b].table {
+            let code = if units[a].table { b } else { a };
+            if e.reads + e.writes > 0 {
+                touches_table[code] = true;
+            }
+            continue;
+        }
+        // Dependencies of a on b: a calls b, or they share types (which
+        // way is unknown, so both).
+        let a_on_b = e.calls > 0 || e.types > 0;
+        let b_on_a = e.called_by > 0 || e.types > 0;
+        if area[a] != area[b] {
+            if a_on_b {
+                fan_in[b].insert(&area[a]);
+                fan_out[a].insert(&area[b]);
+            }
+            if b_on_a {
+                fan_in[a].insert(&area[b]);
+                fan_out[b].insert(&area[a]);
+            }
+        }
+    }
+    let mut shared: BTreeSet<usize> = (0..units.len())
+        .filter(|&i| {
+            !units[i].table
+                && !touches_table[i]
+                && !keep.contains(units[i].id.as_str())
+                && (fan_in[i].len() >= 3 || fan_out[i].len() >= 3)
+        })
+        .collect();
+    // Units tied to nothing but shared ones are shared too.
+    loop {
+        let isolated: Vec<usize> = (0..units.len())
+            .filter(|&i| {
+                !units[i].table
+                    && !shared.contains(&i)
+                    && !touches_table[i]
+                    && !keep.contains(units[i].id.as_str())
+            })
+            .filter(|&i| {
+                !coupling.edges.keys().any(|&(a, b)| {
+                    (a == i && !shared.contains(&b)) || (b == i && !shared.contains(&a))
+                })
+            })
+            .collect();
+        if isolated.is_empty() {
+            break;
+        }
+        shared.extend(isolated);
+    }
+    shared
+}
+
+/// Finds the resolution whose partition has `target` communities with code
+/// in them (or the closest), by bisection on a log scale.
+fn search_resolution(
+    graph: &super::leiden::WeightedGraph,
+    fixed: &[Option<u32>],
+    target: usize,
+    seed: u64,
+    coupling: &Coupling,
+) -> (Vec<usize>, f64) {
+    let services = |p: &[usize]| -> usize {
+        p.iter()
+            .zip(&coupling.units)
+            .filter(|(_, u)| !u.table)
+            .map(|(c, _)| *c)
+            .collect::<BTreeSet<_>>()
+            .len()
+    };
+    let run = |gamma: f64| {
+        leiden(
+            graph,
+            fixed,
+            &LeidenConfig {
+                resolution: gamma,
+                seed,
+                ..LeidenConfig::default()
+            },
+        )
+    };
+    let (mut lo, mut hi) = (-6.0f64, 4.0f64);
+    let mut best = (usize::MAX, 1.0, run(1.0));
+    for _ in 0..40 {
+        let mid = f64::midpoint(lo, hi);
+        let gamma = mid.exp2();
+        let p = run(gamma);
+        let count = services(&p);
+        let distance = count.abs_diff(target);
+        if distance < best.0 {
+            best = (distance, gamma, p);
+        }
+        if count == target {
+            break;
+        }
+        if count < target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (best.2, best.1)
+}
+
+#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+fn build(
+    analysis: &Analysis,
+    config: &SuggestConfig,
+    coupling: &Coupling,
+    graph: &super::leiden::WeightedGraph,
+    fixed: &[Option<u32>],
+    partition: &[usize],
+    resolution: f64,
+    warnings: Vec<String>,
+    shared: &BTreeSet<usize>,
+) -> Suggestion {
+    let units = &coupling.units;
+    // Community → the plan service it carries, from fixed members.
+    let mut community_label: BTreeMap<usize, u32> = BTreeMap::new();
+    for (i, label) in fixed.iter().enumerate() {
+        if let Some(l) = label {
+            community_label.entry(partition[i]).or_insert(*l);
+        }
+    }
+    // Table ownership: the community whose code writes it most.
+    let mut writes: BTreeMap<usize, BTreeMap<usize, u32>> = BTreeMap::new();
+    for (&(a, b), (_, evidence)) in &coupling.edges {
+        if evidence.writes == 0 {
+            continue;
+        }
+        let (code, table) = if units[a].table { (b, a) } else { (a, b) };
+        *writes
+            .entry(table)
+            .or_default()
+            .entry(partition[code])
+            .or_default() += evidence.writes;
+    }
+    let mut community_of: Vec<usize> = partition.to_vec();
+    for (i, unit) in units.iter().enumerate() {
+        if !unit.table || fixed[i].is_some() {
+            continue;
+        }
+        if let Some(by_community) = writes.get(&i)
+            && let Some((&owner, _)) = by_community
+                .iter()
+                .max_by(|x, y| x.1.cmp(y.1).then(y.0.cmp(x.0)))
+        {
+            community_of[i] = owner;
+        }
+    }
+    // Communities that hold code become services.
+    let communities: BTreeSet<usize> = units
+        .iter()
+        .enumerate()
+        .filter(|(i, u)| !u.table && !shared.contains(i))
+        .map(|(i, _)| community_of[i])
+        .collect();
+    // Tables left in a community without code go to their heaviest reader's.
+    for (i, unit) in units.iter().enumerate() {
+        if unit.table && !communities.contains(&community_of[i]) {
+            let mut best: Option<(f64, usize)> = None;
+            for (&(a, b), (w, _)) in &coupling.edges {
+                let other = if a == i {
+                    b
+                } else if b == i {
+                    a
+                } else {
+                    continue;
+                };
+                if units[other].table {
+                    continue;
+                }
+                let c = community_of[other];
+                if best.is_none_or(|(bw, bc)| w.total_cmp(&bw).then(bc.cmp(&c)).is_gt()) {
+                    best = Some((*w, c));
+                }
+            }
+            if let Some((_, c)) = best {
+                community_of[i] = c;
+            }
+        }
+    }
+    let names = name_communities(config, units, &community_of, &communities, &community_label);
+    let service_of = |i: usize| -> Option<&str> {
+        let c = community_of[i];
+        (communities.contains(&c) && !shared.contains(&i)).then(|| names[&c].as_str())
+    };
+
+    let mut services: BTreeMap<String, ServiceSuggestion> = BTreeMap::new();
+    for c in &communities {
+        let name = names[c].clone();
+        let pinned = community_label
+            .get(c)
+            .and_then(|l| config.existing.get(*l as usize))
+            .map(|s| s.pinned.clone())
+            .unwrap_or_default();
+        services.insert(
+            name.clone(),
+            ServiceSuggestion {
+                name,
+                members: Vec::new(),
+                pinned,
+                tables: Vec::new(),
+                routes: Vec::new(),
+                metrics: ServiceMetrics::default(),
+                reasons: BTreeMap::new(),
+            },
+        );
+    }
+    for (i, unit) in units.iter().enumerate() {
+        let Some(service) = service_of(i).and_then(|n| services.get_mut(n)) else {
+            continue;
+        };
+        if unit.table {
+            service
+                .tables
+                .push(unit.id.trim_start_matches("table:").to_owned());
+        } else {
+            service.members.push(unit.id.clone());
+        }
+    }
+    for service in services.values_mut() {
+        service.pinned.retain(|p| service.members.contains(p));
+    }
+
+    // Routes go where their handler is.
+    for node in analysis.nodes.iter().filter(|n| n.kind == NodeKind::Route) {
+        if let Detail::Route {
+            methods,
+            path,
+            handler: Some(handler),
+        } = &node.detail
+            && let Some(&u) = coupling.unit_of.get(handler)
+            && let Some(service) = service_of(u).and_then(|n| services.get_mut(n))
+        {
+            service.routes.push(RouteRef {
+                methods: methods.clone(),
+                path: path.clone(),
+            });
+        }
+    }
+    for service in services.values_mut() {
+        service.routes.sort();
+        service.routes.dedup();
+    }
+
+    let tables_needing_decision =
+        table_decisions(&writes, units, &names, &communities, &community_of);
+    let service_index: Vec<Option<&str>> = (0..units.len()).map(service_of).collect();
+    let (metrics, per_service) = metrics(
+        analysis,
+        coupling,
+        graph,
+        &service_index,
+        config.granularity,
+    );
+    for (name, m) in per_service {
+        if let Some(s) = services.get_mut(&name) {
+            s.metrics = m;
+        }
+    }
+    for (i, unit) in units.iter().enumerate() {
+        let Some(name) = service_of(i) else { continue };
+        let reason = reason_for(i, coupling, &service_index, fixed[i].is_some());
+        if let Some(s) = services.get_mut(name) {
+            s.reasons.insert(unit.id.clone(), reason);
+        }
+    }
+    Suggestion {
+        services: services.into_values().collect(),
+        metrics,
+        tables_needing_decision,
+        warnings,
+        shared: Vec::new(),
+        resolution,
+        granularity: config.granularity,
+        mojofm: None,
+        ari: None,
+    }
+}
+
+fn table_decisions(
+    writes: &BTreeMap<usize, BTreeMap<usize, u32>>,
+    units: &[super::coupling::Unit],
+    names: &BTreeMap<usize, String>,
+    communities: &BTreeSet<usize>,
+    community_of: &[usize],
+) -> Vec<TableDecision> {
+    let mut out = Vec::new();
+    for (&table, by_community) in writes {
+        let mut writers: Vec<(String, u32)> = by_community
+            .iter()
+            .filter(|(c, _)| communities.contains(c))
+            .map(|(c, n)| (names[c].clone(), *n))
+            .collect();
+        if writers.len() < 2 {
+            continue;
+        }
+        writers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let owner = names.get(&community_of[table]).cloned().unwrap_or_default();
+        out.push(TableDecision {
+            table: units[table].id.trim_start_matches("table:").to_owned(),
+            owner,
+            writers,
+        });
+    }
+    out
+}
+
+/// Names each community: a plan service keeps its name; others are named
+/// after their dominant area (the module path segment after the crate most
+/// members share), else their most-written table. Names are unique.
+fn name_communities(
+    config: &SuggestConfig,
+    units: &[super::coupling::Unit],
+    community_of: &[usize],
+    communities: &BTreeSet<usize>,
+    labels: &BTreeMap<usize, u32>,
+) -> BTreeMap<usize, String> {
+    let mut names: BTreeMap<usize, String> = BTreeMap::new();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    for c in communities {
+        if let Some(service) = labels.get(c).and_then(|l| config.existing.get(*l as usize)) {
+            names.insert(*c, service.name.clone());
+            taken.insert(service.name.clone());
+        }
+    }
+    // Largest communities choose first, so the main area gets the plain name.
+    let mut order: Vec<(usize, usize)> = communities
+        .iter()
+        .filter(|c| !names.contains_key(c))
+        .map(|&c| {
+            (
+                community_of
+                    .iter()
+                    .zip(units)
+                    .filter(|(x, u)| **x == c && !u.table)
+                    .count(),
+                c,
+            )
+        })
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, c) in order {
+        let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, unit) in units.iter().enumerate() {
+            if community_of[i] != c {
+                continue;
+            }
+            let word = if unit.table {
+                unit.id
+                    .trim_start_matches("table:")
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
+                area_of(&unit.id)
+            };
+            if !word.is_empty() {
+                *votes.entry(word).or_default() += if unit.table { 1 } else { 2 };
+            }
+        }
+        let mut ranked: Vec<(usize, String)> = votes.into_iter().map(|(w, n)| (n, w)).collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let candidate = ranked
+            .iter()
+            .map(|(_, w)| sanitize(w))
+            .find(|w| !w.is_empty() && !taken.contains(w))
+            .unwrap_or_else(|| {
+                let base = ranked
+                    .first()
+                    .map_or_else(|| "service".to_owned(), |(_, w)| sanitize(w));
+                // At most `taken.len()` suffixes are in use, so one of these is free.
+                (2..=taken.len() + 2)
+                    .map(|n| format!("{base}-{n}"))
+                    .find(|n| !taken.contains(n))
+                    .unwrap_or(base)
+            });
+        taken.insert(candidate.clone());
+        names.insert(c, candidate);
+    }
+    names
+}
+
+/// The area a unit belongs to: the first module segment after the crate
+/// (`shop::orders::checkout` → `orders`), the crate itself for its root.
+fn area_of(id: &str) -> String {
+    let id = id.strip_prefix("file:").unwrap_or(id);
+    let mut parts = id
+        .split(['/', ':'])
+        .filter(|p| !p.is_empty() && *p != "src");
+    let first = parts.next().unwrap_or_default();
+    parts
+        .next()
+        .map_or(first, |s| s.trim_end_matches(".rs"))
+        .to_owned()
+}
+
+fn sanitize(word: &str) -> String {
+    let lower: String = word
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    lower.trim_matches('-').replace("--", "-")
+}
+
+#[allow(clippy::too_many_lines)]
+fn metrics(
+    analysis: &Analysis,
+    coupling: &Coupling,
+    graph: &super::leiden::WeightedGraph,
+    service_of: &[Option<&str>],
+    granularity: Granularity,
+) -> (Metrics, BTreeMap<String, ServiceMetrics>) {
+    let names: BTreeSet<&str> = service_of.iter().flatten().copied().collect();
+    let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let k = names.len();
+    let label: Vec<usize> = service_of
+        .iter()
+        .map(|s| s.map_or(k, |n| index[n]))
+        .collect();
+    let modularity_q = modularity(graph, &label, 1.0);
+    let mut per: BTreeMap<String, ServiceMetrics> = names
+        .iter()
+        .map(|n| ((*n).to_owned(), ServiceMetrics::default()))
+        .collect();
+    // Sizes and edge counts for SM and cohesion.
+    let mut size = vec![0usize; k];
+    for (i, unit) in coupling.units.iter().enumerate() {
+        if !unit.table && label[i] < k {
+            size[label[i]] += 1;
+        }
+    }
+    let mut inside = vec![0usize; k];
+    let mut between: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    let mut weight_in = vec![0.0f64; k];
+    let mut weight_out = vec![0.0f64; k];
+    for (&(a, b), (w, _)) in &coupling.edges {
+        let (x, y) = (label[a], label[b]);
+        if x >= k || y >= k {
+            continue;
+        }
+        if x == y {
+            inside[x] += 1;
+            weight_in[x] += w;
+        } else {
+            *between.entry((x.min(y), x.max(y))).or_default() += 1;
+            weight_out[x] += w;
+            weight_out[y] += w;
+        }
+    }
+    let scoh: f64 = (0..k)
+        .filter(|&i| size[i] > 0)
+        .map(|i| inside[i] as f64 / (size[i] * size[i]) as f64)
+        .sum::<f64>()
+        / k.max(1) as f64;
+    let scop: f64 = if k > 1 {
+        let sum: f64 = between
+            .iter()
+            .map(|(&(i, j), &e)| e as f64 / (2.0 * (size[i].max(1) * size[j].max(1)) as f64))
+            .sum();
+        2.0 * sum / (k * (k - 1)) as f64
+    } else {
+        0.0
+    };
+    // Calls at function level.
+    let mut total_calls = 0u32;
+    let mut cross = 0u32;
+    let mut called_from_outside: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); k];
+    let mut calls_out = vec![0u32; k];
+    let mut calls_in = vec![0u32; k];
+    for edge in analysis.edges.iter().filter(|e| e.kind == EdgeKind::Calls) {
+        let (Some(&a), Some(&b)) = (
+            coupling.unit_of.get(&edge.from),
+            coupling.unit_of.get(&edge.to),
+        ) else {
+            continue;
+        };
+        let (x, y) = (label[a], label[b]);
+        if x >= k || y >= k {
+            continue;
+        }
+        total_calls += edge.weight;
+        if x != y {
+            cross += edge.weight;
+            calls_out[x] += edge.weight;
+            calls_in[y] += edge.weight;
+            called_from_outside[y].insert(&edge.to);
+        }
+    }
+    // Tables used by more than one service.
+    let mut users: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for (&(a, b), (_, e)) in &coupling.edges {
+        if e.reads + e.writes == 0 {
+            continue;
+        }
+        let (code, table) = if coupling.units[a].table {
+            (b, a)
+        } else {
+            (a, b)
+        };
+        if label[code] < k {
+            users.entry(table).or_default().insert(label[code]);
+        }
+    }
+    let shared_tables = users.values().filter(|s| s.len() > 1).count();
+    let (low, high) = match granularity {
+        Granularity::Function => (5, 250),
+        Granularity::Module | Granularity::File => (2, 25),
+    };
+    let total_units: usize = size.iter().sum();
+    let sane: usize = size.iter().filter(|&&s| s >= low && s <= high).sum();
+    let ned = if total_units == 0 {
+        0.0
+    } else {
+        1.0 - sane as f64 / total_units as f64
+    };
+    let ifn = if k == 0 {
+        0.0
+    } else {
+        called_from_outside.iter().map(BTreeSet::len).sum::<usize>() as f64 / k as f64
+    };
+    for (name, i) in &index {
+        if let Some(m) = per.get_mut(*name) {
+            let all = weight_in[*i] + weight_out[*i];
+            *m = ServiceMetrics {
+                size: size[*i],
+                cohesion: if all > 0.0 { weight_in[*i] / all } else { 1.0 },
+                coupling: weight_out[*i],
+                calls_out: calls_out[*i],
+                calls_in: calls_in[*i],
+                interface: called_from_outside[*i].len(),
+            };
+        }
+    }
+    let metrics = Metrics {
+        modularity: modularity_q,
+        sm: scoh - scop,
+        icp: if total_calls == 0 {
+            0.0
+        } else {
+            f64::from(cross) / f64::from(total_calls)
+        },
+        ifn,
+        ned,
+        cross_service_calls: cross,
+        shared_tables,
+        services: k,
+    };
+    (metrics, per)
+}
+
+fn reason_for(i: usize, coupling: &Coupling, service_of: &[Option<&str>], pinned: bool) -> Reason {
+    let Some(own) = service_of[i] else {
+        return Reason::default();
+    };
+    let mut ties: Vec<(f64, String, Option<&str>)> = Vec::new();
+    for (&(a, b), (w, e)) in &coupling.edges {
+        let (other, forward) = if a == i {
+            (b, true)
+        } else if b == i {
+            (a, false)
+        } else {
+            continue;
+        };
+        ties.push((
+            *w,
+            describe(e, forward, &coupling.units[other].id),
+            service_of[other],
+        ));
+    }
+    ties.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+    let because: Vec<String> = ties
+        .iter()
+        .filter(|t| t.2 == Some(own))
+        .take(3)
+        .map(|t| t.1.clone())
+        .collect();
+    let mut other_weight: BTreeMap<&str, f64> = BTreeMap::new();
+    for (w, _, s) in &ties {
+        if let Some(s) = s
+            && *s != own
+        {
+            *other_weight.entry(s).or_default() += w;
+        }
+    }
+    let runner_up = other_weight
+        .iter()
+        .max_by(|x, y| x.1.total_cmp(y.1).then(y.0.cmp(x.0)))
+        .map(|(s, _)| (*s).to_owned());
+    let own_ties: Vec<&(f64, String, Option<&str>)> =
+        ties.iter().filter(|t| t.2 == Some(own)).collect();
+    Reason {
+        because: if because.is_empty() {
+            vec!["no ties to other units; placed with its module".to_owned()]
+        } else {
+            because
+        },
+        move_cost: own_ties.iter().take(3).map(|t| t.1.clone()).collect(),
+        move_cost_weight: own_ties.iter().map(|t| t.0).sum(),
+        runner_up,
+        pinned,
+    }
+}
+
+/// One tie in words: `writes orders (2 statements), calls shop::a (5)`.
+fn describe(e: &Evidence, forward: bool, other: &str) -> String {
+    let name = other.strip_prefix("table:").unwrap_or(other);
+    let mut parts = Vec::new();
+    // Evidence counts code → table whichever way the pair is ordered.
+    if e.writes > 0 {
+        parts.push(if other.starts_with("table:") {
+            format!("writes {name} ({} statements)", e.writes)
+        } else {
+            format!("written by {name} ({} statements)", e.writes)
+        });
+    }
+    if e.reads > 0 {
+        parts.push(if other.starts_with("table:") {
+            format!("reads {name} ({} statements)", e.reads)
+        } else {
+            format!("read by {name} ({} statements)", e.reads)
+        });
+    }
+    let (calls, called_by) = if forward {
+        (e.calls, e.called_by)
+    } else {
+        (e.called_by, e.calls)
+    };
+    if calls > 0 {
+        parts.push(format!("calls {name} ({calls})"));
+    }
+    if called_by > 0 {
+        parts.push(format!("called by {name} ({called_by})"));
+    }
+    if e.types > 0 {
+        parts.push(format!("shares types with {name} ({})", e.types));
+    }
+    if e.co_changes > 0 {
+        parts.push(format!("changes with {name} ({} commits)", e.co_changes));
+    }
+    if e.structure > 0 && parts.is_empty() {
+        parts.push(format!("next to {name} in the module tree"));
+    }
+    parts.join(", ")
+}
+
+/// Reads a reference decomposition: `[services.NAME] members = [...],
+/// tables = [...]` (other sections, such as `[shared]`, are not scored).
+pub fn read_truth(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let services = table
+        .get("services")
+        .and_then(toml::Value::as_table)
+        .ok_or_else(|| "no [services.NAME] sections".to_owned())?;
+    let mut out = BTreeMap::new();
+    for (name, service) in services {
+        for (key, prefix) in [("members", ""), ("tables", "table:")] {
+            for item in service
+                .get(key)
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(id) = item.as_str() {
+                    out.insert(format!("{prefix}{id}"), name.clone());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Scores `suggestion` against a reference from [`read_truth`].
+pub fn score(suggestion: &mut Suggestion, truth: &BTreeMap<String, String>) {
+    let mut ours = BTreeMap::new();
+    for service in &suggestion.services {
+        for member in &service.members {
+            ours.insert(member.clone(), service.name.clone());
+        }
+        for table in &service.tables {
+            ours.insert(format!("table:{table}"), service.name.clone());
+        }
+    }
+    suggestion.mojofm = Some(compare::mojo_fm(&ours, truth));
+    suggestion.ari = Some(compare::adjusted_rand_index(&ours, truth));
+}
