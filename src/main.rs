@@ -12,10 +12,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use strangler_plan::{Plan, PlanError, PlanFile};
 
+mod analyze_cmd;
 mod show;
 
 /// Exit code: a check found problems (invalid plan, verify mismatch).
-const EXIT_CHECK_FAILED: u8 = 1;
+pub(crate) const EXIT_CHECK_FAILED: u8 = 1;
 /// Exit code: an error, bad usage, or a tool that does not exist yet.
 const EXIT_ERROR: u8 = 2;
 
@@ -64,12 +65,46 @@ enum Command {
     strangler analyze fixtures/shop-monolith --format json > graph.json\n  \
     strangler analyze . --format dot | dot -Tsvg > modules.svg\n  \
     strangler analyze . --git --format mermaid")]
-struct AnalyzeArgs {
+pub(crate) struct AnalyzeArgs {
     /// The monolith's repository (a Cargo package or workspace).
     repo: PathBuf,
-    /// What to print: a summary, the whole graph, or a module-level picture.
+    /// What to print: a summary, the whole graph and services (json), a
+    /// picture (dot, mermaid), or a self-contained HTML report.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
+    /// With dot and mermaid: draw modules or services.
+    #[arg(long, value_enum, default_value_t = Level::Module)]
+    level: Level,
+    /// Write the suggested plan here, or update it keeping the user's edits
+    /// and comments.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The units grouped into services [plan: analyze.granularity; default: module].
+    #[arg(long, value_enum)]
+    granularity: Option<GranularityArg>,
+    /// Leiden's resolution; higher gives more, smaller services [default: 1.25].
+    #[arg(long)]
+    resolution: Option<f64>,
+    /// Search the resolution that gives this many services.
+    #[arg(long)]
+    services: Option<usize>,
+    /// Seed of the clustering [default: 42].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Evidence weight, as KIND=VALUE (reads, writes, calls, types, nesting,
+    /// co_changes, references); repeatable.
+    #[arg(long = "weight", value_name = "KIND=VALUE")]
+    weights: Vec<String>,
+    /// List candidate decompositions at several resolutions, with metrics.
+    #[arg(long)]
+    sweep: bool,
+    /// Compare with a reference decomposition (MoJoFM, adjusted Rand index).
+    #[arg(long, value_name = "GROUND_TRUTH_TOML")]
+    truth: Option<PathBuf>,
+    /// With --out on an existing plan: re-cluster every member that is not
+    /// pinned (by default every member stays where the plan has it).
+    #[arg(long)]
+    reset: bool,
     /// Add co-change coupling from the git history.
     #[arg(long)]
     git: bool,
@@ -84,12 +119,26 @@ struct AnalyzeArgs {
     git_min_shared: u32,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum OutputFormat {
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OutputFormat {
     Text,
     Json,
     Dot,
     Mermaid,
+    Html,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Level {
+    Module,
+    Service,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum GranularityArg {
+    Function,
+    Module,
+    File,
 }
 
 #[derive(Args)]
@@ -129,16 +178,64 @@ enum PlanCommand {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    strangler proxy --plan strangler.toml --listen 0.0.0.0:8000\n  \
+    curl -s localhost:9900/routes\n  \
+    curl -s -XPOST localhost:9900/routes/stage \
+    -d '{\"service\":\"catalog\",\"route\":\"/api/products/{id}\",\"stage\":\"canary\",\"percent\":10}'\n\n\
+    Signals: SIGHUP reloads the plan, SIGTERM stops gracefully, SIGQUIT hands the \
+    sockets to a new process started with --upgrade.")]
+// Command-line switches are naturally booleans.
+#[allow(clippy::struct_excessive_bools)]
 struct ProxyArgs {
     /// The plan whose routes to serve.
     #[arg(long, default_value = "strangler.toml", env = "STRANGLER_PLAN")]
     plan: PathBuf,
-    /// Where to listen for clients.
+    /// Where to listen for clients (IP:PORT) [default: 0.0.0.0:8000].
     #[arg(long, env = "STRANGLER_LISTEN")]
     listen: Option<String>,
-    /// Where to serve the admin API and metrics.
+    /// Where to serve the admin API and metrics (IP:PORT) [default: 127.0.0.1:9900].
     #[arg(long, env = "STRANGLER_ADMIN")]
     admin: Option<String>,
+    /// Turn the admin API off.
+    #[arg(long, conflicts_with = "admin")]
+    no_admin: bool,
+    /// Worker threads [default: one per CPU].
+    #[arg(long, env = "STRANGLER_THREADS")]
+    threads: Option<usize>,
+    /// Write a JSON line per request to this file (`-` for stdout).
+    #[arg(long, env = "STRANGLER_ACCESS_LOG")]
+    access_log: Option<PathBuf>,
+    /// Do not add the `x-strangler-target` response header.
+    #[arg(long)]
+    no_target_header: bool,
+    /// Set `Host` to the upstream's host:port instead of the client's.
+    #[arg(long)]
+    rewrite_host: bool,
+    /// Do not reload when the plan file changes (SIGHUP and POST /reload still do).
+    #[arg(long)]
+    no_watch: bool,
+    /// The path active health checks request on every upstream.
+    #[arg(long, default_value = "/")]
+    health_path: String,
+    /// Seconds between active health checks; 0 turns them off.
+    #[arg(long, default_value_t = 5)]
+    health_interval: u64,
+    /// Largest request body copied to a shadow, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    shadow_body_cap: usize,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Take the listening sockets over from a running proxy (binary upgrade).
+    #[arg(long)]
+    upgrade: bool,
+    /// The Unix socket listening sockets are handed over on.
+    #[arg(long, default_value = "/tmp/strangler-proxy-upgrade.sock")]
+    upgrade_sock: PathBuf,
 }
 
 #[derive(Args)]
@@ -149,15 +246,46 @@ struct SyncArgs {
 
 #[derive(Subcommand)]
 enum SyncCommand {
-    /// Snapshot and stream every table at stage `syncing`.
-    Run(SyncTarget),
-    /// Per-table state, rows copied, lag and errors.
-    Status(SyncTarget),
-    /// Compare row counts and hashes on both sides.
-    Verify(SyncTarget),
-    /// Create the target tables from the source's DDL.
+    /// Snapshot and stream every table at stage `syncing` until SIGINT or SIGTERM.
+    #[command(
+        after_help = "Example:\n  strangler sync run --plan strangler.toml --service catalog --metrics 127.0.0.1:9187"
+    )]
+    Run {
+        #[command(flatten)]
+        target: SyncTarget,
+        /// Parallel COPY streams per service during the snapshot copy.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Serve Prometheus metrics on this address.
+        #[arg(long, env = "STRANGLER_SYNC_METRICS")]
+        metrics: Option<String>,
+    },
+    /// Per-table state, rows copied, lag, errors, and WAL the slot retains.
+    #[command(after_help = "Example:\n  strangler sync status --plan strangler.toml --json")]
+    Status {
+        #[command(flatten)]
+        target: SyncTarget,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare row counts and hashes per key range on both sides; exit 1 on a mismatch.
+    #[command(
+        after_help = "Example:\n  strangler sync verify --plan strangler.toml --service catalog"
+    )]
+    Verify {
+        #[command(flatten)]
+        target: SyncTarget,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for the running sync to reach the monolith's position.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Create the target tables from the source's DDL (indexes are built after the copy).
     Schema(SyncTarget),
-    /// Drop the replication slot and publication.
+    /// Drop the replication slot and publication of one service.
     Teardown(SyncTarget),
 }
 
@@ -204,9 +332,81 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plan(PlanArgs { command: None, .. }) => {
             Ok(not_implemented("plan (the planner UI)", 7))
         }
-        Command::Analyze(args) => analyze(&args),
-        Command::Proxy(_) => Ok(not_implemented("proxy", 5)),
-        Command::Sync(_) => Ok(not_implemented("sync", 6)),
+        Command::Analyze(args) => analyze_cmd::run(&args),
+        Command::Proxy(args) => {
+            let mut config = strangler_proxy::ProxyConfig::new(&args.plan);
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            if args.no_admin {
+                config.admin = None;
+            } else if let Some(admin) = args.admin {
+                config.admin = Some(admin);
+            }
+            if let Some(threads) = args.threads {
+                config.threads = threads;
+            }
+            config.access_log = args.access_log;
+            config.target_header = !args.no_target_header;
+            config.rewrite_host = args.rewrite_host;
+            config.watch = !args.no_watch;
+            config.health.path = args.health_path;
+            config.health.interval = std::time::Duration::from_secs(args.health_interval);
+            config.shadow.body_cap = args.shadow_body_cap;
+            config.tls = args
+                .tls_cert
+                .zip(args.tls_key)
+                .map(|(cert, key)| strangler_proxy::TlsConfig { cert, key });
+            config.upgrade = args.upgrade;
+            config.upgrade_sock = args.upgrade_sock;
+            strangler_proxy::run(config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync(SyncArgs { command }) => {
+            use strangler_sync::cli::{Command as Sync, Request};
+            let (target, command) = match command {
+                SyncCommand::Run {
+                    target,
+                    workers,
+                    metrics,
+                } => (
+                    target,
+                    Sync::Run {
+                        workers,
+                        metrics,
+                        progress: io::stderr().is_terminal(),
+                    },
+                ),
+                SyncCommand::Status { target, json } => (target, Sync::Status { json }),
+                SyncCommand::Verify {
+                    target,
+                    json,
+                    timeout,
+                } => (
+                    target,
+                    Sync::Verify {
+                        json,
+                        timeout: std::time::Duration::from_secs(timeout),
+                    },
+                ),
+                SyncCommand::Schema(target) => (target, Sync::Schema),
+                SyncCommand::Teardown(target) => (target, Sync::Teardown),
+            };
+            let plan = open_plan(&target.plan)?;
+            if !plan.is_valid() {
+                eprint!("{}", plan.render_diagnostics());
+                anyhow::bail!("{} is not a valid plan", target.plan.display());
+            }
+            let request = Request {
+                plan: plan.plan().clone(),
+                service: target.service,
+                command,
+            };
+            Ok(ExitCode::from(strangler_sync::cli::execute(
+                request,
+                &mut io::stdout().lock(),
+            )?))
+        }
         Command::Status(_) => Ok(not_implemented("status", 2)),
     }
 }
@@ -218,31 +418,6 @@ fn not_implemented(what: &str, issue: u32) -> ExitCode {
          `strangler plan check` and `strangler plan show` work today"
     );
     ExitCode::from(EXIT_ERROR)
-}
-
-fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    use strangler_analyzer::{Config, Format, HistoryConfig};
-    let format = match args.format {
-        OutputFormat::Text => Format::Text,
-        OutputFormat::Json => Format::Json,
-        OutputFormat::Dot => Format::Dot,
-        OutputFormat::Mermaid => Format::Mermaid,
-    };
-    let config = Config {
-        history: args.git.then(|| HistoryConfig {
-            max_files_per_commit: args.git_max_files,
-            min_revisions: args.git_min_revisions,
-            min_shared_commits: args.git_min_shared,
-            ..HistoryConfig::default()
-        }),
-        progress: io::stderr().is_terminal() && !matches!(args.format, OutputFormat::Json),
-        ..Config::default()
-    };
-    let analysis = strangler_analyzer::analyze(&args.repo, &config)?;
-    let mut out = io::stdout().lock();
-    out.write_all(strangler_analyzer::render(&analysis, format).as_bytes())?;
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
 }
 
 fn open_plan(file: &Path) -> anyhow::Result<PlanFile> {

@@ -8,7 +8,7 @@
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
-use crate::model::{Monolith, Plan, Route, Service, Table as PlanTable};
+use crate::model::{AnalyzeSettings, Monolith, Plan, Route, Service, Table as PlanTable};
 
 /// Makes `doc` describe `plan`, touching only what changed.
 pub fn reconcile(doc: &mut DocumentMut, plan: &Plan) {
@@ -19,6 +19,19 @@ pub fn reconcile(doc: &mut DocumentMut, plan: &Plan) {
     }
     if let Some(table) = root.get_mut("monolith").and_then(Item::as_table_mut) {
         reconcile_monolith(table, &plan.monolith);
+    }
+    match &plan.analyze {
+        None => {
+            root.remove("analyze");
+        }
+        Some(settings) => {
+            if !root.get("analyze").is_some_and(Item::is_table) {
+                root.insert("analyze", Item::Table(Table::new()));
+            }
+            if let Some(table) = root.get_mut("analyze").and_then(Item::as_table_mut) {
+                reconcile_analyze(table, settings);
+            }
+        }
     }
     let old = match root.remove("service") {
         Some(Item::ArrayOfTables(array)) => array.into_iter().collect(),
@@ -40,6 +53,59 @@ fn reconcile_monolith(table: &mut Table, monolith: &Monolith) {
     set_string(table, "name", Some(&monolith.name));
     set_string(table, "upstream", Some(&monolith.upstream));
     set_string(table, "database", monolith.database.as_deref());
+}
+
+fn reconcile_analyze(table: &mut Table, settings: &AnalyzeSettings) {
+    set_string(table, "granularity", settings.granularity.as_deref());
+    set_float(table, "resolution", settings.resolution);
+    match settings.seed.and_then(|s| i64::try_from(s).ok()) {
+        Some(seed) => set_integer(table, "seed", seed),
+        None => {
+            table.remove("seed");
+        }
+    }
+    match settings.services {
+        Some(n) => set_integer(table, "services", i64::from(n)),
+        None => {
+            table.remove("services");
+        }
+    }
+    if settings.weights.is_empty() {
+        table.remove("weights");
+        return;
+    }
+    if !table.get("weights").is_some_and(Item::is_table_like) {
+        table.insert("weights", Item::Table(Table::new()));
+    }
+    if let Some(weights) = table.get_mut("weights").and_then(Item::as_table_mut) {
+        let stale: Vec<String> = weights
+            .iter()
+            .map(|(k, _)| k.to_owned())
+            .filter(|k| !settings.weights.contains_key(k))
+            .collect();
+        for key in stale {
+            weights.remove(&key);
+        }
+        for (kind, w) in &settings.weights {
+            set_float(weights, kind, Some(*w));
+        }
+    }
+}
+
+fn set_float(table: &mut Table, key: &str, value: Option<f64>) {
+    match value {
+        None => {
+            table.remove(key);
+        }
+        Some(v) => {
+            let current = table
+                .get(key)
+                .and_then(|i| i.as_float().or_else(|| i.as_integer().map(|n| n as f64)));
+            if current != Some(v) {
+                replace_value(table, key, Value::from(v));
+            }
+        }
+    }
 }
 
 fn reconcile_service(table: &mut Table, service: &Service) {

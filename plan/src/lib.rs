@@ -47,7 +47,7 @@ pub use diagnostic::{
 };
 pub use file::{PlanError, PlanFile, write_atomic};
 pub use load::{Parsed, parse};
-pub use model::{Method, Monolith, Plan, Route, Service, Sticky, Table, VERSION};
+pub use model::{AnalyzeSettings, Method, Monolith, Plan, Route, Service, Sticky, Table, VERSION};
 pub use stage::{RouteStage, TableStage, TransitionError, UnknownStage};
 pub use template::{RouteTemplate, Segment, TemplateError};
 pub use validate::validate;

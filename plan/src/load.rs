@@ -15,7 +15,7 @@ use std::str::FromStr;
 use toml_edit::{Item, TableLike, Value};
 
 use crate::diagnostic::{Diagnostic, FieldPath, Step, locate, location_of};
-use crate::model::{Method, Monolith, Plan, Route, Service, Sticky, Table};
+use crate::model::{AnalyzeSettings, Method, Monolith, Plan, Route, Service, Sticky, Table};
 use crate::stage::{RouteStage, TableStage};
 use crate::template::RouteTemplate;
 use crate::validate::validate;
@@ -122,7 +122,8 @@ struct Lower {
     origins: Origins,
 }
 
-const PLAN_KEYS: &[&str] = &["version", "monolith", "service"];
+const PLAN_KEYS: &[&str] = &["version", "monolith", "analyze", "service"];
+const ANALYZE_KEYS: &[&str] = &["granularity", "resolution", "seed", "services", "weights"];
 const MONOLITH_KEYS: &[&str] = &["name", "upstream", "database"];
 const SERVICE_KEYS: &[&str] = &[
     "name", "upstream", "database", "members", "pinned", "route", "table",
@@ -168,6 +169,22 @@ impl Lower {
             );
             Monolith::default()
         };
+        let analyze = match root.get("analyze") {
+            Some(item) => {
+                if let Some(table) = item.as_table_like() {
+                    Some(self.analyze(table, &path.key("analyze")))
+                } else {
+                    self.type_error(
+                        &path.key("analyze"),
+                        item,
+                        "a table",
+                        "write it as an `[analyze]` section",
+                    );
+                    None
+                }
+            }
+            None => None,
+        };
         let mut services = Vec::new();
         for (index, table) in self.entries(root, &path, "service") {
             let service_path = path.key("service").index(index);
@@ -178,8 +195,66 @@ impl Lower {
         Plan {
             version,
             monolith,
+            analyze,
             services,
         }
+    }
+
+    fn analyze(&mut self, table: &dyn TableLike, path: &FieldPath) -> AnalyzeSettings {
+        self.unknown_keys(table, path, "[analyze]", ANALYZE_KEYS);
+        let mut weights = std::collections::BTreeMap::new();
+        if let Some(item) = table.get("weights") {
+            if let Some(map) = item.as_table_like() {
+                self.unknown_keys(
+                    map,
+                    &path.key("weights"),
+                    "[analyze.weights]",
+                    AnalyzeSettings::WEIGHTS,
+                );
+                for (kind, value) in map.iter() {
+                    if let Some(w) = self.number(map, &path.key("weights"), kind) {
+                        weights.insert(kind.to_owned(), w);
+                    }
+                    let _ = value;
+                }
+            } else {
+                self.type_error(
+                    &path.key("weights"),
+                    item,
+                    "a table of numbers",
+                    "write `[analyze.weights]` with `reads = 2.0` and the like",
+                );
+            }
+        }
+        AnalyzeSettings {
+            granularity: self.string(table, path, "granularity"),
+            resolution: self.number(table, path, "resolution"),
+            seed: self
+                .integer(table, path, "seed")
+                .and_then(|s| u64::try_from(s).ok()),
+            services: self
+                .integer(table, path, "services")
+                .map(|s| u32::try_from(s).unwrap_or(0)),
+            weights,
+        }
+    }
+
+    /// A float, or an integer taken as one.
+    fn number(&mut self, table: &dyn TableLike, path: &FieldPath, key: &str) -> Option<f64> {
+        let item = table.get(key)?;
+        if let Some(f) = item.as_float() {
+            return Some(f);
+        }
+        if let Some(i) = item.as_integer() {
+            return Some(i as f64);
+        }
+        self.type_error(
+            &path.key(key),
+            item,
+            "a number",
+            &format!("write `{key}` as a number, such as `1.5`"),
+        );
+        None
     }
 
     fn monolith(&mut self, table: &dyn TableLike, path: &FieldPath) -> Monolith {

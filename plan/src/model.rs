@@ -18,16 +18,56 @@ use crate::template::RouteTemplate;
 pub const VERSION: u32 = 1;
 
 /// A whole migration plan: one `strangler.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// The format version; always [`VERSION`] in a valid plan.
     pub version: u32,
     /// The system being strangled.
     pub monolith: Monolith,
+    /// Settings for `strangler analyze` (`[analyze]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analyze: Option<AnalyzeSettings>,
     /// The services being extracted, in file order (`[[service]]`).
     #[serde(rename = "service", default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<Service>,
+}
+
+/// Settings for `strangler analyze`, kept with the plan so every run of the
+/// team uses the same ones (`[analyze]`). Flags override them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeSettings {
+    /// The units clustered: `function`, `module` or `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granularity: Option<String>,
+    /// Leiden's resolution: higher gives more, smaller services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<f64>,
+    /// The clustering seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Aim for this many services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<u32>,
+    /// Evidence weights by kind (see [`AnalyzeSettings::WEIGHTS`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, f64>,
+}
+
+impl AnalyzeSettings {
+    /// The kinds of evidence a weight can be set for.
+    pub const WEIGHTS: &'static [&'static str] = &[
+        "reads",
+        "writes",
+        "calls",
+        "types",
+        "nesting",
+        "co_changes",
+        "references",
+    ];
+    /// The granularities.
+    pub const GRANULARITIES: &'static [&'static str] = &["function", "module", "file"];
 }
 
 /// The monolith that the services are extracted from (`[monolith]`).
@@ -273,6 +313,7 @@ impl Plan {
         Self {
             version: VERSION,
             monolith,
+            analyze: None,
             services: Vec::new(),
         }
     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use url::Url;
 
 use crate::diagnostic::{Diagnostic, FieldPath};
-use crate::model::{Plan, Route, Service, VERSION};
+use crate::model::{AnalyzeSettings, Plan, Route, Service, VERSION};
 use crate::stage::RouteStage;
 
 /// Checks a plan and returns every problem found, errors and warnings.
@@ -51,6 +51,9 @@ pub fn validate(plan: &Plan) -> Vec<Diagnostic> {
         check_postgres_url(&mut out, monolith.key("database"), "the monolith", db);
     }
 
+    if let Some(settings) = &plan.analyze {
+        check_analyze(&mut out, &root.key("analyze"), settings);
+    }
     let mut service_names: HashMap<&str, usize> = HashMap::new();
     let mut member_owner: HashMap<&str, &str> = HashMap::new();
     let mut table_owner: HashMap<&str, &str> = HashMap::new();
@@ -166,6 +169,51 @@ fn check_tables<'a>(
                         .with_help("a column either moves (under a new name) or stays behind; remove it from one of `rename` and `exclude`"),
                 );
             }
+        }
+    }
+}
+
+fn check_analyze(out: &mut Vec<Diagnostic>, path: &FieldPath, settings: &AnalyzeSettings) {
+    if let Some(g) = &settings.granularity
+        && !AnalyzeSettings::GRANULARITIES.contains(&g.as_str())
+    {
+        out.push(
+            Diagnostic::error(
+                path.key("granularity"),
+                format!("unknown granularity `{g}` in [analyze]"),
+            )
+            .with_help("use `function`, `module` or `file`"),
+        );
+    }
+    if let Some(r) = settings.resolution
+        && !(r.is_finite() && r > 0.0)
+    {
+        out.push(
+            Diagnostic::error(
+                path.key("resolution"),
+                format!("resolution {r} in [analyze] must be a positive number"),
+            )
+            .with_help("1.25 is the default; higher gives more, smaller services"),
+        );
+    }
+    if settings.services == Some(0) {
+        out.push(
+            Diagnostic::error(
+                path.key("services"),
+                "services = 0 in [analyze] asks for no services",
+            )
+            .with_help("ask for at least 1, or remove it to let the clustering choose"),
+        );
+    }
+    for (kind, w) in &settings.weights {
+        if !(w.is_finite() && *w >= 0.0) {
+            out.push(
+                Diagnostic::error(
+                    path.key("weights").key(kind),
+                    format!("weight {w} for `{kind}` in [analyze.weights] must be zero or more"),
+                )
+                .with_help("0 ignores that kind of evidence"),
+            );
         }
     }
 }

@@ -34,7 +34,7 @@ fn unknown_keys_everywhere() {
         ),
         r"
 p.toml:1:1: error: unknown key `colour` in the plan
-    help: remove it; the keys of the plan are: version, monolith, service
+    help: remove it; the keys of the plan are: version, monolith, analyze, service
 p.toml:6:1: error: unknown key `colur` in [monolith]
     help: remove it; the keys of [monolith] are: name, upstream, database
 p.toml:9:1: error: unknown key `upstrem` in service `a`
@@ -248,4 +248,33 @@ fn syntax_errors_have_a_location() {
     let rendered = parsed.diagnostics[0].render("p.toml");
     assert!(rendered.starts_with("p.toml:2:"), "{rendered}");
     assert!(rendered.contains("invalid TOML"), "{rendered}");
+}
+
+#[test]
+fn analyze_settings_are_checked() {
+    check(
+        &with_head(
+            "[analyze]\ngranularity = \"class\"\nresolution = 0\nservices = 0\nseeds = 1\n[analyze.weights]\nreads = -1\nwrites = 6\nvibes = 2\n",
+        ),
+        r"
+p.toml:6:15: error: unknown granularity `class` in [analyze]
+    help: use `function`, `module` or `file`
+p.toml:7:14: error: resolution 0 in [analyze] must be a positive number
+    help: 1.25 is the default; higher gives more, smaller services
+p.toml:8:12: error: services = 0 in [analyze] asks for no services
+    help: ask for at least 1, or remove it to let the clustering choose
+p.toml:9:1: error: unknown key `seeds` in [analyze]
+    help: did you mean `seed`? The keys of [analyze] are: granularity, resolution, seed, services, weights
+p.toml:11:9: error: weight -1 for `reads` in [analyze.weights] must be zero or more
+    help: 0 ignores that kind of evidence
+p.toml:13:1: error: unknown key `vibes` in [analyze.weights]
+    help: remove it; the keys of [analyze.weights] are: reads, writes, calls, types, nesting, co_changes, references",
+    );
+    let parsed = parse(&with_head(
+        "[analyze]\nresolution = 1.5\nseed = 7\n[analyze.weights]\nreads = 1\n",
+    ));
+    assert!(parsed.is_valid(), "{:?}", parsed.diagnostics);
+    let settings = parsed.plan.analyze.unwrap();
+    assert_eq!(settings.resolution, Some(1.5));
+    assert!((settings.weights["reads"] - 1.0).abs() < f64::EPSILON);
 }

@@ -128,6 +128,8 @@ pub struct Coupling {
     pub edges: BTreeMap<(usize, usize), (f64, Evidence)>,
     /// Function id → unit, for call-level metrics.
     pub unit_of: BTreeMap<String, usize>,
+    /// For each unit, its neighbours and the key of the shared edge.
+    pub neighbors: Vec<Vec<(usize, (usize, usize))>>,
 }
 
 impl Coupling {
@@ -163,6 +165,7 @@ impl Coupling {
             units: units.clone(),
             edges: BTreeMap::new(),
             unit_of: BTreeMap::new(),
+            neighbors: Vec::new(),
         };
         for node in &analysis.nodes {
             if let Some(u) = unit_of_node(&node.id) {
@@ -208,6 +211,11 @@ impl Coupling {
                 EdgeKind::Handles => {}
             }
         }
+        coupling.neighbors = vec![Vec::new(); coupling.units.len()];
+        for &(a, b) in coupling.edges.keys() {
+            coupling.neighbors[a].push((b, (a, b)));
+            coupling.neighbors[b].push((a, (a, b)));
+        }
         coupling
     }
 
@@ -231,13 +239,13 @@ impl Coupling {
     /// isolated nodes, so indices do not change).
     #[must_use]
     pub fn graph_without(&self, left_out: &BTreeSet<usize>) -> WeightedGraph {
-        let mut g = WeightedGraph::new(self.units.len());
-        for (&(a, b), (w, _)) in &self.edges {
-            if !left_out.contains(&a) && !left_out.contains(&b) {
-                g.add_edge(a, b, *w);
-            }
-        }
-        g
+        WeightedGraph::from_edges(
+            self.units.len(),
+            self.edges
+                .iter()
+                .filter(|((a, b), _)| !left_out.contains(a) && !left_out.contains(b))
+                .map(|(&(a, b), (w, _))| (a, b, *w)),
+        )
     }
 }
 

@@ -42,6 +42,29 @@ impl WeightedGraph {
         }
     }
 
+    /// A graph from undirected edges; repeated pairs add up. Linear in the
+    /// number of edges, unlike repeated [`WeightedGraph::add_edge`] on hubs.
+    #[must_use]
+    pub fn from_edges(n: usize, edges: impl IntoIterator<Item = (usize, usize, f64)>) -> Self {
+        let mut summed: std::collections::HashMap<(usize, usize), f64> =
+            std::collections::HashMap::new();
+        for (a, b, w) in edges {
+            if a < n && b < n && w > 0.0 {
+                *summed.entry((a.min(b), a.max(b))).or_default() += w;
+            }
+        }
+        let mut pairs: Vec<((usize, usize), f64)> = summed.into_iter().collect();
+        pairs.sort_by_key(|x| x.0);
+        let mut adjacency = vec![Vec::new(); n];
+        for ((a, b), w) in pairs {
+            adjacency[a].push((b, w));
+            if a != b {
+                adjacency[b].push((a, w));
+            }
+        }
+        Self { adjacency }
+    }
+
     /// Number of nodes.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -354,7 +377,7 @@ fn refine(level: &Level, partition: &[usize], total: f64, gamma: f64, rng: &mut 
 fn aggregate(level: &Level, refined: &[usize], partition: &[usize]) -> (Level, Vec<usize>) {
     let ids = renumber(refined);
     let count = ids.iter().copied().max().map_or(0, |m| m + 1);
-    let mut graph = WeightedGraph::new(count);
+    let mut edges = Vec::new();
     let mut strength = vec![0.0; count];
     let mut fixed = vec![None; count];
     let mut members = vec![Vec::new(); count];
@@ -368,14 +391,14 @@ fn aggregate(level: &Level, refined: &[usize], partition: &[usize]) -> (Level, V
         members[a].extend_from_slice(&level.members[v]);
         next_partition[a] = partition[v];
         for &(u, w) in &level.graph.adjacency[v] {
-            let b = ids[u];
             // Each undirected edge is stored twice (once per end) except
             // self-loops; add each once.
             if u >= v {
-                graph.add_edge(a, b, w);
+                edges.push((a, ids[u], w));
             }
         }
     }
+    let graph = WeightedGraph::from_edges(count, edges);
     // Community ids must index the new node range.
     let renumbered = renumber(&next_partition);
     let mut by_partition: BTreeMap<usize, usize> = BTreeMap::new();

@@ -18,6 +18,8 @@
 pub mod compare;
 pub mod coupling;
 pub mod leiden;
+pub mod plan;
+pub mod report;
 pub mod suggest;
 
 pub use coupling::{Granularity, Weights};

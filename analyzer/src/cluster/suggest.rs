@@ -106,6 +106,9 @@ pub struct Suggestion {
     pub warnings: Vec<String>,
     /// Code units left out of every service: shared libraries and wiring.
     pub shared: Vec<String>,
+    /// How services depend on each other: `from` calls, reads or writes
+    /// `to` (the coupling matrix).
+    pub links: Vec<ServiceLink>,
     /// The resolution used.
     pub resolution: f64,
     /// The granularity used.
@@ -140,10 +143,10 @@ pub struct ServiceSuggestion {
 /// A route, as the plan names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct RouteRef {
-    /// Upper-case methods; `["*"]` for any.
-    pub methods: Vec<String>,
     /// The path template.
     pub path: String,
+    /// Upper-case methods; `["*"]` for any.
+    pub methods: Vec<String>,
 }
 
 /// Why a member sits in its service, and what moving it would cost.
@@ -159,6 +162,25 @@ pub struct Reason {
     pub move_cost_weight: f64,
     /// Whether the user pinned it.
     pub pinned: bool,
+}
+
+/// How much one service depends on another.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServiceLink {
+    /// The depending service.
+    pub from: String,
+    /// The service depended on.
+    pub to: String,
+    /// Call sites from `from` into `to`.
+    pub calls: u32,
+    /// Statements of `from` reading tables `to` owns.
+    pub reads: u32,
+    /// Statements of `from` writing tables `to` owns.
+    pub writes: u32,
+    /// Type uses between them (counted on both sides).
+    pub types: u32,
+    /// Coupling weight of all ties between them (the same both ways).
+    pub weight: f64,
 }
 
 /// A table that several services write.
@@ -274,7 +296,7 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
         }
     }
     let (partition, resolution) = if let Some(n) = config.services {
-        search_resolution(&graph, &fixed, n, config.seed, &coupling)
+        search_resolution(&graph, &fixed, n, config.seed, &coupling, &shared)
     } else {
         let leiden_config = LeidenConfig {
             resolution: config.resolution,
@@ -346,9 +368,9 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
                     && !keep.contains(units[i].id.as_str())
             })
             .filter(|&i| {
-                !coupling.edges.keys().any(|&(a, b)| {
-                    (a == i && !shared.contains(&b)) || (b == i && !shared.contains(&a))
-                })
+                coupling.neighbors[i]
+                    .iter()
+                    .all(|(other, _)| shared.contains(other))
             })
             .collect();
         if isolated.is_empty() {
@@ -367,12 +389,13 @@ fn search_resolution(
     target: usize,
     seed: u64,
     coupling: &Coupling,
+    shared: &BTreeSet<usize>,
 ) -> (Vec<usize>, f64) {
     let services = |p: &[usize]| -> usize {
         p.iter()
-            .zip(&coupling.units)
-            .filter(|(_, u)| !u.table)
-            .map(|(c, _)| *c)
+            .enumerate()
+            .filter(|(i, _)| !coupling.units[*i].table && !shared.contains(i))
+            .map(|(_, c)| *c)
             .collect::<BTreeSet<_>>()
             .len()
     };
@@ -467,14 +490,8 @@ fn build(
     for (i, unit) in units.iter().enumerate() {
         if unit.table && !communities.contains(&community_of[i]) {
             let mut best: Option<(f64, usize)> = None;
-            for (&(a, b), (w, _)) in &coupling.edges {
-                let other = if a == i {
-                    b
-                } else if b == i {
-                    a
-                } else {
-                    continue;
-                };
+            for &(other, key) in &coupling.neighbors[i] {
+                let w = &coupling.edges[&key].0;
                 if units[other].table {
                     continue;
                 }
@@ -580,11 +597,58 @@ fn build(
         tables_needing_decision,
         warnings,
         shared: Vec::new(),
+        links: links(coupling, &service_index),
         resolution,
         granularity: config.granularity,
         mojofm: None,
         ari: None,
     }
+}
+
+fn links(coupling: &Coupling, service_of: &[Option<&str>]) -> Vec<ServiceLink> {
+    fn link<'m>(
+        links: &'m mut BTreeMap<(String, String), ServiceLink>,
+        from: &str,
+        to: &str,
+    ) -> &'m mut ServiceLink {
+        links
+            .entry((from.to_owned(), to.to_owned()))
+            .or_insert_with(|| ServiceLink {
+                from: from.to_owned(),
+                to: to.to_owned(),
+                ..ServiceLink::default()
+            })
+    }
+    let mut links: BTreeMap<(String, String), ServiceLink> = BTreeMap::new();
+    for (&(a, b), (w, e)) in &coupling.edges {
+        let (Some(sa), Some(sb)) = (service_of[a], service_of[b]) else {
+            continue;
+        };
+        if sa == sb {
+            continue;
+        }
+        let (a_table, b_table) = (coupling.units[a].table, coupling.units[b].table);
+        if b_table && !a_table {
+            let l = link(&mut links, sa, sb);
+            l.reads += e.reads;
+            l.writes += e.writes;
+        } else if a_table && !b_table {
+            let l = link(&mut links, sb, sa);
+            l.reads += e.reads;
+            l.writes += e.writes;
+        } else {
+            link(&mut links, sa, sb).calls += e.calls;
+            link(&mut links, sb, sa).calls += e.called_by;
+            link(&mut links, sa, sb).types += e.types;
+            link(&mut links, sb, sa).types += e.types;
+        }
+        link(&mut links, sa, sb).weight += w;
+        link(&mut links, sb, sa).weight += w;
+    }
+    links
+        .into_values()
+        .filter(|l| l.calls + l.reads + l.writes + l.types > 0 || l.weight > 0.0)
+        .collect()
 }
 
 fn table_decisions(
@@ -870,14 +934,9 @@ fn reason_for(i: usize, coupling: &Coupling, service_of: &[Option<&str>], pinned
         return Reason::default();
     };
     let mut ties: Vec<(f64, String, Option<&str>)> = Vec::new();
-    for (&(a, b), (w, e)) in &coupling.edges {
-        let (other, forward) = if a == i {
-            (b, true)
-        } else if b == i {
-            (a, false)
-        } else {
-            continue;
-        };
+    for &(other, key) in &coupling.neighbors[i] {
+        let (w, e) = &coupling.edges[&key];
+        let forward = key.0 == i;
         ties.push((
             *w,
             describe(e, forward, &coupling.units[other].id),
@@ -925,16 +984,16 @@ fn describe(e: &Evidence, forward: bool, other: &str) -> String {
     // Evidence counts code → table whichever way the pair is ordered.
     if e.writes > 0 {
         parts.push(if other.starts_with("table:") {
-            format!("writes {name} ({} statements)", e.writes)
+            format!("writes {name} ({})", statements(e.writes))
         } else {
-            format!("written by {name} ({} statements)", e.writes)
+            format!("written by {name} ({})", statements(e.writes))
         });
     }
     if e.reads > 0 {
         parts.push(if other.starts_with("table:") {
-            format!("reads {name} ({} statements)", e.reads)
+            format!("reads {name} ({})", statements(e.reads))
         } else {
-            format!("read by {name} ({} statements)", e.reads)
+            format!("read by {name} ({})", statements(e.reads))
         });
     }
     let (calls, called_by) = if forward {
@@ -958,6 +1017,14 @@ fn describe(e: &Evidence, forward: bool, other: &str) -> String {
         parts.push(format!("next to {name} in the module tree"));
     }
     parts.join(", ")
+}
+
+fn statements(n: u32) -> String {
+    if n == 1 {
+        "1 statement".to_owned()
+    } else {
+        format!("{n} statements")
+    }
 }
 
 /// Reads a reference decomposition: `[services.NAME] members = [...],

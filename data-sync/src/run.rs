@@ -1,0 +1,539 @@
+//! `strangler sync run`: preflight, the consistent snapshot handoff, and the
+//! stream, with retries and resume.
+//!
+//! The handoff: `CREATE_REPLICATION_SLOT … EXPORT_SNAPSHOT` on a
+//! replication connection that then stays idle; the copy workers import the
+//! snapshot (`SET TRANSACTION SNAPSHOT`) and copy; one target transaction
+//! marks the tables copied and records the slot's consistent point as the
+//! applied LSN; then `START_REPLICATION` on the same connection from that
+//! point. The snapshot shows exactly the transactions committed before the
+//! consistent point, and the slot streams exactly those after it.
+//!
+//! A table that joins later (or failed) gets PostgreSQL's tablesync
+//! treatment: it is added to the publication, a temporary slot exports a
+//! snapshot at a later point `S`, the table is copied in it, and the main
+//! stream applies its changes only from transactions committing at or
+//! after `S`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use pg_walstream::{LogicalReplicationMessage, LogicalReplicationParser};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_postgres::Client;
+
+use crate::apply::{Applier, ApplyTable};
+use crate::copy::{CopyOptions, connect, copy_tables};
+use crate::error::{Context as _, Error};
+use crate::lsn::Lsn;
+use crate::metrics::Metrics;
+use crate::preflight::{CheckedTable, preflight};
+use crate::repl::{ReplConnection, ServerFrame};
+use crate::spec::{SyncSpec, quote_ident};
+use crate::state::{self, TableState};
+
+/// How `run` behaves.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The snapshot copy's settings.
+    pub copy: CopyOptions,
+    /// The longest wait between retries after a lost connection.
+    pub max_backoff: Duration,
+    /// How often standby status goes to the monolith.
+    pub feedback_interval: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            copy: CopyOptions::default(),
+            max_backoff: Duration::from_secs(30),
+            feedback_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Syncs one service until `shutdown` turns true (or its sender is
+/// dropped): preflight, copy what needs copying, then stream. Lost
+/// connections are retried with exponential backoff; every retry resumes
+/// from the LSN committed on the target.
+pub async fn run(
+    spec: &SyncSpec,
+    options: &RunOptions,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let mut backoff = Duration::from_millis(250);
+    let mut first = true;
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let result = attempt(spec, options, &metrics, &mut first, &mut shutdown).await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() => {
+                metrics.errors.fetch_add(1, Ordering::Relaxed);
+                if started.elapsed() > Duration::from_secs(30) {
+                    backoff = Duration::from_millis(250);
+                }
+                tracing::warn!(
+                    service = %spec.service,
+                    "{e}; retrying in {:.1} s",
+                    backoff.as_secs_f64()
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+                backoff = (backoff * 2).min(options.max_backoff);
+            }
+            Err(e) => {
+                tracing::error!(service = %spec.service, "{e}");
+                return Err(e);
+            }
+        }
+    }
+}
+
+async fn attempt(
+    spec: &SyncSpec,
+    options: &RunOptions,
+    metrics: &Arc<Metrics>,
+    first: &mut bool,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let source = connect(&spec.source, "the monolith's database").await?;
+    let target = connect(&spec.target, "the service's database").await?;
+    let checked = preflight(&source, &target, spec).await?;
+    state::ensure_schema(&target).await?;
+    ensure_publication(&source, spec).await?;
+    let (conn, start) = prepare(spec, options, &source, &target, &checked, *first).await?;
+    *first = false;
+    let records = state::tables(&target, &spec.service).await?;
+    let tables: Vec<ApplyTable> = checked
+        .into_iter()
+        .map(|c| {
+            let record = records.iter().find(|r| r.table == c.spec.name);
+            ApplyTable {
+                snapshot_lsn: record.and_then(|r| r.snapshot_lsn).unwrap_or(start),
+                failed: record.is_none_or(|r| !r.state.is_synced()),
+                checked: c,
+            }
+        })
+        .collect();
+    let catch_up_to: Option<Lsn> = if records.iter().any(|r| r.state == TableState::CatchingUp) {
+        let now: String = source
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .ctx(|| "reading the monolith's WAL position".to_owned())?
+            .get(0);
+        Some(now.parse().map_err(Error::Other)?)
+    } else {
+        None
+    };
+    drop(source);
+    let conn = match conn {
+        Some(c) => c,
+        None => {
+            ReplConnection::connect(&spec.source, &format!("strangler-sync-{}", spec.service))
+                .await?
+        }
+    };
+    let applier = Applier::new(
+        target,
+        &spec.slot,
+        &spec.service,
+        tables,
+        start,
+        catch_up_to,
+        Arc::clone(metrics),
+    )
+    .await?;
+    session(spec, options, conn, start, applier, metrics, shutdown).await
+}
+
+/// Creates the publication, or brings its table list in line with the plan.
+async fn ensure_publication(source: &Client, spec: &SyncSpec) -> Result<(), Error> {
+    let what = || format!("maintaining publication {}", spec.publication);
+    let exists = source
+        .query_opt(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&spec.publication],
+        )
+        .await
+        .ctx(what)?
+        .is_some();
+    let wanted: Vec<String> = spec.tables.iter().map(|t| t.table.quoted()).collect();
+    if !exists {
+        source
+            .batch_execute(&format!(
+                "CREATE PUBLICATION {} FOR TABLE {}",
+                quote_ident(&spec.publication),
+                wanted.join(", ")
+            ))
+            .await
+            .ctx(what)?;
+        return Ok(());
+    }
+    let have: Vec<String> = source
+        .query(
+            "SELECT schemaname::text, tablename::text FROM pg_publication_tables \
+             WHERE pubname = $1",
+            &[&spec.publication],
+        )
+        .await
+        .ctx(what)?
+        .iter()
+        .map(|r| format!("{}.{}", quote_ident(r.get(0)), quote_ident(r.get(1))))
+        .collect();
+    let add: Vec<&String> = wanted.iter().filter(|t| !have.contains(t)).collect();
+    let drop: Vec<&String> = have.iter().filter(|t| !wanted.contains(t)).collect();
+    let publication = quote_ident(&spec.publication);
+    for t in add {
+        source
+            .batch_execute(&format!("ALTER PUBLICATION {publication} ADD TABLE {t}"))
+            .await
+            .ctx(what)?;
+    }
+    for t in drop {
+        source
+            .batch_execute(&format!("ALTER PUBLICATION {publication} DROP TABLE {t}"))
+            .await
+            .ctx(what)?;
+    }
+    Ok(())
+}
+
+/// Copies what needs copying and says where the stream starts. Returns the
+/// replication connection when it created the main slot (it must stay open
+/// between the export and the copy).
+#[allow(clippy::too_many_lines)] // the fresh and the resume paths side by side
+async fn prepare(
+    spec: &SyncSpec,
+    options: &RunOptions,
+    source: &Client,
+    target: &Client,
+    checked: &[CheckedTable],
+    first: bool,
+) -> Result<(Option<ReplConnection>, Lsn), Error> {
+    let slot = source
+        .query_opt(
+            "SELECT active_pid, confirmed_flush_lsn::text FROM pg_replication_slots \
+             WHERE slot_name = $1",
+            &[&spec.slot],
+        )
+        .await
+        .ctx(|| format!("looking for slot {}", spec.slot))?;
+    if let Some(pid) = slot.as_ref().and_then(|r| r.get::<_, Option<i32>>(0)) {
+        return Err(Error::Replication {
+            message: format!(
+                "slot {} is in use by process {pid} (another `strangler sync run`, or one that \
+                 died and whose connection the monolith has not noticed yet)",
+                spec.slot
+            ),
+            code: Some("55006".to_owned()),
+        });
+    }
+    let progress = state::applied_lsn(target, &spec.slot).await?;
+    let records = state::tables(target, &spec.service).await?;
+    for record in &records {
+        if !checked.iter().any(|c| c.spec.name == record.table) {
+            state::remove_table(target, &spec.service, &record.table).await?;
+        }
+    }
+    if let (Some(applied), Some(slot)) = (progress, slot.as_ref()) {
+        let confirmed: Option<String> = slot.get(1);
+        if let Some(confirmed) = confirmed {
+            let confirmed: Lsn = confirmed.parse().map_err(Error::Other)?;
+            if applied < confirmed {
+                return Err(Error::Other(format!(
+                    "the service's database has applied up to {applied}, but slot {} already \
+                     confirmed {confirmed}: the changes in between are gone (was the service's \
+                     database restored from a backup?); re-sync with `strangler sync teardown` \
+                     and `strangler sync run`",
+                    spec.slot
+                )));
+            }
+        }
+        let need: Vec<CheckedTable> = checked
+            .iter()
+            .filter(|c| {
+                records
+                    .iter()
+                    .find(|r| r.table == c.spec.name)
+                    .is_none_or(|r| !r.state.is_synced() && (first || r.state != TableState::Error))
+            })
+            .cloned()
+            .collect();
+        if !need.is_empty() {
+            let mut conn = ReplConnection::connect(
+                &spec.source,
+                &format!("strangler-tablesync-{}", spec.service),
+            )
+            .await?;
+            let created = conn
+                .create_slot(&format!("{}_sync", spec.slot), true)
+                .await?;
+            tracing::info!(
+                "copying {} table(s) that joined later, as of {}",
+                need.len(),
+                created.consistent_point
+            );
+            copy_and_record(
+                spec,
+                options,
+                target,
+                &need,
+                &created.snapshot,
+                created.consistent_point,
+                false,
+            )
+            .await?;
+            drop(conn);
+        }
+        return Ok((None, applied));
+    }
+    // Fresh start: no complete copy on the target, or no slot on the source.
+    if slot.is_some() {
+        source
+            .execute("SELECT pg_drop_replication_slot($1)", &[&spec.slot])
+            .await
+            .ctx(|| format!("dropping the unfinished slot {}", spec.slot))?;
+    }
+    state::clear_progress(target, &spec.slot).await?;
+    let mut conn =
+        ReplConnection::connect(&spec.source, &format!("strangler-sync-{}", spec.service)).await?;
+    let created = conn.create_slot(&spec.slot, false).await?;
+    tracing::info!(
+        "slot {} created; copying {} table(s) as of {}",
+        spec.slot,
+        checked.len(),
+        created.consistent_point
+    );
+    copy_and_record(
+        spec,
+        options,
+        target,
+        checked,
+        &created.snapshot,
+        created.consistent_point,
+        true,
+    )
+    .await?;
+    Ok((Some(conn), created.consistent_point))
+}
+
+/// Copies `tables` in `snapshot` and, in one target transaction, marks them
+/// `catching_up` from `point` (and, for the first copy, records `point` as
+/// the applied LSN).
+async fn copy_and_record(
+    spec: &SyncSpec,
+    options: &RunOptions,
+    target: &Client,
+    tables: &[CheckedTable],
+    snapshot: &str,
+    point: Lsn,
+    set_progress: bool,
+) -> Result<(), Error> {
+    for t in tables {
+        state::set_table(
+            target,
+            &spec.service,
+            &t.spec.name,
+            TableState::Copying,
+            Some(0),
+            None,
+            None,
+        )
+        .await?;
+    }
+    let rows = copy_tables(&spec.source, &spec.target, snapshot, tables, &options.copy).await?;
+    target
+        .batch_execute("BEGIN")
+        .await
+        .ctx(|| "recording the copy".to_owned())?;
+    for (t, rows) in tables.iter().zip(rows) {
+        state::set_table(
+            target,
+            &spec.service,
+            &t.spec.name,
+            TableState::CatchingUp,
+            Some(i64::try_from(rows).unwrap_or(i64::MAX)),
+            Some(point),
+            None,
+        )
+        .await?;
+    }
+    if set_progress {
+        state::set_applied_lsn(target, &spec.slot, point, None).await?;
+    }
+    target
+        .batch_execute("COMMIT")
+        .await
+        .ctx(|| "recording the copy".to_owned())?;
+    Ok(())
+}
+
+enum Item {
+    Message(Box<LogicalReplicationMessage>),
+    Keepalive(Lsn),
+}
+
+/// Streams from `start` and applies until shutdown or an error.
+#[allow(clippy::too_many_lines)] // the reader, feedback and apply tasks and their shutdown
+async fn session(
+    spec: &SyncSpec,
+    options: &RunOptions,
+    conn: ReplConnection,
+    start: Lsn,
+    mut applier: Applier,
+    metrics: &Arc<Metrics>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let (mut reader, mut writer) = conn
+        .start_replication(&spec.slot, &spec.publication, start)
+        .await?;
+    tracing::info!(service = %spec.service, "streaming from {start}");
+    metrics.received_lsn.fetch_max(start.0, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel::<Item>(8192);
+    let reply = Arc::new(Notify::new());
+    let reader_task = {
+        let metrics = Arc::clone(metrics);
+        let reply = Arc::clone(&reply);
+        tokio::spawn(async move {
+            let mut parser = LogicalReplicationParser::with_protocol_version(1);
+            loop {
+                let item = match reader.next().await? {
+                    ServerFrame::XLogData { wal_end, data } => {
+                        metrics.received_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
+                        let parsed = parser.parse_wal_message_bytes(data).map_err(|e| {
+                            Error::Replication {
+                                message: format!("decoding pgoutput: {e}"),
+                                code: Some("XX000".to_owned()),
+                            }
+                        })?;
+                        Item::Message(Box::new(parsed.message))
+                    }
+                    ServerFrame::Keepalive {
+                        wal_end,
+                        reply_requested,
+                    } => {
+                        metrics.received_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
+                        if reply_requested {
+                            reply.notify_one();
+                        }
+                        Item::Keepalive(wal_end)
+                    }
+                    ServerFrame::End => {
+                        return Err(Error::Replication {
+                            message: "the monolith ended the replication stream".to_owned(),
+                            code: None,
+                        });
+                    }
+                };
+                if tx.send(item).await.is_err() {
+                    return Ok::<(), Error>(());
+                }
+            }
+        })
+    };
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let feedback_task = {
+        let metrics = Arc::clone(metrics);
+        let interval = options.feedback_interval;
+        tokio::spawn(async move {
+            loop {
+                let stop = tokio::select! {
+                    () = tokio::time::sleep(interval) => false,
+                    () = reply.notified() => false,
+                    _ = stop_rx.changed() => true,
+                };
+                let seen = Lsn(metrics.received_lsn.load(Ordering::Relaxed));
+                let durable = Lsn(metrics.applied_lsn.load(Ordering::Acquire));
+                writer.send_status(seen.max(durable), durable).await?;
+                if stop {
+                    return writer.finish().await;
+                }
+            }
+        })
+    };
+    let result = apply_loop(&mut applier, &mut rx, shutdown).await;
+    let result = match result {
+        Ok(()) => {
+            if applier.in_source_txn() {
+                applier.rollback().await
+            } else {
+                applier.commit().await
+            }
+        }
+        Err(Error::TableFailed { table, message }) => {
+            let _ = applier.rollback().await;
+            tracing::error!("table {table} stopped: {message}");
+            state::set_table(
+                applier.client(),
+                &spec.service,
+                &table,
+                TableState::Error,
+                None,
+                None,
+                Some(&message),
+            )
+            .await?;
+            Err(Error::TableFailed { table, message })
+        }
+        Err(e) => Err(e),
+    };
+    let _ = stop_tx.send(true);
+    drop(rx);
+    let feedback = feedback_task.await;
+    reader_task.abort();
+    let reader_result = reader_task.await;
+    if let Err(e) = result {
+        if matches!(e, Error::Other(ref m) if m == "stream ended") {
+            return match reader_result {
+                Ok(Err(reader_error)) => Err(reader_error),
+                _ => Err(Error::Replication {
+                    message: "the replication stream ended".to_owned(),
+                    code: None,
+                }),
+            };
+        }
+        return Err(e);
+    }
+    match feedback {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(Error::Other(format!("feedback task failed: {e}"))),
+    }
+}
+
+async fn apply_loop(
+    applier: &mut Applier,
+    rx: &mut mpsc::Receiver<Item>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), Error> {
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return Ok(());
+                }
+            }
+            item = rx.recv() => match item {
+                Some(Item::Message(message)) => {
+                    let more = !rx.is_empty();
+                    applier.handle(*message, more).await?;
+                }
+                Some(Item::Keepalive(lsn)) => applier.keepalive(lsn).await?,
+                None => return Err(Error::Other("stream ended".to_owned())),
+            },
+        }
+    }
+}

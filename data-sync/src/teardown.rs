@@ -1,0 +1,80 @@
+//! `strangler sync teardown`: drops the slot and the publication on the
+//! monolith and the sync's bookkeeping on the service, leaving the
+//! service's data in place.
+
+use crate::copy::connect;
+use crate::error::{Context as _, Error};
+use crate::spec::{SyncSpec, quote_ident};
+
+/// What teardown removed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TeardownReport {
+    /// The slot was dropped (false: there was none).
+    pub slot_dropped: bool,
+    /// The publication was dropped (false: there was none).
+    pub publication_dropped: bool,
+    /// Bookkeeping rows removed on the service's database.
+    pub state_rows_removed: u64,
+}
+
+/// Tears down `spec`'s sync. Refuses while a sync is connected to the slot.
+pub async fn teardown(spec: &SyncSpec) -> Result<TeardownReport, Error> {
+    let source = connect(&spec.source, "the monolith's database").await?;
+    let what = || format!("tearing down the sync of {}", spec.service);
+    let mut report = TeardownReport::default();
+    let slot = source
+        .query_opt(
+            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",
+            &[&spec.slot],
+        )
+        .await
+        .ctx(what)?;
+    if let Some(row) = slot {
+        if let Some(pid) = row.get::<_, Option<i32>>(0) {
+            return Err(Error::Other(format!(
+                "slot {} is in use by process {pid}; stop `strangler sync run` first",
+                spec.slot
+            )));
+        }
+        source
+            .execute("SELECT pg_drop_replication_slot($1)", &[&spec.slot])
+            .await
+            .ctx(what)?;
+        report.slot_dropped = true;
+    }
+    let publication = source
+        .query_opt(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&spec.publication],
+        )
+        .await
+        .ctx(what)?;
+    if publication.is_some() {
+        source
+            .batch_execute(&format!(
+                "DROP PUBLICATION {}",
+                quote_ident(&spec.publication)
+            ))
+            .await
+            .ctx(what)?;
+        report.publication_dropped = true;
+    }
+    let target = connect(&spec.target, "the service's database").await?;
+    if crate::state::has_schema(&target).await? {
+        report.state_rows_removed = target
+            .execute(
+                "DELETE FROM strangler.table_state WHERE service = $1",
+                &[&spec.service],
+            )
+            .await
+            .ctx(what)?
+            + target
+                .execute(
+                    "DELETE FROM strangler.progress WHERE slot = $1",
+                    &[&spec.slot],
+                )
+                .await
+                .ctx(what)?;
+    }
+    Ok(report)
+}

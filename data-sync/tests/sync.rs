@@ -1,0 +1,190 @@
+#![allow(clippy::too_many_lines)] // Scenario tests read top to bottom.
+
+//! End-to-end sync tests on real throwaway clusters: the snapshot handoff
+//! under write load, streaming, status and verify, teardown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{fingerprint, pair, plan, spec, start, wait_caught_up, wait_for};
+
+const SCHEMA: &str = "
+CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, note text);
+CREATE INDEX accounts_balance ON accounts (balance);
+CREATE TABLE lines (order_id int, line int, qty int, PRIMARY KEY (order_id, line));
+INSERT INTO accounts SELECT g, 0, 'n' || g FROM generate_series(1, 20000) g;
+INSERT INTO lines SELECT g / 10, g % 10, g FROM generate_series(1, 5000) g;
+";
+
+/// A pgbench-like writer: each transaction moves money between accounts,
+/// inserts and deletes order lines.
+async fn write_load(
+    client: strangler_testkit::tokio_postgres::Client,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> u64 {
+    let mut n: u64 = 0;
+    while !*stop.borrow() {
+        n += 1;
+        let a = (n * 7919 % 20000 + 1) as i32;
+        let b = (n * 104_729 % 20000 + 1) as i32;
+        let sql = format!(
+            "BEGIN;
+             UPDATE accounts SET balance = balance - 1 WHERE id = {a};
+             UPDATE accounts SET balance = balance + 1, note = NULL WHERE id = {b};
+             INSERT INTO lines VALUES ({o}, {l}, {n}) ON CONFLICT (order_id, line) DO UPDATE SET qty = lines.qty + 1;
+             DELETE FROM lines WHERE order_id = {d} AND line = {l};
+             COMMIT;",
+            o = 1000 + n / 10,
+            l = n % 10,
+            d = (n % 400) as i32,
+        );
+        client.batch_execute(&sql).await.expect("write load");
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshot_and_stream_under_write_load_match_exactly() {
+    let (source, target) = pair().await;
+    source.run_script(SCHEMA).await.expect("source schema");
+    let plan = plan(
+        &source,
+        &target,
+        "[[service.table]]\nname = \"accounts\"\nstage = \"syncing\"\n\
+         [[service.table]]\nname = \"lines\"\nstage = \"syncing\"\n",
+    );
+    let spec = spec(&plan);
+    let src = source.connect().await.expect("connect source");
+    let tgt = target.connect().await.expect("connect target");
+    let src_admin = source.connect().await.expect("connect source");
+
+    // The service's tables come from the monolith's DDL.
+    let schema = strangler_sync::create_schema(&src, &tgt, &spec)
+        .await
+        .expect("schema");
+    assert!(schema.iter().all(|r| r.created), "{schema:?}");
+    assert!(
+        schema[0].deferred.iter().any(|d| d.contains("PRIMARY KEY")),
+        "the key is built after the copy: {schema:?}"
+    );
+
+    // Writes run before, through the snapshot copy and during streaming.
+    let (stop_load, load_rx) = tokio::sync::watch::channel(false);
+    let load = tokio::spawn(write_load(
+        source.connect().await.expect("connect"),
+        load_rx,
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let running = start(&spec);
+    wait_for(
+        &tgt,
+        "SELECT bool_and(state IN ('catching_up', 'streaming')) AND count(*) = 2 \
+         FROM strangler.table_state",
+        "the copy to finish",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _ = stop_load.send(true);
+    let transactions = load.await.expect("load task");
+    assert!(
+        transactions > 10,
+        "the load ran ({transactions} transactions)"
+    );
+    wait_caught_up(&src_admin, &tgt, &spec.slot).await;
+
+    for table in ["accounts", "lines"] {
+        assert_eq!(
+            fingerprint(&src_admin, table).await,
+            fingerprint(&tgt, table).await,
+            "{table} differs after the handoff under load"
+        );
+    }
+    // The deferred indexes exist now.
+    let indexes: i64 = tgt
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'accounts'",
+            &[],
+        )
+        .await
+        .expect("indexes")
+        .get(0);
+    assert_eq!(indexes, 2, "primary key and accounts_balance were built");
+
+    // Verify agrees, status reports streaming and no lag once idle.
+    let report = strangler_sync::verify(&spec, &strangler_sync::VerifyOptions::default())
+        .await
+        .expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.tables[0].source_rows, 20000);
+    wait_for(
+        &tgt,
+        "SELECT bool_and(state = 'streaming') FROM strangler.table_state",
+        "tables to be streaming",
+    )
+    .await;
+    let status = strangler_sync::status(&spec, 1 << 30)
+        .await
+        .expect("status");
+    assert!(status.slot_active, "{status:?}");
+    assert!(
+        status
+            .tables
+            .iter()
+            .all(|t| t.state == strangler_sync::TableState::Streaming)
+    );
+    assert_eq!(status.tables[0].rows_copied, 20000, "{status:?}");
+
+    // The slot is confirmed up to the applied position, idle included.
+    let applied: String = tgt
+        .query_one("SELECT lsn::text FROM strangler.progress", &[])
+        .await
+        .expect("progress")
+        .get(0);
+    wait_for(
+        &src_admin,
+        &format!(
+            "SELECT confirmed_flush_lsn >= '{applied}'::pg_lsn FROM pg_replication_slots \
+             WHERE slot_name = 'strangler_catalog'"
+        ),
+        "the slot to be confirmed",
+    )
+    .await;
+
+    // A deliberate difference is found and located.
+    running.stop().await;
+    tgt.batch_execute("UPDATE accounts SET balance = balance + 1000 WHERE id = 777")
+        .await
+        .expect("tamper");
+    let running = start(&spec);
+    let report = strangler_sync::verify(
+        &spec,
+        &strangler_sync::VerifyOptions {
+            rechecks: 1,
+            ..strangler_sync::VerifyOptions::default()
+        },
+    )
+    .await
+    .expect("verify");
+    assert!(!report.is_ok());
+    let bad = &report.tables[0].mismatches;
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].from.unwrap_or(i64::MAX) <= 777 && bad[0].to.unwrap_or(0) > 777,
+        "{bad:?}"
+    );
+    running.stop().await;
+
+    // Teardown drops slot and publication.
+    let down = strangler_sync::teardown(&spec).await.expect("teardown");
+    assert!(down.slot_dropped && down.publication_dropped, "{down:?}");
+    let left: i64 = src_admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_publication)",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(left, 0);
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The analyzer benchmark: the analyzer's wall time and peak memory as ratios
+# to the floor (syn + sqlparser on the same files, in parallel, nothing else),
+# at 1x, 2x and 4x the corpus. See analyzer/BENCH.md.
+#
+#   scripts/bench-analyzer.sh [--runs N] [--scales "1 2 4"] [--no-build] [--no-threads]
+#
+# Builds `target/release/examples/bench` (once), gathers the corpus with
+# scripts/gather-corpus.sh if target/bench-corpus is missing, warms the file
+# cache, then per scale runs each mode (parse, analyze, and parse-keep for
+# the memory syn's trees alone take) N times (default 5), each in a fresh
+# process, and reports the medians. Unless --no-threads, it also times
+# parse and analyze on one thread at the smallest scale.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+runs=5
+scales="1 2 4"
+build=1
+threads_compare=1
+while (($#)); do
+    case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --scales) scales=$2; shift 2 ;;
+    --no-build) build=0; shift ;;
+    --no-threads) threads_compare=0; shift ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "bench-analyzer: unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+cd "$repo"
+corpus=$repo/target/bench-corpus
+bin=$repo/target/release/examples/bench
+if ((build)); then
+    cargo build --release -p strangler-analyzer --example bench >&2
+fi
+[[ -x $bin ]] || { echo "bench-analyzer: $bin missing; run without --no-build" >&2; exit 2; }
+if [[ ! -d $corpus/x4 ]]; then
+    scripts/gather-corpus.sh "$corpus" >&2
+fi
+
+# value KEY LINE -> the value of key=value in LINE
+value() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# CPU busy percent over the next second, from /proc/stat.
+busy() {
+    local a b
+    a=$(awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); w = y[1] - x[1]; i = y[2] - x[2]; printf "%d", (w + i > 0) ? 100 * w / (w + i) : 0 }'
+}
+
+# Waits (up to 2 minutes) until other processes leave the CPUs alone: on a
+# 2-core machine one test suite running alongside doubles every time.
+quiet() {
+    local b
+    for ((t = 0; t < 120; t += 5)); do
+        b=$(busy)
+        ((b < 10)) && return 0
+        ((t == 0)) && echo "waiting for the CPUs to be idle (${b}% busy)..." >&2
+        sleep 4
+    done
+    echo "warning: CPUs still ${b}% busy by other processes; figures will be inflated" >&2
+    noisy=1
+}
+noisy=0
+
+warm() {
+    find "$1" -type f -print0 | xargs -0 cat >/dev/null
+}
+
+# measure SCALE MODE [THREADS] -> "secs_median peak_mb_median last_line"
+measure() {
+    local dir=$corpus/x$1 mode=$2 threads=${3:-} secs=() peaks=() line
+    local extra=()
+    [[ -n $threads ]] && extra=(--threads "$threads")
+    for ((i = 0; i < runs; i++)); do
+        line=$("$bin" --mode "$mode" "${extra[@]}" "$dir")
+        secs+=("$(value secs "$line")")
+        peaks+=("$(value peak_kb "$line")")
+    done
+    printf '%s %s %s\n' \
+        "$(printf '%s\n' "${secs[@]}" | median)" \
+        "$(printf '%s\n' "${peaks[@]}" | median | awk '{ printf "%.0f", $1 / 1024 }')" \
+        "$line"
+}
+
+echo "analyzer benchmark: $(nproc) cores, $runs runs per mode, median; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- analyzer/src 2>/dev/null || echo ' + uncommitted analyzer/src changes')"
+echo
+declare -A ptime pmem atime amem lines
+rows=()
+for s in $scales; do
+    warm "$corpus/x$s"
+    "$bin" --mode parse "$corpus/x$s" >/dev/null
+    "$bin" --mode analyze "$corpus/x$s" >/dev/null
+    quiet
+    read -r pt pm pline < <(measure "$s" parse)
+    quiet
+    read -r at am aline < <(measure "$s" analyze)
+    quiet
+    read -r _ km _ < <(measure "$s" parse-keep)
+    ptime[$s]=$pt pmem[$s]=$pm atime[$s]=$at amem[$s]=$am
+    rs_lines=$(value rs_lines "$pline")
+    sql_lines=$(value sql_lines "$pline")
+    lines[$s]=$rs_lines
+    # The floor and the analyzer must see the same Rust files.
+    if [[ $(value rs_files "$pline") != "$(value rs_files "$aline")" ]]; then
+        echo "warning: x$s: parse-only read $(value rs_files "$pline") .rs files, the analyzer $(value rs_files "$aline")" >&2
+    fi
+    rows+=("$(awk -v s="$s" -v rl="$rs_lines" -v sl="$sql_lines" -v rf="$(value rs_files "$pline")" \
+        -v sf="$(value sql_files "$pline")" -v pt="$pt" -v at="$at" -v pm="$pm" -v am="$am" -v km="$km" 'BEGIN {
+        printf "| %sx | %d | %d | %d | %d | %.3f | %.3f | %.2f | %d | %d | %.1f | %d |", s, rl, sl, rf, sf, pt, at, at / pt, pm, am, am / pm, km
+    }')")
+    echo "x$s analyze: $aline" >&2
+done
+
+echo "| scale | .rs lines | .sql lines | .rs files | .sql files | parse-only s | analyze s | time ratio | parse-only peak MB | analyze peak MB | memory ratio | syn trees kept, peak MB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+
+first=${scales%% *}
+last=${scales##* }
+if [[ $first != "$last" ]]; then
+    awk -v f="$first" -v l="$last" -v pf="${ptime[$first]}" -v pl="${ptime[$last]}" \
+        -v af="${atime[$first]}" -v al="${atime[$last]}" -v lf="${lines[$first]}" -v ll="${lines[$last]}" 'BEGIN {
+        pg = (pl / ll) / (pf / lf); ag = (al / ll) / (af / lf)
+        printf "growth, time per .rs line at %sx / %sx: parse-only %.2f, analyze %.2f (1.00 = linear)\n", l, f, pg, ag
+    }'
+fi
+
+((noisy)) && echo "warning: other processes were using the CPUs during some runs; rerun on an idle machine"
+ratio_ok=yes
+for s in $scales; do
+    awk -v a="${atime[$s]}" -v p="${ptime[$s]}" 'BEGIN { exit !(a > 2 * p) }' && ratio_ok=no
+done
+echo "goal: analyze <= 2x parse-only time at every scale: $ratio_ok"
+if [[ $first != "$last" ]]; then
+    awk -v af="${atime[$first]}" -v al="${atime[$last]}" -v lf="${lines[$first]}" -v ll="${lines[$last]}" 'BEGIN {
+        g = (al / ll) / (af / lf)
+        printf "goal: linear growth (time per line at the largest scale within 1.25x of the smallest): %s\n", (g <= 1.25) ? "yes" : "no"
+    }'
+fi
+awk -v m="${amem[$first]}" -v l="${lines[$first]}" 'BEGIN {
+    printf "goal: under 1 GB at ~100k lines (%d lines at the smallest scale: %d MB): %s\n", l, m, (m < 1024) ? "yes" : "no"
+}'
+
+if ((threads_compare)); then
+    echo
+    s=$first
+    quiet
+    read -r p1 pm1 _ < <(measure "$s" parse 1)
+    quiet
+    read -r a1 am1 _ < <(measure "$s" analyze 1)
+    echo "| ${s}x, threads | parse-only s | analyze s | time ratio | analyze peak MB |"
+    echo "|---|---|---|---|---|"
+    awk -v n="$(nproc)" -v p="${ptime[$s]}" -v a="${atime[$s]}" -v m="${amem[$s]}" \
+        'BEGIN { printf "| default (%d) | %.3f | %.3f | %.2f | %d |\n", n, p, a, a / p, m }'
+    awk -v p="$p1" -v a="$a1" -v m="$am1" 'BEGIN { printf "| 1 | %.3f | %.3f | %.2f | %d |\n", p, a, a / p, m }'
+    awk -v a="${atime[$s]}" -v a1="$a1" -v p="${ptime[$s]}" -v p1="$p1" \
+        'BEGIN { printf "speed-up from threads: parse-only %.2fx, analyze %.2fx\n", p1 / p, a1 / a }'
+fi

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Benchmark: `strangler proxy` against nginx (Debian's package, one worker)
+# as reverse proxies in front of the same fast upstream, on loopback, with
+# wrk (keep-alive, tiny responses, logs off). Four cases, as in issue 5:
+#   a  one route (live)            nginx: one location
+#   b  1,000 routes in the plan    nginx: 1,000 locations
+#   c  a 10% canary                nginx: split_clients 10%
+#   d  shadow on all traffic       nginx: mirror
+# It prints requests/s and p99 latency for both and the ratios proxy/nginx.
+#
+#   strangler-proxy/bench/run.sh            # builds the release binary if needed
+#   DURATION=20s CONNS=64 strangler-proxy/bench/run.sh
+#   PERF=1 CASES=a strangler-proxy/bench/run.sh   # a perf profile of case a
+#   CASES="a c" strangler-proxy/bench/run.sh      # some cases only
+#
+# The machine has few cores, so the proxy under test (strangler or nginx) is
+# pinned to one CPU and wrk plus the upstream to the others (taskset), and
+# both proxies get exactly one worker thread.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-32}
+WRK_THREADS=${WRK_THREADS:-2}
+BIN=${BIN:-$root/target/release/strangler}
+UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
+PROXY_PORT=${PROXY_PORT:-18000}
+ADMIN_PORT=${ADMIN_PORT:-18900}
+NGINX_PORT=${NGINX_PORT:-18001}
+
+need() {
+    if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$1" ]; then
+        echo "installing $2 with apt-get" >&2
+        apt-get install -y -qq "$2" >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq "$2" >/dev/null; }
+    fi
+}
+need nginx nginx
+need wrk wrk
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+if [ ! -x "$BIN" ]; then
+    (cd "$root" && cargo build --release --bin strangler)
+fi
+
+ncpu=$(nproc)
+if command -v taskset >/dev/null && [ "$ncpu" -ge 2 ]; then
+    PIN_PROXY="taskset -c $((ncpu - 1))"
+    PIN_LOAD="taskset -c 0-$((ncpu - 2))"
+else
+    PIN_PROXY=""
+    PIN_LOAD=""
+fi
+
+work=$(mktemp -d /tmp/strangler-bench.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    for conf in "$work"/*.conf; do
+        [ -f "$conf" ] && "$NGINX" -c "$conf" -p "$work" -s stop 2>/dev/null || true
+    done
+    sleep 0.3
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_port() {
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+nginx_conf() { # name, server block body
+    mkdir -p "$work/logs-$1"
+    cat > "$work/$1.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $work/$1.pid;
+error_log $work/logs-$1/error.log crit;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
+    $2
+}
+CONF
+}
+
+# The upstream: nginx answering a tiny body, kept on the load CPUs.
+nginx_conf upstream "server { listen 127.0.0.1:$UPSTREAM_PORT; location / { return 200 \"ok\n\"; } }"
+sed -i 's/worker_processes 1;/worker_processes 1;\nworker_cpu_affinity 01;/' "$work/upstream.conf"
+"$NGINX" -c "$work/upstream.conf" -p "$work"
+wait_port "$UPSTREAM_PORT"
+
+proxy_loc='proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";'
+
+plan() { # name, routes toml
+    cat > "$work/$1.toml" <<TOML
+version = 1
+[monolith]
+name = "bench"
+upstream = "http://127.0.0.1:$UPSTREAM_PORT"
+
+[[service]]
+name = "svc"
+upstream = "http://127.0.0.1:$UPSTREAM_PORT"
+$2
+TOML
+}
+
+# Case a: one route, live.
+plan a '[[service.route]]
+path = "/api/items/{id}"
+stage = "live"'
+nginx_conf nginx-a "server { listen 127.0.0.1:$NGINX_PORT; location /api/items/ { $proxy_loc } location / { $proxy_loc } }"
+
+# Case b: 1,000 routes; the request hits one in the middle.
+{
+    for i in $(seq 0 999); do
+        printf '[[service.route]]\npath = "/api/r%d/{id}"\nstage = "live"\n\n' "$i"
+    done
+} > "$work/routes-b.toml"
+plan b "$(cat "$work/routes-b.toml")"
+locs=$(for i in $(seq 0 999); do printf 'location /api/r%d/ { %s } ' "$i" "$proxy_loc"; done)
+nginx_conf nginx-b "server { listen 127.0.0.1:$NGINX_PORT; $locs location / { $proxy_loc } }"
+
+# Case c: a 10% canary split per request (both sides are the same upstream).
+plan c '[[service.route]]
+path = "/api/items/{id}"
+stage = "canary"
+percent = 10'
+nginx_conf nginx-c "upstream canary { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
+    split_clients \"\${request_id}\" \$side { 10% canary; * backend; }
+    server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://\$side; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+
+# Case d: shadow every request of the route.
+plan d '[[service.route]]
+path = "/api/items/{id}"
+stage = "shadow"'
+nginx_conf nginx-d "server { listen 127.0.0.1:$NGINX_PORT;
+    location / { mirror /mirror; $proxy_loc }
+    location = /mirror { internal; $proxy_loc } }"
+
+path_for() { case $1 in b) echo /api/r500/7 ;; *) echo /api/items/7 ;; esac; }
+
+# wrk → "rps p99_ms"
+bench() { # url
+    local out
+    out=$($PIN_LOAD wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "$1")
+    local rps p99 errors
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
+    [ -n "$errors" ] && echo "  wrk: $errors" >&2
+    # p99 in ms whatever unit wrk printed.
+    p99=$(awk -v v="$p99" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else print v }')
+    echo "$rps $p99"
+}
+
+results=()
+for case in ${CASES:-a b c d}; do
+    url_path=$(path_for "$case")
+    # strangler proxy
+    RUST_LOG=off $PIN_PROXY "$BIN" -q proxy --plan "$work/$case.toml" --listen "127.0.0.1:$PROXY_PORT" \
+        --admin "127.0.0.1:$ADMIN_PORT" --threads 1 --no-watch --health-interval 0 \
+        --upgrade-sock "$work/upgrade.sock" &
+    spid=$!
+    pids+=("$spid")
+    wait_port "$PROXY_PORT"
+    # Warm up the upstream connection pool, then measure.
+    $PIN_LOAD wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$PROXY_PORT$url_path" >/dev/null
+    if [ "${PERF:-0}" = 1 ] && [ "$case" = a ] && command -v perf >/dev/null; then
+        perf record -F 999 -g -o "$work/perf.data" -p "$spid" -- sleep 5 >/dev/null 2>&1 &
+        perfpid=$!
+    fi
+    read -r s_rps s_p99 < <(bench "http://127.0.0.1:$PROXY_PORT$url_path")
+    if [ -n "${perfpid:-}" ]; then
+        wait "$perfpid" || true
+        echo "== perf: strangler proxy, case a (top symbols, self time) =="
+        perf report -i "$work/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null \
+            | grep -v '^#' | grep '%' | head -8
+        perf report -i "$work/perf.data" --no-children -g none --sort symbol --percent-limit 1 --stdio 2>/dev/null \
+            | grep -v '^#' | grep '%' | cut -c1-110 | head -30
+        perfpid=""
+    fi
+    kill -INT "$spid"; wait "$spid" 2>/dev/null || true
+    # nginx
+    $PIN_PROXY "$NGINX" -c "$work/nginx-$case.conf" -p "$work"
+    wait_port "$NGINX_PORT"
+    $PIN_LOAD wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$NGINX_PORT$url_path" >/dev/null
+    read -r n_rps n_p99 < <(bench "http://127.0.0.1:$NGINX_PORT$url_path")
+    "$NGINX" -c "$work/nginx-$case.conf" -p "$work" -s stop
+    sleep 0.5
+    results+=("$case $s_rps $s_p99 $n_rps $n_p99")
+done
+
+echo
+echo "wrk -t$WRK_THREADS -c$CONNS -d$DURATION, keep-alive, loopback; one proxy worker each; $ncpu CPUs"
+printf '%-28s %12s %10s %12s %10s %9s %9s\n' case "strangler/s" "p99 ms" "nginx/s" "p99 ms" "rps ratio" "p99 ratio"
+for r in "${results[@]}"; do
+    read -r c s_rps s_p99 n_rps n_p99 <<<"$r"
+    case $c in a) name="a one route" ;; b) name="b 1,000 routes" ;; c) name="c 10% canary" ;; d) name="d shadow all (mirror)" ;; esac
+    awk -v n="$name" -v sr="$s_rps" -v sp="$s_p99" -v nr="$n_rps" -v np="$n_p99" \
+        'BEGIN { printf "%-28s %12.0f %10.3f %12.0f %10.3f %9.2f %9.2f\n", n, sr, sp, nr, np, sr / nr, sp / np }'
+done

@@ -1,0 +1,189 @@
+//! The admin API, served on its own address (localhost by default):
+//!
+//! - `GET /healthz`: the proxy is up; the live generation.
+//! - `GET /routes`: the live table with stages, upstream health and counters.
+//! - `POST /routes/stage` with `{"service", "route", "stage", "percent"?,
+//!   "methods"?}`: changes a stage, writes the plan back atomically
+//!   (comments kept) and swaps the table. 404 for an unknown service or
+//!   route, 400 for an unknown stage, a forbidden move or an invalid result.
+//! - `POST /reload`: re-reads the plan; 400 with the problems if invalid.
+//! - `GET /metrics`: Prometheus text format (the default registry).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Method, Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use pingora_prometheus::PrometheusHttpApp;
+use serde_json::{Value, json};
+
+use crate::state::{ReloadOutcome, Shared, StageChange, StageError};
+use crate::table::Target;
+
+/// Largest admin request body accepted.
+const MAX_BODY: usize = 64 * 1024;
+
+/// The admin HTTP application.
+pub struct AdminApp {
+    shared: Arc<Shared>,
+}
+
+impl AdminApp {
+    /// The admin API over `shared`.
+    #[must_use]
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let method = session.req_header().method.clone();
+        let path = session.req_header().uri.path().to_owned();
+        match (method, path.as_str()) {
+            (Method::GET, "/healthz") => json_response(
+                StatusCode::OK,
+                &json!({"status": "ok", "generation": self.shared.current.load().generation}),
+            ),
+            (Method::GET, "/routes") => json_response(StatusCode::OK, &routes(&self.shared)),
+            (Method::GET, "/metrics") => PrometheusHttpApp.response(session).await,
+            (Method::POST, "/reload") => reload(&self.shared),
+            (Method::POST, "/routes/stage") => match read_body(session).await {
+                Ok(body) => set_stage(&self.shared, &body),
+                Err(response) => response,
+            },
+            (_, "/healthz" | "/routes" | "/metrics" | "/reload" | "/routes/stage") => {
+                error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            }
+            _ => error(
+                StatusCode::NOT_FOUND,
+                "not found; try GET /routes, POST /routes/stage, POST /reload, GET /healthz or GET /metrics",
+            ),
+        }
+    }
+}
+
+async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, Response<Vec<u8>>> {
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() > MAX_BODY {
+                    return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "body too large"));
+                }
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(error(StatusCode::BAD_REQUEST, &e.to_string())),
+        }
+    }
+}
+
+fn reload(shared: &Shared) -> Response<Vec<u8>> {
+    match shared.reload() {
+        Ok(ReloadOutcome::Applied { generation }) => json_response(
+            StatusCode::OK,
+            &json!({"reloaded": true, "generation": generation}),
+        ),
+        Ok(ReloadOutcome::Unchanged { generation }) => json_response(
+            StatusCode::OK,
+            &json!({"reloaded": false, "generation": generation, "reason": "the plan did not change"}),
+        ),
+        Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+fn set_stage(shared: &Shared, body: &[u8]) -> Response<Vec<u8>> {
+    let change: StageChange = match serde_json::from_slice(body) {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "invalid body: {e}; expected {{\"service\": \"catalog\", \"route\": \"/api/products/{{id}}\", \"stage\": \"canary\", \"percent\": 10}}"
+                ),
+            );
+        }
+    };
+    match shared.set_stage(&change) {
+        Ok(id) => {
+            let all = routes(shared);
+            let route = all["routes"].get(id).cloned().unwrap_or(Value::Null);
+            json_response(StatusCode::OK, &json!({"saved": true, "route": route}))
+        }
+        Err(e @ StageError::NotFound(_)) => error(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e @ StageError::Invalid(_)) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e @ StageError::Io(_)) => error(StatusCode::CONFLICT, &e.to_string()),
+    }
+}
+
+/// The live table as JSON.
+fn routes(shared: &Shared) -> Value {
+    let snap = shared.current.load();
+    let upstream = |target: Target| {
+        snap.upstream(target).map(|u| {
+            json!({
+                "url": u.url,
+                "available": u.is_available(),
+                "down": u.is_down(),
+                "ejected": u.is_ejected(),
+                "error": u.peer.as_ref().err(),
+            })
+        })
+    };
+    let routes: Vec<Value> = snap
+        .table
+        .routes()
+        .iter()
+        .zip(&snap.routes)
+        .map(|(r, rt)| {
+            let fallbacks: serde_json::Map<String, Value> = crate::state::FallbackReason::ALL
+                .iter()
+                .zip(&rt.fallbacks)
+                .map(|(reason, c)| (reason.as_str().to_owned(), json!(c.get())))
+                .collect();
+            json!({
+                "service": snap.table.services()[r.service].name,
+                "path": r.path.as_str(),
+                "methods": r.methods,
+                "stage": r.stage.as_str(),
+                "percent": (r.stage == strangler_plan::RouteStage::Canary).then_some(r.percent),
+                "sticky": r.sticky.as_ref().map(ToString::to_string),
+                "upstream": upstream(Target::Service(r.service)),
+                "requests": {"service": rt.service.requests.get(), "monolith": rt.monolith.requests.get()},
+                "errors": {"service": rt.service.errors.get(), "monolith": rt.monolith.errors.get()},
+                "fallbacks": fallbacks,
+            })
+        })
+        .collect();
+    json!({
+        "plan": shared.config.plan.display().to_string(),
+        "generation": snap.generation,
+        "monolith": upstream(Target::Monolith),
+        "unmatched_requests": snap.unmatched.requests.get(),
+        "routes": routes,
+    })
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(body).unwrap_or_default();
+    bytes.push(b'\n');
+    let mut response = Response::new(bytes);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    let len = response.body().len();
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    response
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Vec<u8>> {
+    json_response(status, &json!({"error": message}))
+}

@@ -1,0 +1,618 @@
+//! The pingora [`ProxyHttp`] implementation: thin callbacks that ask the
+//! route table who answers, fall back to the monolith when a service fails,
+//! set the forwarding and trace headers, hand shadow copies to
+//! [`crate::shadow`] and record metrics and the access log.
+//!
+//! Fallback rules, in pingora's terms:
+//! - `request_filter` picks the target; a service that is down or ejected
+//!   is replaced by the monolith right away (reason `unavailable`).
+//! - `fail_to_connect`: nothing was sent, so any method is retried on the
+//!   monolith (`connect_failed`); pingora calls `upstream_peer` again.
+//! - `upstream_response_filter`: a 5xx from a service, for an idempotent
+//!   request whose body pingora still holds, becomes a retryable error
+//!   before anything reaches the client (`service_5xx`).
+//! - `error_while_proxy`: a reset or timeout after sending is retried on the
+//!   monolith for idempotent requests (`reset`); others get the error.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::HeaderValue;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{ErrorSource, RetryType};
+use strangler_plan::Sticky;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::metrics::metrics;
+use crate::shadow::{self, ShadowJob};
+use crate::split;
+use crate::state::{FallbackReason, Shared, Snapshot};
+use crate::table::{SplitKey, Target};
+
+/// The proxy's per-request state.
+pub struct Ctx {
+    snap: Option<Arc<Snapshot>>,
+    route: Option<usize>,
+    /// Who is being tried now.
+    target: Target,
+    fallback: Option<FallbackReason>,
+    /// The status of a service's 5xx that is being retried on the monolith.
+    service_status: Option<u16>,
+    response_started: bool,
+    body_bytes: u64,
+    shadow: Option<ShadowCopy>,
+    trace: Option<HeaderValue>,
+    started: Instant,
+}
+
+struct ShadowCopy {
+    service: usize,
+    permit: OwnedSemaphorePermit,
+    chunks: Vec<Bytes>,
+    size: usize,
+    too_large: bool,
+}
+
+/// The proxy: the shared state and nothing else.
+pub struct StranglerProxy {
+    shared: Arc<Shared>,
+}
+
+impl StranglerProxy {
+    /// A proxy over `shared`.
+    #[must_use]
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    fn fall_back(ctx: &mut Ctx, reason: FallbackReason) {
+        if let (Some(snap), Some(route)) = (&ctx.snap, ctx.route)
+            && let Some(rt) = snap.routes.get(route)
+        {
+            let i = FallbackReason::ALL
+                .iter()
+                .position(|r| *r == reason)
+                .unwrap_or_default();
+            rt.fallbacks[i].inc();
+            let service = match ctx.target {
+                Target::Service(s) => snap.table.services().get(s).map(|s| s.name.as_str()),
+                Target::Monolith => None,
+            };
+            tracing::info!(
+                route = %rt.label,
+                service = service.unwrap_or("-"),
+                reason = reason.as_str(),
+                "falling back to the monolith"
+            );
+        }
+        ctx.fallback = Some(reason);
+        ctx.target = Target::Monolith;
+    }
+
+    fn upstream_of(ctx: &Ctx) -> Option<&crate::upstream::Upstream> {
+        ctx.snap
+            .as_ref()
+            .and_then(|s| s.upstream(ctx.target))
+            .map(AsRef::as_ref)
+    }
+}
+
+fn is_idempotent(session: &Session) -> bool {
+    session.req_header().method.is_idempotent()
+}
+
+fn can_retry(session: &Session, ctx: &Ctx) -> bool {
+    !ctx.response_started
+        && is_idempotent(session)
+        && !session.as_downstream().retry_buffer_truncated()
+        && !session.as_downstream().is_upgrade_req()
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
+    req.headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+        .find_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            (pair[..eq].trim_ascii() == name.as_bytes()).then(|| pair[eq + 1..].trim_ascii())
+        })
+}
+
+/// Whether `value` is a well-formed W3C `traceparent` (version 00).
+fn valid_traceparent(value: &[u8]) -> bool {
+    let hex = |s: &[u8]| s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    value.len() == 55
+        && value[2] == b'-'
+        && value[35] == b'-'
+        && value[52] == b'-'
+        && hex(&value[..2])
+        && &value[..2] != b"ff"
+        && hex(&value[3..35])
+        && value[3..35].iter().any(|&b| b != b'0')
+        && hex(&value[36..52])
+        && value[36..52].iter().any(|&b| b != b'0')
+        && hex(&value[53..])
+}
+
+/// A fresh `traceparent` with random trace and span ids, sampled.
+fn new_traceparent() -> HeaderValue {
+    let mut s = String::with_capacity(55);
+    let _ = write!(
+        s,
+        "00-{:016x}{:016x}-{:016x}-01",
+        split::random(),
+        split::random(),
+        split::random() | 1
+    );
+    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(
+        "00-00000000000000000000000000000001-0000000000000001-01",
+    ))
+}
+
+#[async_trait]
+impl ProxyHttp for StranglerProxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            snap: None,
+            route: None,
+            target: Target::Monolith,
+            fallback: None,
+            service_status: None,
+            response_started: false,
+            body_bytes: 0,
+            shadow: None,
+            trace: None,
+            started: Instant::now(),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let snap = self.shared.current.load_full();
+        let req = session.req_header();
+        let max = self.shared.config.max_body_bytes;
+        if let Some(len) = req.headers.get(http::header::CONTENT_LENGTH)
+            && let Ok(len) = std::str::from_utf8(len.as_bytes())
+                .unwrap_or("x")
+                .parse::<u64>()
+            && len > max
+        {
+            return Err(Error::explain(
+                HTTPStatus(413),
+                "request body larger than the limit",
+            ));
+        }
+        ctx.route = snap.table.lookup(req.method.as_str(), req.uri.path());
+        if let Some(entry) = ctx.route.and_then(|id| snap.table.route(id)) {
+            let key = match &entry.sticky {
+                Some(Sticky::Header(name)) => {
+                    req.headers.get(name.as_str()).map(HeaderValue::as_bytes)
+                }
+                Some(Sticky::Cookie(name)) => cookie(req, name),
+                None => None,
+            };
+            let key = key.map_or_else(|| SplitKey::Random(split::random()), SplitKey::Sticky);
+            let decision = entry.decide(key);
+            ctx.target = decision.target;
+            ctx.snap = Some(snap.clone());
+            if let Target::Service(s) = decision.target
+                && !snap.services[s].as_ref().is_some_and(|u| u.is_available())
+            {
+                Self::fall_back(ctx, FallbackReason::Unavailable);
+            }
+            if let Some(s) = decision.shadow {
+                let label = ctx
+                    .route
+                    .and_then(|r| snap.routes.get(r))
+                    .map_or("", |r| r.label.as_str());
+                let upgrade = session.as_downstream().is_upgrade_req();
+                ctx.shadow =
+                    shadow::prepare(&self.shared, label, snap.services[s].as_ref(), upgrade).map(
+                        |permit| ShadowCopy {
+                            service: s,
+                            permit,
+                            chunks: Vec::new(),
+                            size: 0,
+                            too_large: false,
+                        },
+                    );
+            }
+        } else {
+            ctx.snap = Some(snap);
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        match Self::upstream_of(ctx).map(|u| &u.peer) {
+            Some(Ok(peer)) => Ok(Box::new(peer.clone())),
+            Some(Err(reason)) => Err(Error::explain(ConnectNoRoute, reason.clone()).into_up()),
+            None => Err(Error::explain(ConnectNoRoute, "no upstream").into_up()),
+        }
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let downstream = session.as_downstream();
+        if let Some(addr) = downstream.client_addr().and_then(|a| a.as_inet()) {
+            let ip = addr.ip().to_string();
+            let value = match upstream.headers.get("x-forwarded-for") {
+                Some(prior) => {
+                    let mut v = Vec::with_capacity(prior.len() + 2 + ip.len());
+                    v.extend_from_slice(prior.as_bytes());
+                    v.extend_from_slice(b", ");
+                    v.extend_from_slice(ip.as_bytes());
+                    HeaderValue::from_bytes(&v).ok()
+                }
+                None => HeaderValue::from_str(&ip).ok(),
+            };
+            if let Some(value) = value {
+                upstream.insert_header("x-forwarded-for", value)?;
+            }
+        }
+        let tls = downstream.digest().is_some_and(|d| d.ssl_digest.is_some());
+        upstream.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+        let host = upstream
+            .headers
+            .get(http::header::HOST)
+            .cloned()
+            .or_else(|| {
+                upstream
+                    .uri
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            });
+        if let Some(host) = host {
+            upstream.insert_header("x-forwarded-host", host)?;
+        }
+        let trace = match upstream.headers.get("traceparent") {
+            Some(v) if valid_traceparent(v.as_bytes()) => v.clone(),
+            _ => {
+                let v = new_traceparent();
+                upstream.insert_header("traceparent", v.clone())?;
+                v
+            }
+        };
+        ctx.trace = Some(trace);
+        if self.shared.config.rewrite_host
+            && let Some(up) = Self::upstream_of(ctx)
+        {
+            upstream.insert_header(http::header::HOST, up.authority.clone())?;
+        }
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(chunk) = body {
+            ctx.body_bytes += chunk.len() as u64;
+            if ctx.body_bytes > self.shared.config.max_body_bytes {
+                return Err(Error::explain(
+                    HTTPStatus(413),
+                    "request body larger than the limit",
+                ));
+            }
+            if let Some(copy) = &mut ctx.shadow
+                && !copy.too_large
+            {
+                if copy.size + chunk.len() > self.shared.config.shadow.body_cap {
+                    copy.too_large = true;
+                    copy.chunks.clear();
+                } else {
+                    copy.size += chunk.len();
+                    copy.chunks.push(chunk.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Target::Service(_) = ctx.target
+            && let Some(up) = Self::upstream_of(ctx)
+        {
+            let status = response.status.as_u16();
+            if status >= 500 {
+                up.record_failure(&self.shared.config.health);
+                if can_retry(session, ctx) {
+                    ctx.service_status = Some(status);
+                    let mut e = Error::explain(HTTPStatus(status), "the service answered 5xx");
+                    e.as_up();
+                    e.set_retry(true);
+                    return Err(e);
+                }
+            } else if !response.status.is_informational() {
+                up.record_success();
+            }
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.response_started = true;
+        if self.shared.config.target_header
+            && let Some(snap) = &ctx.snap
+        {
+            let value = match ctx.target {
+                Target::Monolith => HeaderValue::from_static("monolith"),
+                Target::Service(s) => snap
+                    .service_names
+                    .get(s)
+                    .cloned()
+                    .unwrap_or(HeaderValue::from_static("service")),
+            };
+            response.insert_header("x-strangler-target", value)?;
+        }
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Target::Service(_) = ctx.target {
+            if let Some(up) = Self::upstream_of(ctx) {
+                up.record_failure(&self.shared.config.health);
+            }
+            Self::fall_back(ctx, FallbackReason::ConnectFailed);
+            e.set_retry(true);
+        }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let upstream_side = *e.esource() == ErrorSource::Upstream;
+        match ctx.target {
+            Target::Service(_) if upstream_side => {
+                let stale_pooled = client_reused
+                    && matches!(e.retry, RetryType::ReusedOnly)
+                    && ctx.service_status.is_none();
+                if stale_pooled && can_retry(session, ctx) {
+                    // A kept-alive connection the service had closed: try the
+                    // service again on a fresh one, as pingora does.
+                    e.set_retry(true);
+                } else if can_retry(session, ctx) {
+                    let reason = if ctx.service_status.is_some() {
+                        FallbackReason::ServiceError
+                    } else {
+                        if let Some(up) = Self::upstream_of(ctx) {
+                            up.record_failure(&self.shared.config.health);
+                        }
+                        FallbackReason::Reset
+                    };
+                    Self::fall_back(ctx, reason);
+                    e.set_retry(true);
+                } else {
+                    if ctx.service_status.is_none()
+                        && let Some(up) = Self::upstream_of(ctx)
+                    {
+                        up.record_failure(&self.shared.config.health);
+                    }
+                    e.set_retry(false);
+                }
+            }
+            _ => {
+                if can_retry(session, ctx) {
+                    e.retry.decide_reuse(client_reused);
+                } else {
+                    e.set_retry(false);
+                }
+            }
+        }
+        e
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &Error) -> bool {
+        // A client that hangs up mid-request is not the proxy's error.
+        *error.esource() == ErrorSource::Downstream
+            && matches!(error.etype(), ConnectionClosed | ReadError | WriteError)
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let code = match e.etype() {
+            HTTPStatus(code) => *code,
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    WriteError | ReadError | ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 && !ctx.response_started {
+            let who = match (ctx.target, &ctx.snap) {
+                (Target::Service(s), Some(snap)) => snap
+                    .table
+                    .services()
+                    .get(s)
+                    .map_or("a service".to_owned(), |s| format!("service `{}`", s.name)),
+                (_, Some(snap)) => format!("the monolith at {}", snap.monolith.url),
+                _ => "the upstream".to_owned(),
+            };
+            let body = match code {
+                502 => format!("strangler: bad gateway: {who} could not be reached: {e}\n"),
+                413 => "strangler: request body too large\n".to_owned(),
+                400 => "strangler: bad request\n".to_owned(),
+                _ => format!("strangler: {e}\n"),
+            };
+            if code == 502 {
+                tracing::warn!("bad gateway: {who}: {e}");
+            }
+            let _ = session
+                .respond_error_with_body(code, Bytes::from(body))
+                .await;
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let Some(snap) = ctx.snap.take() else {
+            return;
+        };
+        let status = session
+            .as_downstream()
+            .response_written()
+            .map_or(0, |r| r.status.as_u16());
+        let elapsed = ctx.started.elapsed();
+        let runtime = ctx.route.and_then(|r| snap.routes.get(r));
+        let counters = match (runtime, ctx.target) {
+            (Some(rt), Target::Service(_)) => &rt.service,
+            (Some(rt), Target::Monolith) => &rt.monolith,
+            (None, _) => &snap.unmatched,
+        };
+        counters.requests.inc();
+        counters.latency.observe(elapsed.as_secs_f64());
+        if status >= 500 || status == 0 || e.is_some() {
+            counters.errors.inc();
+        }
+        if let Some(log) = &self.shared.access_log {
+            log.write(access_line(session, ctx, &snap, status, elapsed, e));
+        }
+        if let Some(copy) = ctx.shadow.take() {
+            let label = runtime.map_or("", |r| r.label.as_str());
+            if copy.too_large {
+                metrics()
+                    .shadow
+                    .with_label_values(&[label, "body_too_large"])
+                    .inc();
+            } else if let Some(up) = snap.upstream(Target::Service(copy.service))
+                && let Ok(peer) = &up.peer
+            {
+                let mut header = session.req_header().clone();
+                let _ = header.insert_header("x-strangler-shadow", "1");
+                if let Some(trace) = &ctx.trace {
+                    let _ = header.insert_header("traceparent", trace.clone());
+                }
+                if self.shared.config.rewrite_host {
+                    let _ = header.insert_header(http::header::HOST, up.authority.clone());
+                }
+                shadow::spawn(
+                    self.shared.clone(),
+                    ShadowJob {
+                        route: label.to_owned(),
+                        peer: peer.clone(),
+                        header,
+                        body: copy.chunks,
+                        primary_status: status,
+                        primary_latency: elapsed,
+                        upstream: up.clone(),
+                        permit: copy.permit,
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn access_line(
+    session: &Session,
+    ctx: &Ctx,
+    snap: &Snapshot,
+    status: u16,
+    elapsed: std::time::Duration,
+    e: Option<&Error>,
+) -> String {
+    let req = session.req_header();
+    let route = ctx.route.and_then(|r| snap.table.route(r));
+    let target = match ctx.target {
+        Target::Monolith => "monolith",
+        Target::Service(s) => snap
+            .table
+            .services()
+            .get(s)
+            .map_or("service", |s| s.name.as_str()),
+    };
+    let line = serde_json::json!({
+        "ts_ms": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        "client": session.as_downstream().client_addr().map(ToString::to_string),
+        "method": req.method.as_str(),
+        "path": req.uri.path(),
+        "status": status,
+        "route": route.map(|r| r.path.as_str()),
+        "stage": route.map(|r| r.stage.as_str()),
+        "target": target,
+        "fallback": ctx.fallback.map(FallbackReason::as_str),
+        "duration_ms": elapsed.as_secs_f64() * 1e3,
+        "bytes_sent": session.as_downstream().body_bytes_sent(),
+        "traceparent": ctx.trace.as_ref().and_then(|t| t.to_str().ok()),
+        "error": e.map(ToString::to_string),
+    });
+    line.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparents_are_checked_and_made() {
+        assert!(valid_traceparent(
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        ));
+        assert!(!valid_traceparent(
+            b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"
+        ));
+        assert!(!valid_traceparent(
+            b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"
+        ));
+        assert!(!valid_traceparent(b"garbage"));
+        let made = new_traceparent();
+        assert!(valid_traceparent(made.as_bytes()), "{made:?}");
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut req = RequestHeader::build("GET", b"/", None).expect("valid request");
+        req.append_header("cookie", "a=1; session=abc ; b=2")
+            .expect("valid header");
+        req.append_header("cookie", "late=z").expect("valid header");
+        assert_eq!(cookie(&req, "session"), Some(&b"abc"[..]));
+        assert_eq!(cookie(&req, "late"), Some(&b"z"[..]));
+        assert_eq!(cookie(&req, "sess"), None);
+    }
+}

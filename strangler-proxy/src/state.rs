@@ -1,0 +1,423 @@
+//! The proxy's shared state: the live [`Snapshot`] (route table, upstreams
+//! and metric handles) behind an `ArcSwap`, plan reloads, and stage changes
+//! written back to the plan file.
+//!
+//! A request loads the snapshot once, at its start, and keeps it to its end,
+//! so a reload never changes the rules under a request in flight; the next
+//! request sees the new table. Reloads and admin edits are serialised by a
+//! mutex that the request path never touches.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+use pingora::connectors::http::Connector;
+use pingora_prometheus::prometheus::IntCounter;
+use serde::Deserialize;
+use strangler_plan::{Plan, PlanError, PlanFile, RouteStage};
+use tokio::sync::Semaphore;
+
+use crate::access_log::AccessLog;
+use crate::metrics::{RouteMetrics, UNMATCHED, metrics};
+use crate::table::{RouteTable, Target};
+use crate::upstream::Upstream;
+use crate::{ProxyConfig, ProxyError};
+
+/// Why a request meant for a service was answered by the monolith.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// The service could not be connected (refused, timed out); nothing
+    /// was sent, so any method falls back.
+    ConnectFailed,
+    /// Health checks fail or the service is ejected, or it has no address.
+    Unavailable,
+    /// The service answered 5xx to an idempotent request.
+    ServiceError,
+    /// The connection broke after the request was sent (reset, timeout),
+    /// for an idempotent request.
+    Reset,
+}
+
+impl FallbackReason {
+    /// Every reason, in the order of [`RouteRuntime::fallbacks`].
+    pub const ALL: [FallbackReason; 4] = [
+        FallbackReason::ConnectFailed,
+        FallbackReason::Unavailable,
+        FallbackReason::ServiceError,
+        FallbackReason::Reset,
+    ];
+
+    /// The metric label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FallbackReason::ConnectFailed => "connect_failed",
+            FallbackReason::Unavailable => "unavailable",
+            FallbackReason::ServiceError => "service_5xx",
+            FallbackReason::Reset => "reset",
+        }
+    }
+}
+
+/// Per-route runtime data, parallel to [`RouteTable::routes`].
+#[derive(Debug)]
+pub struct RouteRuntime {
+    /// `METHODS path`, the route's label in metrics and logs.
+    pub label: String,
+    /// Counters of requests the service answered.
+    pub service: RouteMetrics,
+    /// Counters of requests the monolith answered.
+    pub monolith: RouteMetrics,
+    /// Fallback counters, by [`FallbackReason::ALL`] index.
+    pub fallbacks: [IntCounter; 4],
+}
+
+/// One consistent view of the plan, swapped whole on reload.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The plan it was built from.
+    pub plan: Plan,
+    /// Counts up with every table installed.
+    pub generation: u64,
+    /// The route table.
+    pub table: RouteTable,
+    /// The monolith.
+    pub monolith: Arc<Upstream>,
+    /// Each service's upstream, when the plan names one.
+    pub services: Vec<Option<Arc<Upstream>>>,
+    /// Values of the `x-strangler-target` response header, per service.
+    pub service_names: Vec<HeaderValue>,
+    /// Per-route runtime data.
+    pub routes: Vec<RouteRuntime>,
+    /// Counters of requests no route matched.
+    pub unmatched: RouteMetrics,
+}
+
+impl Snapshot {
+    /// The upstream of a target; `None` for a service without an upstream.
+    #[must_use]
+    pub fn upstream(&self, target: Target) -> Option<&Arc<Upstream>> {
+        match target {
+            Target::Monolith => Some(&self.monolith),
+            Target::Service(s) => self.services.get(s).and_then(Option::as_ref),
+        }
+    }
+}
+
+/// Everything the proxy, the admin API and the background tasks share.
+pub struct Shared {
+    /// The configuration the proxy started with.
+    pub config: ProxyConfig,
+    /// The live snapshot.
+    pub current: ArcSwap<Snapshot>,
+    /// The client for shadow copies and health checks.
+    pub connector: Connector,
+    /// Bounds the shadow copies in flight.
+    pub shadow_permits: Arc<Semaphore>,
+    /// The JSON access log, when on.
+    pub access_log: Option<AccessLog>,
+    upstreams: Mutex<HashMap<String, Arc<Upstream>>>,
+    edit: Mutex<()>,
+    generation: AtomicU64,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new table is live.
+    Applied {
+        /// Its generation.
+        generation: u64,
+    },
+    /// The plan did not change.
+    Unchanged {
+        /// The live generation.
+        generation: u64,
+    },
+}
+
+/// A stage change requested through the admin API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageChange {
+    /// The service's name.
+    pub service: String,
+    /// The route's path template, as in the plan.
+    pub route: String,
+    /// The new stage.
+    pub stage: String,
+    /// The canary percentage; required by the plan at `canary`.
+    #[serde(default)]
+    pub percent: Option<u8>,
+    /// The route's methods (`"GET,HEAD"` or `"*"`), when one service has
+    /// several routes on the same path.
+    #[serde(default)]
+    pub methods: Option<String>,
+}
+
+/// Why a stage change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// No such service or route.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed, the stage unknown, the move forbidden or
+    /// the resulting plan invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The plan could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl Shared {
+    /// Loads the plan and builds the first snapshot.
+    pub fn new(config: ProxyConfig) -> Result<Arc<Self>, ProxyError> {
+        let file = PlanFile::open(&config.plan)?;
+        let plan = file.ensure_valid()?.clone();
+        let access_log = match &config.access_log {
+            Some(path) => Some(
+                AccessLog::open(path).map_err(|source| ProxyError::AccessLog {
+                    path: path.clone(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
+        let shared = Arc::new(Self {
+            shadow_permits: Arc::new(Semaphore::new(config.shadow.max_in_flight)),
+            config,
+            current: ArcSwap::from_pointee(empty_snapshot()),
+            connector: Connector::new(None),
+            access_log,
+            upstreams: Mutex::new(HashMap::new()),
+            edit: Mutex::new(()),
+            generation: AtomicU64::new(0),
+        });
+        shared.install(plan);
+        Ok(shared)
+    }
+
+    /// Every upstream of the live snapshot, the monolith first.
+    #[must_use]
+    pub fn upstreams(&self) -> Vec<Arc<Upstream>> {
+        let snap = self.current.load();
+        std::iter::once(snap.monolith.clone())
+            .chain(snap.services.iter().flatten().cloned())
+            .collect()
+    }
+
+    /// Re-reads the plan file and swaps the table if it changed. An invalid
+    /// plan is rejected with its diagnostics and the old table stays.
+    pub fn reload(&self) -> Result<ReloadOutcome, ProxyError> {
+        let _edit = self.lock_edits();
+        let result = PlanFile::open(&self.config.plan)
+            .map_err(ProxyError::from)
+            .and_then(|file| file.ensure_valid().cloned().map_err(ProxyError::from));
+        let plan = match result {
+            Ok(plan) => plan,
+            Err(e) => {
+                metrics().reloads.with_label_values(&["rejected"]).inc();
+                tracing::error!("plan reload rejected, the old routes stay: {e}");
+                return Err(e);
+            }
+        };
+        if plan == self.current.load().plan {
+            metrics().reloads.with_label_values(&["unchanged"]).inc();
+            return Ok(ReloadOutcome::Unchanged {
+                generation: self.current.load().generation,
+            });
+        }
+        let generation = self.install(plan);
+        metrics().reloads.with_label_values(&["applied"]).inc();
+        tracing::info!(generation, "plan reloaded");
+        Ok(ReloadOutcome::Applied { generation })
+    }
+
+    /// Changes one route's stage, writes the plan back atomically (keeping
+    /// comments; refused for forbidden moves or an invalid result) and
+    /// installs the new table. Returns the route's index in the new table.
+    pub fn set_stage(&self, change: &StageChange) -> Result<usize, StageError> {
+        let _edit = self.lock_edits();
+        let stage: RouteStage = change
+            .stage
+            .parse()
+            .map_err(|e: strangler_plan::UnknownStage| StageError::Invalid(e.to_string()))?;
+        let mut file =
+            PlanFile::open(&self.config.plan).map_err(|e| StageError::Io(e.to_string()))?;
+        let mut plan = file
+            .ensure_valid()
+            .map_err(|e| StageError::Invalid(e.to_string()))?
+            .clone();
+        let service = plan.service_mut(&change.service).ok_or_else(|| {
+            StageError::NotFound(format!("no service `{}` in the plan", change.service))
+        })?;
+        let candidates: Vec<usize> = service
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.path.as_str() == change.route)
+            .filter(|(_, r)| {
+                change
+                    .methods
+                    .as_deref()
+                    .is_none_or(|m| m.replace(' ', "") == r.methods_label())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let index = match candidates.as_slice() {
+            [i] => *i,
+            [] => {
+                return Err(StageError::NotFound(format!(
+                    "service `{}` has no route `{}`",
+                    change.service, change.route
+                )));
+            }
+            _ => {
+                return Err(StageError::Invalid(format!(
+                    "service `{}` has several routes on `{}`; name one with \"methods\"",
+                    change.service, change.route
+                )));
+            }
+        };
+        let route = &mut service.routes[index];
+        route.stage = stage;
+        if stage == RouteStage::Canary {
+            if let Some(p) = change.percent {
+                route.percent = Some(p);
+            }
+        } else if change.percent.is_some() {
+            return Err(StageError::Invalid(
+                "\"percent\" only applies at stage `canary`".to_owned(),
+            ));
+        } else {
+            // The share means nothing outside `canary`; `sticky` stays, so a
+            // later canary keeps the same clients together.
+            route.percent = None;
+        }
+        file.save(&plan).map_err(|e| match e {
+            PlanError::Read { .. } | PlanError::Write { .. } | PlanError::ChangedOnDisk { .. } => {
+                StageError::Io(e.to_string())
+            }
+            other => StageError::Invalid(other.to_string()),
+        })?;
+        let generation = self.install(plan);
+        tracing::info!(
+            service = %change.service,
+            route = %change.route,
+            stage = %stage,
+            generation,
+            "stage changed through the admin API and saved"
+        );
+        let snap = self.current.load();
+        let service_index = snap
+            .table
+            .services()
+            .iter()
+            .position(|s| s.name == change.service);
+        Ok(snap
+            .table
+            .routes()
+            .iter()
+            .position(|r| Some(r.service) == service_index && r.index == index)
+            .unwrap_or_default())
+    }
+
+    fn lock_edits(&self) -> MutexGuard<'_, ()> {
+        self.edit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Builds a snapshot of `plan` and makes it live; returns its generation.
+    fn install(&self, plan: Plan) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut registry = self
+            .upstreams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let timeouts = self.config.timeouts;
+        let mut upstream = |url: &str| {
+            registry
+                .entry(url.to_owned())
+                .or_insert_with(|| {
+                    let up = Upstream::new(url, timeouts);
+                    if let Err(e) = &up.peer {
+                        tracing::warn!(
+                            upstream = url,
+                            "{e}; requests for it go to the monolith (or fail with 502 if it is the monolith)"
+                        );
+                    }
+                    Arc::new(up)
+                })
+                .clone()
+        };
+        let monolith = upstream(&plan.monolith.upstream);
+        let services: Vec<Option<Arc<Upstream>>> = plan
+            .services
+            .iter()
+            .map(|s| s.upstream.as_deref().map(&mut upstream))
+            .collect();
+        let keep: Vec<String> = std::iter::once(monolith.url.clone())
+            .chain(services.iter().flatten().map(|u| u.url.clone()))
+            .collect();
+        registry.retain(|url, _| keep.contains(url));
+        drop(registry);
+
+        let table = RouteTable::new(&plan);
+        let service_names = table
+            .services()
+            .iter()
+            .map(|s| HeaderValue::from_str(&s.name).unwrap_or(HeaderValue::from_static("service")))
+            .collect();
+        let routes = table
+            .routes()
+            .iter()
+            .map(|r| {
+                let label = format!("{} {}", r.methods, r.path);
+                let service = &table.services()[r.service].name;
+                let stage = r.stage.as_str();
+                RouteRuntime {
+                    service: RouteMetrics::new(&label, service, stage),
+                    monolith: RouteMetrics::new(&label, "monolith", stage),
+                    fallbacks: FallbackReason::ALL
+                        .map(|f| metrics().fallbacks.with_label_values(&[&label, f.as_str()])),
+                    label,
+                }
+            })
+            .collect();
+        metrics()
+            .routes
+            .set(i64::try_from(table.routes().len()).unwrap_or(i64::MAX));
+        let snapshot = Snapshot {
+            plan,
+            generation,
+            table,
+            monolith,
+            services,
+            service_names,
+            routes,
+            unmatched: RouteMetrics::new(UNMATCHED, "monolith", "monolith"),
+        };
+        self.current.store(Arc::new(snapshot));
+        generation
+    }
+}
+
+fn empty_snapshot() -> Snapshot {
+    Snapshot {
+        plan: Plan::new(strangler_plan::Monolith::default()),
+        generation: 0,
+        table: RouteTable::default(),
+        monolith: Arc::new(Upstream::new(
+            "http://127.0.0.1:9",
+            crate::upstream::PeerTimeouts::default(),
+        )),
+        services: Vec::new(),
+        service_names: Vec::new(),
+        routes: Vec::new(),
+        unmatched: RouteMetrics::new(UNMATCHED, "monolith", "monolith"),
+    }
+}

@@ -1,0 +1,475 @@
+//! End-to-end tests: the real proxy on loopback in front of real upstream
+//! servers that say who answered.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{
+    backend, client, closed_port, eventually, get, proxy, resetter, routes_when, send, write_plan,
+};
+use serde_json::Value;
+
+fn service(name: &str, upstream: &str, routes: &str) -> String {
+    format!("[[service]]\nname = \"{name}\"\nupstream = \"{upstream}\"\n{routes}\n")
+}
+
+fn route(path: &str, extra: &str) -> String {
+    format!("  [[service.route]]\n  path = \"{path}\"\n{extra}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stage_routes_as_planned_with_headers() {
+    let mono = backend("monolith").await;
+    let svc = backend("catalog").await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = [
+        route("/live/{id}", "  stage = \"live\""),
+        route("/mono", "  stage = \"monolith\""),
+        route("/none", "  stage = \"canary\"\n  percent = 0"),
+        route("/all", "  stage = \"canary\"\n  percent = 100"),
+        route("/shadow", "  methods = [\"POST\"]\n  stage = \"shadow\""),
+        route("/live/special", "  stage = \"monolith\""),
+    ]
+    .concat();
+    let plan = write_plan(
+        dir.path(),
+        &mono.url(),
+        &service("catalog", &svc.url(), &routes),
+    );
+    let p = proxy(plan, |_| {}).await;
+    let c = client();
+
+    for (path, who) in [
+        ("/live/7", "catalog"),
+        ("/live/special", "monolith"),
+        ("/mono", "monolith"),
+        ("/none", "monolith"),
+        ("/all", "catalog"),
+        ("/elsewhere", "monolith"),
+        ("/live/7/deeper", "monolith"),
+    ] {
+        let a = get(&c, &p.url(path)).await;
+        assert_eq!(a.status, 200, "{path}");
+        assert_eq!(a.body, format!("{who} GET {path}"), "{path}");
+        assert_eq!(a.target(), who, "{path}");
+    }
+
+    // Shadow: the monolith answers, the service gets a marked copy.
+    let a = send(&c, "POST", &p.url("/shadow"), &[], "payload").await;
+    assert_eq!(a.body, "monolith POST /shadow");
+    assert_eq!(a.target(), "monolith");
+    eventually("the shadow copy", || !svc.seen_path("/shadow").is_empty()).await;
+    let copy = &svc.seen_path("/shadow")[0];
+    assert_eq!(copy.body, "payload");
+    assert_eq!(copy.headers["x-strangler-shadow"], "1");
+    assert_eq!(mono.seen_path("/shadow")[0].body, "payload");
+
+    // Forwarding headers, and a traceparent created when absent.
+    let seen = &svc.seen_path("/live/7")[0];
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "http");
+    assert_eq!(seen.headers["x-forwarded-host"], p.addr.as_str());
+    let trace = seen.headers["traceparent"].to_str().unwrap();
+    assert_eq!(trace.len(), 55, "{trace}");
+    assert!(
+        trace.starts_with("00-") && trace.ends_with("-01"),
+        "{trace}"
+    );
+
+    // A valid traceparent and an X-Forwarded-For chain are carried on.
+    let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    send(
+        &c,
+        "GET",
+        &p.url("/live/8"),
+        &[("traceparent", given), ("x-forwarded-for", "10.0.0.1")],
+        "",
+    )
+    .await;
+    let seen = &svc.seen_path("/live/8")[0];
+    assert_eq!(seen.headers["traceparent"], given);
+    assert_eq!(seen.headers["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+
+    // Metrics and the shadow outcome are on the admin address.
+    eventually("the shadow outcome metric", || true).await;
+    let metrics = get(&c, &p.admin_url("/metrics")).await.body;
+    assert!(
+        metrics.contains(
+            r#"strangler_requests_total{route="* /live/{id}",stage="live",target="catalog"}"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("strangler_shadow_requests_total"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sticky_canary_is_stable_across_proxies() {
+    let mono = backend("monolith").await;
+    let svc = backend("catalog").await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = [
+        route(
+            "/h",
+            "  stage = \"canary\"\n  percent = 30\n  sticky = \"header:x-user-id\"",
+        ),
+        route(
+            "/c",
+            "  stage = \"canary\"\n  percent = 30\n  sticky = \"cookie:session\"",
+        ),
+    ]
+    .concat();
+    let plan = write_plan(
+        dir.path(),
+        &mono.url(),
+        &service("catalog", &svc.url(), &routes),
+    );
+    let one = proxy(plan.clone(), |_| {}).await;
+    let two = proxy(plan, |_| {}).await;
+    let c = client();
+    let keys = 1_000;
+    let mut on_service = 0;
+    for i in 0..keys {
+        let user = format!("user-{i}");
+        let a = send(&c, "GET", &one.url("/h"), &[("x-user-id", &user)], "").await;
+        let b = send(&c, "GET", &two.url("/h"), &[("x-user-id", &user)], "").await;
+        assert_eq!(a.target(), b.target(), "{user} split differently");
+        let again = send(&c, "GET", &one.url("/h"), &[("x-user-id", &user)], "").await;
+        assert_eq!(a.target(), again.target(), "{user} moved");
+        let cookie = format!("theme=dark; session={user}");
+        let by_cookie = send(&c, "GET", &two.url("/c"), &[("cookie", &cookie)], "").await;
+        assert_eq!(
+            a.target(),
+            by_cookie.target(),
+            "{user}: cookie and header differ"
+        );
+        on_service += usize::from(a.target() == "catalog");
+    }
+    // 30 % of 1,000 keys; the ±2 % over 10,000 keys is checked in the table's tests.
+    assert!(on_service.abs_diff(300) <= 50, "{on_service} of {keys}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_fall_back_for_every_method() {
+    let mono = backend("monolith").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let routes = route("/orders", "  stage = \"live\"");
+    let plan = write_plan(dir.path(), &mono.url(), &service("orders", &dead, &routes));
+    let p = proxy(plan, |c| c.health.eject_after = 0).await;
+    let c = client();
+    for method in ["GET", "POST", "PATCH"] {
+        let a = send(&c, method, &p.url("/orders"), &[], "x").await;
+        assert_eq!(a.status, 200, "{method}");
+        assert_eq!(a.body, format!("monolith {method} /orders"));
+        assert_eq!(a.target(), "monolith");
+    }
+    let routes = routes_when(&c, &p, |r| r["routes"][0]["requests"]["monolith"] == 3).await;
+    assert_eq!(routes["routes"][0]["fallbacks"]["connect_failed"], 3);
+    assert_eq!(routes["routes"][0]["requests"]["monolith"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_after_sending_retry_only_idempotent_requests() {
+    let mono = backend("monolith").await;
+    let svc = backend("catalog").await;
+    let reset = resetter().await;
+    let dir = tempfile::tempdir().unwrap();
+    let services = [
+        service("catalog", &svc.url(), &route("/boom", "  stage = \"live\"")),
+        service(
+            "flaky",
+            &format!("http://{reset}"),
+            &route("/reset", "  stage = \"live\""),
+        ),
+    ]
+    .concat();
+    let plan = write_plan(dir.path(), &mono.url(), &services);
+    let p = proxy(plan, |c| c.health.eject_after = 0).await;
+    let c = client();
+
+    // 5xx: GET and PUT are retried on the monolith; POST gets the service's 500.
+    for method in ["GET", "PUT", "DELETE"] {
+        let a = send(&c, method, &p.url("/boom"), &[], "").await;
+        assert_eq!(
+            (a.status, a.body.as_str()),
+            (200, &*format!("monolith {method} /boom"))
+        );
+    }
+    let a = send(&c, "POST", &p.url("/boom"), &[], "order").await;
+    assert_eq!((a.status, a.body.as_str()), (500, "catalog POST /boom"));
+    assert_eq!(a.target(), "catalog");
+
+    // Reset after sending: GET falls back, POST fails with 502.
+    let a = get(&c, &p.url("/reset")).await;
+    assert_eq!((a.status, a.body.as_str()), (200, "monolith GET /reset"));
+    let a = send(&c, "POST", &p.url("/reset"), &[], "order").await;
+    assert_eq!(a.status, 502);
+    assert!(mono.seen_path("/reset").iter().all(|s| s.method == "GET"));
+
+    let routes: Value = serde_json::from_str(&get(&c, &p.admin_url("/routes")).await.body).unwrap();
+    assert_eq!(routes["routes"][0]["fallbacks"]["service_5xx"], 3);
+    assert_eq!(routes["routes"][1]["fallbacks"]["reset"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_monolith_gets_502_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        &format!("http://127.0.0.1:{}", closed_port()),
+        "",
+    );
+    let p = proxy(plan, |_| {}).await;
+    let a = get(&client(), &p.url("/anything")).await;
+    assert_eq!(a.status, 502);
+    assert!(
+        a.body
+            .starts_with("strangler: bad gateway: the monolith at http://127.0.0.1:"),
+        "{}",
+        a.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_stage_changes_persist_to_the_plan() {
+    let mono = backend("monolith").await;
+    let svc = backend("catalog").await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = route("/api/products/{id}", "  stage = \"monolith\"   # keep me");
+    let plan = write_plan(
+        dir.path(),
+        &mono.url(),
+        &service("catalog", &svc.url(), &routes),
+    );
+    let p = proxy(plan.clone(), |c| c.watch = false).await;
+    let c = client();
+    let admin = p.admin_url("/routes/stage");
+    let stage = async |body: &str| send(&c, "POST", &admin, &[], body).await;
+
+    let a = stage(
+        r#"{"service":"catalog","route":"/api/products/{id}","stage":"canary","percent":100}"#,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(text.contains("stage = \"canary\""), "{text}");
+    assert!(text.contains("percent = 100"), "{text}");
+    assert!(
+        text.contains("# keep me") && text.starts_with("# test plan"),
+        "{text}"
+    );
+    assert_eq!(get(&c, &p.url("/api/products/1")).await.target(), "catalog");
+
+    let a = stage(r#"{"service":"nope","route":"/api/products/{id}","stage":"live"}"#).await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    let a = stage(r#"{"service":"catalog","route":"/api/nope","stage":"live"}"#).await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    let a = stage(r#"{"service":"catalog","route":"/api/products/{id}","stage":"cannary"}"#).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("unknown route stage"), "{}", a.body);
+    let a = stage("not json").await;
+    assert_eq!(a.status, 400);
+
+    // Back to monolith, then a forbidden jump straight to live.
+    assert_eq!(
+        stage(r#"{"service":"catalog","route":"/api/products/{id}","stage":"monolith"}"#)
+            .await
+            .status,
+        200
+    );
+    let a = stage(r#"{"service":"catalog","route":"/api/products/{id}","stage":"live"}"#).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("cannot move route"), "{}", a.body);
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(
+        text.contains("stage = \"monolith\"") && !text.contains("percent"),
+        "{text}"
+    );
+    assert_eq!(
+        get(&c, &p.url("/api/products/1")).await.target(),
+        "monolith"
+    );
+
+    let routes = routes_when(&c, &p, |r| r["routes"][0]["requests"]["monolith"] == 1).await;
+    // Counters are per stage, so the table shows the current stage's.
+    assert_eq!(routes["routes"][0]["stage"], "monolith");
+    assert_eq!(routes["routes"][0]["requests"]["monolith"], 1);
+    assert_eq!(routes["routes"][0]["requests"]["service"], 0);
+    let health = get(&c, &p.admin_url("/healthz")).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(get(&c, &p.admin_url("/nope")).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_under_load_fail_no_request() {
+    let mono = backend("monolith").await;
+    let svc = backend("catalog").await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan_for = |stage: &str| {
+        service(
+            "catalog",
+            &svc.url(),
+            &route("/r/{id}", &format!("  stage = \"{stage}\"")),
+        )
+    };
+    let plan = write_plan(dir.path(), &mono.url(), &plan_for("monolith"));
+    let p = Arc::new(proxy(plan.clone(), |_| {}).await);
+    let failures = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let (p, failures, done, stop) = (p.clone(), failures.clone(), done.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            let mut targets = std::collections::BTreeSet::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let a = get(&c, &p.url(&format!("/r/{worker}-{i}"))).await;
+                if a.status == 200 {
+                    targets.insert(a.target().to_owned());
+                } else {
+                    failures.fetch_add(1, Ordering::SeqCst);
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+            targets
+        }));
+    }
+    let c = client();
+    let mut stage = "monolith";
+    for round in 0..20 {
+        // Moves the plan allows: monolith → canary → live → monolith.
+        stage = match stage {
+            "monolith" => "canary",
+            "canary" => "live",
+            _ => "monolith",
+        };
+        let extra = if stage == "canary" {
+            "\n  percent = 50"
+        } else {
+            ""
+        };
+        let text = service(
+            "catalog",
+            &svc.url(),
+            &route("/r/{id}", &format!("  stage = \"{stage}\"{extra}")),
+        );
+        write_plan(dir.path(), &mono.url(), &text);
+        if round % 2 == 0 {
+            // The watcher reloads odd rounds; POST /reload the even ones.
+            let a = send(&c, "POST", &p.admin_url("/reload"), &[], "").await;
+            assert_eq!(a.status, 200, "{}", a.body);
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // An invalid plan is rejected and the old table stays.
+    std::fs::write(&plan, "version = 1\n[monolith]\nname = \"\"\n").unwrap();
+    let a = send(&c, "POST", &p.admin_url("/reload"), &[], "").await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("not a valid plan"), "{}", a.body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut seen = std::collections::BTreeSet::new();
+    for t in tasks {
+        seen.extend(t.await.unwrap());
+    }
+    assert_eq!(failures.load(Ordering::SeqCst), 0);
+    assert!(done.load(Ordering::SeqCst) > 100);
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["catalog", "monolith"],
+        "both sides answered during the reloads"
+    );
+    let final_stage = get(&c, &p.url("/r/last")).await.target().to_owned();
+    assert_eq!(
+        final_stage,
+        if stage == "monolith" {
+            "monolith"
+        } else {
+            final_stage.as_str()
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_keep_traffic_off_a_sick_service() {
+    let mono = backend("monolith").await;
+    let svc = backend("catalog").await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = route("/x", "  stage = \"live\"");
+    let plan = write_plan(
+        dir.path(),
+        &mono.url(),
+        &service("catalog", &svc.url(), &routes),
+    );
+    let p = proxy(plan, |c| {
+        c.health.path = "/health".to_owned();
+        c.health.interval = Duration::from_millis(50);
+        c.health.unhealthy_after = 1;
+    })
+    .await;
+    let c = client();
+    assert_eq!(get(&c, &p.url("/x")).await.target(), "catalog");
+    svc.healthy.store(false, Ordering::SeqCst);
+    let shared = p.handle.as_ref().unwrap().shared().clone();
+    eventually("the service marked down", || {
+        !shared
+            .upstreams()
+            .iter()
+            .any(|u| u.url == svc.url() && u.is_available())
+    })
+    .await;
+    let a = get(&c, &p.url("/x")).await;
+    assert_eq!(
+        (a.target(), a.body.as_str()),
+        ("monolith", "monolith GET /x")
+    );
+    svc.healthy.store(true, Ordering::SeqCst);
+    eventually("the service back", || {
+        shared
+            .upstreams()
+            .iter()
+            .any(|u| u.url == svc.url() && u.is_available())
+    })
+    .await;
+    assert_eq!(get(&c, &p.url("/x")).await.target(), "catalog");
+    let routes: Value = serde_json::from_str(&get(&c, &p.admin_url("/routes")).await.body).unwrap();
+    assert_eq!(routes["routes"][0]["fallbacks"]["unavailable"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passive_ejection_after_consecutive_failures() {
+    let mono = backend("monolith").await;
+    let svc = backend("catalog").await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = [
+        route("/boom", "  stage = \"live\""),
+        route("/fine", "  stage = \"live\""),
+    ]
+    .concat();
+    let plan = write_plan(
+        dir.path(),
+        &mono.url(),
+        &service("catalog", &svc.url(), &routes),
+    );
+    let p = proxy(plan, |c| {
+        c.health.eject_after = 3;
+        c.health.ejection = Duration::from_secs(3600);
+    })
+    .await;
+    let c = client();
+    assert_eq!(get(&c, &p.url("/fine")).await.target(), "catalog");
+    for _ in 0..3 {
+        assert_eq!(get(&c, &p.url("/boom")).await.target(), "monolith");
+    }
+    // Ejected: even the healthy route goes to the monolith now.
+    assert_eq!(get(&c, &p.url("/fine")).await.target(), "monolith");
+}
