@@ -9,7 +9,8 @@
 #      `CREATE SUBSCRIPTION` until its tables are ready, vs `pg_dump | psql`;
 #   2. catch-up after one UPDATE of a fifth of the accounts (1M rows at
 #      scale 50): seconds from commit until the service has it, both ways;
-#   3. lag under `pgbench -N` for 30 s: the sync's lag sampled every 100 ms
+#   3. lag under `pgbench -N -R ${LAG_RATE:-1000}` (rate-limited: 2 cores run both
+#      servers, pgbench and the sync) for 30 s: the sync's lag sampled every 100 ms
 #      (p50/p99/max of monolith LSN minus applied LSN, converted to time by
 #      sampling when the applied LSN passes each sampled monolith LSN).
 # Prints times and the ratios. Needs: PostgreSQL server binaries, pgbench,
@@ -106,21 +107,23 @@ T_CU_OURS=$(secs "$T0" "$(cat "$WORK/cu_ours")")
 T_CU_NATIVE=$(secs "$T0" "$(cat "$WORK/cu_native")")
 
 # 3. lag under pgbench -N.
-"$BIN/pgbench" -N -c 4 -j 2 -T 30 -h 127.0.0.1 -p $SRC_PORT -U postgres postgres > "$WORK/pgbench.out" 2>&1 &
+"$BIN/pgbench" -N -c 4 -j 2 -T 30 -R "${LAG_RATE:-1000}" -h 127.0.0.1 -p $SRC_PORT -U postgres postgres > "$WORK/pgbench.out" 2>&1 &
 PB=$!
-: > "$WORK/lag"
-SAMPLERS=()
+: > "$WORK/samples"
+# One sampler: time, monolith WAL position, applied position (bytes).
 while kill -0 $PB 2>/dev/null; do
-  L=$(psql_ -p $SRC_PORT -d postgres -Atc "SELECT pg_current_wal_lsn()")
-  S=$(now)
-  ( wait_ours "$L"; echo "$(secs "$S" "$(now)")" >> "$WORK/lag" ) &
-  SAMPLERS+=($!)
-  sleep 0.1
+  SRC=$(psql_ -p $SRC_PORT -d postgres -Atc "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+  DST=$(psql_ -p $DST_PORT -d svc -Atc "SELECT lsn - '0/0'::pg_lsn FROM strangler.progress")
+  echo "$(now) $SRC $DST" >> "$WORK/samples"
+  sleep 0.05
 done
 wait $PB || true
-wait "${SAMPLERS[@]}"
+# Lag of a monolith sample: time until a later sample shows it applied.
+awk '{t[NR]=$1; s[NR]=$2; d[NR]=$3} END {
+  j=1; for (i=1; i<=NR; i++) { while (j<=NR && (d[j] < s[i] || t[j] < t[i])) j++; if (j<=NR) print t[j]-t[i] }
+}' "$WORK/samples" > "$WORK/lag"
 TPS=$(grep -Eo 'tps = [0-9.]+' "$WORK/pgbench.out" | head -1 | cut -d' ' -f3)
-LAG=$(sort -n "$WORK/lag" | awk '{a[NR]=$1} END {printf "p50 %.3f s, p99 %.3f s, max %.3f s (%d samples)", a[int(NR*0.5)+1], a[int(NR*0.99)+1], a[NR], NR}')
+LAG=$(sort -n "$WORK/lag" | awk '{a[NR]=$1} END {printf "p50 %.3f s, p99 %.3f s, max %.3f s (%d samples; resolution about 0.1 s)", a[int(NR*0.5)+1], a[int(NR*0.99)+1], a[NR], NR}')
 
 "$STRANGLER" sync verify --plan "$WORK/plan.toml" >/dev/null && VERIFY=ok || VERIFY=MISMATCH
 kill -TERM $SYNC_PID; wait $SYNC_PID || true; SYNC_PID=

@@ -37,6 +37,10 @@ const RUN_BYTES: usize = 16 << 20;
 const TXN_ROWS: usize = 50_000;
 /// … or is this old.
 const TXN_AGE: Duration = Duration::from_millis(200);
+/// With nothing more waiting, a target transaction commits once it is this
+/// old (or when nothing arrives for this long): a commit per source
+/// transaction would cap the apply rate at the target's commit rate.
+const TXN_LINGER: Duration = Duration::from_millis(10);
 
 /// One synced table as the applier sees it.
 pub(crate) struct ApplyTable {
@@ -142,6 +146,13 @@ impl Applier {
             catch_up_to,
             metrics,
         })
+    }
+
+    /// When the open target transaction should commit if nothing else
+    /// arrives: it holds only complete source transactions.
+    pub(crate) fn commit_deadline(&self) -> Option<Instant> {
+        (self.target_open && !self.in_source_txn && self.pending.is_some())
+            .then(|| self.opened_at + TXN_LINGER)
     }
 
     /// Whether a source transaction is open (its commit not yet seen).

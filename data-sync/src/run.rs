@@ -519,8 +519,15 @@ async fn apply_loop(
         if *shutdown.borrow() {
             return Ok(());
         }
+        let deadline = applier.commit_deadline();
         tokio::select! {
             biased;
+            () = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => applier.commit().await?,
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
                     return Ok(());
