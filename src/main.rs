@@ -12,6 +12,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use strangler_plan::{Plan, PlanError, PlanFile};
 
+/// mimalloc instead of the system allocator: malloc and free were a quarter
+/// of the analyzer's profile and about a tenth of the proxy's, and the
+/// pingora notes measured 21k → 29k requests/s from this change alone.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod analyze_cmd;
 mod show;
 
@@ -149,6 +155,12 @@ struct PlanArgs {
     /// The plan to open in the planner.
     #[arg(default_value = "strangler.toml")]
     file: PathBuf,
+    /// Analyze this repository first, for metrics, reasons and re-suggesting.
+    #[arg(long, conflicts_with = "analysis")]
+    repo: Option<PathBuf>,
+    /// Read the graph from `strangler analyze --format json` output instead.
+    #[arg(long)]
+    analysis: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -329,8 +341,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             command: Some(PlanCommand::Show { file, json }),
             ..
         }) => plan_show(&file, json),
-        Command::Plan(PlanArgs { command: None, .. }) => {
-            Ok(not_implemented("plan (the planner UI)", 7))
+        Command::Plan(PlanArgs {
+            command: None,
+            file,
+            repo,
+            analysis,
+        }) => {
+            let analysis = match (repo, analysis) {
+                (Some(repo), _) => strangler_tui::AnalysisSource::Repo(repo),
+                (None, Some(json)) => strangler_tui::AnalysisSource::Json(json),
+                (None, None) => strangler_tui::AnalysisSource::None,
+            };
+            strangler_tui::run(&strangler_tui::Options { file, analysis })?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Analyze(args) => analyze_cmd::run(&args),
         Command::Proxy(args) => {

@@ -45,6 +45,10 @@ struct Args {
     dir: PathBuf,
 }
 
+/// The allocator the `strangler` binary uses, so the figures are the CLI's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Error> {
     let args = args()?;
     let report = match args.mode {
