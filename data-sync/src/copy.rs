@@ -270,7 +270,7 @@ async fn copy_range(
         let chunk = chunk.ctx(what)?;
         sink.feed(chunk).await.ctx(what)?;
         chunks += 1;
-        if chunks % 4096 == 0 {
+        if chunks.is_multiple_of(4096) {
             bar.inc(4096);
         }
     }

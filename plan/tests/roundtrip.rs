@@ -45,7 +45,7 @@ fn table(service: usize, index: usize) -> impl Strategy<Value = Table> {
         prop::collection::vec("x[a-z]{1,6}", 0..3),
     )
         .prop_map(move |(stage, rename, exclude)| Table {
-            name: if index % 2 == 0 {
+            name: if index.is_multiple_of(2) {
                 format!("t{service}_{index}")
             } else {
                 format!("app.t{service}_{index}")

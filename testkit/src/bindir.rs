@@ -38,10 +38,10 @@ pub(crate) fn find(explicit: Option<&Path>) -> Result<PathBuf, HarnessError> {
     }
     searched.push(format!("{DEBIAN_LIB_DIR}/*/bin"));
 
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|dir| has_server_binaries(dir)) {
-            return Ok(dir);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(dir) = std::env::split_paths(&path).find(|dir| has_server_binaries(dir))
+    {
+        return Ok(dir);
     }
     searched.push("$PATH".to_owned());
 
@@ -113,10 +113,10 @@ pub(crate) fn check_root_prerequisites() -> Result<(), HarnessError> {
         return Err(HarnessError::SudoNotFound);
     }
     // `id` is in coreutils; if it cannot run at all, let pgtemp report.
-    if let Ok(output) = Command::new("id").args(["-u", "postgres"]).output() {
-        if !output.status.success() {
-            return Err(HarnessError::NoPostgresUser);
-        }
+    if let Ok(output) = Command::new("id").args(["-u", "postgres"]).output()
+        && !output.status.success()
+    {
+        return Err(HarnessError::NoPostgresUser);
     }
     Ok(())
 }

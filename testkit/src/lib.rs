@@ -468,7 +468,7 @@ async fn wait_until_ready(db: &PgTempDB, timeout: Duration) -> Startup {
             return Startup::Ready;
         }
         attempts += 1;
-        if attempts % ALIVE_CHECK_EVERY == 0 && server_process_gone(&marker) {
+        if attempts.is_multiple_of(ALIVE_CHECK_EVERY) && server_process_gone(&marker) {
             return Startup::Exited;
         }
         if Instant::now() >= deadline {
@@ -502,10 +502,10 @@ fn server_process_gone(marker: &[u8]) -> bool {
             continue;
         }
         any_process = true;
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            if cmdline.windows(marker.len()).any(|w| w == marker) {
-                return false;
-            }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && cmdline.windows(marker.len()).any(|w| w == marker)
+        {
+            return false;
         }
     }
     any_process

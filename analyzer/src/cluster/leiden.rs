@@ -277,10 +277,11 @@ fn move_nodes(level: &Level, partition: &mut [usize], total: f64, gamma: f64, rn
             }
         }
         // An empty community is worth 0: leaving is better than a loss.
-        if best_gain < -1e-12 && sigma[current] > 0.0 {
-            if let Some(&c) = empty.iter().find(|&&c| c != current && sigma[c] == 0.0) {
-                best = c;
-            }
+        if best_gain < -1e-12
+            && sigma[current] > 0.0
+            && let Some(&c) = empty.iter().find(|&&c| c != current && sigma[c] == 0.0)
+        {
+            best = c;
         }
         sigma[best] += k;
         if best != current {

@@ -315,6 +315,115 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
     Ok(suggestion)
 }
 
+/// Evaluates a placement someone chose, such as a plan after the user's
+/// edits, with the same metrics, coupling matrix, table decisions and
+/// reasons as a suggestion, without clustering anything.
+///
+/// `coupling` is [`Coupling::build`] of `analysis` at the plan's
+/// granularity; build it once and evaluate every edit against it. A member
+/// or table of `services` that the coupling graph does not hold becomes a
+/// warning; units no service lists count as left out, like shared ones.
+/// The services come back in the order given, with their routes empty.
+#[must_use]
+pub fn evaluate(
+    analysis: &Analysis,
+    coupling: &Coupling,
+    granularity: Granularity,
+    services: &[ExistingService],
+) -> Suggestion {
+    let index: BTreeMap<&str, usize> = coupling
+        .units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.id.as_str(), i))
+        .collect();
+    let mut service_index: Vec<Option<&str>> = vec![None; coupling.units.len()];
+    let mut warnings = Vec::new();
+    for service in services {
+        let tables = service.tables.iter().map(|t| (format!("table:{t}"), t));
+        let members = service.members.iter().map(|m| (m.clone(), m));
+        for (id, name) in members.chain(tables) {
+            match index.get(id.as_str()) {
+                Some(&i) => service_index[i] = Some(service.name.as_str()),
+                None => warnings.push(format!(
+                    "`{name}` of service `{}` is not in the analysis",
+                    service.name
+                )),
+            }
+        }
+    }
+    let graph = coupling.graph();
+    let (metrics, mut per_service) =
+        metrics(analysis, coupling, &graph, &service_index, granularity);
+    let label: BTreeMap<&str, usize> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let mut writes: BTreeMap<usize, BTreeMap<usize, u32>> = BTreeMap::new();
+    for (&(a, b), (_, evidence)) in &coupling.edges {
+        let (code, table) = if coupling.units[a].table {
+            (b, a)
+        } else {
+            (a, b)
+        };
+        if let Some(&c) = service_index[code].and_then(|s| label.get(s))
+            && evidence.writes > 0
+        {
+            *writes.entry(table).or_default().entry(c).or_default() += evidence.writes;
+        }
+    }
+    let names: BTreeMap<usize, String> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, s.name.clone()))
+        .collect();
+    let communities: BTreeSet<usize> = names.keys().copied().collect();
+    let community_of: Vec<usize> = service_index
+        .iter()
+        .map(|s| s.and_then(|s| label.get(s).copied()).unwrap_or(usize::MAX))
+        .collect();
+    let tables_needing_decision = table_decisions(
+        &writes,
+        &coupling.units,
+        &names,
+        &communities,
+        &community_of,
+    );
+    let mut out: Vec<ServiceSuggestion> = services
+        .iter()
+        .map(|s| ServiceSuggestion {
+            name: s.name.clone(),
+            members: s.members.clone(),
+            pinned: s.pinned.clone(),
+            tables: s.tables.clone(),
+            routes: Vec::new(),
+            metrics: per_service.remove(&s.name).unwrap_or_default(),
+            reasons: BTreeMap::new(),
+        })
+        .collect();
+    for (i, unit) in coupling.units.iter().enumerate() {
+        let Some(&c) = service_index[i].and_then(|s| label.get(s)) else {
+            continue;
+        };
+        let pinned = out[c].pinned.contains(&unit.id);
+        let reason = reason_for(i, coupling, &service_index, pinned);
+        out[c].reasons.insert(unit.id.clone(), reason);
+    }
+    Suggestion {
+        services: out,
+        metrics,
+        tables_needing_decision,
+        warnings,
+        shared: Vec::new(),
+        links: links(coupling, &service_index),
+        resolution: 0.0,
+        granularity,
+        mojofm: None,
+        ari: None,
+    }
+}
+
 /// Code units that belong to no one service: they touch no table, and
 /// three or more other areas depend on them (a `util` or `db` module) or
 /// they depend on three or more other areas (a composition root such as

@@ -105,10 +105,10 @@ impl Running {
 pub async fn wait_for(client: &Client, sql: &str, what: &str) {
     let started = Instant::now();
     loop {
-        if let Ok(row) = client.query_one(sql, &[]).await {
-            if row.get::<_, Option<bool>>(0) == Some(true) {
-                return;
-            }
+        if let Ok(row) = client.query_one(sql, &[]).await
+            && row.get::<_, Option<bool>>(0) == Some(true)
+        {
+            return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(90),

@@ -1,0 +1,254 @@
+//! The one keymap table. The key handler, the help overlay and the status
+//! bar hints all read [`KEYMAP`], so they cannot disagree.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everywhere, popups included.
+    Always,
+    /// The main screen, no popup open.
+    Main,
+    /// The main screen while a search is set.
+    Searching,
+    /// The main screen while no search is set.
+    NotSearching,
+    /// A list popup (pickers).
+    Picker,
+    /// A text input popup.
+    Input,
+    /// The unsaved-changes question.
+    Confirm,
+    /// The re-suggestion diff.
+    Diff,
+    /// The help overlay.
+    Help,
+}
+
+impl Scope {
+    /// How the help overlay titles the scope's section.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Always => "anywhere",
+            Scope::Main | Scope::NotSearching => "main screen",
+            Scope::Searching => "while a search is set",
+            Scope::Picker => "in a picker",
+            Scope::Input => "in a text field",
+            Scope::Confirm => "when asked about unsaved changes",
+            Scope::Diff => "in the re-suggestion diff",
+            Scope::Help => "in this help",
+        }
+    }
+}
+
+/// Everything a key can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Quit now, unsaved changes or not.
+    ForceQuit,
+    /// Quit, asking first when there are unsaved changes.
+    Quit,
+    /// Save the plan.
+    Save,
+    /// Undo the last edit.
+    Undo,
+    /// Redo the last undone edit.
+    Redo,
+    /// Select the previous row.
+    Up,
+    /// Select the next row.
+    Down,
+    /// Ten rows up.
+    PageUp,
+    /// Ten rows down.
+    PageDown,
+    /// First row.
+    Top,
+    /// Last row.
+    Bottom,
+    /// Focus the next pane.
+    NextPane,
+    /// Focus the previous pane.
+    PrevPane,
+    /// Jump to the plan screen.
+    ViewPlan,
+    /// Jump to the routes view.
+    ViewRoutes,
+    /// Jump to the tables view.
+    ViewTables,
+    /// Jump to the coupling matrix.
+    ViewDsm,
+    /// Start a search.
+    Filter,
+    /// Next search match.
+    NextMatch,
+    /// Previous search match.
+    PrevMatch,
+    /// Move the selected member to another service.
+    Move,
+    /// Pin or unpin the selected member.
+    Pin,
+    /// Rename the selected service.
+    Rename,
+    /// Create a service.
+    NewService,
+    /// Merge the selected service into another.
+    Merge,
+    /// Delete the selected service.
+    Delete,
+    /// Set the selected route's or table's stage.
+    Stage,
+    /// Set the selected canary route's percent.
+    Percent,
+    /// Re-run the clustering.
+    Resuggest,
+    /// Cycle the sort order of the routes and tables views.
+    Sort,
+    /// Open the help overlay.
+    Help,
+    /// Close the popup, clear the search.
+    Close,
+    /// Choose the highlighted entry, confirm the text.
+    Confirm,
+    /// Accept the re-suggestion.
+    Accept,
+    /// Save, then quit.
+    SaveAndQuit,
+    /// Quit without saving.
+    Discard,
+}
+
+/// A key, as the table writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// A character without Ctrl.
+    Char(char),
+    /// A character with Ctrl.
+    Ctrl(char),
+    /// A named key.
+    Code(KeyCode),
+}
+
+/// One line of the keymap.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    /// The keys that trigger it.
+    pub keys: &'static [Key],
+    /// How the keys are written in help and hints.
+    pub label: &'static str,
+    /// Where it applies.
+    pub scope: Scope,
+    /// What it does.
+    pub action: Action,
+    /// What the help says.
+    pub description: &'static str,
+    /// The word the status bar shows for it; empty when it is not shown.
+    pub hint: &'static str,
+}
+
+const fn b(
+    keys: &'static [Key],
+    label: &'static str,
+    scope: Scope,
+    action: Action,
+    description: &'static str,
+    hint: &'static str,
+) -> Binding {
+    Binding {
+        keys,
+        label,
+        scope,
+        action,
+        description,
+        hint,
+    }
+}
+
+use Key::{Char, Code, Ctrl};
+
+/// Every key binding.
+#[rustfmt::skip]
+pub const KEYMAP: &[Binding] = &[
+    b(&[Ctrl('c')], "C-c", Scope::Always, Action::ForceQuit, "quit now, even with unsaved changes", ""),
+    b(&[Char('?')], "?", Scope::Main, Action::Help, "help (this overlay)", "help"),
+    b(&[Char('q')], "q", Scope::Main, Action::Quit, "quit (asks when there are unsaved changes)", "quit"),
+    b(&[Char('w')], "w", Scope::Main, Action::Save, "save the plan (atomic, keeps comments)", "save"),
+    b(&[Char('m')], "m", Scope::Main, Action::Move, "move the selected member to another service", "move"),
+    b(&[Char('p')], "p", Scope::Main, Action::Pin, "pin or unpin the selected member", "pin"),
+    b(&[Char('r')], "r", Scope::Main, Action::Rename, "rename the selected service", "rename"),
+    b(&[Char('n')], "n", Scope::NotSearching, Action::NewService, "new service", "new"),
+    b(&[Char('M')], "M", Scope::Main, Action::Merge, "merge the selected service into another", ""),
+    b(&[Char('D')], "D", Scope::Main, Action::Delete, "delete the selected service (only without routes and tables)", ""),
+    b(&[Char('s')], "s", Scope::Main, Action::Stage, "set the selected route's or table's stage (valid moves only)", "stage"),
+    b(&[Char('%')], "%", Scope::Main, Action::Percent, "set the selected canary route's percent", ""),
+    b(&[Char('u')], "u", Scope::Main, Action::Undo, "undo", "undo"),
+    b(&[Ctrl('r')], "C-r", Scope::Main, Action::Redo, "redo", ""),
+    b(&[Char('S')], "S", Scope::Main, Action::Resuggest, "re-suggest services (keeps pins and your moves), then accept or reject", ""),
+    b(&[Char('o')], "o", Scope::Main, Action::Sort, "sort routes and tables: service, name, stage", ""),
+    b(&[Char('j'), Code(KeyCode::Down)], "j/↓", Scope::Main, Action::Down, "next row", ""),
+    b(&[Char('k'), Code(KeyCode::Up)], "k/↑", Scope::Main, Action::Up, "previous row", ""),
+    b(&[Code(KeyCode::PageDown)], "PgDn", Scope::Main, Action::PageDown, "ten rows down", ""),
+    b(&[Code(KeyCode::PageUp)], "PgUp", Scope::Main, Action::PageUp, "ten rows up", ""),
+    b(&[Char('g'), Code(KeyCode::Home)], "g/Home", Scope::Main, Action::Top, "first row", ""),
+    b(&[Char('G'), Code(KeyCode::End)], "G/End", Scope::Main, Action::Bottom, "last row", ""),
+    b(&[Code(KeyCode::Tab), Char('l'), Code(KeyCode::Right)], "Tab", Scope::Main, Action::NextPane, "next pane", "pane"),
+    b(&[Code(KeyCode::BackTab), Char('h'), Code(KeyCode::Left)], "S-Tab", Scope::Main, Action::PrevPane, "previous pane", ""),
+    b(&[Char('1')], "1", Scope::Main, Action::ViewPlan, "services, members and details", ""),
+    b(&[Char('2')], "2", Scope::Main, Action::ViewRoutes, "every route", ""),
+    b(&[Char('3')], "3", Scope::Main, Action::ViewTables, "every table", ""),
+    b(&[Char('4')], "4", Scope::Main, Action::ViewDsm, "coupling matrix", ""),
+    b(&[Char('/')], "/", Scope::Main, Action::Filter, "search rows of the focused pane", "search"),
+    b(&[Char('n')], "n", Scope::Searching, Action::NextMatch, "next match", ""),
+    b(&[Char('N')], "N", Scope::Searching, Action::PrevMatch, "previous match", ""),
+    b(&[Code(KeyCode::Esc)], "Esc", Scope::Searching, Action::Close, "clear the search", ""),
+    b(&[Char('j'), Code(KeyCode::Down)], "j/↓", Scope::Picker, Action::Down, "next choice", ""),
+    b(&[Char('k'), Code(KeyCode::Up)], "k/↑", Scope::Picker, Action::Up, "previous choice", ""),
+    b(&[Code(KeyCode::Enter)], "Enter", Scope::Picker, Action::Confirm, "choose", "choose"),
+    b(&[Code(KeyCode::Esc), Char('q')], "Esc", Scope::Picker, Action::Close, "cancel", "cancel"),
+    b(&[Code(KeyCode::Enter)], "Enter", Scope::Input, Action::Confirm, "confirm", "confirm"),
+    b(&[Code(KeyCode::Esc)], "Esc", Scope::Input, Action::Close, "cancel", "cancel"),
+    b(&[Char('w')], "w", Scope::Confirm, Action::SaveAndQuit, "save, then quit", "save+quit"),
+    b(&[Char('y'), Char('q')], "y/q", Scope::Confirm, Action::Discard, "quit without saving", "discard"),
+    b(&[Code(KeyCode::Esc), Char('n')], "Esc/n", Scope::Confirm, Action::Close, "stay", "stay"),
+    b(&[Char('y'), Code(KeyCode::Enter)], "y/Enter", Scope::Diff, Action::Accept, "accept the suggestion", "accept"),
+    b(&[Char('n'), Code(KeyCode::Esc)], "n/Esc", Scope::Diff, Action::Close, "reject it", "reject"),
+    b(&[Char('j'), Code(KeyCode::Down)], "j/↓", Scope::Diff, Action::Down, "scroll down", ""),
+    b(&[Char('k'), Code(KeyCode::Up)], "k/↑", Scope::Diff, Action::Up, "scroll up", ""),
+    b(&[Code(KeyCode::Esc), Char('?'), Char('q')], "Esc/?/q", Scope::Help, Action::Close, "close the help", "close"),
+];
+
+impl Key {
+    /// Whether `event` is this key.
+    #[must_use]
+    pub fn matches(self, event: &KeyEvent) -> bool {
+        let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
+        match self {
+            Key::Char(c) => !ctrl && event.code == KeyCode::Char(c),
+            Key::Ctrl(c) => ctrl && event.code == KeyCode::Char(c),
+            Key::Code(code) => !ctrl && event.code == code,
+        }
+    }
+}
+
+/// The action bound to `event` in the first of `scopes` that binds it.
+#[must_use]
+pub fn lookup(scopes: &[Scope], event: &KeyEvent) -> Option<Action> {
+    scopes.iter().find_map(|scope| {
+        KEYMAP
+            .iter()
+            .find(|b| b.scope == *scope && b.keys.iter().any(|k| k.matches(event)))
+            .map(|b| b.action)
+    })
+}
+
+/// The status bar hints for these scopes: `key label` pairs.
+#[must_use]
+pub fn hints(scopes: &[Scope]) -> Vec<(&'static str, &'static str)> {
+    KEYMAP
+        .iter()
+        .filter(|b| !b.hint.is_empty() && scopes.contains(&b.scope))
+        .map(|b| (b.label, b.hint))
+        .collect()
+}

@@ -1,0 +1,916 @@
+//! Drawing: the model in, a frame out. Nothing here changes the model.
+
+use std::collections::BTreeMap;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use strangler_analyzer::cluster::coupling::Evidence;
+
+use crate::keymap::{KEYMAP, Scope, hints};
+use crate::model::{InputPurpose, Model, Pane, PickPurpose, Popup, Row, Sort};
+use crate::update::{matches, scopes};
+
+/// The smallest terminal the planner draws in.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Colours, or a monochrome theme when `NO_COLOR` is set: the selection is
+/// then reverse video plus the `▶` marker, which every theme draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    /// Whether to use colour.
+    pub color: bool,
+}
+
+impl Theme {
+    /// Colour unless `NO_COLOR` is set to a non-empty value.
+    #[must_use]
+    pub fn from_env() -> Self {
+        Self {
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    fn pick(self, color: Style, mono: Style) -> Style {
+        if self.color { color } else { mono }
+    }
+
+    fn selected(self) -> Style {
+        self.pick(
+            Style::new()
+                .bg(Color::Blue)
+                .fg(Color::White)
+                .add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        )
+    }
+
+    fn focus(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    }
+
+    fn warn(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Yellow),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    }
+
+    fn error(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+        )
+    }
+
+    fn dim(self) -> Style {
+        self.pick(Style::new().fg(Color::DarkGray), Style::new())
+    }
+
+    fn hot(self) -> Style {
+        self.pick(
+            Style::new()
+                .fg(Color::LightRed)
+                .add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+        )
+    }
+
+    fn matched(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Magenta),
+            Style::new().add_modifier(Modifier::UNDERLINED),
+        )
+    }
+
+    fn header(self) -> Style {
+        self.pick(
+            Style::new().add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    }
+}
+
+/// The first visible row of a list `height` rows high when `selected` is
+/// selected: the list scrolls just enough to show it.
+#[must_use]
+pub fn offset(selected: usize, height: usize) -> usize {
+    if height == 0 {
+        0
+    } else {
+        (selected + 1).saturating_sub(height)
+    }
+}
+
+/// The panes drawn for `focus` in `area`, with their rectangles (borders
+/// included), for drawing and for mouse hit tests alike.
+#[must_use]
+pub fn panes(area: Rect, focus: Pane) -> Vec<(Pane, Rect)> {
+    let body = body(area);
+    match focus {
+        Pane::Services | Pane::Members | Pane::Details => {
+            let columns =
+                Layout::horizontal([Constraint::Length(32), Constraint::Min(0)]).split(body);
+            let right = Layout::vertical([Constraint::Percentage(55), Constraint::Min(0)])
+                .split(columns[1]);
+            vec![
+                (Pane::Services, columns[0]),
+                (Pane::Members, right[0]),
+                (Pane::Details, right[1]),
+            ]
+        }
+        other => vec![(other, body)],
+    }
+}
+
+fn body(area: Rect) -> Rect {
+    Rect {
+        y: area.y + 2,
+        height: area.height.saturating_sub(4),
+        ..area
+    }
+}
+
+/// Draws the whole screen.
+pub fn view(frame: &mut Frame, model: &Model, theme: Theme) {
+    let area = frame.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let text = vec![
+            Line::from("strangler plan needs more room"),
+            Line::from(format!(
+                "at least {}×{}; this terminal is {}×{}",
+                MIN_SIZE.0, MIN_SIZE.1, area.width, area.height
+            )),
+            Line::from("enlarge the window, or press q to quit"),
+        ];
+        frame.render_widget(Paragraph::new(text), area);
+        return;
+    }
+    title_bar(frame, model, theme, area);
+    metrics_bar(frame, model, theme, area);
+    for (pane, rect) in panes(area, model.focus) {
+        let focused = pane == model.focus;
+        match pane {
+            Pane::Services => services(frame, model, theme, rect, focused),
+            Pane::Members => members(frame, model, theme, rect, focused),
+            Pane::Details => details(frame, model, theme, rect, focused),
+            Pane::Routes => routes(frame, model, theme, rect),
+            Pane::Tables => tables(frame, model, theme, rect),
+            Pane::Dsm => dsm(frame, model, theme, rect),
+        }
+    }
+    let status = Rect::new(area.x, area.bottom() - 2, area.width, 1);
+    frame.render_widget(Paragraph::new(model.status.as_str()), status);
+    let hint_spans: Vec<Span> = hints(scopes(model))
+        .into_iter()
+        .flat_map(|(key, word)| {
+            [
+                Span::styled(key, theme.header()),
+                Span::raw(format!(" {word} ")),
+            ]
+        })
+        .collect();
+    let hint_area = Rect::new(area.x, area.bottom() - 1, area.width, 1);
+    frame.render_widget(Paragraph::new(Line::from(hint_spans)), hint_area);
+    if let Some(popup) = &model.popup {
+        draw_popup(frame, model, theme, popup, area);
+    }
+}
+
+fn title_bar(frame: &mut Frame, model: &Model, theme: Theme, area: Rect) {
+    let mut spans = vec![
+        Span::styled("strangler plan ", theme.header()),
+        Span::raw(model.file.clone()),
+    ];
+    if model.dirty() {
+        spans.push(Span::styled(" [modified]", theme.warn()));
+    }
+    if model.read_only() {
+        spans.push(Span::styled(" [read-only]", theme.error()));
+    }
+    spans.push(Span::raw("  "));
+    for (key, pane, label) in [
+        ("1", Pane::Services, "plan"),
+        ("2", Pane::Routes, "routes"),
+        ("3", Pane::Tables, "tables"),
+        ("4", Pane::Dsm, "coupling"),
+    ] {
+        let on = pane == model.focus
+            || (pane == Pane::Services && matches!(model.focus, Pane::Members | Pane::Details));
+        let style = if on { theme.selected() } else { Style::new() };
+        spans.push(Span::styled(format!("{key} {label}"), style));
+        spans.push(Span::raw(" "));
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)),
+        Rect::new(area.x, area.y, area.width, 1),
+    );
+}
+
+fn metrics_bar(frame: &mut Frame, model: &Model, theme: Theme, area: Rect) {
+    let line = match (&model.eval, &model.change) {
+        (None, _) => Line::styled(
+            "metrics need the analysis: open with --repo PATH or --analysis FILE",
+            theme.dim(),
+        ),
+        (Some(eval), None) => {
+            let m = &eval.metrics;
+            Line::from(format!(
+                "modularity {:.3}  cross-service calls {}  shared tables {}  services {}",
+                m.modularity, m.cross_service_calls, m.shared_tables, m.services
+            ))
+        }
+        (Some(_), Some(c)) => {
+            let (b, a) = (&c.before, &c.after);
+            let mut spans = vec![Span::raw(format!(
+                "modularity {:.3}→{:.3}  cross calls {}→{}  shared tables {}→{}",
+                b.modularity,
+                a.modularity,
+                b.cross_service_calls,
+                a.cross_service_calls,
+                b.shared_tables,
+                a.shared_tables
+            ))];
+            spans.push(Span::styled(format!("  ({})", c.what), theme.dim()));
+            Line::from(spans)
+        }
+    };
+    frame.render_widget(
+        Paragraph::new(line),
+        Rect::new(area.x, area.y + 1, area.width, 1),
+    );
+}
+
+fn block(title: String, focused: bool, theme: Theme) -> Block<'static> {
+    let block = Block::bordered().title(title);
+    if focused {
+        block.border_style(theme.focus())
+    } else {
+        block
+    }
+}
+
+/// Draws rows in a bordered box, scrolled to show `selected`, with the
+/// selection marked by `▶` and the theme's selection style.
+#[allow(clippy::too_many_arguments)]
+fn list(
+    frame: &mut Frame,
+    rect: Rect,
+    title: String,
+    header: Option<Line<'static>>,
+    rows: Vec<Line<'static>>,
+    selected: Option<usize>,
+    focused: bool,
+    theme: Theme,
+) {
+    let block = block(title, focused, theme);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let mut height = inner.height as usize;
+    let mut lines = Vec::new();
+    if let Some(h) = header {
+        lines.push(h.style(theme.header()));
+        height = height.saturating_sub(1);
+    }
+    let first = offset(selected.unwrap_or(0), height);
+    for (i, row) in rows.into_iter().enumerate().skip(first).take(height) {
+        let is_selected = Some(i) == selected;
+        let marker = if is_selected && focused {
+            "▶ "
+        } else if is_selected {
+            "› "
+        } else {
+            "  "
+        };
+        let mut spans = vec![Span::raw(marker)];
+        spans.extend(row.spans);
+        let mut line = Line::from(spans).style(row.style);
+        if is_selected && focused {
+            line = line.style(theme.selected());
+        } else if is_selected {
+            line = line.style(theme.header());
+        }
+        lines.push(line);
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn search_style(model: &Model, text: &str, theme: Theme) -> Style {
+    match &model.filter {
+        Some(f) if matches(text, f) => theme.matched(),
+        _ => Style::new(),
+    }
+}
+
+fn services(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: bool) {
+    let metrics: BTreeMap<&str, _> = model
+        .eval
+        .iter()
+        .flat_map(|e| &e.services)
+        .map(|s| (s.name.as_str(), &s.metrics))
+        .collect();
+    let rows = model
+        .plan
+        .services
+        .iter()
+        .map(|s| {
+            let text = match metrics.get(s.name.as_str()) {
+                Some(m) => format!(
+                    "{:<13.13} {:>3} {:>4.2} {:>5.0}",
+                    s.name, m.size, m.cohesion, m.coupling
+                ),
+                None => format!("{:<13.13} {:>3}", s.name, s.members.len()),
+            };
+            Line::styled(text, search_style(model, &s.name, theme))
+        })
+        .collect();
+    list(
+        frame,
+        rect,
+        format!("Services ({})", model.plan.services.len()),
+        Some(Line::from("  name          size coh  coupl")),
+        rows,
+        Some(model.service),
+        focused,
+        theme,
+    );
+}
+
+fn members(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: bool) {
+    let Some(service) = model.plan.services.get(model.service) else {
+        list(
+            frame,
+            rect,
+            "Members".to_owned(),
+            None,
+            vec![Line::from("no services yet: n creates one")],
+            None,
+            focused,
+            theme,
+        );
+        return;
+    };
+    let missing: Vec<&str> = model.missing().iter().map(String::as_str).collect();
+    let rows = model
+        .rows()
+        .into_iter()
+        .map(|row| match row {
+            Row::Header(h) => Line::styled(h, theme.header()),
+            Row::Member { id, depth, label } => {
+                let mut spans = vec![Span::styled(
+                    format!("{}{label}", "  ".repeat(depth)),
+                    search_style(model, &id, theme),
+                )];
+                if service.pinned.contains(&id) {
+                    spans.push(Span::styled(" [pinned]", theme.warn()));
+                }
+                if missing.iter().any(|w| w.contains(&format!("`{id}`"))) {
+                    spans.push(Span::styled(" [not in analysis]", theme.error()));
+                }
+                Line::from(spans)
+            }
+            Row::Table(i) => {
+                let t = &service.tables[i];
+                let own = model.ownership(&service.name, &t.name);
+                let own_style = if own == "decide" {
+                    theme.hot()
+                } else {
+                    theme.dim()
+                };
+                Line::from(vec![
+                    Span::styled(
+                        format!("{:<20} ", t.name),
+                        search_style(model, &t.name, theme),
+                    ),
+                    Span::raw(format!("{:<14} ", t.stage.as_str())),
+                    Span::styled(own, own_style),
+                ])
+            }
+            Row::Route(i) => {
+                let r = &service.routes[i];
+                let percent = r.percent.map(|p| format!(" {p}%")).unwrap_or_default();
+                let path = r.path.to_string();
+                Line::from(vec![
+                    Span::raw(format!("{:<9.9} ", r.methods_label())),
+                    Span::styled(format!("{path} "), search_style(model, &path, theme)),
+                    Span::raw(format!("{}{percent}", r.stage)),
+                ])
+            }
+        })
+        .collect();
+    list(
+        frame,
+        rect,
+        format!("{} ({})", Pane::Members.title(), service.name),
+        None,
+        rows,
+        Some(model.row),
+        focused,
+        theme,
+    );
+}
+
+fn details(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: bool) {
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    if model.read_only() {
+        lines.push(Line::styled(
+            "the plan is invalid; nothing can be edited or saved:",
+            theme.error(),
+        ));
+        lines.extend(model.errors.iter().map(|e| Line::from(e.clone())));
+    }
+    let missing = model.missing();
+    if !missing.is_empty() {
+        lines.push(Line::styled(
+            format!(
+                "⚠ {} plan entries are not in the analysis (stale?):",
+                missing.len()
+            ),
+            theme.warn(),
+        ));
+        lines.extend(
+            missing
+                .iter()
+                .take(5)
+                .map(|w| Line::styled(format!("  {w}"), theme.warn())),
+        );
+    }
+    lines.extend(selection_details(model, theme));
+    let block = block(Pane::Details.title().to_owned(), focused, theme);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let scroll = u16::try_from(model.details_scroll).unwrap_or(u16::MAX);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        inner,
+    );
+}
+
+fn selection_details(model: &Model, theme: Theme) -> Vec<Line<'static>> {
+    let Some(service) = model.plan.services.get(model.service) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    match model.rows().get(model.row) {
+        Some(Row::Member { id, .. }) => {
+            out.push(Line::styled(id.clone(), theme.header()));
+            let reason = model
+                .eval
+                .as_ref()
+                .and_then(|e| e.services.iter().find(|s| s.name == service.name))
+                .and_then(|s| s.reasons.get(id));
+            let Some(reason) = reason else {
+                out.push(Line::styled(
+                    "no reason: the analysis does not know this member",
+                    theme.dim(),
+                ));
+                return out;
+            };
+            if reason.pinned {
+                out.push(Line::from("pinned: the analyzer keeps it here"));
+            }
+            out.push(Line::from(format!(
+                "here because: {}",
+                reason.because.join("; ")
+            )));
+            if let Some(runner) = &reason.runner_up {
+                out.push(Line::from(format!(
+                    "runner-up {runner}; moving there cuts {:.1}: {}",
+                    reason.move_cost_weight,
+                    reason.move_cost.join("; ")
+                )));
+            }
+            let ties = cross_ties(model, id, &service.name);
+            out.push(Line::styled(
+                format!("cross-service ties ({}):", ties.len()),
+                theme.header(),
+            ));
+            out.extend(ties.into_iter().map(|t| Line::styled(t, theme.hot())));
+        }
+        Some(Row::Table(i)) => {
+            let t = &service.tables[*i];
+            out.push(Line::styled(format!("table {}", t.name), theme.header()));
+            let next: Vec<&str> = t
+                .stage
+                .next_stages()
+                .into_iter()
+                .filter(|s| *s != t.stage)
+                .map(strangler_plan::TableStage::as_str)
+                .collect();
+            out.push(Line::from(format!(
+                "stage {}; can move to: {}",
+                t.stage,
+                if next.is_empty() {
+                    "nothing (final)".to_owned()
+                } else {
+                    next.join(", ")
+                }
+            )));
+            out.push(Line::from(format!(
+                "ownership: {}",
+                model.ownership(&service.name, &t.name)
+            )));
+            if let Some(d) = model
+                .eval
+                .as_ref()
+                .and_then(|e| e.tables_needing_decision.iter().find(|d| d.table == t.name))
+            {
+                let writers: Vec<String> = d
+                    .writers
+                    .iter()
+                    .map(|(s, n)| format!("{s} ({n})"))
+                    .collect();
+                out.push(Line::styled(
+                    format!("written by: {}", writers.join(", ")),
+                    theme.hot(),
+                ));
+            }
+        }
+        Some(Row::Route(i)) => {
+            let r = &service.routes[*i];
+            out.push(Line::styled(
+                format!("route {} {}", r.methods_label(), r.path),
+                theme.header(),
+            ));
+            out.push(Line::from(format!(
+                "stage {}{}{}",
+                r.stage,
+                r.percent.map(|p| format!(", {p}%")).unwrap_or_default(),
+                r.sticky
+                    .as_ref()
+                    .map(|s| format!(", sticky {s}"))
+                    .unwrap_or_default()
+            )));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The ties of `member` to units in other services, heaviest first.
+fn cross_ties(model: &Model, member: &str, own: &str) -> Vec<String> {
+    let Some(analyzed) = &model.analyzed else {
+        return Vec::new();
+    };
+    let coupling = &analyzed.coupling;
+    let Some(i) = coupling.units.iter().position(|u| u.id == member) else {
+        return Vec::new();
+    };
+    let service_of: BTreeMap<String, &str> = model
+        .plan
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.members
+                .iter()
+                .cloned()
+                .chain(s.tables.iter().map(|t| format!("table:{}", t.name)))
+                .map(move |m| (m, s.name.as_str()))
+        })
+        .collect();
+    let mut ties: Vec<(f64, String)> = coupling.neighbors[i]
+        .iter()
+        .filter_map(|&(other, key)| {
+            let id = &coupling.units[other].id;
+            let theirs = service_of.get(id)?;
+            if *theirs == own {
+                return None;
+            }
+            let (w, e) = &coupling.edges[&key];
+            Some((*w, format!("{} {id} ({theirs})", describe(e, key.0 == i))))
+        })
+        .collect();
+    ties.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    ties.into_iter().map(|(_, t)| t).collect()
+}
+
+fn describe(e: &Evidence, forward: bool) -> &'static str {
+    let (calls, called_by) = if forward {
+        (e.calls, e.called_by)
+    } else {
+        (e.called_by, e.calls)
+    };
+    if e.writes > 0 {
+        "writes/written"
+    } else if e.reads > 0 {
+        "reads/read"
+    } else if calls > 0 {
+        "calls"
+    } else if called_by > 0 {
+        "called by"
+    } else if e.types > 0 {
+        "shares types"
+    } else {
+        "tied to"
+    }
+}
+
+fn routes(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
+    let rows = model
+        .all_routes()
+        .into_iter()
+        .map(|(s, r)| {
+            let svc = &model.plan.services[s];
+            let route = &svc.routes[r];
+            let text = format!(
+                "{:<14.14} {:<10.10} {:<34} {:<9} {}",
+                svc.name,
+                route.methods_label(),
+                route.path.to_string(),
+                route.stage.as_str(),
+                route.percent.map(|p| format!("{p}%")).unwrap_or_default()
+            );
+            let style = search_style(model, &text, theme);
+            Line::styled(text, style)
+        })
+        .collect();
+    list(
+        frame,
+        rect,
+        format!("Routes, sorted by {} (o sorts)", sort_name(model.sort)),
+        Some(Line::from(format!(
+            "  {:<14} {:<10} {:<34} {:<9} {}",
+            "service", "methods", "path", "stage", "%"
+        ))),
+        rows,
+        Some(model.route_row),
+        true,
+        theme,
+    );
+}
+
+fn tables(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
+    let rows = model
+        .all_tables()
+        .into_iter()
+        .map(|(s, t)| {
+            let svc = &model.plan.services[s];
+            let table = &svc.tables[t];
+            let text = format!(
+                "{:<14.14} {:<28.28} {:<15} {}",
+                svc.name,
+                table.name,
+                table.stage.as_str(),
+                model.ownership(&svc.name, &table.name)
+            );
+            let style = search_style(model, &text, theme);
+            Line::styled(text, style)
+        })
+        .collect();
+    list(
+        frame,
+        rect,
+        format!("Tables, sorted by {} (o sorts)", sort_name(model.sort)),
+        Some(Line::from(format!(
+            "  {:<14} {:<28} {:<15} {}",
+            "service", "table", "stage", "ownership"
+        ))),
+        rows,
+        Some(model.table_row),
+        true,
+        theme,
+    );
+}
+
+fn sort_name(sort: Sort) -> &'static str {
+    match sort {
+        Sort::Service => "service",
+        Sort::Name => "name",
+        Sort::Stage => "stage",
+    }
+}
+
+fn dsm(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
+    let names: Vec<&str> = model
+        .plan
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut cells: BTreeMap<(&str, &str), u32> = BTreeMap::new();
+    for link in model.eval.iter().flat_map(|e| &e.links) {
+        cells.insert(
+            (link.from.as_str(), link.to.as_str()),
+            link.calls + link.reads + link.writes,
+        );
+    }
+    let label_width = 18;
+    let block = block(
+        "Coupling matrix: row depends on column (calls + reads + writes)".to_owned(),
+        true,
+        theme,
+    );
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    if model.eval.is_none() {
+        frame.render_widget(
+            Paragraph::new("the coupling matrix needs the analysis: --repo or --analysis"),
+            inner,
+        );
+        return;
+    }
+    let columns = ((inner.width as usize).saturating_sub(label_width) / 5).min(names.len());
+    let mut header = vec![Span::raw(format!("{:label_width$}", ""))];
+    header.extend((0..columns).map(|j| Span::styled(format!("{:>5}", j + 1), theme.header())));
+    let mut lines = vec![Line::from(header)];
+    let height = (inner.height as usize).saturating_sub(1);
+    let first = offset(model.dsm_row, height);
+    for (i, from) in names.iter().enumerate().skip(first).take(height) {
+        let selected = i == model.dsm_row;
+        let label = format!(
+            "{}{:>2} {:<13.13}",
+            if selected { "▶" } else { " " },
+            i + 1,
+            from
+        );
+        let mut spans = vec![Span::styled(
+            format!("{label:<label_width$}"),
+            if selected {
+                theme.selected()
+            } else {
+                Style::new()
+            },
+        )];
+        for to in names.iter().take(columns) {
+            let span = if from == to {
+                Span::styled(format!("{:>5}", "■"), theme.dim())
+            } else {
+                match cells.get(&(*from, *to)) {
+                    Some(&n) if n > 0 => Span::styled(format!("{n:>5}"), theme.hot()),
+                    _ => Span::styled(format!("{:>5}", "·"), theme.dim()),
+                }
+            };
+            spans.push(span);
+        }
+        lines.push(Line::from(spans));
+    }
+    if columns < names.len() {
+        lines.push(Line::styled(
+            format!(
+                "columns 1–{columns} of {} shown; widen the terminal for more",
+                names.len()
+            ),
+            theme.dim(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width.saturating_sub(2));
+    let height = height.min(area.height.saturating_sub(2));
+    Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    )
+}
+
+fn draw_popup(frame: &mut Frame, model: &Model, theme: Theme, popup: &Popup, area: Rect) {
+    let (title, lines, width, height): (String, Vec<Line>, u16, u16) = match popup {
+        Popup::Help => {
+            let lines = help_lines();
+            let h = lines.len() as u16 + 2;
+            ("Keys (?)".to_owned(), lines, 78, h)
+        }
+        Popup::Pick {
+            purpose,
+            choices,
+            selected,
+        } => {
+            let title = match purpose {
+                PickPurpose::Move { member } => format!("Move {member} to"),
+                PickPurpose::Merge => "Merge the service into".to_owned(),
+                PickPurpose::RouteStage(..) => "Route stage (valid moves)".to_owned(),
+                PickPurpose::TableStage(..) => "Table stage (valid moves)".to_owned(),
+            };
+            let height = choices.len().min(14) as u16 + 2;
+            let first = offset(*selected, height as usize - 2);
+            let lines = choices
+                .iter()
+                .enumerate()
+                .skip(first)
+                .map(|(i, c)| {
+                    if i == *selected {
+                        Line::styled(format!("▶ {c}"), theme.selected())
+                    } else {
+                        Line::from(format!("  {c}"))
+                    }
+                })
+                .collect();
+            let width = (title.chars().count() as u16 + 4).max(30);
+            (title, lines, width, height)
+        }
+        Popup::Input { purpose, text } => {
+            let title = match purpose {
+                InputPurpose::Rename => "Rename service",
+                InputPurpose::NewService => "New service name",
+                InputPurpose::Percent => "Canary percent (0–100)",
+                InputPurpose::Filter => "Search",
+            };
+            (
+                title.to_owned(),
+                vec![Line::from(format!("{text}_"))],
+                40,
+                3,
+            )
+        }
+        Popup::ConfirmQuit => {
+            let keys: Vec<String> = hints(&[Scope::Confirm])
+                .into_iter()
+                .map(|(k, w)| format!("{k} {w}"))
+                .collect();
+            (
+                "Unsaved changes".to_owned(),
+                vec![
+                    Line::from("The plan has unsaved changes."),
+                    Line::from(keys.join("  ")),
+                ],
+                50,
+                4,
+            )
+        }
+        Popup::Diff { lines, scroll, .. } => {
+            let shown: Vec<Line> = lines
+                .iter()
+                .skip(*scroll)
+                .map(|l| Line::from(l.clone()))
+                .collect();
+            (
+                format!(
+                    "Re-suggestion: {} changes (y accept, n reject)",
+                    lines.len()
+                ),
+                shown,
+                76,
+                18,
+            )
+        }
+    };
+    let _ = model;
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(title).border_style(theme.focus())),
+        rect,
+    );
+}
+
+/// The help overlay's lines, from [`KEYMAP`]: the main screen's keys in two
+/// columns, then each popup's keys on one line.
+fn help_lines() -> Vec<Line<'static>> {
+    let main: Vec<String> = KEYMAP
+        .iter()
+        .filter(|b| {
+            matches!(
+                b.scope,
+                Scope::Always | Scope::Main | Scope::NotSearching | Scope::Searching
+            )
+        })
+        .map(|b| {
+            let mut text = format!("{:<7} {}", b.label, b.description);
+            if b.scope == Scope::Searching {
+                text.push_str(" (searching)");
+            }
+            text
+        })
+        .collect();
+    let half = main.len().div_ceil(2);
+    let mut lines: Vec<Line> = (0..half)
+        .map(|i| {
+            let left = truncate(&main[i], 37);
+            let right = main.get(i + half).map_or("", String::as_str);
+            Line::from(format!("{left:<38}{}", truncate(right, 37)))
+        })
+        .collect();
+    for scope in [Scope::Picker, Scope::Input, Scope::Confirm, Scope::Diff] {
+        let keys: Vec<String> = KEYMAP
+            .iter()
+            .filter(|b| b.scope == scope)
+            .map(|b| format!("{} {}", b.label, b.description))
+            .collect();
+        lines.push(Line::from(truncate(
+            &format!("{}: {}", scope.title(), keys.join(", ")),
+            76,
+        )));
+    }
+    lines
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut out: String = text.chars().take(width - 1).collect();
+        out.push('…');
+        out
+    }
+}
