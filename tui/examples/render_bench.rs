@@ -2,7 +2,7 @@
 //! services on `TestBackend`. Prints figures; asserts nothing about time.
 //!
 //! ```sh
-//! cargo run --release -p strangler-tui --example bench
+//! cargo run --release -p strangler-tui --example render_bench
 //! ```
 
 use std::hint::black_box;
