@@ -160,11 +160,19 @@ pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
         .clamp(1, found.rust.len().max(1));
     let bar = progress_bar(config.progress, found.rust.len() as u64 * 2);
-    let run = workers::run(&found.rust, threads, config.max_file_bytes, &bar, || {
-        schema(&found.sql)
-    })?;
-    bar.finish_and_clear();
-    Ok(assemble(root, config, found, run))
+    let rust = found.rust.clone();
+    let sql = found.sql.clone();
+    workers::run(
+        &rust,
+        threads,
+        config.max_file_bytes,
+        &bar,
+        || schema(&sql),
+        |run| {
+            bar.finish_and_clear();
+            assemble(root, config, found, run)
+        },
+    )
 }
 
 /// The schema from the `.sql` files, in path order, without down migrations.

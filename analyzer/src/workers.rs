@@ -63,34 +63,42 @@ struct Output {
 }
 
 /// Parses and analyzes `files` on `threads` workers, running `meanwhile` on
-/// the calling thread while they parse.
-pub fn run<T: Send>(
+/// the calling thread while they parse, then `finish` on the result while
+/// the workers free their syntax trees (which takes a while for big trees,
+/// and need not hold anything up).
+pub fn run<T: Send, R>(
     files: &[RustFile],
     threads: usize,
     max_bytes: u64,
     bar: &indicatif::ProgressBar,
     meanwhile: impl FnOnce() -> T,
-) -> Result<Run<T>, AnalyzeError> {
+    finish: impl FnOnce(Run<T>) -> R,
+) -> Result<R, AnalyzeError> {
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let (summary_tx, summary_rx) = mpsc::channel::<Summary>();
+        let (output_tx, output_rx) = mpsc::channel::<Output>();
         let mut shared_txs = Vec::with_capacity(threads);
         let mut handles = Vec::with_capacity(threads);
         for i in 0..threads {
             let (shared_tx, shared_rx) = mpsc::channel::<Arc<Shared>>();
             shared_txs.push(shared_tx);
             let summary_tx = summary_tx.clone();
+            let output_tx = output_tx.clone();
             let next = &next;
             let handle = std::thread::Builder::new()
                 .name(format!("analyze-{i}"))
                 .stack_size(STACK_SIZE)
                 .spawn_scoped(scope, move || {
-                    work(files, next, max_bytes, bar, summary_tx, &shared_rx)
+                    work(
+                        files, next, max_bytes, bar, summary_tx, &shared_rx, &output_tx,
+                    );
                 })
                 .map_err(|e| AnalyzeError::Threads(e.to_string()))?;
             handles.push(handle);
         }
         drop(summary_tx);
+        drop(output_tx);
         let schema = meanwhile();
         let mut symbols = Symbols::default();
         let mut diesel = Vec::new();
@@ -114,26 +122,39 @@ pub fn run<T: Send>(
         }
         let mut facts = Vec::new();
         let mut route_parts = Vec::new();
-        for handle in handles {
-            match handle.join() {
-                Ok(out) => {
-                    facts.extend(out.facts);
-                    route_parts.push(out.routes);
-                }
-                Err(_) => diagnostics.push(Diagnostic::new(
-                    "",
-                    None,
-                    "internal error: an analysis worker panicked; its files are missing from the graph (please report this)",
-                )),
-            }
+        // Each worker sends its output before freeing its trees. The loop
+        // ends after every worker's output, or early when the only senders
+        // left are workers that died.
+        for out in output_rx.iter().take(threads) {
+            facts.extend(out.facts);
+            route_parts.push(out.routes);
+        }
+        if route_parts.len() < threads {
+            diagnostics.push(Diagnostic::new(
+                "",
+                None,
+                "internal error: an analysis worker panicked; its files are missing from the graph (please report this)",
+            ));
         }
         // Routers nest across files, so route parts are linked only once
         // every worker's part is in.
         let (routes, route_diagnostics) = routes::link(route_parts);
         diagnostics.extend(route_diagnostics);
-        let Shared { symbols, diesel } = Arc::try_unwrap(shared)
-            .map_err(|_| AnalyzeError::Threads("a worker outlived the analysis".to_owned()))?;
-        Ok(Run {
+        // Workers drop their handle on the table before sending their output;
+        // a worker that died may still be unwinding, so wait for it then.
+        let shared = match Arc::try_unwrap(shared) {
+            Ok(shared) => shared,
+            Err(shared) => {
+                for handle in handles {
+                    let _ = handle.join();
+                }
+                Arc::try_unwrap(shared).map_err(|_| {
+                    AnalyzeError::Threads("a worker outlived the analysis".to_owned())
+                })?
+            }
+        };
+        let Shared { symbols, diesel } = shared;
+        Ok(finish(Run {
             symbols,
             diesel,
             facts,
@@ -142,7 +163,7 @@ pub fn run<T: Send>(
             diagnostics,
             lines,
             parsed,
-        })
+        }))
     })
 }
 
@@ -153,7 +174,8 @@ fn work(
     bar: &indicatif::ProgressBar,
     summary_tx: mpsc::Sender<Summary>,
     shared_rx: &mpsc::Receiver<Arc<Shared>>,
-) -> Output {
+    output_tx: &mpsc::Sender<Output>,
+) {
     let mut mine: Vec<SourceFile> = Vec::new();
     let mut summary = Summary {
         symbols: Symbols::default(),
@@ -182,7 +204,7 @@ fn work(
     let _ = summary_tx.send(summary);
     drop(summary_tx);
     let Ok(shared) = shared_rx.recv() else {
-        return Output::default();
+        return;
     };
     let mut out = Output::default();
     for file in &mine {
@@ -196,5 +218,8 @@ fn work(
         bar.inc(1);
     }
     out.routes = routes::collect(&mine, &shared.symbols);
-    out
+    drop(shared);
+    // The main thread goes on with this; the trees are freed meanwhile.
+    let _ = output_tx.send(out);
+    drop(mine);
 }
