@@ -46,7 +46,17 @@ impl ModuleGraph {
     /// Folds `analysis` to module level.
     #[must_use]
     pub fn new(analysis: &Analysis) -> Self {
-        let owner = owners(analysis);
+        // Each node's module (modules, crate roots and tables are their own;
+        // a route's is its handler's).
+        let units =
+            crate::cluster::coupling::unit_map(analysis, crate::cluster::Granularity::Module);
+        let mut owner: BTreeMap<&str, &str> = units
+            .iter()
+            .map(|(n, m)| (n.as_str(), m.as_str()))
+            .collect();
+        for node in analysis.nodes.iter().filter(|n| n.kind == NodeKind::Table) {
+            owner.insert(&node.id, &node.id);
+        }
         let mut nodes = BTreeSet::new();
         for node in &analysis.nodes {
             if matches!(
@@ -81,42 +91,6 @@ impl ModuleGraph {
         edges.retain(|_, (a, b, c)| *a + *b + *c > 0);
         Self { nodes, edges }
     }
-}
-
-/// Each node's module (or itself, for modules and tables).
-fn owners(analysis: &Analysis) -> BTreeMap<&str, &str> {
-    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
-    for node in &analysis.nodes {
-        if matches!(
-            node.kind,
-            NodeKind::Module | NodeKind::Crate | NodeKind::Table
-        ) {
-            owner.insert(&node.id, &node.id);
-        }
-    }
-    for edge in analysis
-        .edges
-        .iter()
-        .filter(|e| e.kind == EdgeKind::Contains)
-    {
-        let is_module = analysis
-            .node(&edge.from)
-            .is_some_and(|n| matches!(n.kind, NodeKind::Module | NodeKind::Crate));
-        if is_module && !owner.contains_key(edge.to.as_str()) {
-            owner.insert(&edge.to, &edge.from);
-        }
-    }
-    // A route belongs where its handler lives.
-    for edge in analysis
-        .edges
-        .iter()
-        .filter(|e| e.kind == EdgeKind::Handles)
-    {
-        if let Some(module) = owner.get(edge.to.as_str()).copied() {
-            owner.insert(&edge.from, module);
-        }
-    }
-    owner
 }
 
 impl Analysis {

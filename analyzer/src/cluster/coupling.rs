@@ -249,8 +249,11 @@ impl Coupling {
     }
 }
 
-/// Each code node's unit id at this granularity.
-fn unit_map(analysis: &Analysis, granularity: Granularity) -> BTreeMap<String, String> {
+/// Each code node's unit id at this granularity: its module (a module or
+/// crate root is its own), function or file; a route's is its handler's.
+/// Tables are not in the map.
+#[must_use]
+pub fn unit_map(analysis: &Analysis, granularity: Granularity) -> BTreeMap<String, String> {
     let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
     for edge in analysis
         .edges
@@ -279,18 +282,19 @@ fn unit_map(analysis: &Analysis, granularity: Granularity) -> BTreeMap<String, S
         .iter()
         .filter_map(|n| n.file.as_deref().map(|f| (n.id.as_str(), f)))
         .collect();
+    let handler_of: BTreeMap<&str, &str> = analysis
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Handles)
+        .map(|e| (e.from.as_str(), e.to.as_str()))
+        .collect();
     let mut out = BTreeMap::new();
     for node in &analysis.nodes {
         let unit = match (node.kind, granularity) {
             (NodeKind::Table, _) => continue,
             (NodeKind::Route, _) => {
                 // A route belongs with its handler.
-                let handler = analysis
-                    .edges
-                    .iter()
-                    .find(|e| e.kind == EdgeKind::Handles && e.from == node.id)
-                    .map(|e| e.to.clone());
-                match handler {
+                match handler_of.get(node.id.as_str()).map(|h| (*h).to_owned()) {
                     Some(h) => match granularity {
                         Granularity::Function => Some(h),
                         Granularity::Module => module_of(&h),
