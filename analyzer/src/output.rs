@@ -93,17 +93,6 @@ impl ModuleGraph {
     }
 }
 
-impl Analysis {
-    /// The node with this id.
-    #[must_use]
-    pub fn node(&self, id: &str) -> Option<&crate::Node> {
-        self.nodes
-            .binary_search_by(|n| n.id.as_str().cmp(id))
-            .ok()
-            .and_then(|i| self.nodes.get(i))
-    }
-}
-
 fn text(analysis: &Analysis) -> String {
     let s = &analysis.stats;
     let mut out = String::new();
