@@ -6,6 +6,8 @@
 //! tables by name; a matched entry keeps its comments and layout, a new one
 //! is appended, and one that is gone is removed with its comments.
 
+use std::collections::BTreeMap;
+
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::model::{AnalyzeSettings, Monolith, Plan, Route, Service, Table as PlanTable};
@@ -162,30 +164,35 @@ fn reconcile_route(table: &mut Table, route: &Route) {
         "sticky",
         route.sticky.as_ref().map(ToString::to_string).as_deref(),
     );
+    set_string(table, "host", route.host.as_deref());
+    let current = string_map_of(table, "headers");
+    if route.headers.is_empty() {
+        table.remove("headers");
+    } else if current.as_ref() != Some(&route.headers) {
+        let mut inline = InlineTable::new();
+        for (k, v) in &route.headers {
+            inline.insert(k, Value::from(v.as_str()));
+        }
+        replace_value(table, "headers", Value::InlineTable(inline));
+    }
+}
+
+/// The string entries of an inline or standard table under `key`.
+fn string_map_of(table: &Table, key: &str) -> Option<BTreeMap<String, String>> {
+    table.get(key).and_then(Item::as_table_like).map(|t| {
+        t.iter()
+            .map(|(k, v)| (k.to_owned(), v.as_str().unwrap_or_default().to_owned()))
+            .collect()
+    })
 }
 
 fn reconcile_table(table: &mut Table, entry: &PlanTable) {
     set_string(table, "name", Some(&entry.name));
     set_string(table, "stage", Some(entry.stage.as_str()));
-    let current: Option<Vec<(String, String)>> =
-        table.get("rename").and_then(Item::as_table_like).map(|t| {
-            t.iter()
-                .map(|(k, v)| (k.to_owned(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        });
-    let wanted: Vec<(String, String)> = entry
-        .rename
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let same = current.as_ref().is_some_and(|c| {
-        let mut c = c.clone();
-        c.sort();
-        c == wanted
-    });
+    let current = string_map_of(table, "rename");
     if entry.rename.is_empty() {
         table.remove("rename");
-    } else if !same {
+    } else if current.as_ref() != Some(&entry.rename) {
         let mut inline = InlineTable::new();
         for (k, v) in &entry.rename {
             inline.insert(k, Value::from(v.as_str()));
@@ -196,7 +203,12 @@ fn reconcile_table(table: &mut Table, entry: &PlanTable) {
 }
 
 fn route_key(route: &Route) -> String {
-    format!("{} {}", route.methods_label(), route.path)
+    format!(
+        "{} {} {}",
+        route.methods_label(),
+        route.path,
+        route.conditions_label()
+    )
 }
 
 fn route_key_of_table(table: &Table) -> Option<String> {
@@ -209,7 +221,14 @@ fn route_key_of_table(table: &Table) -> Option<String> {
             .join(","),
         None => "*".to_owned(),
     };
-    Some(format!("{methods} {path}"))
+    let mut conditions = Vec::new();
+    if let Some(host) = table.get("host").and_then(Item::as_str) {
+        conditions.push(format!("host={host}"));
+    }
+    for (name, value) in string_map_of(table, "headers").unwrap_or_default() {
+        conditions.push(format!("{name}={value}"));
+    }
+    Some(format!("{methods} {path} {}", conditions.join(" ")))
 }
 
 fn take_array(table: &mut Table, key: &str) -> Vec<Table> {

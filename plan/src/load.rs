@@ -128,7 +128,9 @@ const MONOLITH_KEYS: &[&str] = &["name", "upstream", "database"];
 const SERVICE_KEYS: &[&str] = &[
     "name", "upstream", "database", "members", "pinned", "route", "table",
 ];
-const ROUTE_KEYS: &[&str] = &["path", "methods", "stage", "percent", "sticky"];
+const ROUTE_KEYS: &[&str] = &[
+    "path", "methods", "stage", "percent", "sticky", "host", "headers",
+];
 const TABLE_KEYS: &[&str] = &["name", "stage", "rename", "exclude"];
 
 impl Lower {
@@ -361,12 +363,23 @@ impl Lower {
             &what,
             "use `sticky = \"header:x-user-id\"` or `sticky = \"cookie:session\"`",
         );
+        let host = self.string(table, path, "host");
+        let headers = self.string_map(
+            table,
+            path,
+            "headers",
+            "a string (the header's required value)",
+            "a table of header names",
+            "write `headers = { x-tenant = \"beta\" }`",
+        );
         Some(Route {
             path: template?,
             methods,
             stage: stage?,
             percent,
             sticky,
+            host,
+            headers,
         })
     }
 
@@ -384,32 +397,14 @@ impl Lower {
         };
         self.unknown_keys(table, path, &what, TABLE_KEYS);
         let stage = self.stage::<TableStage>(table, path, &what, "stage = \"monolith\"");
-        let mut rename = BTreeMap::new();
-        if let Some(item) = table.get("rename") {
-            match item.as_table_like() {
-                Some(map) => {
-                    for (from, to) in map.iter() {
-                        match to.as_str() {
-                            Some(to) => {
-                                rename.insert(from.to_owned(), to.to_owned());
-                            }
-                            None => self.type_error(
-                                &path.key("rename").key(from),
-                                to,
-                                "a string (the column's new name)",
-                                "write `rename = { old_column = \"new_column\" }`",
-                            ),
-                        }
-                    }
-                }
-                None => self.type_error(
-                    &path.key("rename"),
-                    item,
-                    "a table of column names",
-                    "write `rename = { old_column = \"new_column\" }`",
-                ),
-            }
-        }
+        let rename = self.string_map(
+            table,
+            path,
+            "rename",
+            "a string (the column's new name)",
+            "a table of column names",
+            "write `rename = { old_column = \"new_column\" }`",
+        );
         let exclude = self.strings(table, path, "exclude");
         Some(Table {
             name: name?,
@@ -609,6 +604,39 @@ impl Lower {
             return None;
         }
         self.string(table, path, key)
+    }
+
+    /// A table of strings (`key = { a = "b" }`), with a type error for every
+    /// entry that is not a string.
+    fn string_map(
+        &mut self,
+        table: &dyn TableLike,
+        path: &FieldPath,
+        key: &str,
+        value_expected: &str,
+        map_expected: &str,
+        help: &str,
+    ) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let Some(item) = table.get(key) else {
+            return out;
+        };
+        match item.as_table_like() {
+            Some(map) => {
+                for (from, to) in map.iter() {
+                    match to.as_str() {
+                        Some(to) => {
+                            out.insert(from.to_owned(), to.to_owned());
+                        }
+                        None => {
+                            self.type_error(&path.key(key).key(from), to, value_expected, help);
+                        }
+                    }
+                }
+            }
+            None => self.type_error(&path.key(key), item, map_expected, help),
+        }
+        out
     }
 
     fn string(&mut self, table: &dyn TableLike, path: &FieldPath, key: &str) -> Option<String> {

@@ -126,6 +126,16 @@ pub struct Route {
     /// At `canary`, what keeps one client on one side; `None` splits per request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticky: Option<Sticky>,
+    /// Only requests for this host match (the `Host` header or HTTP/2
+    /// `:authority`, port ignored, case-insensitive). A leading `*.` matches
+    /// any subdomain: `*.example.com` matches `api.example.com`, not
+    /// `example.com`. `None` matches every host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Only requests carrying every one of these headers with exactly this
+    /// value match (names case-insensitive, values exact).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// A table moving to a service's database (`[[service.table]]`).
@@ -337,17 +347,47 @@ impl Plan {
 }
 
 impl Route {
-    /// Whether this route and `other` match some request in common: the same
-    /// path shape (parameter names aside) and at least one shared method.
+    /// Whether this route and `other` claim the same requests: the same path
+    /// shape (parameter names aside), at least one shared method, and the same
+    /// host and header matches. Routes that differ only in their host or
+    /// header matches do not conflict: the more specific one wins.
     #[must_use]
     pub fn overlaps(&self, other: &Route) -> bool {
-        if self.path.shape() != other.path.shape() {
+        if self.path.shape() != other.path.shape() || !self.same_conditions(other) {
             return false;
         }
         match (&self.methods, &other.methods) {
             (Some(a), Some(b)) => a.iter().any(|m| b.contains(m)),
             _ => true,
         }
+    }
+
+    /// Whether both routes have the same host and header matches (host and
+    /// header names compared case-insensitively).
+    #[must_use]
+    pub fn same_conditions(&self, other: &Route) -> bool {
+        let host = |r: &Route| r.host.as_deref().map(str::to_ascii_lowercase);
+        let headers = |r: &Route| {
+            r.headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        host(self) == host(other) && headers(self) == headers(other)
+    }
+
+    /// The host and header matches as one label, such as
+    /// `host=api.example.com x-tenant=beta`; empty when there are none.
+    #[must_use]
+    pub fn conditions_label(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(host) = &self.host {
+            parts.push(format!("host={host}"));
+        }
+        for (name, value) in &self.headers {
+            parts.push(format!("{name}={value}"));
+        }
+        parts.join(" ")
     }
 
     /// The methods as written, or `*` for every method.

@@ -86,21 +86,25 @@ pub fn validate(plan: &Plan) -> Vec<Diagnostic> {
             let route_path = path.key("route").index(j);
             check_route(&mut out, &route_path, service, route);
             let methods = route.methods_label();
+            let conditions = match route.conditions_label() {
+                c if c.is_empty() => c,
+                c => format!(" [{c}]"),
+            };
             if let Some((other, _)) = routes_seen.iter().find(|(_, seen)| seen.overlaps(route)) {
                 let message = if *other == name {
                     format!(
-                        "route {methods} {} is listed twice in service `{name}`",
+                        "route {methods} {}{conditions} is listed twice in service `{name}`",
                         route.path
                     )
                 } else {
                     format!(
-                        "route {methods} {} is claimed by services `{other}` and `{name}`",
+                        "route {methods} {}{conditions} is claimed by services `{other}` and `{name}`",
                         route.path
                     )
                 };
                 out.push(
                     Diagnostic::error(route_path.key("path"), message)
-                        .with_help("a request must have one destination: keep the route in one service, or split it by `methods`"),
+                        .with_help("a request must have one destination: keep the route in one service, or split it by `methods`, `host` or `headers`"),
                 );
             }
             routes_seen.push((name, route));
@@ -324,6 +328,49 @@ fn check_route(out: &mut Vec<Diagnostic>, path: &FieldPath, service: &Service, r
         ),
         _ => {}
     }
+    if let Some(host) = &route.host
+        && !is_host_pattern(host)
+    {
+        out.push(
+            Diagnostic::error(
+                path.key("host"),
+                format!("host `{host}` of {what} is not a host name"),
+            )
+            .with_help(
+                "write a bare host name such as `api.example.com`, or `*.example.com` for any subdomain (no scheme, port or path)",
+            ),
+        );
+    }
+    for (name, value) in &route.headers {
+        if name.eq_ignore_ascii_case("host") {
+            out.push(
+                Diagnostic::error(
+                    path.key("headers").key(name),
+                    format!("{what} matches the `host` header under `headers`"),
+                )
+                .with_help("use the route's `host = \"…\"` key instead"),
+            );
+        } else if name.is_empty() || !name.bytes().all(is_token_byte) {
+            out.push(
+                Diagnostic::error(
+                    path.key("headers").key(name),
+                    format!("`{name}` in the headers of {what} is not a valid header name"),
+                )
+                .with_help("use letters, digits and `-`, as in `x-tenant`"),
+            );
+        } else if !value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
+            out.push(
+                Diagnostic::error(
+                    path.key("headers").key(name),
+                    format!("the value of header `{name}` of {what} has characters a header cannot carry"),
+                )
+                .with_help("use visible ASCII characters and spaces"),
+            );
+        }
+    }
     if route.sticky.is_some() && route.stage != RouteStage::Canary {
         out.push(
             Diagnostic::warning(
@@ -333,6 +380,26 @@ fn check_route(out: &mut Vec<Diagnostic>, path: &FieldPath, service: &Service, r
             .with_help("remove it, or set `stage = \"canary\"`"),
         );
     }
+}
+
+/// A host name, optionally with a leading `*.` wildcard: labels of letters,
+/// digits and `-`, separated by dots.
+fn is_host_pattern(host: &str) -> bool {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// A byte allowed in a header name (RFC 9110 `tchar`).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn check_http_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, value: &str) {

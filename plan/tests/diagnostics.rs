@@ -40,7 +40,7 @@ p.toml:6:1: error: unknown key `colur` in [monolith]
 p.toml:9:1: error: unknown key `upstrem` in service `a`
     help: did you mean `upstream`? The keys of service `a` are: name, upstream, database, members, pinned, route, table
 p.toml:13:1: error: unknown key `weight` in route `/x` of service `a`
-    help: remove it; the keys of route `/x` of service `a` are: path, methods, stage, percent, sticky",
+    help: remove it; the keys of route `/x` of service `a` are: path, methods, stage, percent, sticky, host, headers",
     );
 }
 
@@ -85,9 +85,9 @@ fn route_claimed_by_two_services() {
         ),
         r"
 p.toml:14:8: error: route HEAD /p/{pid} is claimed by services `a` and `b`
-    help: a request must have one destination: keep the route in one service, or split it by `methods`
+    help: a request must have one destination: keep the route in one service, or split it by `methods`, `host` or `headers`
 p.toml:25:8: error: route GET /q is listed twice in service `b`
-    help: a request must have one destination: keep the route in one service, or split it by `methods`",
+    help: a request must have one destination: keep the route in one service, or split it by `methods`, `host` or `headers`",
     );
 }
 
@@ -174,7 +174,7 @@ p.toml:8:1: error: unknown key `typo` in service `a`
 p.toml:16:8: error: service `a` is defined twice (first as service #1)
     help: give each service a unique name, or merge the two entries
 p.toml:18:8: error: route * /x/{key} is listed twice in service `a`
-    help: a request must have one destination: keep the route in one service, or split it by `methods`
+    help: a request must have one destination: keep the route in one service, or split it by `methods`, `host` or `headers`
 p.toml:19:9: error: route * /x/{key} of service `a` is at stage `shadow`, but the service has no `upstream`
     help: set `upstream = "http://…"` on service `a`, or keep the route at `monolith`
 p.toml:21:8: error: invalid route path `/bad{`: segment `bad{` mixes text and braces; a parameter must be a whole segment, as in `/files/{name}` (in service `a`)
@@ -277,4 +277,31 @@ p.toml:13:1: error: unknown key `vibes` in [analyze.weights]
     let settings = parsed.plan.analyze.unwrap();
     assert_eq!(settings.resolution, Some(1.5));
     assert!((settings.weights["reads"] - 1.0).abs() < f64::EPSILON);
+}
+
+#[test]
+fn host_and_header_matches() {
+    // The same path in two services is fine when their host or header
+    // matches differ (the more specific route wins); the same conditions
+    // twice are a conflict; bad hosts and header names are named.
+    check(
+        &with_head(
+            "[[service]]\nname = \"a\"\n[[service.route]]\npath = \"/p\"\nstage = \"monolith\"\nhost = \"api.example.com\"\n\
+             [[service.route]]\npath = \"/p\"\nstage = \"monolith\"\nheaders = { x-tenant = \"beta\" }\n\
+             [[service]]\nname = \"b\"\n[[service.route]]\npath = \"/p\"\nstage = \"monolith\"\n\
+             [[service.route]]\npath = \"/p\"\nstage = \"monolith\"\nhost = \"API.example.com\"\n\
+             [[service.route]]\npath = \"/r\"\nstage = \"monolith\"\nhost = \"http://x.com/\"\nheaders = { \"x y\" = \"1\", host = \"z\", x-ok = 3 }\n",
+        ),
+        r#"
+p.toml:21:8: error: route * /p [host=API.example.com] is claimed by services `a` and `b`
+    help: a request must have one destination: keep the route in one service, or split it by `methods`, `host` or `headers`
+p.toml:27:8: error: host `http://x.com/` of route * /r of service `b` is not a host name
+    help: write a bare host name such as `api.example.com`, or `*.example.com` for any subdomain (no scheme, port or path)
+p.toml:28:21: error: `x y` in the headers of route * /r of service `b` is not a valid header name
+    help: use letters, digits and `-`, as in `x-tenant`
+p.toml:28:33: error: route * /r of service `b` matches the `host` header under `headers`
+    help: use the route's `host = "…"` key instead
+p.toml:28:45: error: `x-ok` must be a string (the header's required value), not integer
+    help: write `headers = { x-tenant = "beta" }`"#,
+    );
 }

@@ -22,20 +22,26 @@ fn route(service: usize, index: usize) -> impl Strategy<Value = Route> {
             "[a-z][a-z0-9-]{0,8}".prop_map(Sticky::Header),
             "[A-Za-z][A-Za-z0-9_]{0,8}".prop_map(Sticky::Cookie),
         ]),
+        prop::option::of("(\\*\\.)?[a-z0-9]{1,8}(\\.[a-z0-9-]{1,8}){0,2}"),
+        prop::collection::btree_map("x-[a-z0-9-]{1,8}", "[ -~]{0,12}", 0..3),
     )
-        .prop_map(move |(template, methods, stage, percent, sticky)| {
-            let path = template
-                .replace("{s}", &service.to_string())
-                .replace("{i}", &index.to_string());
-            let canary = stage == RouteStage::Canary;
-            Route {
-                path: RouteTemplate::parse(&path).expect("strategy makes valid templates"),
-                methods,
-                stage,
-                percent: canary.then_some(percent),
-                sticky: if canary { sticky } else { None },
-            }
-        })
+        .prop_map(
+            move |(template, methods, stage, percent, sticky, host, headers)| {
+                let path = template
+                    .replace("{s}", &service.to_string())
+                    .replace("{i}", &index.to_string());
+                let canary = stage == RouteStage::Canary;
+                Route {
+                    path: RouteTemplate::parse(&path).expect("strategy makes valid templates"),
+                    methods,
+                    stage,
+                    percent: canary.then_some(percent),
+                    sticky: if canary { sticky } else { None },
+                    host,
+                    headers,
+                }
+            },
+        )
 }
 
 fn table(service: usize, index: usize) -> impl Strategy<Value = Table> {

@@ -221,6 +221,8 @@ fn a_new_plan_is_created_with_a_header() {
             stage: RouteStage::Monolith,
             percent: None,
             sticky: None,
+            host: None,
+            headers: std::collections::BTreeMap::new(),
         }],
         ..Service::default()
     });

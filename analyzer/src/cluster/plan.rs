@@ -143,6 +143,8 @@ fn plan_routes(routes: &[super::suggest::RouteRef], warnings: &mut Vec<String>) 
             stage: RouteStage::Monolith,
             percent: None,
             sticky: None,
+            host: None,
+            headers: std::collections::BTreeMap::new(),
         });
     }
     out
