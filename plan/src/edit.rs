@@ -165,16 +165,7 @@ fn reconcile_route(table: &mut Table, route: &Route) {
         route.sticky.as_ref().map(ToString::to_string).as_deref(),
     );
     set_string(table, "host", route.host.as_deref());
-    let current = string_map_of(table, "headers");
-    if route.headers.is_empty() {
-        table.remove("headers");
-    } else if current.as_ref() != Some(&route.headers) {
-        let mut inline = InlineTable::new();
-        for (k, v) in &route.headers {
-            inline.insert(k, Value::from(v.as_str()));
-        }
-        replace_value(table, "headers", Value::InlineTable(inline));
-    }
+    set_string_map(table, "headers", &route.headers);
 }
 
 /// The string entries of an inline or standard table under `key`.
@@ -186,19 +177,25 @@ fn string_map_of(table: &Table, key: &str) -> Option<BTreeMap<String, String>> {
     })
 }
 
+/// Sets `key` to an inline table of strings, removes it when `wanted` is
+/// empty, and leaves it untouched (comments and all) when it already holds
+/// the same entries.
+fn set_string_map(table: &mut Table, key: &str, wanted: &BTreeMap<String, String>) {
+    if wanted.is_empty() {
+        table.remove(key);
+    } else if string_map_of(table, key).as_ref() != Some(wanted) {
+        let mut inline = InlineTable::new();
+        for (k, v) in wanted {
+            inline.insert(k, Value::from(v.as_str()));
+        }
+        replace_value(table, key, Value::InlineTable(inline));
+    }
+}
+
 fn reconcile_table(table: &mut Table, entry: &PlanTable) {
     set_string(table, "name", Some(&entry.name));
     set_string(table, "stage", Some(entry.stage.as_str()));
-    let current = string_map_of(table, "rename");
-    if entry.rename.is_empty() {
-        table.remove("rename");
-    } else if current.as_ref() != Some(&entry.rename) {
-        let mut inline = InlineTable::new();
-        for (k, v) in &entry.rename {
-            inline.insert(k, Value::from(v.as_str()));
-        }
-        replace_value(table, "rename", Value::InlineTable(inline));
-    }
+    set_string_map(table, "rename", &entry.rename);
     set_strings(table, "exclude", &entry.exclude);
 }
 
