@@ -236,6 +236,12 @@ struct ProxyArgs {
     /// Largest request body copied to a shadow, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     shadow_body_cap: usize,
+    /// Largest request header (request line and header lines) in bytes; 431 above.
+    #[arg(long, default_value_t = 64 << 10)]
+    max_header_bytes: usize,
+    /// Largest request body in bytes; 413 above.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_body_bytes: u64,
     /// Serve TLS with this PEM certificate chain (needs --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -376,6 +382,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             config.health.path = args.health_path;
             config.health.interval = std::time::Duration::from_secs(args.health_interval);
             config.shadow.body_cap = args.shadow_body_cap;
+            config.max_header_bytes = args.max_header_bytes;
+            config.max_body_bytes = args.max_body_bytes;
             config.tls = args
                 .tls_cert
                 .zip(args.tls_key)

@@ -3,9 +3,11 @@
 //! - `GET /healthz`: the proxy is up; the live generation.
 //! - `GET /routes`: the live table with stages, upstream health and counters.
 //! - `POST /routes/stage` with `{"service", "route", "stage", "percent"?,
-//!   "methods"?}`: changes a stage, writes the plan back atomically
-//!   (comments kept) and swaps the table. 404 for an unknown service or
-//!   route, 400 for an unknown stage, a forbidden move or an invalid result.
+//!   "methods"?, "host"?, "headers"?}`: changes a stage, writes the plan
+//!   back atomically (comments kept) and swaps the table. 404 for an unknown
+//!   service or route, 400 for an unknown stage, a forbidden move or an
+//!   invalid result, 409 when several routes fit (the message lists them)
+//!   or the file cannot be written.
 //! - `POST /reload`: re-reads the plan; 400 with the problems if invalid.
 //! - `GET /metrics`: Prometheus text format (the default registry).
 
@@ -115,7 +117,9 @@ fn set_stage(shared: &Shared, body: &[u8]) -> Response<Vec<u8>> {
         }
         Err(e @ StageError::NotFound(_)) => error(StatusCode::NOT_FOUND, &e.to_string()),
         Err(e @ StageError::Invalid(_)) => error(StatusCode::BAD_REQUEST, &e.to_string()),
-        Err(e @ StageError::Io(_)) => error(StatusCode::CONFLICT, &e.to_string()),
+        Err(e @ (StageError::Io(_) | StageError::Ambiguous(_))) => {
+            error(StatusCode::CONFLICT, &e.to_string())
+        }
     }
 }
 
@@ -148,6 +152,13 @@ fn routes(shared: &Shared) -> Value {
                 "service": snap.table.services()[r.service].name,
                 "path": r.path.as_str(),
                 "methods": r.methods,
+                "host": r.host,
+                "headers": r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default())))
+                    .collect::<serde_json::Map<String, Value>>(),
+                "label": rt.label,
                 "stage": r.stage.as_str(),
                 "percent": (r.stage == strangler_plan::RouteStage::Canary).then_some(r.percent),
                 "sticky": r.sticky.as_ref().map(ToString::to_string),

@@ -17,6 +17,8 @@
 //!   the JSON access log;
 //! - [`shadow`]: copies of requests sent to a service without delaying the
 //!   client;
+//! - [`sniff`]: HTTP/1 or h2c on plaintext connections, without pingora's
+//!   wait for 24 bytes;
 //! - [`upstream`]: peers and health (active checks, passive ejection);
 //! - [`state`]: the live snapshot behind an `ArcSwap`, hot reload, and stage
 //!   changes written back to the plan through `strangler_plan::PlanFile`;
@@ -29,6 +31,7 @@ pub mod admin;
 pub mod metrics;
 pub mod proxy;
 pub mod shadow;
+pub mod sniff;
 pub mod split;
 pub mod state;
 pub mod table;
@@ -97,6 +100,10 @@ pub struct ProxyConfig {
     pub signals: bool,
     /// Largest request body accepted (413 above).
     pub max_body_bytes: u64,
+    /// Largest request header accepted: the request line plus every header
+    /// line (431 above). pingora itself refuses headers over 1 MiB or with
+    /// more than 256 fields with 400, so limits above 1 MiB change nothing.
+    pub max_header_bytes: usize,
     /// After SIGTERM, keep serving this long before closing listeners.
     pub grace_period: Duration,
     /// After the grace period, how long requests in flight may finish.
@@ -139,6 +146,7 @@ impl ProxyConfig {
             watch: true,
             signals: true,
             max_body_bytes: 64 << 20,
+            max_header_bytes: 64 << 10,
             grace_period: Duration::from_secs(5),
             graceful_shutdown_timeout: Duration::from_secs(10),
             upgrade: false,
@@ -171,6 +179,9 @@ pub enum ProxyError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The Prometheus metrics could not be built.
+    #[error("cannot set up metrics: {0}")]
+    Metrics(String),
     /// The TLS certificate or key could not be loaded.
     #[error("cannot set up TLS: {0}")]
     Tls(String),
@@ -328,13 +339,12 @@ fn build(config: ProxyConfig) -> Result<(Server, Arc<Shared>), ProxyError> {
 
     let mut options = HttpServerOptions::default();
     options.h2c = config.h2c;
-    let mut proxy = pingora::proxy::ProxyServiceBuilder::new(
+    let mut app = pingora::proxy::http_proxy(
         &server.configuration,
         proxy::StranglerProxy::new(shared.clone()),
-    )
-    .name("strangler proxy")
-    .server_options(options)
-    .build();
+    );
+    app.server_options = Some(options);
+    let mut proxy = Service::new("strangler proxy".to_owned(), sniff::H1OrH2c::new(app));
     match &config.tls {
         Some(tls) => {
             let mut settings = pingora::listeners::tls::TlsSettings::intermediate(
@@ -462,7 +472,7 @@ impl BackgroundService for Control {
                             .map(|u| u.check(&self.shared.connector, health));
                         futures_join_all(checks).await;
                     }
-                    let m = metrics::metrics();
+                    let m = self.shared.metrics;
                     for u in &upstreams {
                         u.maybe_readmit(health);
                         m.upstream_available

@@ -5,7 +5,7 @@
 //! The per-route handles are resolved when a route table is built, so a
 //! request touches only atomics, never a label lookup.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use pingora_prometheus::prometheus::{
     self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -37,14 +37,27 @@ pub struct Metrics {
 /// The label of requests no route matched.
 pub const UNMATCHED: &str = "(unmatched)";
 
-/// The process-wide metrics, registered on first use.
-pub fn metrics() -> &'static Metrics {
+/// The process-wide metrics, built and registered by the first call; later
+/// calls (more proxies in one process) share them. Fails only if a metric
+/// definition is invalid.
+pub fn metrics() -> Result<&'static Metrics, prometheus::Error> {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
-    METRICS.get_or_init(Metrics::register)
+    static INIT: Mutex<()> = Mutex::new(());
+    if let Some(m) = METRICS.get() {
+        return Ok(m);
+    }
+    let _init = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(m) = METRICS.get() {
+        return Ok(m);
+    }
+    let m = Metrics::register()?;
+    Ok(METRICS.get_or_init(|| m))
 }
 
 impl Metrics {
-    fn register() -> Self {
+    fn register() -> Result<Self, prometheus::Error> {
         let rts = &["route", "target", "stage"];
         let buckets = vec![
             0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -53,16 +66,14 @@ impl Metrics {
             requests: IntCounterVec::new(
                 Opts::new("strangler_requests_total", "Requests proxied."),
                 rts,
-            )
-            .expect("valid metric"),
+            )?,
             errors: IntCounterVec::new(
                 Opts::new(
                     "strangler_request_errors_total",
                     "Requests answered with 5xx or not at all.",
                 ),
                 rts,
-            )
-            .expect("valid metric"),
+            )?,
             latency: HistogramVec::new(
                 HistogramOpts::new(
                     "strangler_request_duration_seconds",
@@ -70,24 +81,21 @@ impl Metrics {
                 )
                 .buckets(buckets.clone()),
                 rts,
-            )
-            .expect("valid metric"),
+            )?,
             fallbacks: IntCounterVec::new(
                 Opts::new(
                     "strangler_fallbacks_total",
                     "Requests meant for a service that the monolith answered, by reason.",
                 ),
                 &["route", "reason"],
-            )
-            .expect("valid metric"),
+            )?,
             shadow: IntCounterVec::new(
                 Opts::new(
                     "strangler_shadow_requests_total",
-                    "Shadow copies by outcome (same_status, different_status, error, timeout, dropped, body_too_large, unavailable).",
+                    "Shadow copies by outcome (same_status, different_status, error, timeout, dropped, body_too_large, unavailable, upgrade_skipped).",
                 ),
                 &["route", "outcome"],
-            )
-            .expect("valid metric"),
+            )?,
             shadow_latency: HistogramVec::new(
                 HistogramOpts::new(
                     "strangler_shadow_duration_seconds",
@@ -95,26 +103,22 @@ impl Metrics {
                 )
                 .buckets(buckets),
                 &["route"],
-            )
-            .expect("valid metric"),
+            )?,
             reloads: IntCounterVec::new(
                 Opts::new(
                     "strangler_reloads_total",
                     "Plan reloads by result (applied, unchanged, rejected).",
                 ),
                 &["result"],
-            )
-            .expect("valid metric"),
+            )?,
             upstream_available: IntGaugeVec::new(
                 Opts::new(
                     "strangler_upstream_available",
                     "1 when the upstream takes traffic (checks pass, not ejected).",
                 ),
                 &["upstream"],
-            )
-            .expect("valid metric"),
-            routes: IntGauge::new("strangler_routes", "Routes in the live table.")
-                .expect("valid metric"),
+            )?,
+            routes: IntGauge::new("strangler_routes", "Routes in the live table.")?,
         };
         let registry = prometheus::default_registry();
         let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
@@ -129,11 +133,13 @@ impl Metrics {
             Box::new(m.routes.clone()),
         ];
         for c in collectors {
+            // Another copy of this library in the process registered the
+            // same names first: the metrics still count, unexported.
             if let Err(e) = registry.register(c) {
                 tracing::warn!("metric not registered: {e}");
             }
         }
-        m
+        Ok(m)
     }
 }
 
@@ -151,8 +157,7 @@ pub struct RouteMetrics {
 impl RouteMetrics {
     /// The handles for `route`, `target` and `stage`.
     #[must_use]
-    pub fn new(route: &str, target: &str, stage: &str) -> Self {
-        let m = metrics();
+    pub fn new(m: &Metrics, route: &str, target: &str, stage: &str) -> Self {
         let labels = [route, target, stage];
         Self {
             requests: m.requests.with_label_values(&labels),

@@ -28,11 +28,10 @@ use pingora::{ErrorSource, RetryType};
 use strangler_plan::Sticky;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::metrics::metrics;
 use crate::shadow::{self, ShadowJob};
 use crate::split;
 use crate::state::{FallbackReason, Shared, Snapshot};
-use crate::table::{SplitKey, Target};
+use crate::table::{Request, SplitKey, Target};
 
 /// The proxy's per-request state.
 pub struct Ctx {
@@ -126,6 +125,15 @@ fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
         })
 }
 
+/// The size of a request header as HTTP/1.1 sends it: the request line and
+/// every `name: value` line with its CRLF.
+fn header_bytes(req: &RequestHeader) -> usize {
+    let line = req.method.as_str().len() + req.raw_path().len() + " HTTP/1.1\r\n".len() + 1;
+    req.headers.iter().fold(line, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 4
+    })
+}
+
 /// Whether `value` is a well-formed W3C `traceparent` (version 00).
 fn valid_traceparent(value: &[u8]) -> bool {
     let hex = |s: &[u8]| s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
@@ -179,6 +187,12 @@ impl ProxyHttp for StranglerProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let snap = self.shared.current.load_full();
         let req = session.req_header();
+        if header_bytes(req) > self.shared.config.max_header_bytes {
+            return Err(Error::explain(
+                HTTPStatus(431),
+                "request header larger than the limit",
+            ));
+        }
         let max = self.shared.config.max_body_bytes;
         if let Some(len) = req.headers.get(http::header::CONTENT_LENGTH)
             && let Ok(len) = std::str::from_utf8(len.as_bytes())
@@ -191,7 +205,23 @@ impl ProxyHttp for StranglerProxy {
                 "request body larger than the limit",
             ));
         }
-        ctx.route = snap.table.lookup(req.method.as_str(), req.uri.path());
+        // HTTP/2 carries the host as `:authority`, which pingora puts in the
+        // URI; HTTP/1 in `Host` (or in an absolute-form target, which wins).
+        let host = req
+            .uri
+            .authority()
+            .map(http::uri::Authority::as_str)
+            .or_else(|| {
+                req.headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+            });
+        ctx.route = snap.table.lookup(&Request {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            host,
+            headers: &req.headers,
+        });
         if let Some(entry) = ctx.route.and_then(|id| snap.table.route(id)) {
             let key = match &entry.sticky {
                 Some(Sticky::Header(name)) => {
@@ -209,22 +239,19 @@ impl ProxyHttp for StranglerProxy {
             {
                 Self::fall_back(ctx, FallbackReason::Unavailable);
             }
-            if let Some(s) = decision.shadow {
-                let label = ctx
-                    .route
-                    .and_then(|r| snap.routes.get(r))
-                    .map_or("", |r| r.label.as_str());
+            if let Some(s) = decision.shadow
+                && let Some(rt) = ctx.route.and_then(|r| snap.routes.get(r))
+            {
                 let upgrade = session.as_downstream().is_upgrade_req();
                 ctx.shadow =
-                    shadow::prepare(&self.shared, label, snap.services[s].as_ref(), upgrade).map(
-                        |permit| ShadowCopy {
+                    shadow::prepare(&self.shared, &rt.shadow, snap.services[s].as_ref(), upgrade)
+                        .map(|permit| ShadowCopy {
                             service: s,
                             permit,
                             chunks: Vec::new(),
                             size: 0,
                             too_large: false,
-                        },
-                    );
+                        });
             }
         } else {
             ctx.snap = Some(snap);
@@ -472,6 +499,7 @@ impl ProxyHttp for StranglerProxy {
             let body = match code {
                 502 => format!("strangler: bad gateway: {who} could not be reached: {e}\n"),
                 413 => "strangler: request body too large\n".to_owned(),
+                431 => "strangler: request header fields too large\n".to_owned(),
                 400 => "strangler: bad request\n".to_owned(),
                 _ => format!("strangler: {e}\n"),
             };
@@ -511,13 +539,11 @@ impl ProxyHttp for StranglerProxy {
         if let Some(log) = &self.shared.access_log {
             log.write(access_line(session, ctx, &snap, status, elapsed, e));
         }
-        if let Some(copy) = ctx.shadow.take() {
-            let label = runtime.map_or("", |r| r.label.as_str());
+        if let Some(copy) = ctx.shadow.take()
+            && let Some(rt) = runtime
+        {
             if copy.too_large {
-                metrics()
-                    .shadow
-                    .with_label_values(&[label, "body_too_large"])
-                    .inc();
+                rt.shadow.count(shadow::Outcome::BodyTooLarge);
             } else if let Some(up) = snap.upstream(Target::Service(copy.service))
                 && let Ok(peer) = &up.peer
             {
@@ -532,7 +558,7 @@ impl ProxyHttp for StranglerProxy {
                 shadow::spawn(
                     self.shared.clone(),
                     ShadowJob {
-                        route: label.to_owned(),
+                        metrics: rt.shadow.clone(),
                         peer: peer.clone(),
                         header,
                         body: copy.chunks,

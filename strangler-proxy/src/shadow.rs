@@ -15,11 +15,92 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
+use pingora_prometheus::prometheus::{Histogram, IntCounter};
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::metrics::metrics;
+use crate::metrics::Metrics;
 use crate::state::Shared;
 use crate::upstream::Upstream;
+
+/// What became of a shadow copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The service answered with the monolith's status.
+    SameStatus,
+    /// The service answered with another status.
+    DifferentStatus,
+    /// The copy failed (refused, reset, bad response).
+    Error,
+    /// The service took longer than [`ShadowConfig::timeout`].
+    Timeout,
+    /// Too many copies were in flight.
+    Dropped,
+    /// The body was larger than [`ShadowConfig::body_cap`].
+    BodyTooLarge,
+    /// The service is down, ejected or has no address.
+    Unavailable,
+    /// Protocol upgrades (WebSockets) are not copied.
+    UpgradeSkipped,
+}
+
+impl Outcome {
+    /// Every outcome, in the order of [`ShadowMetrics`]' counters.
+    pub const ALL: [Outcome; 8] = [
+        Outcome::SameStatus,
+        Outcome::DifferentStatus,
+        Outcome::Error,
+        Outcome::Timeout,
+        Outcome::Dropped,
+        Outcome::BodyTooLarge,
+        Outcome::Unavailable,
+        Outcome::UpgradeSkipped,
+    ];
+
+    /// The metric label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::SameStatus => "same_status",
+            Outcome::DifferentStatus => "different_status",
+            Outcome::Error => "error",
+            Outcome::Timeout => "timeout",
+            Outcome::Dropped => "dropped",
+            Outcome::BodyTooLarge => "body_too_large",
+            Outcome::Unavailable => "unavailable",
+            Outcome::UpgradeSkipped => "upgrade_skipped",
+        }
+    }
+}
+
+/// One route's shadow metric handles, resolved when the table is built.
+#[derive(Debug)]
+pub struct ShadowMetrics {
+    /// The route's label.
+    pub route: String,
+    outcomes: [IntCounter; Outcome::ALL.len()],
+    latency: Histogram,
+}
+
+impl ShadowMetrics {
+    /// The handles for the route labelled `route`.
+    #[must_use]
+    pub fn new(m: &Metrics, route: &str) -> Self {
+        Self {
+            route: route.to_owned(),
+            outcomes: Outcome::ALL.map(|o| m.shadow.with_label_values(&[route, o.as_str()])),
+            latency: m.shadow_latency.with_label_values(&[route]),
+        }
+    }
+
+    /// Counts one copy with this outcome.
+    pub fn count(&self, outcome: Outcome) {
+        let i = Outcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or_default();
+        self.outcomes[i].inc();
+    }
+}
 
 /// Limits of shadowing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +125,8 @@ impl Default for ShadowConfig {
 
 /// One shadow copy, ready to send.
 pub struct ShadowJob {
-    /// The route's label, for metrics.
-    pub route: String,
+    /// The route's shadow metrics (and label).
+    pub metrics: Arc<ShadowMetrics>,
     /// Where to send it.
     pub peer: HttpPeer,
     /// The client's request header, marked `x-strangler-shadow: 1`.
@@ -66,21 +147,21 @@ pub struct ShadowJob {
 /// available, the request no protocol upgrade, and a permit free.
 pub fn prepare(
     shared: &Shared,
-    route: &str,
+    metrics: &ShadowMetrics,
     service: Option<&Arc<Upstream>>,
     is_upgrade: bool,
 ) -> Option<OwnedSemaphorePermit> {
     let outcome = if is_upgrade {
-        "upgrade_skipped"
+        Outcome::UpgradeSkipped
     } else if !service.is_some_and(|u| u.is_available()) {
-        "unavailable"
+        Outcome::Unavailable
     } else {
         match shared.shadow_permits.clone().try_acquire_owned() {
             Ok(permit) => return Some(permit),
-            Err(_) => "dropped",
+            Err(_) => Outcome::Dropped,
         }
     };
-    metrics().shadow.with_label_values(&[route, outcome]).inc();
+    metrics.count(outcome);
     None
 }
 
@@ -92,10 +173,10 @@ pub fn spawn(shared: Arc<Shared>, job: ShadowJob) {
         let result = tokio::time::timeout(timeout, send(&shared, &job)).await;
         let elapsed = started.elapsed();
         let outcome = match &result {
-            Ok(Ok(status)) if *status == job.primary_status => "same_status",
-            Ok(Ok(_)) => "different_status",
-            Ok(Err(_)) => "error",
-            Err(_) => "timeout",
+            Ok(Ok(status)) if *status == job.primary_status => Outcome::SameStatus,
+            Ok(Ok(_)) => Outcome::DifferentStatus,
+            Ok(Err(_)) => Outcome::Error,
+            Err(_) => Outcome::Timeout,
         };
         match &result {
             Ok(Ok(status)) if *status < 500 => job.upstream.record_success(),
@@ -103,14 +184,11 @@ pub fn spawn(shared: Arc<Shared>, job: ShadowJob) {
                 job.upstream.record_failure(&shared.config.health);
             }
         }
-        let m = metrics();
-        m.shadow.with_label_values(&[&job.route, outcome]).inc();
-        m.shadow_latency
-            .with_label_values(&[&job.route])
-            .observe(elapsed.as_secs_f64());
+        job.metrics.count(outcome);
+        job.metrics.latency.observe(elapsed.as_secs_f64());
         tracing::debug!(
-            route = %job.route,
-            outcome,
+            route = %job.metrics.route,
+            outcome = outcome.as_str(),
             monolith_status = job.primary_status,
             monolith_ms = job.primary_latency.as_secs_f64() * 1e3,
             service_status = result.as_ref().ok().and_then(|r| r.as_ref().ok()).copied(),

@@ -7,7 +7,7 @@
 //! request sees the new table. Reloads and admin edits are serialised by a
 //! mutex that the request path never touches.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,7 +20,8 @@ use strangler_plan::{Plan, PlanError, PlanFile, RouteStage};
 use tokio::sync::Semaphore;
 
 use crate::access_log::AccessLog;
-use crate::metrics::{RouteMetrics, UNMATCHED, metrics};
+use crate::metrics::{Metrics, RouteMetrics, UNMATCHED, metrics};
+use crate::shadow::ShadowMetrics;
 use crate::table::{RouteTable, Target};
 use crate::upstream::Upstream;
 use crate::{ProxyConfig, ProxyError};
@@ -64,7 +65,8 @@ impl FallbackReason {
 /// Per-route runtime data, parallel to [`RouteTable::routes`].
 #[derive(Debug)]
 pub struct RouteRuntime {
-    /// `METHODS path`, the route's label in metrics and logs.
+    /// `METHODS path [conditions]`, the route's label in metrics and logs
+    /// ([`crate::table::RouteEntry::label`]).
     pub label: String,
     /// Counters of requests the service answered.
     pub service: RouteMetrics,
@@ -72,6 +74,8 @@ pub struct RouteRuntime {
     pub monolith: RouteMetrics,
     /// Fallback counters, by [`FallbackReason::ALL`] index.
     pub fallbacks: [IntCounter; 4],
+    /// Shadow outcome counters and latency.
+    pub shadow: Arc<ShadowMetrics>,
 }
 
 /// One consistent view of the plan, swapped whole on reload.
@@ -118,6 +122,8 @@ pub struct Shared {
     pub shadow_permits: Arc<Semaphore>,
     /// The JSON access log, when on.
     pub access_log: Option<AccessLog>,
+    /// The process-wide metrics.
+    pub metrics: &'static Metrics,
     upstreams: Mutex<HashMap<String, Arc<Upstream>>>,
     edit: Mutex<()>,
     generation: AtomicU64,
@@ -155,6 +161,37 @@ pub struct StageChange {
     /// several routes on the same path.
     #[serde(default)]
     pub methods: Option<String>,
+    /// The route's host match (case-insensitive; `""` for the route without
+    /// one), when one service has several routes on the same path.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The route's header matches exactly (`{}` for the route without any),
+    /// when one service has several routes on the same path and host.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+impl StageChange {
+    /// Whether `route` fits the optional `methods`, `host` and `headers`.
+    fn selects(&self, route: &strangler_plan::Route) -> bool {
+        let methods = self.methods.as_deref().is_none_or(|m| {
+            m.replace(' ', "")
+                .eq_ignore_ascii_case(&route.methods_label())
+        });
+        let host = self.host.as_deref().is_none_or(|want| match &route.host {
+            Some(host) => host.eq_ignore_ascii_case(want),
+            None => want.is_empty(),
+        });
+        let headers = self.headers.as_ref().is_none_or(|want| {
+            let lower = |m: &BTreeMap<String, String>| {
+                m.iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect::<BTreeMap<_, _>>()
+            };
+            lower(want) == lower(&route.headers)
+        });
+        methods && host && headers
+    }
 }
 
 /// Why a stage change was refused.
@@ -167,6 +204,9 @@ pub enum StageError {
     /// the resulting plan invalid.
     #[error("{0}")]
     Invalid(String),
+    /// Several routes fit the request; it must say which.
+    #[error("{0}")]
+    Ambiguous(String),
     /// The plan could not be read or written.
     #[error("{0}")]
     Io(String),
@@ -186,12 +226,14 @@ impl Shared {
             ),
             None => None,
         };
+        let metrics = metrics().map_err(|e| ProxyError::Metrics(e.to_string()))?;
         let shared = Arc::new(Self {
             shadow_permits: Arc::new(Semaphore::new(config.shadow.max_in_flight)),
             config,
-            current: ArcSwap::from_pointee(empty_snapshot()),
+            current: ArcSwap::from_pointee(empty_snapshot(metrics)),
             connector: Connector::new(None),
             access_log,
+            metrics,
             upstreams: Mutex::new(HashMap::new()),
             edit: Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -219,19 +261,19 @@ impl Shared {
         let plan = match result {
             Ok(plan) => plan,
             Err(e) => {
-                metrics().reloads.with_label_values(&["rejected"]).inc();
+                self.metrics.reloads.with_label_values(&["rejected"]).inc();
                 tracing::error!("plan reload rejected, the old routes stay: {e}");
                 return Err(e);
             }
         };
         if plan == self.current.load().plan {
-            metrics().reloads.with_label_values(&["unchanged"]).inc();
+            self.metrics.reloads.with_label_values(&["unchanged"]).inc();
             return Ok(ReloadOutcome::Unchanged {
                 generation: self.current.load().generation,
             });
         }
         let generation = self.install(plan);
-        metrics().reloads.with_label_values(&["applied"]).inc();
+        self.metrics.reloads.with_label_values(&["applied"]).inc();
         tracing::info!(generation, "plan reloaded");
         Ok(ReloadOutcome::Applied { generation })
     }
@@ -258,27 +300,42 @@ impl Shared {
             .routes
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.path.as_str() == change.route)
-            .filter(|(_, r)| {
-                change
-                    .methods
-                    .as_deref()
-                    .is_none_or(|m| m.replace(' ', "") == r.methods_label())
-            })
+            .filter(|(_, r)| r.path.as_str() == change.route && change.selects(r))
             .map(|(i, _)| i)
             .collect();
         let index = match candidates.as_slice() {
             [i] => *i,
             [] => {
+                let narrowed =
+                    change.methods.is_some() || change.host.is_some() || change.headers.is_some();
                 return Err(StageError::NotFound(format!(
-                    "service `{}` has no route `{}`",
-                    change.service, change.route
+                    "service `{}` has no route `{}`{}",
+                    change.service,
+                    change.route,
+                    if narrowed {
+                        " with these methods, host and headers"
+                    } else {
+                        ""
+                    },
                 )));
             }
-            _ => {
-                return Err(StageError::Invalid(format!(
-                    "service `{}` has several routes on `{}`; name one with \"methods\"",
-                    change.service, change.route
+            several => {
+                let routes: Vec<String> = several
+                    .iter()
+                    .map(|&i| {
+                        let r = &service.routes[i];
+                        match r.conditions_label() {
+                            c if c.is_empty() => format!("{} {}", r.methods_label(), r.path),
+                            c => format!("{} {} [{c}]", r.methods_label(), r.path),
+                        }
+                    })
+                    .collect();
+                return Err(StageError::Ambiguous(format!(
+                    "service `{}` has {} routes on `{}` ({}); name one with \"methods\", \"host\" (\"\" for none) or \"headers\"",
+                    change.service,
+                    several.len(),
+                    change.route,
+                    routes.join("; "),
                 )));
             }
         };
@@ -376,19 +433,23 @@ impl Shared {
             .routes()
             .iter()
             .map(|r| {
-                let label = format!("{} {}", r.methods, r.path);
+                let label = r.label();
                 let service = &table.services()[r.service].name;
                 let stage = r.stage.as_str();
                 RouteRuntime {
-                    service: RouteMetrics::new(&label, service, stage),
-                    monolith: RouteMetrics::new(&label, "monolith", stage),
-                    fallbacks: FallbackReason::ALL
-                        .map(|f| metrics().fallbacks.with_label_values(&[&label, f.as_str()])),
+                    service: RouteMetrics::new(self.metrics, &label, service, stage),
+                    monolith: RouteMetrics::new(self.metrics, &label, "monolith", stage),
+                    fallbacks: FallbackReason::ALL.map(|f| {
+                        self.metrics
+                            .fallbacks
+                            .with_label_values(&[&label, f.as_str()])
+                    }),
+                    shadow: Arc::new(ShadowMetrics::new(self.metrics, &label)),
                     label,
                 }
             })
             .collect();
-        metrics()
+        self.metrics
             .routes
             .set(i64::try_from(table.routes().len()).unwrap_or(i64::MAX));
         let snapshot = Snapshot {
@@ -399,14 +460,14 @@ impl Shared {
             services,
             service_names,
             routes,
-            unmatched: RouteMetrics::new(UNMATCHED, "monolith", "monolith"),
+            unmatched: RouteMetrics::new(self.metrics, UNMATCHED, "monolith", "monolith"),
         };
         self.current.store(Arc::new(snapshot));
         generation
     }
 }
 
-fn empty_snapshot() -> Snapshot {
+fn empty_snapshot(metrics: &Metrics) -> Snapshot {
     Snapshot {
         plan: Plan::new(strangler_plan::Monolith::default()),
         generation: 0,
@@ -418,6 +479,6 @@ fn empty_snapshot() -> Snapshot {
         services: Vec::new(),
         service_names: Vec::new(),
         routes: Vec::new(),
-        unmatched: RouteMetrics::new(UNMATCHED, "monolith", "monolith"),
+        unmatched: RouteMetrics::new(metrics, UNMATCHED, "monolith", "monolith"),
     }
 }

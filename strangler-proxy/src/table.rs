@@ -4,9 +4,15 @@
 //!
 //! Lookup walks a segment trie per HTTP method. At each segment a literal
 //! beats a `{param}`, which beats a `{*rest}`, and the walk backtracks when a
-//! more specific branch has no route at the end, so the most specific route
-//! wins. A request no route matches goes to the monolith.
+//! more specific branch has no route at the end, so the most specific path
+//! wins. Where several routes end on the same path (they differ in their host
+//! or header matches), the first whose conditions hold wins, in this order: a
+//! route with an exact host, then one with a `*.` wildcard host (a longer
+//! suffix first), then one without; within each, more header matches first;
+//! then plan order. When none of them holds the walk backtracks to less
+//! specific paths. A request no route matches goes to the monolith.
 
+use http::{HeaderMap, HeaderName, HeaderValue};
 use strangler_plan::{Method, Plan, RouteStage, RouteTemplate, Segment, Sticky};
 
 use crate::split;
@@ -37,6 +43,42 @@ pub struct RouteEntry {
     pub percent: u8,
     /// At `canary`, what keeps a client on one side.
     pub sticky: Option<Sticky>,
+    /// The host the route is limited to, as in the plan.
+    pub host: Option<String>,
+    /// The headers a request must carry, names in lower case.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The host and header matches as one label (`host=a.example.com
+    /// x-tenant=acme`); empty without conditions.
+    pub conditions: String,
+    /// The host match, lower case, ready for comparisons.
+    host_match: Option<HostMatch>,
+    /// False when a header match cannot be represented (never in a valid
+    /// plan): such a route matches nothing.
+    matchable: bool,
+}
+
+/// A route's host condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostMatch {
+    /// This host exactly.
+    Exact(Box<str>),
+    /// Any subdomain: the suffix with its leading dot (`.example.com`).
+    Subdomains(Box<str>),
+}
+
+/// What the table looks at in a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The method (`GET`).
+    pub method: &'a str,
+    /// The path without the query string, as sent (not percent-decoded).
+    pub path: &'a str,
+    /// The host the request is for: the URI's authority (HTTP/2
+    /// `:authority`, or an absolute-form HTTP/1 target) or else the `Host`
+    /// header; a port is ignored.
+    pub host: Option<&'a str>,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
 }
 
 /// A service named by the plan.
@@ -81,8 +123,10 @@ struct Node {
     /// Literal children, sorted by segment text for binary search.
     literals: Vec<(Box<str>, Node)>,
     param: Option<Box<Node>>,
-    catch_all: Option<usize>,
-    end: Option<usize>,
+    /// Routes ending in `{*rest}` here, most specific conditions first.
+    catch_all: Vec<usize>,
+    /// Routes ending here, most specific conditions first.
+    end: Vec<usize>,
 }
 
 const OTHER_METHODS: usize = Method::ALL.len();
@@ -105,6 +149,16 @@ impl RouteTable {
             });
             for (r, route) in service.routes.iter().enumerate() {
                 let id = table.routes.len();
+                let headers: Option<Vec<(HeaderName, HeaderValue)>> = route
+                    .headers
+                    .iter()
+                    .map(|(name, value)| {
+                        Some((
+                            HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok()?,
+                            HeaderValue::from_str(value).ok()?,
+                        ))
+                    })
+                    .collect();
                 table.routes.push(RouteEntry {
                     service: s,
                     index: r,
@@ -113,6 +167,11 @@ impl RouteTable {
                     stage: route.stage,
                     percent: route.percent.unwrap_or(0).min(100),
                     sticky: route.sticky.clone(),
+                    host: route.host.clone(),
+                    matchable: headers.is_some(),
+                    headers: headers.unwrap_or_default(),
+                    conditions: route.conditions_label(),
+                    host_match: route.host.as_deref().map(HostMatch::new),
                 });
                 match &route.methods {
                     Some(methods) => {
@@ -129,6 +188,10 @@ impl RouteTable {
                 }
             }
         }
+        let routes = &table.routes;
+        for trie in &mut table.tries {
+            trie.order(&|id| routes[id].specificity());
+        }
         table
     }
 
@@ -144,19 +207,25 @@ impl RouteTable {
         &self.routes
     }
 
-    /// The index of the route that a request with this method and path
-    /// belongs to, or `None` for the monolith. `path` is the request path
-    /// without the query string, as sent (not percent-decoded).
+    /// The index of the route that `request` belongs to, or `None` for the
+    /// monolith.
     #[must_use]
-    pub fn lookup(&self, method: &str, path: &str) -> Option<usize> {
-        let trie = &self.tries[method_slot(method)];
-        let rest = path.strip_prefix('/')?;
+    pub fn lookup(&self, request: &Request<'_>) -> Option<usize> {
+        let trie = &self.tries[method_slot(request.method)];
+        let rest = request.path.strip_prefix('/')?;
+        let host = request.host.map(bare_host);
+        let accept = |candidates: &[usize]| {
+            candidates
+                .iter()
+                .copied()
+                .find(|&id| self.routes[id].accepts(host, request.headers))
+        };
         if rest.is_empty()
-            && let Some(id) = trie.end
+            && let Some(id) = accept(&trie.end)
         {
             return Some(id);
         }
-        trie.find(rest)
+        trie.find(rest, &accept)
     }
 
     /// The route with this index.
@@ -167,6 +236,43 @@ impl RouteTable {
 }
 
 impl RouteEntry {
+    /// `METHODS path`, with the conditions in brackets when there are any:
+    /// the route's name in metrics, logs and the admin API.
+    #[must_use]
+    pub fn label(&self) -> String {
+        if self.conditions.is_empty() {
+            format!("{} {}", self.methods, self.path)
+        } else {
+            format!("{} {} [{}]", self.methods, self.path, self.conditions)
+        }
+    }
+
+    /// Whether a request for `host` (port already stripped) with `headers`
+    /// meets the route's host and header conditions.
+    fn accepts(&self, host: Option<&str>, headers: &HeaderMap) -> bool {
+        if !self.matchable {
+            return false;
+        }
+        if let Some(want) = &self.host_match
+            && !host.is_some_and(|h| want.matches(h))
+        {
+            return false;
+        }
+        self.headers
+            .iter()
+            .all(|(name, value)| headers.get_all(name).iter().any(|v| v == value))
+    }
+
+    /// Orders routes that end on the same path: higher first.
+    fn specificity(&self) -> (u8, usize, usize) {
+        let (rank, len) = match &self.host_match {
+            Some(HostMatch::Exact(_)) => (2, 0),
+            Some(HostMatch::Subdomains(suffix)) => (1, suffix.len()),
+            None => (0, 0),
+        };
+        (rank, len, self.headers.len())
+    }
+
     /// Decides who answers a request to this route; `key` is only used at
     /// `canary`.
     #[must_use]
@@ -203,6 +309,43 @@ impl RouteEntry {
     }
 }
 
+impl HostMatch {
+    fn new(pattern: &str) -> Self {
+        let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
+        match pattern.strip_prefix('*') {
+            Some(suffix) if suffix.starts_with('.') => HostMatch::Subdomains(suffix.into()),
+            _ => HostMatch::Exact(pattern.into()),
+        }
+    }
+
+    /// `host` is the request's host without its port.
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            HostMatch::Exact(want) => host.eq_ignore_ascii_case(want),
+            HostMatch::Subdomains(suffix) => {
+                host.len() > suffix.len()
+                    && host.is_char_boundary(host.len() - suffix.len())
+                    && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+            }
+        }
+    }
+}
+
+/// The host of a `Host` header or authority without its port and without a
+/// trailing dot; an IPv6 literal keeps its brackets.
+fn bare_host(authority: &str) -> &str {
+    let host = match authority.rfind(':') {
+        Some(i)
+            if !authority[i..].contains(']')
+                && authority[i + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            &authority[..i]
+        }
+        _ => authority,
+    };
+    host.strip_suffix('.').unwrap_or(host)
+}
+
 /// The trie for a method name; names the plan cannot write share one.
 fn method_slot(method: &str) -> usize {
     Method::ALL
@@ -214,7 +357,7 @@ fn method_slot(method: &str) -> usize {
 impl Node {
     fn insert(&mut self, segments: &[Segment], id: usize) {
         let Some((first, rest)) = segments.split_first() else {
-            self.end.get_or_insert(id);
+            self.end.push(id);
             return;
         };
         let child = match first {
@@ -233,23 +376,38 @@ impl Node {
             }
             Segment::Param(_) => self.param.get_or_insert_with(Box::default),
             Segment::CatchAll(_) => {
-                self.catch_all.get_or_insert(id);
+                self.catch_all.push(id);
                 return;
             }
         };
         child.insert(rest, id);
     }
 
+    /// Sorts every candidate list by `rank`, highest first; ties keep their
+    /// insertion (plan) order.
+    fn order(&mut self, rank: &impl Fn(usize) -> (u8, usize, usize)) {
+        self.end.sort_by_key(|&id| std::cmp::Reverse(rank(id)));
+        self.catch_all
+            .sort_by_key(|&id| std::cmp::Reverse(rank(id)));
+        for (_, child) in &mut self.literals {
+            child.order(rank);
+        }
+        if let Some(child) = &mut self.param {
+            child.order(rank);
+        }
+    }
+
     /// Finds the route for `rest`, the path after a `/`, preferring
-    /// literals, then parameters, then a catch-all, and backtracking.
-    fn find(&self, rest: &str) -> Option<usize> {
+    /// literals, then parameters, then a catch-all, and backtracking;
+    /// `accept` picks the first candidate whose conditions hold.
+    fn find(&self, rest: &str, accept: &impl Fn(&[usize]) -> Option<usize>) -> Option<usize> {
         let (segment, tail) = match rest.find('/') {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),
         };
         let descend = |child: &Node| match tail {
-            None => child.end,
-            Some(tail) => child.find(tail),
+            None => accept(&child.end),
+            Some(tail) => child.find(tail, accept),
         };
         if let Ok(i) = self.literals.binary_search_by(|(k, _)| (**k).cmp(segment))
             && let Some(id) = descend(&self.literals[i].1)
@@ -265,13 +423,15 @@ impl Node {
         if rest.is_empty() {
             None
         } else {
-            self.catch_all
+            accept(&self.catch_all)
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     fn plan(routes: &str) -> Plan {
@@ -297,17 +457,143 @@ mod tests {
     fn check(routes: &[(&str, &str)], requests: &[(&str, &str)], expect: &str) {
         let text: String = routes.iter().map(|(p, m)| route(p, m)).collect();
         let table = RouteTable::new(&plan(&text));
+        let headers = HeaderMap::new();
         let got: String = requests
             .iter()
             .map(|(method, path)| {
+                let request = Request {
+                    method,
+                    path,
+                    host: None,
+                    headers: &headers,
+                };
                 let hit = table
-                    .lookup(method, path)
+                    .lookup(&request)
                     .and_then(|id| table.route(id))
-                    .map_or("-".to_owned(), |r| format!("{} {}", r.methods, r.path));
+                    .map_or("-".to_owned(), RouteEntry::label);
                 format!("{method} {path} => {hit}")
             })
             .fold(String::new(), |out, line| out + &line + "\n");
         assert_eq!(got, expect);
+    }
+
+    /// Routes given as TOML bodies (path, host, headers); each request is
+    /// `path host header=value…` (`-` for no host), answered with the
+    /// matched route's label.
+    fn check_conditions(routes: &[&str], requests: &[&str], expect: &str) {
+        let text = routes.iter().fold(String::new(), |mut text, r| {
+            let _ = writeln!(text, "[[service.route]]\n{r}\nstage = \"live\"");
+            text
+        });
+        let table = RouteTable::new(&plan(&text));
+        let got: String = requests
+            .iter()
+            .map(|line| {
+                let mut words = line.split(' ');
+                let path = words.next().unwrap_or_default();
+                let host = words.next().filter(|h| *h != "-");
+                let mut headers = HeaderMap::new();
+                for pair in words {
+                    let (name, value) = pair.split_once('=').expect("name=value");
+                    headers.append(
+                        HeaderName::from_bytes(name.as_bytes()).expect("valid name"),
+                        HeaderValue::from_str(value).expect("valid value"),
+                    );
+                }
+                let request = Request {
+                    method: "GET",
+                    path,
+                    host,
+                    headers: &headers,
+                };
+                let hit = table
+                    .lookup(&request)
+                    .and_then(|id| table.route(id))
+                    .map_or("-".to_owned(), RouteEntry::label);
+                format!("{line} => {hit}")
+            })
+            .fold(String::new(), |out, line| out + &line + "\n");
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn hosts_and_headers_pick_among_routes_on_one_path() {
+        check_conditions(
+            &[
+                "path = \"/p/{id}\"",
+                "path = \"/p/{id}\"\nheaders = { x-tenant = \"acme\" }",
+                "path = \"/p/{id}\"\nheaders = { x-tenant = \"acme\", x-beta = \"1\" }",
+                "path = \"/p/{id}\"\nhost = \"*.example.com\"",
+                "path = \"/p/{id}\"\nhost = \"*.eu.example.com\"",
+                "path = \"/p/{id}\"\nhost = \"Shop.Example.com\"",
+                "path = \"/p/special\"\nhost = \"other.org\"",
+            ],
+            &[
+                "/p/1 -",
+                "/p/1 - x-tenant=acme",
+                "/p/1 - x-tenant=ACME",
+                "/p/1 - X-Tenant=acme x-beta=1",
+                "/p/1 - x-beta=1",
+                "/p/1 shop.example.com",
+                "/p/1 SHOP.EXAMPLE.COM:8443 x-tenant=acme",
+                "/p/1 shop.example.com.",
+                "/p/1 api.example.com",
+                "/p/1 a.b.example.com:80",
+                "/p/1 api.eu.example.com",
+                "/p/1 example.com",
+                "/p/1 [::1]:8000",
+                "/p/special other.org",
+                "/p/special other.org:8080 x-tenant=acme",
+                "/p/special api.example.com",
+                "/p/special evil-other.org",
+            ],
+            "/p/1 - => * /p/{id}\n\
+             /p/1 - x-tenant=acme => * /p/{id} [x-tenant=acme]\n\
+             /p/1 - x-tenant=ACME => * /p/{id}\n\
+             /p/1 - X-Tenant=acme x-beta=1 => * /p/{id} [x-beta=1 x-tenant=acme]\n\
+             /p/1 - x-beta=1 => * /p/{id}\n\
+             /p/1 shop.example.com => * /p/{id} [host=Shop.Example.com]\n\
+             /p/1 SHOP.EXAMPLE.COM:8443 x-tenant=acme => * /p/{id} [host=Shop.Example.com]\n\
+             /p/1 shop.example.com. => * /p/{id} [host=Shop.Example.com]\n\
+             /p/1 api.example.com => * /p/{id} [host=*.example.com]\n\
+             /p/1 a.b.example.com:80 => * /p/{id} [host=*.example.com]\n\
+             /p/1 api.eu.example.com => * /p/{id} [host=*.eu.example.com]\n\
+             /p/1 example.com => * /p/{id}\n\
+             /p/1 [::1]:8000 => * /p/{id}\n\
+             /p/special other.org => * /p/special [host=other.org]\n\
+             /p/special other.org:8080 x-tenant=acme => * /p/special [host=other.org]\n\
+             /p/special api.example.com => * /p/{id} [host=*.example.com]\n\
+             /p/special evil-other.org => * /p/{id}\n",
+        );
+    }
+
+    #[test]
+    fn conditions_backtrack_to_less_specific_paths_and_ties_keep_plan_order() {
+        check_conditions(
+            &[
+                "path = \"/a/{*rest}\"",
+                "path = \"/a/b\"\nhost = \"x.test\"",
+                "path = \"/a/c\"\nheaders = { x-one = \"1\" }",
+                "path = \"/a/c\"\nheaders = { x-two = \"2\" }",
+                "path = \"/a/{*rest}\"\nhost = \"*.test\"",
+            ],
+            &[
+                "/a/b x.test",
+                "/a/b y.test",
+                "/a/b -",
+                "/a/c - x-two=2 x-one=1",
+                "/a/c - x-two=2",
+                "/a/c - x-one=2",
+                "/a/c/d y.test",
+            ],
+            "/a/b x.test => * /a/b [host=x.test]\n\
+             /a/b y.test => * /a/{*rest} [host=*.test]\n\
+             /a/b - => * /a/{*rest}\n\
+             /a/c - x-two=2 x-one=1 => * /a/c [x-one=1]\n\
+             /a/c - x-two=2 => * /a/c [x-two=2]\n\
+             /a/c - x-one=2 => * /a/{*rest}\n\
+             /a/c/d y.test => * /a/{*rest} [host=*.test]\n",
+        );
     }
 
     #[test]
@@ -403,6 +689,11 @@ mod tests {
             stage,
             percent,
             sticky: None,
+            host: None,
+            headers: Vec::new(),
+            conditions: String::new(),
+            host_match: None,
+            matchable: true,
         }
     }
 

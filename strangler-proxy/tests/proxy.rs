@@ -473,3 +473,238 @@ async fn passive_ejection_after_consecutive_failures() {
     // Ejected: even the healthy route goes to the monolith now.
     assert_eq!(get(&c, &p.url("/fine")).await.target(), "monolith");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_and_header_matches_pick_routes_and_the_admin_names_them() {
+    let mono = backend("monolith").await;
+    let beta = backend("beta").await;
+    let tenant = backend("tenant").await;
+    let dir = tempfile::tempdir().unwrap();
+    let services = [
+        service(
+            "beta",
+            &beta.url(),
+            &[
+                route("/p/{id}", "  stage = \"live\"\n  host = \"*.beta.test\""),
+                route(
+                    "/p/{id}",
+                    "  stage = \"monolith\"\n  host = \"exact.beta.test\"",
+                ),
+            ]
+            .concat(),
+        ),
+        service(
+            "tenant",
+            &tenant.url(),
+            &route(
+                "/p/{id}",
+                "  stage = \"live\"\n  headers = { x-tenant = \"acme\" }",
+            ),
+        ),
+    ]
+    .concat();
+    let plan = write_plan(dir.path(), &mono.url(), &services);
+    let p = proxy(plan.clone(), |c| c.watch = false).await;
+    let c = client();
+    let who = async |headers: &[(&str, &str)]| {
+        let a = send(&c, "GET", &p.url("/p/1"), headers, "").await;
+        assert_eq!(a.status, 200, "{headers:?}: {}", a.body);
+        a.target().to_owned()
+    };
+    assert_eq!(who(&[]).await, "monolith");
+    assert_eq!(who(&[("host", "api.beta.test:8000")]).await, "beta");
+    assert_eq!(who(&[("host", "API.Beta.Test")]).await, "beta");
+    assert_eq!(who(&[("host", "beta.test")]).await, "monolith");
+    // The exact host beats the wildcard, and its stage is `monolith`.
+    assert_eq!(who(&[("host", "exact.beta.test")]).await, "monolith");
+    assert_eq!(who(&[("x-tenant", "acme")]).await, "tenant");
+    assert_eq!(who(&[("X-Tenant", "other")]).await, "monolith");
+    // A route with a host wins over one with header matches.
+    assert_eq!(
+        who(&[("host", "a.beta.test"), ("x-tenant", "acme")]).await,
+        "beta"
+    );
+
+    let admin = p.admin_url("/routes/stage");
+    let stage = async |body: &str| send(&c, "POST", &admin, &[], body).await;
+    let a = stage(r#"{"service":"beta","route":"/p/{id}","stage":"monolith"}"#).await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert!(
+        a.body.contains("host=*.beta.test") && a.body.contains("host=exact.beta.test"),
+        "{}",
+        a.body
+    );
+    let a =
+        stage(r#"{"service":"beta","route":"/p/{id}","host":"nope.test","stage":"shadow"}"#).await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    let a =
+        stage(r#"{"service":"beta","route":"/p/{id}","host":"Exact.Beta.Test","stage":"shadow"}"#)
+            .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(
+        text.contains("host = \"exact.beta.test\"\n  stage = \"shadow\"")
+            || text.contains("stage = \"shadow\"\n  host = \"exact.beta.test\""),
+        "{text}"
+    );
+    assert_eq!(who(&[("host", "exact.beta.test")]).await, "monolith");
+    eventually("the shadow copy for the exact host", || {
+        !beta.seen_path("/p/1").is_empty()
+            && beta
+                .seen_path("/p/1")
+                .iter()
+                .any(|s| s.headers.contains_key("x-strangler-shadow"))
+    })
+    .await;
+
+    let routes = routes_when(&c, &p, |_| true).await;
+    let listed: Vec<String> = routes["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}", r["label"].as_str().unwrap(), r["stage"]))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "* /p/{id} [host=*.beta.test] \"live\"",
+            "* /p/{id} [host=exact.beta.test] \"shadow\"",
+            "* /p/{id} [x-tenant=acme] \"live\""
+        ]
+    );
+    assert_eq!(routes["routes"][2]["headers"]["x-tenant"], "acme");
+}
+
+/// Sends raw bytes on a fresh connection and returns what comes back until
+/// the proxy closes it (generous timeout; no timing is asserted).
+async fn raw(addr: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The proxy may answer and close before it has read everything; what it
+    // answered is the point, so a failed write is fine.
+    let _ = stream.write_all(request).await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut buf).await
+            && n > 0
+        {
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn status_of(answer: &str) -> &str {
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .unwrap_or(answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_requests_are_refused_and_serving_goes_on() {
+    let mono = backend("monolith").await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), &mono.url(), "");
+    let p = proxy(plan, |c| {
+        c.max_header_bytes = 8 * 1024;
+        c.max_body_bytes = 1000;
+    })
+    .await;
+    let c = client();
+    let big = "a".repeat(10_000);
+    let near = "a".repeat(7_000);
+    let many = "x-h: v\r\n".repeat(300);
+    let chunked = format!("{:x}\r\n{}\r\n0\r\n\r\n", 2000, "b".repeat(2000));
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("garbage", "NOT HTTP AT ALL\r\n\r\n".to_owned(), "400"),
+        // Shorter than the HTTP/2 preface that pingora waits for on its own.
+        (
+            "a short HTTP/1.0 request",
+            "GET / HTTP/1.0\r\n\r\n".to_owned(),
+            "200",
+        ),
+        ("a short bad request", "X\r\n\r\n".to_owned(), "400"),
+        (
+            "header line without a colon",
+            "GET / HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n".to_owned(),
+            "400",
+        ),
+        (
+            "unparsable content-length",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: nope\r\n\r\n".to_owned(),
+            "400",
+        ),
+        (
+            "conflicting content-lengths",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx"
+                .to_owned(),
+            "400",
+        ),
+        (
+            "a transfer-encoding that is not chunked",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n".to_owned(),
+            "400",
+        ),
+        (
+            "more than 256 header fields",
+            format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n"),
+            "400",
+        ),
+        (
+            "a header over the limit",
+            format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {big}\r\n\r\n"),
+            "431",
+        ),
+        (
+            "a header under the limit",
+            format!("GET /near HTTP/1.1\r\nHost: a\r\nX-Near: {near}\r\nConnection: close\r\n\r\n"),
+            "200",
+        ),
+        (
+            "a declared body over the limit",
+            "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n".to_owned(),
+            "413",
+        ),
+        (
+            "a chunked body over the limit",
+            format!("POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{chunked}"),
+            "413",
+        ),
+        (
+            "a body under the limit",
+            format!(
+                "POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 900\r\nConnection: close\r\n\r\n{}",
+                "c".repeat(900)
+            ),
+            "200",
+        ),
+    ];
+    for (what, request, want) in &cases {
+        let answer = raw(&p.addr, request.as_bytes()).await;
+        assert_eq!(status_of(&answer), *want, "{what}: {answer:.300}");
+        // The proxy keeps serving after every one.
+        let a = get(&c, &p.url("/still")).await;
+        assert_eq!(
+            (a.status, a.body.as_str()),
+            (200, "monolith GET /still"),
+            "after {what}"
+        );
+    }
+    let answer = raw(
+        &p.addr,
+        format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {big}\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(
+        answer.contains("strangler: request header fields too large"),
+        "{answer}"
+    );
+    assert_eq!(mono.seen_path("/small")[0].body.len(), 900);
+    assert!(
+        mono.seen_path("/up").is_empty()
+            || mono.seen_path("/up").iter().all(|s| s.body.len() <= 1000)
+    );
+}
