@@ -104,12 +104,18 @@ fn move_a_member_save_and_quit_in_tmux() {
     );
     tmux.wait_for("Services (4)");
     tmux.wait_for("modularity");
-    // Members pane, the second member (shop::catalog::categories), move.
-    tmux.keys(&["Tab", "j", "m"]);
-    tmux.wait_for("Move shop::catalog::categories to");
+    // Members pane, filtered to the member (`/`, typing narrows the rows,
+    // Enter keeps the filter), then move it.
+    tmux.keys(&["Tab", "/", "categ", "Enter"]);
+    tmux.wait_for("/categ: ");
+    tmux.keys(&["m"]);
+    tmux.wait_for("Move module shop::catalog::categories to");
     // The picker lists reviews, payments, orders: choose payments.
     tmux.keys(&["j", "Enter"]);
     tmux.wait_for("[modified]");
+    // Esc clears the filter: the moved member is gone from catalog's tree.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("filter cleared");
     tmux.keys(&["w"]);
     tmux.wait_for("saved ");
     tmux.keys(&["q"]);

@@ -14,6 +14,10 @@ pub enum Scope {
     Searching,
     /// The main screen while no search is set.
     NotSearching,
+    /// The members pane, focused, no popup open.
+    Tree,
+    /// The main screen while background work runs.
+    Busy,
     /// A list popup (pickers).
     Picker,
     /// A text input popup.
@@ -33,7 +37,9 @@ impl Scope {
         match self {
             Scope::Always => "anywhere",
             Scope::Main | Scope::NotSearching => "main screen",
-            Scope::Searching => "while a search is set",
+            Scope::Searching => "while a filter is set",
+            Scope::Tree => "in the members tree",
+            Scope::Busy => "while analyzing or re-suggesting",
             Scope::Picker => "in a picker",
             Scope::Input => "in a text field",
             Scope::Confirm => "when asked about unsaved changes",
@@ -80,12 +86,20 @@ pub enum Action {
     ViewTables,
     /// Jump to the coupling matrix.
     ViewDsm,
-    /// Start a search.
+    /// Filter the focused list.
     Filter,
-    /// Next search match.
+    /// Next match of the filter.
     NextMatch,
-    /// Previous search match.
+    /// Previous match of the filter.
     PrevMatch,
+    /// Show the functions of the selected member.
+    Expand,
+    /// Hide them (from a function: its member's).
+    Collapse,
+    /// Expand or collapse the selected member.
+    Toggle,
+    /// Stop waiting for the background work; its result is ignored.
+    Cancel,
     /// Move the selected member to another service.
     Move,
     /// Pin or unpin the selected member.
@@ -104,8 +118,10 @@ pub enum Action {
     Percent,
     /// Re-run the clustering.
     Resuggest,
-    /// Cycle the sort order of the routes and tables views.
+    /// Sort the routes or tables view by its next column.
     Sort,
+    /// Reverse the sort of the routes or tables view.
+    Reverse,
     /// Open the help overlay.
     Help,
     /// Close the popup, clear the search.
@@ -186,7 +202,8 @@ pub const KEYMAP: &[Binding] = &[
     b(&[Char('u')], "u", Scope::Main, Action::Undo, "undo", "undo"),
     b(&[Ctrl('r')], "C-r", Scope::Main, Action::Redo, "redo", ""),
     b(&[Char('S')], "S", Scope::Main, Action::Resuggest, "re-suggest services (keeps pins and your moves), then accept or reject", ""),
-    b(&[Char('o')], "o", Scope::Main, Action::Sort, "sort routes and tables: service, name, stage", ""),
+    b(&[Char('o')], "o", Scope::Main, Action::Sort, "sort routes/tables by the next column", ""),
+    b(&[Char('O')], "O", Scope::Main, Action::Reverse, "reverse the sort (▲ ascending, ▼ descending)", ""),
     b(&[Char('j'), Code(KeyCode::Down)], "j/↓", Scope::Main, Action::Down, "next row", ""),
     b(&[Char('k'), Code(KeyCode::Up)], "k/↑", Scope::Main, Action::Up, "previous row", ""),
     b(&[Code(KeyCode::PageDown)], "PgDn", Scope::Main, Action::PageDown, "ten rows down", ""),
@@ -199,10 +216,14 @@ pub const KEYMAP: &[Binding] = &[
     b(&[Char('2')], "2", Scope::Main, Action::ViewRoutes, "every route", ""),
     b(&[Char('3')], "3", Scope::Main, Action::ViewTables, "every table", ""),
     b(&[Char('4')], "4", Scope::Main, Action::ViewDsm, "coupling matrix", ""),
-    b(&[Char('/')], "/", Scope::Main, Action::Filter, "search rows of the focused pane", "search"),
-    b(&[Char('n')], "n", Scope::Searching, Action::NextMatch, "next match", ""),
+    b(&[Char('/')], "/", Scope::Main, Action::Filter, "filter the focused list", "filter"),
+    b(&[Char('n')], "n", Scope::Searching, Action::NextMatch, "next match", "next"),
     b(&[Char('N')], "N", Scope::Searching, Action::PrevMatch, "previous match", ""),
-    b(&[Code(KeyCode::Esc)], "Esc", Scope::Searching, Action::Close, "clear the search", ""),
+    b(&[Code(KeyCode::Esc)], "Esc", Scope::Searching, Action::Close, "clear the filter", "clear"),
+    b(&[Code(KeyCode::Esc)], "Esc", Scope::Busy, Action::Cancel, "stop waiting (the result is ignored)", "stop"),
+    b(&[Code(KeyCode::Enter)], "Enter", Scope::Tree, Action::Toggle, "expand or collapse the module's functions", "expand"),
+    b(&[Char('l'), Code(KeyCode::Right)], "l/→", Scope::Tree, Action::Expand, "expand; on an open module, its first function", ""),
+    b(&[Char('h'), Code(KeyCode::Left)], "h/←", Scope::Tree, Action::Collapse, "collapse; on a function, its module's", ""),
     b(&[Char('j'), Code(KeyCode::Down)], "j/↓", Scope::Picker, Action::Down, "next choice", ""),
     b(&[Char('k'), Code(KeyCode::Up)], "k/↑", Scope::Picker, Action::Up, "previous choice", ""),
     b(&[Code(KeyCode::Enter)], "Enter", Scope::Picker, Action::Confirm, "choose", "choose"),
@@ -217,6 +238,8 @@ pub const KEYMAP: &[Binding] = &[
     b(&[Char('j'), Code(KeyCode::Down)], "j/↓", Scope::Diff, Action::Down, "scroll down", ""),
     b(&[Char('k'), Code(KeyCode::Up)], "k/↑", Scope::Diff, Action::Up, "scroll up", ""),
     b(&[Code(KeyCode::Esc), Char('?'), Char('q')], "Esc/?/q", Scope::Help, Action::Close, "close the help", "close"),
+    b(&[Char('j'), Code(KeyCode::Down)], "j/↓", Scope::Help, Action::Down, "scroll down", "scroll"),
+    b(&[Char('k'), Code(KeyCode::Up)], "k/↑", Scope::Help, Action::Up, "scroll up", ""),
 ];
 
 impl Key {

@@ -5,8 +5,9 @@
 //! - [`Model`] holds the plan, the analysis and the UI state, and does no I/O;
 //! - [`Message`]s say what happened (a key, a click, a finished save);
 //! - [`update`] applies a message to the model, purely, and may queue an
-//!   [`Effect`] (save, re-suggest), which [`perform`] runs and answers
-//!   with another message;
+//!   [`Effect`] (save, analyze, re-suggest), which the loop runs (analyzing
+//!   and re-suggesting on a worker thread, so the UI stays responsive) and
+//!   answers with another message;
 //! - [`view`] draws the model and changes nothing.
 //!
 //! One keymap table, [`keymap::KEYMAP`], feeds the key handler, the help
@@ -27,20 +28,22 @@ pub mod model;
 pub mod update;
 pub mod view;
 
-use std::io::{self, Stdout};
-use std::path::PathBuf;
+use std::io::{self, Stdout, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
 
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
-use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
+use crossterm::{execute, queue};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use strangler_analyzer::cluster::plan::{apply, existing_services};
 use strangler_analyzer::cluster::suggest::{DEFAULT_RESOLUTION, SuggestConfig, suggest};
-use strangler_plan::{PlanError, PlanFile};
+use strangler_plan::{Plan, PlanError, PlanFile};
 
 pub use model::{Analyzed, Effect, Model, Pane, Popup};
 pub use update::{Message, update};
@@ -51,7 +54,7 @@ pub use view::{Theme, view};
 pub enum AnalysisSource {
     /// No graph: the plan alone, without metrics or reasons.
     None,
-    /// Analyze this repository first (with a progress bar on stderr).
+    /// Analyze this repository, in the background while the UI is up.
     Repo(PathBuf),
     /// Read `strangler analyze --format json` output from this file.
     Json(PathBuf),
@@ -91,18 +94,7 @@ pub fn run(options: &Options) -> Result<(), TuiError> {
         .map(|d| d.render(&shown))
         .collect();
     let analysis = match &options.analysis {
-        AnalysisSource::None => None,
-        AnalysisSource::Repo(repo) => {
-            let config = strangler_analyzer::Config {
-                progress: true,
-                ..strangler_analyzer::Config::default()
-            };
-            eprintln!("analyzing {} …", repo.display());
-            Some(
-                strangler_analyzer::analyze(repo, &config)
-                    .map_err(|e| TuiError::Analysis(e.to_string()))?,
-            )
-        }
+        AnalysisSource::None | AnalysisSource::Repo(_) => None,
         AnalysisSource::Json(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| TuiError::Analysis(format!("cannot read {}: {e}", path.display())))?;
@@ -112,44 +104,68 @@ pub fn run(options: &Options) -> Result<(), TuiError> {
             )
         }
     };
-    let model = Model::new(shown, file.plan().clone(), errors, analysis);
+    let mut model = Model::new(shown, file.plan().clone(), errors, analysis);
+    if let AnalysisSource::Repo(repo) = &options.analysis {
+        model.start_analysis(repo.clone());
+    }
     let mut terminal = start()?;
     let result = event_loop(&mut terminal, model, &mut file, Theme::from_env());
     restore();
     result
 }
 
-/// Runs an effect and returns the message that reports its result.
+/// Runs an effect where it is called and returns the message that reports
+/// its result (the loop runs analyzing and re-suggesting on worker threads
+/// instead; tests and scripts can run them here).
 #[must_use]
 pub fn perform(effect: Effect, file: &mut PlanFile, analyzed: Option<&Analyzed>) -> Message {
     match effect {
         Effect::Save(plan) => {
             Message::Saved(file.save(&plan).map(|()| plan).map_err(|e| e.to_string()))
         }
-        Effect::Resuggest(plan) => {
-            let Some(analyzed) = analyzed else {
-                return Message::Suggested(Err("no analysis".to_owned()));
-            };
-            let settings = plan.analyze.clone().unwrap_or_default();
-            let config = SuggestConfig {
-                granularity: analyzed.granularity,
-                weights: model::weights_of(&plan),
-                resolution: settings.resolution.unwrap_or(DEFAULT_RESOLUTION),
-                seed: settings.seed.unwrap_or(42),
-                services: None,
-                existing: existing_services(&plan),
-                reset: false,
-            };
-            Message::Suggested(
-                suggest(&analyzed.analysis, &config)
-                    .map(|s| {
-                        let (new, warnings) = apply(Some(&plan), &s, &plan.monolith.name);
-                        (Box::new(new), warnings)
-                    })
-                    .map_err(|e| e.to_string()),
-            )
-        }
+        Effect::Resuggest { job, plan } => Message::Suggested {
+            job,
+            result: analyzed.map_or_else(
+                || Err("no analysis".to_owned()),
+                |analyzed| resuggest(&plan, analyzed),
+            ),
+        },
+        Effect::Analyze { job, repo, plan } => Message::Analyzed {
+            job,
+            result: analyze(&repo, &plan, |_| {}).map(Arc::new),
+        },
     }
+}
+
+/// Re-runs the clustering on `analyzed`, keeping `plan`'s pins and
+/// placements: the plan it suggests and its warnings.
+pub fn resuggest(plan: &Plan, analyzed: &Analyzed) -> Result<(Box<Plan>, Vec<String>), String> {
+    let settings = plan.analyze.clone().unwrap_or_default();
+    let config = SuggestConfig {
+        granularity: analyzed.granularity,
+        weights: model::weights_of(plan),
+        resolution: settings.resolution.unwrap_or(DEFAULT_RESOLUTION),
+        seed: settings.seed.unwrap_or(42),
+        services: None,
+        existing: existing_services(plan),
+        reset: false,
+    };
+    suggest(&analyzed.analysis, &config)
+        .map(|s| {
+            let (new, warnings) = apply(Some(plan), &s, &plan.monolith.name);
+            (Box::new(new), warnings)
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// Analyzes `repo` and folds the graph onto `plan`'s units, telling
+/// `phase` each step as it starts.
+pub fn analyze(repo: &Path, plan: &Plan, phase: impl Fn(&str)) -> Result<Analyzed, String> {
+    phase("reading the code and SQL");
+    let analysis = strangler_analyzer::analyze(repo, &strangler_analyzer::Config::default())
+        .map_err(|e| e.to_string())?;
+    phase("building the coupling graph");
+    Ok(Analyzed::new(analysis, plan))
 }
 
 /// Applies `message` and every follow-up message it leads to.
@@ -161,11 +177,7 @@ pub fn dispatch(model: &mut Model, message: Message) {
 }
 
 fn start() -> Result<Terminal<CrosstermBackend<Stdout>>, TuiError> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore();
-        hook(info);
-    }));
+    install_panic_hook(io::stdout);
     enable_raw_mode()?;
     let mut stdout = io::stdout();
     if let Err(e) = execute!(stdout, EnterAlternateScreen, EnableMouseCapture) {
@@ -178,16 +190,42 @@ fn start() -> Result<Terminal<CrosstermBackend<Stdout>>, TuiError> {
     })
 }
 
-/// Gives the terminal back: cooked mode, main screen, no mouse capture.
+/// Gives the terminal back: cooked mode, then the sequences of
+/// [`write_restore`] on stdout. The panic hook calls it before the panic
+/// message is printed.
 fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(
-        io::stdout(),
+    let _ = write_restore(&mut io::stdout());
+}
+
+/// Makes a panic give the terminal back before its message is printed:
+/// the hook leaves raw mode, writes [`write_restore`]'s sequences to the
+/// writer `out` makes (stdout for the planner), then runs the hook that
+/// was installed before.
+pub fn install_panic_hook<W: Write>(out: impl Fn() -> W + Send + Sync + 'static) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = disable_raw_mode();
+        let _ = write_restore(&mut out());
+        previous(info);
+    }));
+}
+
+/// Writes the escape sequences that give a terminal back after the
+/// planner: leave the alternate screen, stop mouse capture, show the cursor.
+pub fn write_restore(out: &mut impl Write) -> io::Result<()> {
+    queue!(
+        out,
         LeaveAlternateScreen,
         DisableMouseCapture,
         crossterm::cursor::Show
-    );
+    )?;
+    out.flush()
 }
+
+/// How often the loop wakes while waiting: the spinner's tick, and the
+/// longest a worker's answer waits to be shown.
+const TICK: Duration = Duration::from_millis(100);
 
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
@@ -197,23 +235,80 @@ fn event_loop(
 ) -> Result<(), TuiError> {
     let size = terminal.size()?;
     model.size = (size.width, size.height);
-    let analyzed: Option<Arc<Analyzed>> = model.analyzed.clone();
+    let (tx, rx): (Sender<Message>, Receiver<Message>) = mpsc::channel();
+    let mut last_tick = Instant::now();
+    let mut redraw = true;
     loop {
-        terminal.draw(|frame| view(frame, &model, theme))?;
+        while let Some(effect) = model.effect.take() {
+            match effect {
+                Effect::Save(_) => {
+                    terminal.draw(|frame| view(frame, &model, theme))?;
+                    let reply = perform(effect, file, None);
+                    dispatch(&mut model, reply);
+                }
+                background => spawn(background, model.analyzed.clone(), tx.clone()),
+            }
+            redraw = true;
+        }
         if model.quit {
             return Ok(());
         }
-        let message = match event::read()? {
-            Event::Key(key) if key.kind != KeyEventKind::Release => Message::Key(key),
-            Event::Mouse(mouse) => Message::Mouse(mouse),
-            Event::Resize(w, h) => Message::Resize(w, h),
-            _ => continue,
-        };
-        dispatch(&mut model, message);
-        while let Some(effect) = model.effect.take() {
+        if redraw {
             terminal.draw(|frame| view(frame, &model, theme))?;
-            let reply = perform(effect, file, analyzed.as_deref());
-            dispatch(&mut model, reply);
+            redraw = false;
+        }
+        if event::poll(TICK)? {
+            let message = match event::read()? {
+                Event::Key(key) if key.kind != KeyEventKind::Release => Some(Message::Key(key)),
+                Event::Mouse(mouse) => Some(Message::Mouse(mouse)),
+                Event::Resize(w, h) => Some(Message::Resize(w, h)),
+                _ => None,
+            };
+            if let Some(message) = message {
+                dispatch(&mut model, message);
+                redraw = true;
+            }
+        }
+        while let Ok(message) = rx.try_recv() {
+            dispatch(&mut model, message);
+            redraw = true;
+        }
+        if model.busy.is_some() && last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            dispatch(&mut model, Message::Tick);
+            redraw = true;
         }
     }
+}
+
+/// Runs analyzing or re-suggesting on a worker thread that reports its
+/// steps and its result through `tx`.
+fn spawn(effect: Effect, analyzed: Option<Arc<Analyzed>>, tx: Sender<Message>) {
+    std::thread::spawn(move || {
+        let message = match effect {
+            Effect::Analyze { job, repo, plan } => {
+                let progress = tx.clone();
+                let phase = move |phase: &str| {
+                    let _ = progress.send(Message::Progress {
+                        job,
+                        phase: phase.to_owned(),
+                    });
+                };
+                Message::Analyzed {
+                    job,
+                    result: analyze(&repo, &plan, phase).map(Arc::new),
+                }
+            }
+            Effect::Resuggest { job, plan } => Message::Suggested {
+                job,
+                result: analyzed.map_or_else(
+                    || Err("no analysis".to_owned()),
+                    |analyzed| resuggest(&plan, &analyzed),
+                ),
+            },
+            Effect::Save(_) => return,
+        };
+        // The receiver is gone only when the planner has quit.
+        let _ = tx.send(message);
+    });
 }

@@ -2,13 +2,14 @@
 //! it, the selection, the open popup, and the undo history. No I/O happens
 //! here; saving and re-suggesting are [`Effect`]s that the loop runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use strangler_analyzer::Analysis;
 use strangler_analyzer::cluster::coupling::{Coupling, Granularity, Weights};
 use strangler_analyzer::cluster::plan::existing_services;
 use strangler_analyzer::cluster::suggest::{Metrics, Suggestion, evaluate};
+use strangler_analyzer::{Analysis, EdgeKind, NodeKind};
 use strangler_plan::{Plan, Route, Table, TableStage};
 
 /// The analyzer's graph of the monolith, folded once onto the units the plan
@@ -21,6 +22,14 @@ pub struct Analyzed {
     pub coupling: Coupling,
     /// The units the plan's members are.
     pub granularity: Granularity,
+    /// Unit id → the functions inside it, sorted; empty at function
+    /// granularity, where the functions are the units.
+    pub functions: BTreeMap<String, Vec<String>>,
+    /// Node id → its index in `analysis.nodes`.
+    pub node_index: BTreeMap<String, usize>,
+    /// Function id → the calls, reads and writes it is an end of, as indices
+    /// into `analysis.edges`.
+    pub edges_of: BTreeMap<String, Vec<usize>>,
 }
 
 impl Analyzed {
@@ -28,18 +37,56 @@ impl Analyzed {
     /// and weights, else the analyzer's defaults).
     #[must_use]
     pub fn new(analysis: Analysis, plan: &Plan) -> Self {
-        let granularity = plan
-            .analyze
-            .as_ref()
-            .and_then(|a| a.granularity.as_deref())
-            .and_then(|g| g.parse().ok())
-            .unwrap_or_default();
+        let granularity = granularity_of(plan);
         let weights = weights_of(plan);
         let coupling = Coupling::build(&analysis, granularity, &weights);
+        let mut functions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let node_index: BTreeMap<String, usize> = analysis
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.clone(), i))
+            .collect();
+        let is_function = |id: &str| {
+            node_index
+                .get(id)
+                .is_some_and(|&i| analysis.nodes[i].kind == NodeKind::Function)
+        };
+        if granularity != Granularity::Function {
+            for node in analysis
+                .nodes
+                .iter()
+                .filter(|n| n.kind == NodeKind::Function)
+            {
+                if let Some(&unit) = coupling.unit_of.get(&node.id) {
+                    functions
+                        .entry(coupling.units[unit].id.clone())
+                        .or_default()
+                        .push(node.id.clone());
+                }
+            }
+        }
+        let mut edges_of: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, edge) in analysis.edges.iter().enumerate() {
+            if !matches!(
+                edge.kind,
+                EdgeKind::Calls | EdgeKind::Reads | EdgeKind::Writes
+            ) {
+                continue;
+            }
+            for end in [&edge.from, &edge.to] {
+                if is_function(end) {
+                    edges_of.entry(end.clone()).or_default().push(i);
+                }
+            }
+        }
         Self {
             analysis,
             coupling,
             granularity,
+            functions,
+            node_index,
+            edges_of,
         }
     }
 
@@ -52,6 +99,28 @@ impl Analyzed {
             self.granularity,
             &existing_services(plan),
         )
+    }
+}
+
+/// The granularity the plan's `[analyze]` names, else the analyzer's default
+/// (modules).
+#[must_use]
+pub fn granularity_of(plan: &Plan) -> Granularity {
+    plan.analyze
+        .as_ref()
+        .and_then(|a| a.granularity.as_deref())
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_default()
+}
+
+/// What a member of a plan at `granularity` is, for the UI: "module",
+/// "function" or "file".
+#[must_use]
+pub fn unit_word(granularity: Granularity) -> &'static str {
+    match granularity {
+        Granularity::Function => "function",
+        Granularity::Module => "module",
+        Granularity::File => "file",
     }
 }
 
@@ -95,6 +164,15 @@ pub enum Pane {
 }
 
 impl Pane {
+    /// The panes `/` can filter.
+    #[must_use]
+    pub fn filterable(self) -> bool {
+        matches!(
+            self,
+            Pane::Services | Pane::Members | Pane::Routes | Pane::Tables
+        )
+    }
+
     /// Every pane, in Tab order.
     pub const ALL: [Pane; 6] = [
         Pane::Services,
@@ -124,13 +202,27 @@ impl Pane {
 pub enum Row {
     /// A section title; not selectable.
     Header(String),
-    /// A member, its tree depth and its label (the part below its parent).
+    /// A member (what the plan moves), its tree depth and its label (the
+    /// part below its parent).
     Member {
         /// The member's id.
         id: String,
         /// Depth in the module tree of the service.
         depth: usize,
         /// What is shown: the id below the nearest listed ancestor.
+        label: String,
+        /// How many functions the analysis puts inside it (0: not expandable).
+        functions: usize,
+    },
+    /// A function inside an expanded member; it moves with its member.
+    Function {
+        /// The function's id.
+        id: String,
+        /// The member it belongs to.
+        member: String,
+        /// Depth in the tree (its member's plus one).
+        depth: usize,
+        /// What is shown: the id below the member.
         label: String,
     },
     /// The service's table at this index.
@@ -148,8 +240,8 @@ pub enum InputPurpose {
     NewService,
     /// Set the selected canary route's percent.
     Percent,
-    /// Search rows.
-    Filter,
+    /// Filter the rows of this pane.
+    Filter(Pane),
 }
 
 /// What a picker chooses.
@@ -172,7 +264,10 @@ pub enum PickPurpose {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Popup {
     /// The help overlay.
-    Help,
+    Help {
+        /// The first line shown.
+        scroll: usize,
+    },
     /// A list to choose from.
     Pick {
         /// What the choice is for.
@@ -207,20 +302,83 @@ pub enum Popup {
 pub enum Effect {
     /// Save this plan to the file.
     Save(Box<Plan>),
-    /// Re-run the clustering, keeping this plan's pins and placements.
-    Resuggest(Box<Plan>),
+    /// Re-run the clustering, keeping this plan's pins and placements; the
+    /// answer is [`crate::Message::Suggested`] with this job number.
+    Resuggest {
+        /// The job number the answer carries.
+        job: u64,
+        /// The plan to re-cluster.
+        plan: Box<Plan>,
+    },
+    /// Analyze a repository and fold it onto the plan's units; the answer is
+    /// [`crate::Message::Analyzed`] with this job number.
+    Analyze {
+        /// The job number the answer carries.
+        job: u64,
+        /// The repository.
+        repo: PathBuf,
+        /// The plan whose granularity and weights the coupling graph uses.
+        plan: Box<Plan>,
+    },
 }
 
-/// How the routes and tables views are sorted.
+/// Work running in the background, shown with a spinner until it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Busy {
+    /// The job number its answer must carry; any other answer is ignored.
+    pub job: u64,
+    /// What runs, as shown ("analyzing shop", "re-suggesting").
+    pub what: String,
+    /// The step it reported last.
+    pub phase: String,
+    /// `Model::ticks` when it started.
+    pub started: u64,
+    /// `Model::revision` when it started: a re-suggestion for an older plan
+    /// is not offered.
+    pub revision: u64,
+}
+
+/// The columns of the routes view, in order.
+pub const ROUTE_COLUMNS: [&str; 6] = ["service", "methods", "path", "stage", "%", "match"];
+/// The columns of the tables view, in order.
+pub const TABLE_COLUMNS: [&str; 4] = ["service", "table", "stage", "ownership"];
+/// How many of the routes view's columns sort (not the `match` column).
+pub const ROUTE_SORT_COLUMNS: usize = 5;
+
+/// How a view is sorted: a column of it, and the direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Sort {
-    /// By service, then file order.
-    #[default]
-    Service,
-    /// By path or table name.
-    Name,
-    /// By stage, furthest along first.
-    Stage,
+pub struct Sort {
+    /// The index of the column in [`ROUTE_COLUMNS`] or [`TABLE_COLUMNS`].
+    pub column: usize,
+    /// Largest first.
+    pub descending: bool,
+}
+
+impl Sort {
+    /// The header mark of column `column`: ▲ or ▼ when sorted by it.
+    #[must_use]
+    pub fn mark(self, column: usize) -> &'static str {
+        match (column == self.column, self.descending) {
+            (false, _) => "",
+            (true, false) => "▲",
+            (true, true) => "▼",
+        }
+    }
+}
+
+/// A filter narrowing the rows of one pane to those that match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// The pane it narrows.
+    pub pane: Pane,
+    /// The text rows must contain (case-insensitive).
+    pub text: String,
+}
+
+/// Whether row text contains the filter text, ignoring case.
+#[must_use]
+pub fn matches(text: &str, filter: &str) -> bool {
+    text.to_lowercase().contains(&filter.to_lowercase())
 }
 
 /// An edit's effect on the whole decomposition's metrics.
@@ -270,12 +428,24 @@ pub struct Model {
     pub dsm_row: usize,
     /// The first line shown in the details pane.
     pub details_scroll: usize,
-    /// How the routes and tables views are sorted.
-    pub sort: Sort,
+    /// How the routes view is sorted.
+    pub route_sort: Sort,
+    /// How the tables view is sorted.
+    pub table_sort: Sort,
+    /// Members whose functions are shown.
+    pub expanded: BTreeSet<String>,
     /// The open popup.
     pub popup: Option<Popup>,
-    /// The search text; n and N jump between matches while it is set.
-    pub filter: Option<String>,
+    /// The filter; n and N go to the next and previous match while it is set.
+    pub filter: Option<Filter>,
+    /// Background work the UI waits for.
+    pub busy: Option<Busy>,
+    /// Ticks of the loop's clock (about ten a second while busy).
+    pub ticks: u64,
+    /// The last job number handed out.
+    pub jobs: u64,
+    /// Counts edits, undos and redos, so an answer can tell the plan changed.
+    pub revision: u64,
     /// A one-line message for the user.
     pub status: String,
     /// Work for the loop.
@@ -317,9 +487,15 @@ impl Model {
             table_row: 0,
             dsm_row: 0,
             details_scroll: 0,
-            sort: Sort::default(),
+            route_sort: Sort::default(),
+            table_sort: Sort::default(),
+            expanded: BTreeSet::new(),
             popup: None,
             filter: None,
+            busy: None,
+            ticks: 0,
+            jobs: 0,
+            revision: 0,
             status: String::new(),
             effect: None,
             quit_after_save: false,
@@ -361,16 +537,94 @@ impl Model {
         self.eval.as_ref().map_or(&[], |e| e.warnings.as_slice())
     }
 
-    /// The rows of the members pane for the selected service.
+    /// Starts analyzing `repo` in the background: the loop runs the
+    /// [`Effect::Analyze`] and the UI shows a spinner until it answers.
+    pub fn start_analysis(&mut self, repo: PathBuf) {
+        let what = format!("analyzing {}", repo.display());
+        let job = self.start_job(what);
+        self.effect = Some(Effect::Analyze {
+            job,
+            repo,
+            plan: Box::new(self.plan.clone()),
+        });
+    }
+
+    /// Marks background work as started and returns its job number.
+    pub fn start_job(&mut self, what: String) -> u64 {
+        self.jobs += 1;
+        self.status = format!("{what}… (Esc stops waiting)");
+        self.busy = Some(Busy {
+            job: self.jobs,
+            what,
+            phase: String::new(),
+            started: self.ticks,
+            revision: self.revision,
+        });
+        self.jobs
+    }
+
+    /// What the plan's members are: modules, functions or files.
+    #[must_use]
+    pub fn granularity(&self) -> Granularity {
+        self.analyzed
+            .as_ref()
+            .map_or_else(|| granularity_of(&self.plan), |a| a.granularity)
+    }
+
+    /// The filter text of `pane`, when the filter narrows it.
+    #[must_use]
+    pub fn filter_of(&self, pane: Pane) -> Option<&str> {
+        self.filter
+            .as_ref()
+            .filter(|f| f.pane == pane && !f.text.is_empty())
+            .map(|f| f.text.as_str())
+    }
+
+    /// The functions the analysis puts inside member `id`.
+    #[must_use]
+    pub fn functions_of(&self, id: &str) -> &[String] {
+        self.analyzed
+            .as_ref()
+            .and_then(|a| a.functions.get(id))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The services shown in the services list (all, or those matching the
+    /// filter), as indices into the plan's services.
+    #[must_use]
+    pub fn visible_services(&self) -> Vec<usize> {
+        let filter = self.filter_of(Pane::Services);
+        self.plan
+            .services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| filter.is_none_or(|f| matches(&s.name, f)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The rows of the members pane for the selected service: the member
+    /// tree (with the functions of expanded members), its tables and its
+    /// routes; only matching rows while a filter narrows the pane.
     #[must_use]
     pub fn rows(&self) -> Vec<Row> {
         let Some(service) = self.plan.services.get(self.service) else {
             return Vec::new();
         };
-        let mut rows = vec![Row::Header(format!("members ({})", service.members.len()))];
+        let filter = self.filter_of(Pane::Members);
+        let shown = |text: &str| filter.is_none_or(|f| matches(text, f));
+        let count = |shown: usize, all: usize| {
+            if filter.is_some() {
+                format!("{shown} of {all}")
+            } else {
+                all.to_string()
+            }
+        };
+        let mut members = Vec::new();
         let mut sorted: Vec<&String> = service.members.iter().collect();
         sorted.sort();
         let mut depth_of: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut matched = 0;
         for id in sorted {
             let parent = ancestors(id).find(|a| depth_of.contains_key(a));
             let (depth, label) = match parent {
@@ -381,16 +635,61 @@ impl Model {
                 None => (0, id.clone()),
             };
             depth_of.insert(id, depth);
-            rows.push(Row::Member {
-                id: id.clone(),
-                depth,
-                label,
-            });
+            let functions = self.functions_of(id);
+            let function_row = |f: &String| Row::Function {
+                id: f.clone(),
+                member: id.clone(),
+                depth: depth + 1,
+                label: f
+                    .strip_prefix(id.as_str())
+                    .map_or(f.as_str(), |l| l.trim_start_matches("::"))
+                    .to_owned(),
+            };
+            let inside: Vec<Row> = match filter {
+                Some(f) => functions
+                    .iter()
+                    .map(function_row)
+                    .filter(|r| matches!(r, Row::Function { label, .. } if matches(label, f)))
+                    .collect(),
+                None if self.expanded.contains(id) => functions.iter().map(function_row).collect(),
+                None => Vec::new(),
+            };
+            if shown(id) || !inside.is_empty() {
+                matched += 1;
+                members.push(Row::Member {
+                    id: id.clone(),
+                    depth,
+                    label,
+                    functions: functions.len(),
+                });
+                members.extend(inside);
+            }
         }
-        rows.push(Row::Header(format!("tables ({})", service.tables.len())));
-        rows.extend((0..service.tables.len()).map(Row::Table));
-        rows.push(Row::Header(format!("routes ({})", service.routes.len())));
-        rows.extend((0..service.routes.len()).map(Row::Route));
+        let word = unit_word(self.granularity());
+        let mut rows = vec![Row::Header(format!(
+            "{word}s ({}), the units moved",
+            count(matched, service.members.len())
+        ))];
+        rows.extend(members);
+        let tables: Vec<usize> = (0..service.tables.len())
+            .filter(|&i| shown(&service.tables[i].name))
+            .collect();
+        rows.push(Row::Header(format!(
+            "tables ({})",
+            count(tables.len(), service.tables.len())
+        )));
+        rows.extend(tables.into_iter().map(Row::Table));
+        let routes: Vec<usize> = (0..service.routes.len())
+            .filter(|&i| {
+                let r = &service.routes[i];
+                shown(&format!("{} {}", r.methods_label(), r.path))
+            })
+            .collect();
+        rows.push(Row::Header(format!(
+            "routes ({})",
+            count(routes.len(), service.routes.len())
+        )));
+        rows.extend(routes.into_iter().map(Row::Route));
         rows
     }
 
@@ -413,48 +712,106 @@ impl Model {
         }
     }
 
-    /// Every route as (service index, route index), in the view's order.
+    /// Every route as (service index, route index), in the view's order:
+    /// those matching the filter, sorted by the chosen column.
     #[must_use]
     pub fn all_routes(&self) -> Vec<(usize, usize)> {
+        let filter = self.filter_of(Pane::Routes);
         let mut out: Vec<(usize, usize)> = self
             .plan
             .services
             .iter()
             .enumerate()
             .flat_map(|(s, svc)| (0..svc.routes.len()).map(move |r| (s, r)))
+            .filter(|&(s, r)| filter.is_none_or(|f| matches(&self.route_text(s, r), f)))
             .collect();
         let route = |&(s, r): &(usize, usize)| -> &Route { &self.plan.services[s].routes[r] };
-        match self.sort {
-            Sort::Service => {}
-            Sort::Name => out.sort_by(|a, b| {
-                route(a)
-                    .path
-                    .to_string()
-                    .cmp(&route(b).path.to_string())
-                    .then(a.cmp(b))
-            }),
-            Sort::Stage => out.sort_by(|a, b| route(b).stage.cmp(&route(a).stage).then(a.cmp(b))),
-        }
+        let name = |&(s, _): &(usize, usize)| self.plan.services[s].name.as_str();
+        let sort = self.route_sort;
+        out.sort_by(|a, b| {
+            let key = match sort.column {
+                0 => name(a).cmp(name(b)),
+                1 => route(a).methods_label().cmp(&route(b).methods_label()),
+                2 => route(a).path.to_string().cmp(&route(b).path.to_string()),
+                3 => route(a).stage.cmp(&route(b).stage),
+                _ => route(a).percent.cmp(&route(b).percent),
+            };
+            if sort.descending { key.reverse() } else { key }.then(a.cmp(b))
+        });
         out
     }
 
-    /// Every table as (service index, table index), in the view's order.
+    /// The text a route is filtered on: service, methods, path, stage and
+    /// match conditions.
+    #[must_use]
+    pub fn route_text(&self, service: usize, route: usize) -> String {
+        let svc = &self.plan.services[service];
+        let r = &svc.routes[route];
+        format!(
+            "{} {} {} {} {}",
+            svc.name,
+            r.methods_label(),
+            r.path,
+            r.stage,
+            conditions(r)
+        )
+    }
+
+    /// Every table as (service index, table index), in the view's order:
+    /// those matching the filter, sorted by the chosen column.
     #[must_use]
     pub fn all_tables(&self) -> Vec<(usize, usize)> {
+        let filter = self.filter_of(Pane::Tables);
         let mut out: Vec<(usize, usize)> = self
             .plan
             .services
             .iter()
             .enumerate()
             .flat_map(|(s, svc)| (0..svc.tables.len()).map(move |t| (s, t)))
+            .filter(|&(s, t)| {
+                filter.is_none_or(|f| {
+                    let svc = &self.plan.services[s];
+                    let table = &svc.tables[t];
+                    matches(&format!("{} {} {}", svc.name, table.name, table.stage), f)
+                })
+            })
             .collect();
         let table = |&(s, t): &(usize, usize)| -> &Table { &self.plan.services[s].tables[t] };
-        match self.sort {
-            Sort::Service => {}
-            Sort::Name => out.sort_by(|a, b| table(a).name.cmp(&table(b).name).then(a.cmp(b))),
-            Sort::Stage => out.sort_by(|a, b| table(b).stage.cmp(&table(a).stage).then(a.cmp(b))),
-        }
+        let name = |&(s, _): &(usize, usize)| self.plan.services[s].name.as_str();
+        let own = |&(s, t): &(usize, usize)| {
+            self.ownership(
+                &self.plan.services[s].name,
+                &self.plan.services[s].tables[t].name,
+            )
+        };
+        let sort = self.table_sort;
+        out.sort_by(|a, b| {
+            let key = match sort.column {
+                0 => name(a).cmp(name(b)),
+                1 => table(a).name.cmp(&table(b).name),
+                2 => table(a).stage.cmp(&table(b).stage),
+                _ => own(a).cmp(own(b)),
+            };
+            if sort.descending { key.reverse() } else { key }.then(a.cmp(b))
+        });
         out
+    }
+
+    /// The service each member and table belongs to: member ids and
+    /// `table:<name>` → service name.
+    #[must_use]
+    pub fn owners(&self) -> BTreeMap<String, &str> {
+        self.plan
+            .services
+            .iter()
+            .flat_map(|s| {
+                s.members
+                    .iter()
+                    .cloned()
+                    .chain(s.tables.iter().map(|t| format!("table:{}", t.name)))
+                    .map(move |m| (m, s.name.as_str()))
+            })
+            .collect()
     }
 
     /// Who else uses a table of service `service`: `owned` when only it
@@ -501,6 +858,14 @@ impl Model {
             .find(|s| s.name == t.name)
             .map(|s| s.stage)
     }
+}
+
+/// A route's host and header conditions, as shown: `host=… k=v`, or empty.
+#[must_use]
+pub fn conditions(route: &Route) -> String {
+    let mut parts: Vec<String> = route.host.iter().map(|h| format!("host={h}")).collect();
+    parts.extend(route.headers.iter().map(|(k, v)| format!("{k}={v}")));
+    parts.join(" ")
 }
 
 /// The module ids above `id`, nearest first (`a::b::c` → `a::b`, `a`).

@@ -2,17 +2,21 @@
 //! becomes a change of the [`Model`], and nothing else happens here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 use strangler_plan::{Plan, RouteStage, Service, TableStage, validate};
 
 use crate::keymap::{Action, Scope, lookup};
-use crate::model::{Change, Effect, InputPurpose, Model, Pane, PickPurpose, Popup, Row, Sort};
+use crate::model::{
+    Analyzed, Change, Effect, Filter, InputPurpose, Model, Pane, PickPurpose, Popup,
+    ROUTE_SORT_COLUMNS, Row, TABLE_COLUMNS, unit_word,
+};
 use crate::view;
 
 /// Something that happened.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Message {
     /// A key was pressed.
     Key(KeyEvent),
@@ -24,8 +28,32 @@ pub enum Message {
     Action(Action),
     /// The save effect finished: the plan saved, or why not.
     Saved(Result<Box<Plan>, String>),
-    /// The re-suggest effect finished: the suggested plan and its warnings.
-    Suggested(Result<(Box<Plan>, Vec<String>), String>),
+    /// The re-suggest effect `job` finished: the suggested plan and its
+    /// warnings, or why not.
+    Suggested {
+        /// The job number of the effect.
+        job: u64,
+        /// The suggested plan and its warnings, or why there is none.
+        result: Result<(Box<Plan>, Vec<String>), String>,
+    },
+    /// The analyze effect `job` finished: the graph folded onto the plan's
+    /// units, or why not.
+    Analyzed {
+        /// The job number of the effect.
+        job: u64,
+        /// The analysis, or why there is none.
+        result: Result<Arc<Analyzed>, String>,
+    },
+    /// Background work `job` reached a new step.
+    Progress {
+        /// The job number of the effect.
+        job: u64,
+        /// The step, as shown.
+        phase: String,
+    },
+    /// The loop's clock ticked (about ten times a second while busy): the
+    /// spinner turns.
+    Tick,
 }
 
 /// Applies `message` to `model`; returns a follow-up message, if any.
@@ -54,47 +82,109 @@ pub fn update(model: &mut Model, message: Message) -> Option<Message> {
             model.status = format!("not saved: {e}");
             None
         }
-        Message::Suggested(Ok((plan, warnings))) => {
-            let mut lines = diff(&model.plan, &plan);
-            lines.extend(warnings.into_iter().map(|w| format!("warning: {w}")));
-            if diff(&model.plan, &plan).is_empty() {
-                say(model, "the re-suggestion changes nothing");
-            } else {
-                model.status = format!(
-                    "re-suggestion: {} lines of changes; y accepts, n rejects",
-                    lines.len()
-                );
-                model.popup = Some(Popup::Diff {
-                    plan,
-                    lines,
-                    scroll: 0,
-                });
+        Message::Suggested { job, result } => {
+            let busy = finish(model, job)?;
+            match result {
+                Ok(_) if busy.revision != model.revision => {
+                    say(
+                        model,
+                        "the plan changed while re-suggesting; S re-suggests for the plan as it is now",
+                    );
+                }
+                Ok((plan, warnings)) => offer(model, plan, warnings),
+                Err(e) => model.status = format!("cannot re-suggest: {e}"),
             }
             None
         }
-        Message::Suggested(Err(e)) => {
-            model.status = format!("cannot re-suggest: {e}");
+        Message::Analyzed { job, result } => {
+            finish(model, job)?;
+            match result {
+                Ok(analyzed) => {
+                    model.analyzed = Some(analyzed);
+                    model.reevaluate();
+                    clamp(model);
+                    say(model, "analysis done; ? for help");
+                }
+                Err(e) => {
+                    model.status = format!("analysis failed, so no metrics or reasons: {e}");
+                }
+            }
+            None
+        }
+        Message::Progress { job, phase } => {
+            if let Some(busy) = model.busy.as_mut().filter(|b| b.job == job) {
+                busy.phase = phase;
+            }
+            None
+        }
+        Message::Tick => {
+            model.ticks += 1;
             None
         }
     }
+}
+
+/// Ends the background work `job`, if the UI still waits for it.
+fn finish(model: &mut Model, job: u64) -> Option<crate::model::Busy> {
+    if model.busy.as_ref().is_some_and(|b| b.job == job) {
+        model.busy.take()
+    } else {
+        None
+    }
+}
+
+/// Shows a re-suggestion as a diff to accept or reject.
+fn offer(model: &mut Model, plan: Box<Plan>, warnings: Vec<String>) {
+    let changes = diff(&model.plan, &plan);
+    if changes.is_empty() {
+        say(model, "the re-suggestion changes nothing");
+        return;
+    }
+    let mut lines = changes;
+    lines.extend(warnings.into_iter().map(|w| format!("warning: {w}")));
+    model.status = format!(
+        "re-suggestion: {} lines of changes; y accepts, n rejects",
+        lines.len()
+    );
+    model.popup = Some(Popup::Diff {
+        plan,
+        lines,
+        scroll: 0,
+    });
 }
 
 /// The keymap scopes that apply now, most specific first.
 #[must_use]
-pub fn scopes(model: &Model) -> &'static [Scope] {
-    match &model.popup {
-        None if model.filter.is_some() => &[Scope::Always, Scope::Searching, Scope::Main],
-        None => &[Scope::Always, Scope::NotSearching, Scope::Main],
-        Some(Popup::Help) => &[Scope::Always, Scope::Help],
-        Some(Popup::Pick { .. }) => &[Scope::Always, Scope::Picker],
-        Some(Popup::Input { .. }) => &[Scope::Always, Scope::Input],
-        Some(Popup::ConfirmQuit) => &[Scope::Always, Scope::Confirm],
-        Some(Popup::Diff { .. }) => &[Scope::Always, Scope::Diff],
+pub fn scopes(model: &Model) -> Vec<Scope> {
+    let popup = match &model.popup {
+        None => None,
+        Some(Popup::Help { .. }) => Some(Scope::Help),
+        Some(Popup::Pick { .. }) => Some(Scope::Picker),
+        Some(Popup::Input { .. }) => Some(Scope::Input),
+        Some(Popup::ConfirmQuit) => Some(Scope::Confirm),
+        Some(Popup::Diff { .. }) => Some(Scope::Diff),
+    };
+    if let Some(scope) = popup {
+        return vec![Scope::Always, scope];
     }
+    let mut out = vec![Scope::Always];
+    if model.busy.is_some() {
+        out.push(Scope::Busy);
+    }
+    out.push(if model.filter.is_some() {
+        Scope::Searching
+    } else {
+        Scope::NotSearching
+    });
+    if model.focus == Pane::Members {
+        out.push(Scope::Tree);
+    }
+    out.push(Scope::Main);
+    out
 }
 
 fn on_key(model: &mut Model, key: KeyEvent) -> Option<Message> {
-    if let Some(action) = lookup(scopes(model), &key) {
+    if let Some(action) = lookup(&scopes(model), &key) {
         return Some(Message::Action(action));
     }
     let Some(Popup::Input { purpose, text }) = &mut model.popup else {
@@ -107,10 +197,9 @@ fn on_key(model: &mut Model, key: KeyEvent) -> Option<Message> {
         }
         _ => return None,
     }
-    if *purpose == InputPurpose::Filter {
+    if let InputPurpose::Filter(pane) = *purpose {
         let text = text.clone();
-        model.filter = (!text.is_empty()).then_some(text);
-        jump(model, 0, true);
+        set_filter(model, pane, &text);
     }
     None
 }
@@ -138,8 +227,12 @@ fn on_mouse(model: &mut Model, mouse: MouseEvent) -> Option<Message> {
             let inner = rect.height.saturating_sub(2) as usize;
             let (selected, _) = position(model, pane);
             let line = (mouse.row.saturating_sub(rect.y + 1)) as usize;
-            // The routes, tables and coupling views start with a header line.
-            let first = usize::from(matches!(pane, Pane::Routes | Pane::Tables | Pane::Dsm));
+            // The services list and the routes, tables and coupling views
+            // start with a header line.
+            let first = usize::from(matches!(
+                pane,
+                Pane::Services | Pane::Routes | Pane::Tables | Pane::Dsm
+            ));
             if line < first {
                 return None;
             }
@@ -199,26 +292,29 @@ fn act(model: &mut Model, action: Action) {
         Action::ViewRoutes => model.focus = Pane::Routes,
         Action::ViewTables => model.focus = Pane::Tables,
         Action::ViewDsm => model.focus = Pane::Dsm,
-        Action::Help => model.popup = Some(Popup::Help),
-        Action::Filter => {
-            model.popup = Some(Popup::Input {
-                purpose: InputPurpose::Filter,
-                text: model.filter.clone().unwrap_or_default(),
-            });
-        }
-        Action::NextMatch => jump(model, 1, true),
-        Action::PrevMatch => jump(model, 1, false),
+        Action::Help => model.popup = Some(Popup::Help { scroll: 0 }),
+        Action::Filter => start_filter(model),
+        Action::NextMatch => next_match(model, true),
+        Action::PrevMatch => next_match(model, false),
         Action::Close => {
             let popup = model.popup.take();
-            let clears_search = match &popup {
-                Some(Popup::Input { purpose, .. }) => *purpose == InputPurpose::Filter,
+            let clears_filter = match &popup {
+                Some(Popup::Input { purpose, .. }) => matches!(purpose, InputPurpose::Filter(_)),
                 Some(_) => false,
                 None => true,
             };
-            if clears_search {
-                model.filter = None;
+            if clears_filter {
+                reselect(model, |m| m.filter = None);
+                say(model, "filter cleared");
             }
         }
+        Action::Cancel => {
+            if let Some(busy) = model.busy.take() {
+                model.status =
+                    format!("stopped waiting: {}; its result will be ignored", busy.what);
+            }
+        }
+        Action::Expand | Action::Collapse | Action::Toggle => tree(model, action),
         Action::Confirm => confirm(model),
         Action::Accept => {
             if let Some(Popup::Diff { plan, .. }) = model.popup.take() {
@@ -273,18 +369,17 @@ fn act(model: &mut Model, action: Action) {
                     model,
                     "no analysis to re-suggest from: open with --repo or --analysis",
                 );
+            } else if let Some(busy) = &model.busy {
+                model.status = format!("busy {}…; Esc stops waiting", busy.what);
             } else if writable(model) {
-                model.effect = Some(Effect::Resuggest(Box::new(model.plan.clone())));
-                say(model, "re-suggesting…");
+                let job = model.start_job("re-suggesting".to_owned());
+                model.effect = Some(Effect::Resuggest {
+                    job,
+                    plan: Box::new(model.plan.clone()),
+                });
             }
         }
-        Action::Sort => {
-            model.sort = match model.sort {
-                Sort::Service => Sort::Name,
-                Sort::Name => Sort::Stage,
-                Sort::Stage => Sort::Service,
-            };
-        }
+        Action::Sort | Action::Reverse => sort(model, action == Action::Sort),
     }
 }
 
@@ -337,6 +432,7 @@ fn edit(model: &mut Model, what: String, f: impl FnOnce(&mut Plan) -> Result<(),
     let old = std::mem::replace(&mut model.plan, plan);
     model.undo.push((what.clone(), old));
     model.redo.clear();
+    model.revision += 1;
     model.reevaluate();
     record(model, what, before);
     clamp(model);
@@ -373,6 +469,7 @@ fn undo(model: &mut Model, back: bool) {
     };
     let old = std::mem::replace(&mut model.plan, plan);
     to.push((what.clone(), old));
+    model.revision += 1;
     let before = model.eval.as_ref().map(|e| e.metrics.clone());
     model.reevaluate();
     record(
@@ -400,7 +497,16 @@ fn clamp(model: &mut Model) {
 /// The selected index and the number of rows of `pane`.
 fn position(model: &Model, pane: Pane) -> (usize, usize) {
     match pane {
-        Pane::Services => (model.service, model.plan.services.len()),
+        Pane::Services => {
+            let visible = model.visible_services();
+            (
+                visible
+                    .iter()
+                    .position(|&i| i == model.service)
+                    .unwrap_or(0),
+                visible.len(),
+            )
+        }
         Pane::Members => (model.row, model.rows().len()),
         Pane::Details => (model.details_scroll, usize::MAX),
         Pane::Routes => (model.route_row, model.all_routes().len()),
@@ -412,7 +518,9 @@ fn position(model: &Model, pane: Pane) -> (usize, usize) {
 fn set_position(model: &mut Model, pane: Pane, to: usize) {
     match pane {
         Pane::Services => {
-            if model.service != to {
+            if let Some(&to) = model.visible_services().get(to)
+                && model.service != to
+            {
                 model.service = to;
                 model.row = model.first_selectable(0);
                 model.details_scroll = 0;
@@ -446,6 +554,12 @@ fn step(model: &mut Model, delta: isize) {
                 .min(lines.len().saturating_sub(1));
             return;
         }
+        Some(Popup::Help { scroll }) => {
+            *scroll = scroll
+                .saturating_add_signed(delta)
+                .min(view::help_lines().len().saturating_sub(1));
+            return;
+        }
         Some(_) => return,
         None => {}
     }
@@ -477,79 +591,196 @@ fn step(model: &mut Model, delta: isize) {
     set_position(model, pane, to);
 }
 
-/// Searchable text of each row of `pane`.
-fn labels(model: &Model, pane: Pane) -> Vec<String> {
-    let plan = &model.plan;
-    match pane {
-        Pane::Services | Pane::Dsm => plan.services.iter().map(|s| s.name.clone()).collect(),
-        Pane::Members => {
-            let service = plan.services.get(model.service);
-            model
-                .rows()
-                .iter()
-                .map(|r| match (r, service) {
-                    (Row::Member { id, .. }, _) => id.clone(),
-                    (Row::Table(i), Some(s)) => s.tables[*i].name.clone(),
-                    (Row::Route(i), Some(s)) => s.routes[*i].path.to_string(),
-                    _ => String::new(),
-                })
-                .collect()
-        }
-        Pane::Details => Vec::new(),
-        Pane::Routes => model
-            .all_routes()
-            .iter()
-            .map(|&(s, r)| {
-                let route = &plan.services[s].routes[r];
-                format!("{} {} {}", plan.services[s].name, route.path, route.stage)
-            })
-            .collect(),
-        Pane::Tables => model
-            .all_tables()
-            .iter()
-            .map(|&(s, t)| {
-                let table = &plan.services[s].tables[t];
-                format!("{} {} {}", plan.services[s].name, table.name, table.stage)
-            })
-            .collect(),
+/// Runs `change`, then selects again what was selected before wherever
+/// it now is, or the first row when it is gone (filtered out, collapsed).
+fn reselect(model: &mut Model, change: impl FnOnce(&mut Model)) {
+    let row = model.rows().get(model.row).cloned();
+    let route = model.all_routes().get(model.route_row).copied();
+    let table = model.all_tables().get(model.table_row).copied();
+    change(model);
+    let services = model.visible_services();
+    if !services.is_empty() && !services.contains(&model.service) {
+        model.service = services[0];
+        model.details_scroll = 0;
     }
+    let rows = model.rows();
+    model.row = match row.and_then(|r| rows.iter().position(|x| *x == r)) {
+        Some(i) => i,
+        None => model.first_selectable(0),
+    };
+    model.route_row = route
+        .and_then(|r| model.all_routes().iter().position(|x| *x == r))
+        .unwrap_or(0);
+    model.table_row = table
+        .and_then(|t| model.all_tables().iter().position(|x| *x == t))
+        .unwrap_or(0);
 }
 
-/// Whether row text matches the search.
-#[must_use]
-pub fn matches(text: &str, filter: &str) -> bool {
-    !filter.is_empty() && text.to_lowercase().contains(&filter.to_lowercase())
+fn start_filter(model: &mut Model) {
+    let pane = match model.focus {
+        Pane::Details => Pane::Members,
+        pane => pane,
+    };
+    if !pane.filterable() {
+        say(
+            model,
+            "/ filters the services, members, routes and tables lists; not the coupling matrix",
+        );
+        return;
+    }
+    model.focus = pane;
+    let text = model
+        .filter
+        .as_ref()
+        .filter(|f| f.pane == pane)
+        .map(|f| f.text.clone())
+        .unwrap_or_default();
+    model.popup = Some(Popup::Input {
+        purpose: InputPurpose::Filter(pane),
+        text,
+    });
 }
 
-/// Selects the next (or previous) row matching the search, `skip` rows on
-/// from the current one (0 keeps the current row if it matches).
-fn jump(model: &mut Model, skip: usize, forward: bool) {
-    let Some(filter) = model.filter.clone() else {
+/// Narrows `pane` to the rows containing `text` (no filter when empty).
+fn set_filter(model: &mut Model, pane: Pane, text: &str) {
+    reselect(model, |m| {
+        m.filter = (!text.is_empty()).then(|| Filter {
+            pane,
+            text: text.to_owned(),
+        });
+    });
+    let (_, shown) = position(model, pane);
+    let shown = if pane == Pane::Members {
+        model
+            .rows()
+            .iter()
+            .filter(|r| !matches!(r, Row::Header(_)))
+            .count()
+    } else {
+        shown
+    };
+    model.status = if text.is_empty() {
+        String::new()
+    } else if shown == 0 {
+        format!("/{text}: no match in {}", pane.title())
+    } else {
+        format!(
+            "/{text}: {shown} in {}; n/N next and previous, Esc clears",
+            pane.title()
+        )
+    };
+}
+
+/// Selects the next (or previous) row the filter left, wrapping around, in
+/// the filtered pane.
+fn next_match(model: &mut Model, forward: bool) {
+    let Some(pane) = model.filter.as_ref().map(|f| f.pane) else {
         return;
     };
-    let pane = model.focus;
-    let labels = labels(model, pane);
-    let n = labels.len();
-    if n == 0 {
-        return;
-    }
-    let (at, _) = position(model, pane);
-    let found = (skip..n + skip)
+    model.focus = pane;
+    let (at, len) = position(model, pane);
+    let rows = if pane == Pane::Members {
+        model.rows()
+    } else {
+        Vec::new()
+    };
+    let found = (1..=len)
         .map(|k| {
             if forward {
-                (at + k) % n
+                (at + k) % len
             } else {
-                (at + n * 2 - k) % n
+                (at + len * 2 - k) % len
             }
         })
-        .find(|&i| matches(&labels[i], &filter));
+        .find(|&i| !matches!(rows.get(i), Some(Row::Header(_))));
     match found {
-        Some(i) => {
-            set_position(model, pane, i);
-            model.status = format!("/{filter}");
-        }
-        None => model.status = format!("/{filter}: no match in {}", pane.title()),
+        Some(i) => set_position(model, pane, i),
+        None => model.status = format!("no match in {}", pane.title()),
     }
+}
+
+/// Expands or collapses the selected member's functions.
+fn tree(model: &mut Model, action: Action) {
+    let rows = model.rows();
+    match (rows.get(model.row), action) {
+        (Some(Row::Member { id, functions, .. }), _) if *functions == 0 => {
+            let word = unit_word(model.granularity());
+            model.status = if model.analyzed.is_none() {
+                format!("{id}: its functions need the analysis (--repo or --analysis)")
+            } else if word == "function" {
+                format!("{id} is a function: this plan moves functions one by one")
+            } else {
+                format!("the analysis knows no function inside {id}")
+            };
+            if action == Action::Collapse {
+                model.focus = Pane::Services;
+            }
+        }
+        (Some(Row::Member { id, .. }), Action::Expand) if model.expanded.contains(id) => {
+            step(model, 1);
+        }
+        (Some(Row::Member { id, .. }), Action::Expand) => {
+            let id = id.clone();
+            reselect(model, |m| {
+                m.expanded.insert(id);
+            });
+        }
+        (Some(Row::Member { id, .. }), Action::Collapse) if !model.expanded.contains(id) => {
+            model.focus = Pane::Services;
+        }
+        (Some(Row::Member { id, .. }), _) => {
+            let (id, open) = (id.clone(), model.expanded.contains(id));
+            reselect(model, |m| {
+                if open {
+                    m.expanded.remove(&id);
+                } else {
+                    m.expanded.insert(id);
+                }
+            });
+        }
+        (Some(Row::Function { member, .. }), Action::Collapse | Action::Toggle) => {
+            let member = member.clone();
+            if let Some(i) = rows
+                .iter()
+                .position(|r| matches!(r, Row::Member { id, .. } if *id == member))
+            {
+                model.row = i;
+            }
+            reselect(model, |m| {
+                m.expanded.remove(&member);
+            });
+        }
+        (_, Action::Collapse) => model.focus = Pane::Services,
+        _ => say(model, "only modules expand, to show their functions"),
+    }
+}
+
+/// Sorts the focused routes or tables view by its next column, or
+/// reverses its sort.
+fn sort(model: &mut Model, next_column: bool) {
+    let (sort, columns) = match model.focus {
+        Pane::Routes => (&mut model.route_sort, ROUTE_SORT_COLUMNS),
+        Pane::Tables => (&mut model.table_sort, TABLE_COLUMNS.len()),
+        _ => {
+            say(model, "o and O sort the routes (2) and tables (3) views");
+            return;
+        }
+    };
+    let mut new = *sort;
+    if next_column {
+        new.column = (new.column + 1) % columns;
+        new.descending = false;
+    } else {
+        new.descending = !new.descending;
+    }
+    let pane = model.focus;
+    reselect(model, |m| {
+        if pane == Pane::Routes {
+            m.route_sort = new;
+        } else {
+            m.table_sort = new;
+        }
+    });
 }
 
 fn other_services(model: &Model) -> Vec<String> {
@@ -563,7 +794,23 @@ fn other_services(model: &Model) -> Vec<String> {
         .collect()
 }
 
+/// Says why the selected row cannot move or pin, when it is a function
+/// inside a member; true when it is.
+fn function_selected(model: &mut Model) -> bool {
+    let Some(Row::Function { id, member, .. }) = model.rows().get(model.row).cloned() else {
+        return false;
+    };
+    let word = unit_word(model.granularity());
+    model.status = format!(
+        "{id} moves with its {word} {member}: this plan moves {word}s; select the {word}'s row"
+    );
+    true
+}
+
 fn start_move(model: &mut Model) {
+    if function_selected(model) {
+        return;
+    }
     let Some(member) = model
         .selected_member()
         .filter(|_| matches!(model.focus, Pane::Members | Pane::Details))
@@ -584,6 +831,9 @@ fn start_move(model: &mut Model) {
 }
 
 fn pin(model: &mut Model) {
+    if function_selected(model) {
+        return;
+    }
     let Some(member) = model.selected_member() else {
         say(model, "select a member in the Members pane to pin it");
         return;
@@ -805,9 +1055,8 @@ fn pick(model: &mut Model, purpose: PickPurpose, choice: &str) {
 
 fn input(model: &mut Model, purpose: &InputPurpose, text: String) {
     match purpose {
-        InputPurpose::Filter => {
-            model.filter = (!text.is_empty()).then_some(text);
-            jump(model, 0, true);
+        InputPurpose::Filter(pane) => {
+            set_filter(model, *pane, &text);
         }
         InputPurpose::Rename => {
             let index = model.service;

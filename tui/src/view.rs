@@ -10,8 +10,11 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use strangler_analyzer::cluster::coupling::Evidence;
 
 use crate::keymap::{KEYMAP, Scope, hints};
-use crate::model::{InputPurpose, Model, Pane, PickPurpose, Popup, Row, Sort};
-use crate::update::{matches, scopes};
+use crate::model::{
+    InputPurpose, Model, Pane, PickPurpose, Popup, ROUTE_COLUMNS, Row, Sort, TABLE_COLUMNS,
+    conditions, unit_word,
+};
+use crate::update::scopes;
 
 /// The smallest terminal the planner draws in.
 pub const MIN_SIZE: (u16, u16) = (80, 24);
@@ -78,13 +81,6 @@ impl Theme {
                 .fg(Color::LightRed)
                 .add_modifier(Modifier::BOLD),
             Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
-        )
-    }
-
-    fn matched(self) -> Style {
-        self.pick(
-            Style::new().fg(Color::Magenta),
-            Style::new().add_modifier(Modifier::UNDERLINED),
         )
     }
 
@@ -166,7 +162,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: Theme) {
     }
     let status = Rect::new(area.x, area.bottom() - 2, area.width, 1);
     frame.render_widget(Paragraph::new(model.status.as_str()), status);
-    let hint_spans: Vec<Span> = hints(scopes(model))
+    let hint_spans: Vec<Span> = hints(&scopes(model))
         .into_iter()
         .flat_map(|(key, word)| {
             [
@@ -212,8 +208,31 @@ fn title_bar(frame: &mut Frame, model: &Model, theme: Theme, area: Rect) {
     );
 }
 
+/// The spinner's frames, one per tick.
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
 fn metrics_bar(frame: &mut Frame, model: &Model, theme: Theme, area: Rect) {
+    let busy = model.busy.as_ref().map(|b| {
+        let ticks = model.ticks.saturating_sub(b.started);
+        #[allow(clippy::cast_possible_truncation)]
+        let frame = SPINNER[(ticks % SPINNER.len() as u64) as usize];
+        let phase = if b.phase.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", b.phase)
+        };
+        Span::styled(
+            format!(
+                "{frame} {}{phase}… {}.{} s  ",
+                b.what,
+                ticks / 10,
+                ticks % 10
+            ),
+            theme.warn(),
+        )
+    });
     let line = match (&model.eval, &model.change) {
+        (None, _) if busy.is_some() => Line::from(busy.clone().into_iter().collect::<Vec<_>>()),
         (None, _) => Line::styled(
             "metrics need the analysis: open with --repo PATH or --analysis FILE",
             theme.dim(),
@@ -239,6 +258,14 @@ fn metrics_bar(frame: &mut Frame, model: &Model, theme: Theme, area: Rect) {
             spans.push(Span::styled(format!("  ({})", c.what), theme.dim()));
             Line::from(spans)
         }
+    };
+    let line = match busy {
+        Some(span) if model.eval.is_some() => {
+            let mut spans = vec![span];
+            spans.extend(line.spans);
+            Line::from(spans)
+        }
+        _ => line,
     };
     frame.render_widget(
         Paragraph::new(line),
@@ -300,10 +327,20 @@ fn list(
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn search_style(model: &Model, text: &str, theme: Theme) -> Style {
-    match &model.filter {
-        Some(f) if matches(text, f) => theme.matched(),
-        _ => Style::new(),
+/// The filter's mark for a pane title: ` /text`, or nothing.
+fn filter_mark(model: &Model, pane: Pane) -> String {
+    model
+        .filter_of(pane)
+        .map(|f| format!(" /{f} (Esc clears)"))
+        .unwrap_or_default()
+}
+
+/// `shown of all`, or `all` when nothing is filtered out.
+fn count(shown: usize, all: usize) -> String {
+    if shown == all {
+        all.to_string()
+    } else {
+        format!("{shown} of {all}")
     }
 }
 
@@ -314,11 +351,11 @@ fn services(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused:
         .flat_map(|e| &e.services)
         .map(|s| (s.name.as_str(), &s.metrics))
         .collect();
-    let rows = model
-        .plan
-        .services
+    let visible = model.visible_services();
+    let rows = visible
         .iter()
-        .map(|s| {
+        .map(|&i| {
+            let s = &model.plan.services[i];
             let text = match metrics.get(s.name.as_str()) {
                 Some(m) => format!(
                     "{:<13.13} {:>3} {:>4.2} {:>5.0}",
@@ -326,16 +363,20 @@ fn services(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused:
                 ),
                 None => format!("{:<13.13} {:>3}", s.name, s.members.len()),
             };
-            Line::styled(text, search_style(model, &s.name, theme))
+            Line::from(text)
         })
         .collect();
     list(
         frame,
         rect,
-        format!("Services ({})", model.plan.services.len()),
+        format!(
+            "Services ({}){}",
+            count(visible.len(), model.plan.services.len()),
+            filter_mark(model, Pane::Services)
+        ),
         Some(Line::from("  name          size coh  coupl")),
         rows,
-        Some(model.service),
+        visible.iter().position(|&i| i == model.service),
         focused,
         theme,
     );
@@ -361,11 +402,23 @@ fn members(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: 
         .into_iter()
         .map(|row| match row {
             Row::Header(h) => Line::styled(h, theme.header()),
-            Row::Member { id, depth, label } => {
-                let mut spans = vec![Span::styled(
-                    format!("{}{label}", "  ".repeat(depth)),
-                    search_style(model, &id, theme),
-                )];
+            Row::Member {
+                id,
+                depth,
+                label,
+                functions,
+            } => {
+                let mark = if functions == 0 {
+                    "  "
+                } else if model.expanded.contains(&id) || model.filter_of(Pane::Members).is_some() {
+                    "▾ "
+                } else {
+                    "▸ "
+                };
+                let mut spans = vec![Span::raw(format!("{}{mark}{label}", "  ".repeat(depth)))];
+                if functions > 0 {
+                    spans.push(Span::styled(format!(" ({functions} fn)"), theme.dim()));
+                }
                 if service.pinned.contains(&id) {
                     spans.push(Span::styled(" [pinned]", theme.warn()));
                 }
@@ -374,6 +427,11 @@ fn members(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: 
                 }
                 Line::from(spans)
             }
+            Row::Function { depth, label, .. } => Line::from(vec![
+                Span::raw(format!("{}  ", "  ".repeat(depth))),
+                Span::styled("fn ", theme.dim()),
+                Span::raw(label),
+            ]),
             Row::Table(i) => {
                 let t = &service.tables[i];
                 let own = model.ownership(&service.name, &t.name);
@@ -383,10 +441,7 @@ fn members(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: 
                     theme.dim()
                 };
                 Line::from(vec![
-                    Span::styled(
-                        format!("{:<20} ", t.name),
-                        search_style(model, &t.name, theme),
-                    ),
+                    Span::raw(format!("{:<20} ", t.name)),
                     Span::raw(format!("{:<14} ", t.stage.as_str())),
                     Span::styled(own, own_style),
                 ])
@@ -397,7 +452,7 @@ fn members(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: 
                 let path = r.path.to_string();
                 Line::from(vec![
                     Span::raw(format!("{:<9.9} ", r.methods_label())),
-                    Span::styled(format!("{path} "), search_style(model, &path, theme)),
+                    Span::raw(format!("{path} ")),
                     Span::raw(format!("{}{percent}", r.stage)),
                 ])
             }
@@ -406,7 +461,12 @@ fn members(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: 
     list(
         frame,
         rect,
-        format!("{} ({})", Pane::Members.title(), service.name),
+        format!(
+            "{} ({}){}",
+            Pane::Members.title(),
+            service.name,
+            filter_mark(model, Pane::Members)
+        ),
         None,
         rows,
         Some(model.row),
@@ -459,41 +519,10 @@ fn selection_details(model: &Model, theme: Theme) -> Vec<Line<'static>> {
     };
     let mut out = Vec::new();
     match model.rows().get(model.row) {
-        Some(Row::Member { id, .. }) => {
-            out.push(Line::styled(id.clone(), theme.header()));
-            let reason = model
-                .eval
-                .as_ref()
-                .and_then(|e| e.services.iter().find(|s| s.name == service.name))
-                .and_then(|s| s.reasons.get(id));
-            let Some(reason) = reason else {
-                out.push(Line::styled(
-                    "no reason: the analysis does not know this member",
-                    theme.dim(),
-                ));
-                return out;
-            };
-            if reason.pinned {
-                out.push(Line::from("pinned: the analyzer keeps it here"));
-            }
-            out.push(Line::from(format!(
-                "here because: {}",
-                reason.because.join("; ")
-            )));
-            if let Some(runner) = &reason.runner_up {
-                out.push(Line::from(format!(
-                    "runner-up {runner}; moving there cuts {:.1}: {}",
-                    reason.move_cost_weight,
-                    reason.move_cost.join("; ")
-                )));
-            }
-            let ties = cross_ties(model, id, &service.name);
-            out.push(Line::styled(
-                format!("cross-service ties ({}):", ties.len()),
-                theme.header(),
-            ));
-            out.extend(ties.into_iter().map(|t| Line::styled(t, theme.hot())));
+        Some(Row::Function { id, member, .. }) => {
+            return function_details(model, theme, id, member, &service.name);
         }
+        Some(Row::Member { id, .. }) => return member_details(model, theme, id, &service.name),
         Some(Row::Table(i)) => {
             let t = &service.tables[*i];
             out.push(Line::styled(format!("table {}", t.name), theme.header()));
@@ -539,6 +568,10 @@ fn selection_details(model: &Model, theme: Theme) -> Vec<Line<'static>> {
                 format!("route {} {}", r.methods_label(), r.path),
                 theme.header(),
             ));
+            let when = conditions(r);
+            if !when.is_empty() {
+                out.push(Line::from(format!("only when {when}")));
+            }
             out.push(Line::from(format!(
                 "stage {}{}{}",
                 r.stage,
@@ -554,6 +587,126 @@ fn selection_details(model: &Model, theme: Theme) -> Vec<Line<'static>> {
     out
 }
 
+/// A member: what it is, where, why the analyzer puts it here, and its
+/// ties to other services.
+fn member_details(model: &Model, theme: Theme, id: &str, own: &str) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let word = unit_word(model.granularity());
+    out.push(Line::styled(format!("{word} {id}"), theme.header()));
+    if let Some(place) = place(model, id) {
+        out.push(Line::from(format!("defined at {place}")));
+    }
+    let reason = model
+        .eval
+        .as_ref()
+        .and_then(|e| e.services.iter().find(|s| s.name == own))
+        .and_then(|s| s.reasons.get(id));
+    let Some(reason) = reason else {
+        out.push(Line::styled(
+            "no reason: the analysis does not know this member",
+            theme.dim(),
+        ));
+        return out;
+    };
+    if reason.pinned {
+        out.push(Line::from("pinned: the analyzer keeps it here"));
+    }
+    out.push(Line::from(format!(
+        "here because: {}",
+        reason.because.join("; ")
+    )));
+    if let Some(runner) = &reason.runner_up {
+        out.push(Line::from(format!(
+            "runner-up {runner}; moving there cuts {:.1}: {}",
+            reason.move_cost_weight,
+            reason.move_cost.join("; ")
+        )));
+    }
+    let ties = cross_ties(model, id, own);
+    out.push(Line::styled(
+        format!("cross-service ties ({}):", ties.len()),
+        theme.header(),
+    ));
+    out.extend(ties.into_iter().map(|t| Line::styled(t, theme.hot())));
+    out
+}
+
+/// `file:line` of a node of the analysis.
+fn place(model: &Model, id: &str) -> Option<String> {
+    let analyzed = model.analyzed.as_ref()?;
+    let node = &analyzed.analysis.nodes[*analyzed.node_index.get(id)?];
+    let file = node.file.as_ref()?;
+    Some(match node.line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.clone(),
+    })
+}
+
+/// A function inside a member: where it is, and the calls, reads and writes
+/// that cross from it into other services or from them into it.
+fn function_details(
+    model: &Model,
+    theme: Theme,
+    id: &str,
+    member: &str,
+    own: &str,
+) -> Vec<Line<'static>> {
+    let word = unit_word(model.granularity());
+    let mut out = vec![
+        Line::styled(format!("fn {id}"), theme.header()),
+        Line::from(format!(
+            "in {word} {member} of {own}; it moves with its {word} (select the {word} to move it)"
+        )),
+    ];
+    if let Some(place) = place(model, id) {
+        out.push(Line::from(format!("defined at {place}")));
+    }
+    let Some(analyzed) = &model.analyzed else {
+        return out;
+    };
+    let owners = model.owners();
+    let service_of = |node: &str| -> Option<&str> {
+        if node.starts_with("table:") {
+            return owners.get(node).copied();
+        }
+        let unit = analyzed.coupling.unit_of.get(node)?;
+        owners.get(&analyzed.coupling.units[*unit].id).copied()
+    };
+    let mut lines: Vec<(u32, String)> = Vec::new();
+    for &e in analyzed.edges_of.get(id).map_or(&[][..], Vec::as_slice) {
+        let edge = &analyzed.analysis.edges[e];
+        let (other, outgoing) = if edge.from == id {
+            (&edge.to, true)
+        } else {
+            (&edge.from, false)
+        };
+        let Some(theirs) = service_of(other) else {
+            continue;
+        };
+        if theirs == own {
+            continue;
+        }
+        let verb = match (edge.kind, outgoing) {
+            (strangler_analyzer::EdgeKind::Calls, true) => "→ calls",
+            (strangler_analyzer::EdgeKind::Calls, false) => "← called by",
+            (strangler_analyzer::EdgeKind::Reads, _) => "→ reads",
+            (_, true) => "→ writes",
+            (_, false) => "← written by",
+        };
+        lines.push((
+            edge.weight,
+            format!("{verb} {other} ({theirs}) ×{}", edge.weight),
+        ));
+    }
+    lines.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    out.push(Line::styled(
+        format!("cross-service edges ({}):", lines.len()),
+        theme.header(),
+    ));
+    out.extend(lines.into_iter().map(|(_, l)| Line::styled(l, theme.hot())));
+    out
+}
+
 /// The ties of `member` to units in other services, heaviest first.
 fn cross_ties(model: &Model, member: &str, own: &str) -> Vec<String> {
     let Some(analyzed) = &model.analyzed else {
@@ -563,18 +716,7 @@ fn cross_ties(model: &Model, member: &str, own: &str) -> Vec<String> {
     let Some(i) = coupling.units.iter().position(|u| u.id == member) else {
         return Vec::new();
     };
-    let service_of: BTreeMap<String, &str> = model
-        .plan
-        .services
-        .iter()
-        .flat_map(|s| {
-            s.members
-                .iter()
-                .cloned()
-                .chain(s.tables.iter().map(|t| format!("table:{}", t.name)))
-                .map(move |m| (m, s.name.as_str()))
-        })
-        .collect();
+    let service_of = model.owners();
     let mut ties: Vec<(f64, String)> = coupling.neighbors[i]
         .iter()
         .filter_map(|&(other, key)| {
@@ -612,32 +754,48 @@ fn describe(e: &Evidence, forward: bool) -> &'static str {
     }
 }
 
+/// A column title with the sort mark, padded to `width`.
+fn column(names: &[&str], sort: Sort, i: usize, width: usize) -> String {
+    format!("{:<width$}", format!("{}{}", names[i], sort.mark(i)))
+}
+
 fn routes(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
-    let rows = model
-        .all_routes()
-        .into_iter()
-        .map(|(s, r)| {
+    let shown = model.all_routes();
+    let all: usize = model.plan.services.iter().map(|s| s.routes.len()).sum();
+    let rows = shown
+        .iter()
+        .map(|&(s, r)| {
             let svc = &model.plan.services[s];
             let route = &svc.routes[r];
-            let text = format!(
-                "{:<14.14} {:<10.10} {:<34} {:<9} {}",
+            Line::from(format!(
+                "{:<14.14} {:<10.10} {:<34} {:<9} {:<4} {}",
                 svc.name,
                 route.methods_label(),
                 route.path.to_string(),
                 route.stage.as_str(),
-                route.percent.map(|p| format!("{p}%")).unwrap_or_default()
-            );
-            let style = search_style(model, &text, theme);
-            Line::styled(text, style)
+                route.percent.map(|p| format!("{p}%")).unwrap_or_default(),
+                conditions(route)
+            ))
         })
         .collect();
+    let sort = model.route_sort;
+    let c = |i, w| column(&ROUTE_COLUMNS, sort, i, w);
     list(
         frame,
         rect,
-        format!("Routes, sorted by {} (o sorts)", sort_name(model.sort)),
+        format!(
+            "Routes ({}){}  o sorts by the next column, O reverses",
+            count(shown.len(), all),
+            filter_mark(model, Pane::Routes)
+        ),
         Some(Line::from(format!(
-            "  {:<14} {:<10} {:<34} {:<9} {}",
-            "service", "methods", "path", "stage", "%"
+            "  {} {} {} {} {} {}",
+            c(0, 14),
+            c(1, 10),
+            c(2, 34),
+            c(3, 9),
+            c(4, 4),
+            ROUTE_COLUMNS[5]
         ))),
         rows,
         Some(model.route_row),
@@ -647,44 +805,44 @@ fn routes(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
 }
 
 fn tables(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
-    let rows = model
-        .all_tables()
-        .into_iter()
-        .map(|(s, t)| {
+    let shown = model.all_tables();
+    let all: usize = model.plan.services.iter().map(|s| s.tables.len()).sum();
+    let rows = shown
+        .iter()
+        .map(|&(s, t)| {
             let svc = &model.plan.services[s];
             let table = &svc.tables[t];
-            let text = format!(
+            Line::from(format!(
                 "{:<14.14} {:<28.28} {:<15} {}",
                 svc.name,
                 table.name,
                 table.stage.as_str(),
                 model.ownership(&svc.name, &table.name)
-            );
-            let style = search_style(model, &text, theme);
-            Line::styled(text, style)
+            ))
         })
         .collect();
+    let sort = model.table_sort;
+    let c = |i, w| column(&TABLE_COLUMNS, sort, i, w);
     list(
         frame,
         rect,
-        format!("Tables, sorted by {} (o sorts)", sort_name(model.sort)),
+        format!(
+            "Tables ({}){}  o sorts by the next column, O reverses",
+            count(shown.len(), all),
+            filter_mark(model, Pane::Tables)
+        ),
         Some(Line::from(format!(
-            "  {:<14} {:<28} {:<15} {}",
-            "service", "table", "stage", "ownership"
+            "  {} {} {} {}",
+            c(0, 14),
+            c(1, 28),
+            c(2, 15),
+            c(3, 9)
         ))),
         rows,
         Some(model.table_row),
         true,
         theme,
     );
-}
-
-fn sort_name(sort: Sort) -> &'static str {
-    match sort {
-        Sort::Service => "service",
-        Sort::Name => "name",
-        Sort::Stage => "stage",
-    }
 }
 
 fn dsm(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
@@ -776,18 +934,16 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 fn draw_popup(frame: &mut Frame, model: &Model, theme: Theme, popup: &Popup, area: Rect) {
     let (title, lines, width, height): (String, Vec<Line>, u16, u16) = match popup {
-        Popup::Help => {
-            let lines = help_lines();
-            let h = lines.len() as u16 + 2;
-            ("Keys (?)".to_owned(), lines, 78, h)
-        }
+        Popup::Help { scroll } => help_popup(*scroll, area),
         Popup::Pick {
             purpose,
             choices,
             selected,
         } => {
             let title = match purpose {
-                PickPurpose::Move { member } => format!("Move {member} to"),
+                PickPurpose::Move { member } => {
+                    format!("Move {} {member} to", unit_word(model.granularity()))
+                }
                 PickPurpose::Merge => "Merge the service into".to_owned(),
                 PickPurpose::RouteStage(..) => "Route stage (valid moves)".to_owned(),
                 PickPurpose::TableStage(..) => "Table stage (valid moves)".to_owned(),
@@ -814,7 +970,7 @@ fn draw_popup(frame: &mut Frame, model: &Model, theme: Theme, popup: &Popup, are
                 InputPurpose::Rename => "Rename service",
                 InputPurpose::NewService => "New service name",
                 InputPurpose::Percent => "Canary percent (0–100)",
-                InputPurpose::Filter => "Search",
+                InputPurpose::Filter(pane) => &format!("Filter {} (Enter keeps it)", pane.title()),
             };
             (
                 title.to_owned(),
@@ -855,7 +1011,6 @@ fn draw_popup(frame: &mut Frame, model: &Model, theme: Theme, popup: &Popup, are
             )
         }
     };
-    let _ = model;
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     frame.render_widget(
@@ -864,9 +1019,31 @@ fn draw_popup(frame: &mut Frame, model: &Model, theme: Theme, popup: &Popup, are
     );
 }
 
+/// The help overlay's title, lines, width and height, scrolled when the
+/// terminal is too low for all of it.
+fn help_popup(scroll: usize, area: Rect) -> (String, Vec<Line<'static>>, u16, u16) {
+    let all = help_lines();
+    let h = all.len() as u16 + 2;
+    let room = area.height.saturating_sub(2).min(h).saturating_sub(2) as usize;
+    let scroll = scroll.min(all.len().saturating_sub(room));
+    let title = if room < all.len() {
+        format!(
+            "Keys (?): lines {}–{} of {}, j/k scroll",
+            scroll + 1,
+            (scroll + room).min(all.len()),
+            all.len()
+        )
+    } else {
+        "Keys (?)".to_owned()
+    };
+    (title, all.into_iter().skip(scroll).collect(), 78, h)
+}
+
 /// The help overlay's lines, from [`KEYMAP`]: the main screen's keys in two
-/// columns, then each popup's keys on one line.
-fn help_lines() -> Vec<Line<'static>> {
+/// columns, then the members tree's, background work's and each popup's
+/// keys on a line each.
+#[must_use]
+pub fn help_lines() -> Vec<Line<'static>> {
     let main: Vec<String> = KEYMAP
         .iter()
         .filter(|b| {
@@ -878,7 +1055,7 @@ fn help_lines() -> Vec<Line<'static>> {
         .map(|b| {
             let mut text = format!("{:<7} {}", b.label, b.description);
             if b.scope == Scope::Searching {
-                text.push_str(" (searching)");
+                text.push_str(" (filtering)");
             }
             text
         })
@@ -891,16 +1068,31 @@ fn help_lines() -> Vec<Line<'static>> {
             Line::from(format!("{left:<38}{}", truncate(right, 37)))
         })
         .collect();
-    for scope in [Scope::Picker, Scope::Input, Scope::Confirm, Scope::Diff] {
+    for scope in [
+        Scope::Tree,
+        Scope::Busy,
+        Scope::Picker,
+        Scope::Input,
+        Scope::Confirm,
+        Scope::Diff,
+        Scope::Help,
+    ] {
         let keys: Vec<String> = KEYMAP
             .iter()
             .filter(|b| b.scope == scope)
             .map(|b| format!("{} {}", b.label, b.description))
             .collect();
-        lines.push(Line::from(truncate(
-            &format!("{}: {}", scope.title(), keys.join(", ")),
-            76,
-        )));
+        let mut line = format!("{}:", scope.title());
+        for key in keys {
+            if line.chars().count() + key.chars().count() + 2 > 76 {
+                lines.push(Line::from(std::mem::replace(&mut line, "   ".to_owned())));
+            }
+            line.push(' ');
+            line.push_str(&key);
+            line.push(',');
+        }
+        line.pop();
+        lines.push(Line::from(line));
     }
     lines
 }

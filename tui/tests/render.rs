@@ -96,3 +96,64 @@ fn resuggest_diff() {
     keys(&mut m, &["u"]);
     assert_eq!(m.plan, before, "and undo takes it back");
 }
+
+#[test]
+fn members_tree_with_a_function_selected() {
+    let mut m = model();
+    // shop::catalog::pricing, opened, then its fourth function (quote),
+    // which orders' checkout calls.
+    keys(&mut m, &["Tab", "j", "j", "l", "l", "j", "j", "j"]);
+    insta::assert_snapshot!("tree_function_80x24", render(&m, 80, 24));
+    insta::assert_snapshot!("tree_function_140x40", render(&m, 140, 40));
+}
+
+#[test]
+fn filter_while_typing_and_after() {
+    let mut m = model();
+    keys(&mut m, &["Tab", "/", "p", "r", "i", "c"]);
+    insta::assert_snapshot!("filter_typing", render(&m, 80, 24));
+    keys(&mut m, &["Enter"]);
+    insta::assert_snapshot!("filter_members", render(&m, 80, 24));
+}
+
+#[test]
+fn routes_sorted_by_stage_descending_and_tables_filtered() {
+    let mut m = model();
+    keys(&mut m, &["2", "o", "o", "o", "O"]);
+    insta::assert_snapshot!("routes_stage_descending", render(&m, 80, 24));
+    keys(&mut m, &["3", "/", "s", "y", "n", "c", "Enter"]);
+    insta::assert_snapshot!("tables_filtered_140x40", render(&m, 140, 40));
+}
+
+#[test]
+fn help_scrolled_to_the_end_and_whole_when_tall() {
+    let mut m = model();
+    keys(&mut m, &["?"]);
+    insta::assert_snapshot!("help_140x40", render(&m, 140, 40));
+    keys(&mut m, &["j", "j", "j", "j", "j", "j", "j", "j", "j", "j"]);
+    insta::assert_snapshot!("help_scrolled", render(&m, 80, 24));
+}
+
+#[test]
+fn no_color_selection_is_reverse_video() {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::{Color, Modifier};
+    let m = model();
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    terminal
+        .draw(|f| strangler_tui::view(f, &m, strangler_tui::Theme { color: false }))
+        .expect("draw");
+    let buffer = terminal.backend().buffer();
+    // The selected service, catalog, is on line 4, after the marker.
+    let cell = &buffer[(3, 4)];
+    assert_eq!(cell.symbol(), "c");
+    assert!(cell.modifier.contains(Modifier::REVERSED), "{cell:?}");
+    assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset));
+    let colored = buffer
+        .content()
+        .iter()
+        .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+        .count();
+    assert_eq!(colored, 0, "no colour anywhere");
+}

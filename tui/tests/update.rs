@@ -2,9 +2,12 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{keys, model};
-use strangler_tui::model::{Effect, Pane, Popup};
-use strangler_tui::{Message, Model, dispatch};
+use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use strangler_tui::model::{Effect, Pane, Popup, Row};
+use strangler_tui::{Analyzed, Message, Model, dispatch};
 
 fn services_of(m: &Model, member: &str) -> Vec<String> {
     m.plan
@@ -284,4 +287,384 @@ fn analysis_json_reads_back() {
     assert_eq!(back.nodes.len(), analysis.nodes.len());
     assert!(back.edges == analysis.edges, "edges differ");
     assert!(strangler_tui::analysis_json::parse("{}").is_err());
+}
+
+fn functions_shown(m: &Model) -> Vec<String> {
+    m.rows()
+        .into_iter()
+        .filter_map(|r| match r {
+            Row::Function { label, .. } => Some(label),
+            _ => None,
+        })
+        .collect()
+}
+
+fn selected_row(m: &Model) -> Row {
+    m.rows().get(m.row).cloned().expect("a selected row")
+}
+
+#[test]
+fn tree_expands_and_collapses() {
+    let mut m = model();
+    // Members pane, shop::catalog::categories.
+    keys(&mut m, &["Tab", "j"]);
+    assert!(functions_shown(&m).is_empty(), "collapsed at first");
+    keys(&mut m, &["l"]);
+    assert_eq!(functions_shown(&m).len(), 3, "{:?}", m.rows());
+    assert!(
+        matches!(selected_row(&m), Row::Member { id, .. } if id == "shop::catalog::categories"),
+        "expanding keeps the module selected"
+    );
+    // On an open module, → goes to its first function.
+    keys(&mut m, &["Right"]);
+    let Row::Function { member, id, .. } = selected_row(&m) else {
+        panic!("a function: {:?}", selected_row(&m));
+    };
+    assert_eq!(member, "shop::catalog::categories");
+    // A function is not what the plan moves: m and p say so and change nothing.
+    keys(&mut m, &["m"]);
+    assert!(m.popup.is_none());
+    assert!(
+        m.status
+            .contains("moves with its module shop::catalog::categories"),
+        "{}",
+        m.status
+    );
+    keys(&mut m, &["p"]);
+    assert!(!m.dirty());
+    assert!(m.selected_member().is_none(), "{id} is selected");
+    // ← on a function closes its module and selects it.
+    keys(&mut m, &["Left"]);
+    assert!(functions_shown(&m).is_empty());
+    assert_eq!(
+        m.selected_member().as_deref(),
+        Some("shop::catalog::categories")
+    );
+    // Enter toggles; h on a closed module goes back to the services.
+    keys(&mut m, &["Enter"]);
+    assert_eq!(functions_shown(&m).len(), 3);
+    keys(&mut m, &["Enter"]);
+    assert!(functions_shown(&m).is_empty());
+    keys(&mut m, &["h"]);
+    assert_eq!(m.focus, Pane::Services);
+}
+
+#[test]
+fn tree_without_analysis_says_why_nothing_expands() {
+    let mut m = model();
+    m.analyzed = None;
+    m.reevaluate();
+    keys(&mut m, &["Tab", "l"]);
+    assert!(functions_shown(&m).is_empty());
+    assert!(m.status.contains("need the analysis"), "{}", m.status);
+}
+
+#[test]
+fn filter_narrows_the_services_and_esc_clears_it() {
+    let mut m = model();
+    keys(&mut m, &["/", "p", "a", "y"]);
+    // Narrowed while typing.
+    assert_eq!(m.visible_services(), [2]);
+    assert_eq!(m.plan.services[m.service].name, "payments");
+    keys(&mut m, &["Enter"]);
+    assert!(m.popup.is_none());
+    assert_eq!(m.visible_services(), [2], "Enter keeps the filter");
+    // n is "next match" while a filter is set: wraps around the one match.
+    keys(&mut m, &["n"]);
+    assert_eq!(m.plan.services[m.service].name, "payments");
+    keys(&mut m, &["Esc"]);
+    assert!(m.filter.is_none());
+    assert_eq!(m.visible_services().len(), 4);
+    assert_eq!(
+        m.plan.services[m.service].name, "payments",
+        "the selection stays"
+    );
+    // No match: an empty list, and the status says so.
+    keys(&mut m, &["/", "z", "z", "z"]);
+    assert!(m.visible_services().is_empty());
+    assert!(m.status.contains("no match"), "{}", m.status);
+}
+
+#[test]
+fn filter_narrows_members_to_matching_rows_and_functions() {
+    let mut m = model();
+    keys(&mut m, &["Tab", "/", "p", "r", "i", "c", "e"]);
+    let rows = m.rows();
+    let members: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Member { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(members.contains(&"shop::catalog::pricing"), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| match r {
+            Row::Member { id, .. } => id.contains("price")
+                || id.contains("pricing")
+                || rows.iter().any(
+                    |f| matches!(f, Row::Function { member, label, .. } if member == id && label.contains("price"))
+                ),
+            Row::Function { label, .. } => label.contains("price"),
+            Row::Table(i) => m.plan.services[0].tables[*i].name.contains("price"),
+            Row::Route(_) => false,
+            Row::Header(_) => true,
+        }),
+        "only matches: {rows:?}"
+    );
+    assert!(!matches!(selected_row(&m), Row::Header(_)));
+    // n and N walk the matches, wrapping, never onto a header.
+    keys(&mut m, &["Enter"]);
+    let first = m.row;
+    let selectable = rows.iter().filter(|r| !matches!(r, Row::Header(_))).count();
+    for _ in 0..selectable {
+        keys(&mut m, &["n"]);
+        assert!(!matches!(selected_row(&m), Row::Header(_)));
+    }
+    assert_eq!(m.row, first, "n wraps around");
+    keys(&mut m, &["N", "n"]);
+    assert_eq!(m.row, first);
+}
+
+#[test]
+fn filter_then_move_moves_the_match() {
+    let mut m = model();
+    keys(
+        &mut m,
+        &["Tab", "/", "p", "r", "o", "d", "u", "c", "t", "s", "Enter"],
+    );
+    assert_eq!(
+        m.selected_member().as_deref(),
+        Some("shop::catalog::products"),
+        "{:?}",
+        m.rows()
+    );
+    keys(&mut m, &["m", "Enter"]);
+    assert_eq!(services_of(&m, "shop::catalog::products"), ["reviews"]);
+}
+
+#[test]
+fn filter_and_sort_the_routes_view() {
+    let mut m = model();
+    keys(&mut m, &["2", "/", "c", "a", "n", "a", "r", "y", "Enter"]);
+    let stages: Vec<String> = m
+        .all_routes()
+        .iter()
+        .map(|&(s, r)| m.plan.services[s].routes[r].stage.to_string())
+        .collect();
+    assert_eq!(stages, ["canary", "canary"]);
+    keys(&mut m, &["Esc"]);
+    assert_eq!(m.all_routes().len(), 8);
+    // o: methods, path, stage; O reverses.
+    keys(&mut m, &["o", "o", "o"]);
+    assert_eq!(m.route_sort.column, 3);
+    assert!(!m.route_sort.descending);
+    let first = m.all_routes()[0];
+    assert_eq!(
+        m.plan.services[first.0].routes[first.1].stage.as_str(),
+        "monolith"
+    );
+    let selected = m.all_routes()[m.route_row];
+    keys(&mut m, &["O"]);
+    assert!(m.route_sort.descending);
+    let first = m.all_routes()[0];
+    assert_eq!(
+        m.plan.services[first.0].routes[first.1].stage.as_str(),
+        "live"
+    );
+    assert_eq!(
+        m.all_routes()[m.route_row],
+        selected,
+        "sorting keeps the selected route"
+    );
+    // Back to the first column after the last.
+    keys(&mut m, &["o", "o"]);
+    assert_eq!(m.route_sort.column, 0);
+    assert!(!m.route_sort.descending);
+}
+
+#[test]
+fn sort_the_tables_view_by_ownership() {
+    let mut m = model();
+    keys(&mut m, &["3", "o", "o", "o"]);
+    assert_eq!(m.table_sort.column, 3);
+    let owners: Vec<&str> = m
+        .all_tables()
+        .iter()
+        .map(|&(s, t)| m.ownership(&m.plan.services[s].name, &m.plan.services[s].tables[t].name))
+        .collect();
+    let mut sorted = owners.clone();
+    sorted.sort_unstable();
+    assert_eq!(owners, sorted);
+    keys(&mut m, &["1", "o"]);
+    assert!(m.status.contains("sort the routes"), "{}", m.status);
+}
+
+fn mouse(kind: MouseEventKind, column: u16, row: u16) -> Message {
+    Message::Mouse(MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+#[test]
+fn click_selects_and_the_wheel_scrolls() {
+    let mut m = model();
+    // 80×24: the services list's first row (under its border and header) is
+    // screen row 4; payments is the third service.
+    dispatch(&mut m, mouse(MouseEventKind::Down(MouseButton::Left), 5, 6));
+    assert_eq!(m.plan.services[m.service].name, "payments");
+    assert_eq!(m.focus, Pane::Services);
+    // The members pane starts at column 32; row 3 is its first line, the
+    // section title; row 4 is the first member.
+    dispatch(
+        &mut m,
+        mouse(MouseEventKind::Down(MouseButton::Left), 40, 3),
+    );
+    assert_eq!(
+        m.selected_member().as_deref(),
+        Some("shop::payments"),
+        "a title is skipped"
+    );
+    dispatch(
+        &mut m,
+        mouse(MouseEventKind::Down(MouseButton::Left), 40, 5),
+    );
+    assert_eq!(
+        m.selected_member().as_deref(),
+        Some("shop::payments::gateway")
+    );
+    dispatch(
+        &mut m,
+        mouse(MouseEventKind::Down(MouseButton::Left), 40, 4),
+    );
+    assert_eq!(m.focus, Pane::Members);
+    assert_eq!(m.selected_member().as_deref(), Some("shop::payments"));
+    dispatch(&mut m, mouse(MouseEventKind::ScrollDown, 40, 8));
+    assert_eq!(
+        m.selected_member().as_deref(),
+        Some("shop::payments::gateway")
+    );
+    // The wheel over the services list scrolls it, and focuses it.
+    dispatch(&mut m, mouse(MouseEventKind::ScrollUp, 5, 8));
+    assert_eq!(m.focus, Pane::Services);
+    assert_eq!(m.plan.services[m.service].name, "reviews");
+    // A click on the header line selects nothing new.
+    dispatch(&mut m, mouse(MouseEventKind::Down(MouseButton::Left), 5, 3));
+    assert_eq!(m.plan.services[m.service].name, "reviews");
+}
+
+#[test]
+fn resuggest_runs_in_the_background_and_esc_ignores_its_result() {
+    let mut m = model();
+    keys(&mut m, &["S"]);
+    let Some(Effect::Resuggest { job, plan }) = m.effect.take() else {
+        panic!("a re-suggest effect: {:?}", m.effect);
+    };
+    assert!(m.busy.is_some());
+    assert!(m.status.starts_with("re-suggesting"), "{}", m.status);
+    // The UI stays usable meanwhile, and a second S waits.
+    keys(&mut m, &["j", "S"]);
+    assert!(m.effect.is_none());
+    assert_eq!(m.service, 1);
+    let analyzed = m.analyzed.clone().expect("analysis");
+    let result = strangler_tui::resuggest(&plan, &analyzed);
+    keys(&mut m, &["Esc"]);
+    assert!(m.busy.is_none());
+    assert!(m.status.contains("will be ignored"), "{}", m.status);
+    dispatch(&mut m, Message::Suggested { job, result });
+    assert!(m.popup.is_none(), "a cancelled result is ignored");
+}
+
+#[test]
+fn a_resuggestion_for_an_older_plan_is_not_offered() {
+    let mut m = model();
+    keys(&mut m, &["S"]);
+    let Some(Effect::Resuggest { job, plan }) = m.effect.take() else {
+        panic!("a re-suggest effect");
+    };
+    let analyzed = m.analyzed.clone().expect("analysis");
+    let result = strangler_tui::resuggest(&plan, &analyzed);
+    keys(&mut m, &["Tab", "p"]);
+    dispatch(&mut m, Message::Suggested { job, result });
+    assert!(m.popup.is_none());
+    assert!(m.status.contains("plan changed"), "{}", m.status);
+    assert!(m.busy.is_none());
+}
+
+#[test]
+fn analysis_arrives_as_a_message_with_progress_on_the_way() {
+    let mut m = model();
+    m.analyzed = None;
+    m.reevaluate();
+    m.start_analysis("fixtures/shop-monolith".into());
+    let Some(Effect::Analyze { job, plan, .. }) = m.effect.take() else {
+        panic!("an analyze effect");
+    };
+    dispatch(
+        &mut m,
+        Message::Progress {
+            job,
+            phase: "building the coupling graph".to_owned(),
+        },
+    );
+    for _ in 0..12 {
+        dispatch(&mut m, Message::Tick);
+    }
+    let busy = m.busy.clone().expect("busy");
+    assert_eq!(busy.phase, "building the coupling graph");
+    assert_eq!(m.ticks - busy.started, 12);
+    let screen = common::render(&m, 80, 24);
+    assert!(
+        screen.contains("analyzing fixtures/shop-monolith: building the coupling graph… 1.2 s"),
+        "{screen}"
+    );
+    // An answer to another job is not this one's.
+    let analyzed = Arc::new(Analyzed::new(common::analysis(), &plan));
+    dispatch(
+        &mut m,
+        Message::Analyzed {
+            job: job + 1,
+            result: Ok(analyzed.clone()),
+        },
+    );
+    assert!(m.eval.is_none() && m.busy.is_some());
+    dispatch(
+        &mut m,
+        Message::Analyzed {
+            job,
+            result: Ok(analyzed),
+        },
+    );
+    assert!(m.busy.is_none());
+    assert!(m.eval.is_some(), "metrics once the analysis is in");
+}
+
+#[test]
+fn a_failed_analysis_leaves_the_plan_open() {
+    let mut m = model();
+    m.analyzed = None;
+    m.reevaluate();
+    m.start_analysis("/nowhere".into());
+    let Some(Effect::Analyze { job, .. }) = m.effect.take() else {
+        panic!("an analyze effect");
+    };
+    dispatch(
+        &mut m,
+        Message::Analyzed {
+            job,
+            result: Err("/nowhere is not a directory".to_owned()),
+        },
+    );
+    assert!(m.busy.is_none() && m.analyzed.is_none());
+    assert!(m.status.starts_with("analysis failed"), "{}", m.status);
+}
+
+#[test]
+fn help_scrolls() {
+    let mut m = model();
+    keys(&mut m, &["?", "j", "j", "k"]);
+    assert_eq!(m.popup, Some(Popup::Help { scroll: 1 }));
 }

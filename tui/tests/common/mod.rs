@@ -45,7 +45,7 @@ pub fn render(model: &Model, width: u16, height: u16) -> String {
 }
 
 /// Sends keys written as in tmux: single characters, or `Tab`, `Enter`,
-/// `Esc`, `Down`, `Up`, `C-r`.
+/// `Esc`, `Down`, `Up`, `Left`, `Right`, `C-r`.
 pub fn keys(model: &mut Model, keys: &[&str]) {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     for key in keys {
@@ -56,6 +56,8 @@ pub fn keys(model: &mut Model, keys: &[&str]) {
             "Esc" => KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE),
             "Down" => KeyEvent::new(KeyCode::Down, KeyModifiers::NONE),
             "Up" => KeyEvent::new(KeyCode::Up, KeyModifiers::NONE),
+            "Left" => KeyEvent::new(KeyCode::Left, KeyModifiers::NONE),
+            "Right" => KeyEvent::new(KeyCode::Right, KeyModifiers::NONE),
             "BSpace" => KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE),
             k if k.starts_with("C-") => KeyEvent::new(
                 KeyCode::Char(k.chars().nth(2).expect("a letter")),
