@@ -446,6 +446,9 @@ pub struct Model {
     pub jobs: u64,
     /// Counts edits, undos and redos, so an answer can tell the plan changed.
     pub revision: u64,
+    /// The service each member and table (`table:<name>`) belongs to; made
+    /// from the plan by [`Model::reevaluate`], with the metrics.
+    pub owners: BTreeMap<String, String>,
     /// A one-line message for the user.
     pub status: String,
     /// Work for the loop.
@@ -496,6 +499,7 @@ impl Model {
             ticks: 0,
             jobs: 0,
             revision: 0,
+            owners: BTreeMap::new(),
             status: String::new(),
             effect: None,
             quit_after_save: false,
@@ -517,6 +521,7 @@ impl Model {
     /// Evaluates the plan on the graph again.
     pub fn reevaluate(&mut self) {
         self.eval = self.analyzed.as_ref().map(|a| a.evaluate(&self.plan));
+        self.owners = owners(&self.plan);
     }
 
     /// Whether the plan is invalid, so nothing may change or be saved.
@@ -778,13 +783,20 @@ impl Model {
             .collect();
         let table = |&(s, t): &(usize, usize)| -> &Table { &self.plan.services[s].tables[t] };
         let name = |&(s, _): &(usize, usize)| self.plan.services[s].name.as_str();
-        let own = |&(s, t): &(usize, usize)| {
-            self.ownership(
-                &self.plan.services[s].name,
-                &self.plan.services[s].tables[t].name,
-            )
-        };
         let sort = self.table_sort;
+        // Ownership looks at the graph: worked out once per table, not per
+        // comparison.
+        let owner: BTreeMap<(usize, usize), &str> = if sort.column == 3 {
+            out.iter()
+                .map(|&(s, t)| {
+                    let svc = &self.plan.services[s];
+                    ((s, t), self.ownership(&svc.name, &svc.tables[t].name))
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let own = |k: &(usize, usize)| owner.get(k).copied().unwrap_or_default();
         out.sort_by(|a, b| {
             let key = match sort.column {
                 0 => name(a).cmp(name(b)),
@@ -795,23 +807,6 @@ impl Model {
             if sort.descending { key.reverse() } else { key }.then(a.cmp(b))
         });
         out
-    }
-
-    /// The service each member and table belongs to: member ids and
-    /// `table:<name>` → service name.
-    #[must_use]
-    pub fn owners(&self) -> BTreeMap<String, &str> {
-        self.plan
-            .services
-            .iter()
-            .flat_map(|s| {
-                s.members
-                    .iter()
-                    .cloned()
-                    .chain(s.tables.iter().map(|t| format!("table:{}", t.name)))
-                    .map(move |m| (m, s.name.as_str()))
-            })
-            .collect()
     }
 
     /// Who else uses a table of service `service`: `owned` when only it
@@ -829,20 +824,19 @@ impl Model {
         let Some(analyzed) = &self.analyzed else {
             return "";
         };
-        let Some(i) = analyzed
+        // Units are sorted by id.
+        let unit = format!("table:{table}");
+        let Ok(i) = analyzed
             .coupling
             .units
-            .iter()
-            .position(|u| u.table && u.id.strip_prefix("table:") == Some(table))
+            .binary_search_by(|u| u.id.as_str().cmp(&unit))
         else {
             return "unknown";
         };
         let others = analyzed.coupling.neighbors[i].iter().any(|&(other, _)| {
-            let id = &analyzed.coupling.units[other].id;
-            self.plan
-                .services
-                .iter()
-                .any(|s| s.name != service && s.members.contains(id))
+            self.owners
+                .get(&analyzed.coupling.units[other].id)
+                .is_some_and(|s| s != service)
         });
         if others { "shared" } else { "owned" }
     }
@@ -858,6 +852,21 @@ impl Model {
             .find(|s| s.name == t.name)
             .map(|s| s.stage)
     }
+}
+
+/// The service each member and table (`table:<name>`) of `plan` belongs to.
+#[must_use]
+pub fn owners(plan: &Plan) -> BTreeMap<String, String> {
+    plan.services
+        .iter()
+        .flat_map(|s| {
+            s.members
+                .iter()
+                .cloned()
+                .chain(s.tables.iter().map(|t| format!("table:{}", t.name)))
+                .map(move |m| (m, s.name.clone()))
+        })
+        .collect()
 }
 
 /// A route's host and header conditions, as shown: `host=… k=v`, or empty.

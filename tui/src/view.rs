@@ -664,13 +664,15 @@ fn function_details(
     let Some(analyzed) = &model.analyzed else {
         return out;
     };
-    let owners = model.owners();
+    let owners = &model.owners;
     let service_of = |node: &str| -> Option<&str> {
         if node.starts_with("table:") {
-            return owners.get(node).copied();
+            return owners.get(node).map(String::as_str);
         }
         let unit = analyzed.coupling.unit_of.get(node)?;
-        owners.get(&analyzed.coupling.units[*unit].id).copied()
+        owners
+            .get(&analyzed.coupling.units[*unit].id)
+            .map(String::as_str)
     };
     let mut lines: Vec<(u32, String)> = Vec::new();
     for &e in analyzed.edges_of.get(id).map_or(&[][..], Vec::as_slice) {
@@ -716,7 +718,7 @@ fn cross_ties(model: &Model, member: &str, own: &str) -> Vec<String> {
     let Some(i) = coupling.units.iter().position(|u| u.id == member) else {
         return Vec::new();
     };
-    let service_of = model.owners();
+    let service_of = &model.owners;
     let mut ties: Vec<(f64, String)> = coupling.neighbors[i]
         .iter()
         .filter_map(|&(other, key)| {
