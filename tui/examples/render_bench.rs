@@ -145,7 +145,49 @@ fn main() {
             frame_ms(&model, 200, 60, 50)
         );
     }
+    model.table_sort.column = 3;
+    println!(
+        "tables view sorted by ownership 200x60: {:.2} ms/frame",
+        frame_ms(&model, 200, 60, 50)
+    );
+    model.table_sort.column = 0;
     model.focus = Pane::Members;
+    let ids = model.plan.services[0].members.clone();
+    model.expanded.extend(ids);
+    model.row = 2;
+    println!(
+        "plan screen 200x60, every member expanded, a function selected: {:.2} ms/frame",
+        frame_ms(&model, 200, 60, 50)
+    );
+    model.expanded.clear();
+    model.row = 1;
+    let typed = ['m', '0', '1'];
+    let rounds = 10u32;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        dispatch(&mut model, key('/'));
+        for c in typed {
+            dispatch(&mut model, key(c));
+        }
+        dispatch(
+            &mut model,
+            Message::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+        );
+    }
+    let keystroke = start.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds * 4);
+    println!("filter the members, per keystroke (narrow and reselect): {keystroke:.2} ms");
+    dispatch(&mut model, key('/'));
+    for c in typed {
+        dispatch(&mut model, key(c));
+    }
+    println!(
+        "plan screen 200x60, members filtered: {:.2} ms/frame",
+        frame_ms(&model, 200, 60, 50)
+    );
+    dispatch(
+        &mut model,
+        Message::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+    );
     let edits = 20u32;
     let start = Instant::now();
     for i in 0..edits {

@@ -668,3 +668,52 @@ fn help_scrolls() {
     keys(&mut m, &["?", "j", "j", "k"]);
     assert_eq!(m.popup, Some(Popup::Help { scroll: 1 }));
 }
+
+#[test]
+fn at_function_granularity_the_functions_are_what_moves() {
+    let analysis = common::analysis();
+    let functions: Vec<String> = analysis
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.kind == strangler_analyzer::NodeKind::Function
+                && n.id.starts_with("shop::catalog::pricing::")
+        })
+        .map(|n| n.id.clone())
+        .collect();
+    let mut plan = model().plan;
+    plan.analyze = Some(strangler_plan::AnalyzeSettings {
+        granularity: Some("function".to_owned()),
+        ..strangler_plan::AnalyzeSettings::default()
+    });
+    plan.services[0].members.clone_from(&functions);
+    plan.services[0].pinned.clear();
+    let mut m = Model::new("strangler.toml", plan, Vec::new(), Some(analysis));
+    let rows = m.rows();
+    assert_eq!(
+        rows[0],
+        Row::Header(format!("functions ({}), the units moved", functions.len()))
+    );
+    assert!(
+        rows.iter()
+            .all(|r| !matches!(r, Row::Member { functions, .. } if *functions > 0)),
+        "a function has nothing inside: {rows:?}"
+    );
+    keys(&mut m, &["Tab", "l"]);
+    assert!(
+        m.status.contains("moves functions one by one"),
+        "{}",
+        m.status
+    );
+    keys(&mut m, &["m"]);
+    let Some(Popup::Pick { .. }) = &m.popup else {
+        panic!("a picker: {}", m.status);
+    };
+    let screen = common::render(&m, 80, 24);
+    assert!(
+        screen.contains("Move function shop::catalog::pricing::"),
+        "{screen}"
+    );
+    keys(&mut m, &["Enter"]);
+    assert_eq!(m.plan.services[1].members.len(), 2, "{}", m.status);
+}
