@@ -397,10 +397,15 @@ fn members(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: 
         return;
     };
     let missing: Vec<&str> = model.missing().iter().map(String::as_str).collect();
-    let rows = model
-        .rows()
+    let all = model.rows();
+    // A member is shown open when its functions follow it.
+    let open: Vec<bool> = (0..all.len())
+        .map(|i| matches!(all.get(i + 1), Some(Row::Function { .. })))
+        .collect();
+    let rows = all
         .into_iter()
-        .map(|row| match row {
+        .zip(open)
+        .map(|(row, open)| match row {
             Row::Header(h) => Line::styled(h, theme.header()),
             Row::Member {
                 id,
@@ -410,7 +415,7 @@ fn members(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: 
             } => {
                 let mark = if functions == 0 {
                     "  "
-                } else if model.expanded.contains(&id) || model.filter_of(Pane::Members).is_some() {
+                } else if open {
                     "▾ "
                 } else {
                     "▸ "
