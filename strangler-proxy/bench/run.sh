@@ -12,6 +12,13 @@
 #   DURATION=20s CONNS=64 strangler-proxy/bench/run.sh
 #   PERF=1 CASES=a strangler-proxy/bench/run.sh   # a perf profile of case a
 #   CASES="a c" strangler-proxy/bench/run.sh      # some cases only
+#   ROUNDS=5 strangler-proxy/bench/run.sh         # more alternating rounds
+#
+# Each case runs ROUNDS times (default 3), strangler and nginx back to back,
+# so a noisy neighbour hits both alike; the table shows the medians and the
+# spread (min-max) of the per-round ratios, and the shadow cost (1 - d/a of
+# strangler's throughput) per round. The binary comes from
+# $CARGO_TARGET_DIR (default: the workspace's target/), built if missing.
 #
 # The machine has few cores, so the proxy under test (strangler or nginx) is
 # pinned to one CPU and wrk plus the upstream to the others (taskset), and
@@ -23,7 +30,8 @@ root=$(cd "$here/../.." && pwd)
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 WRK_THREADS=${WRK_THREADS:-2}
-BIN=${BIN:-$root/target/release/strangler}
+ROUNDS=${ROUNDS:-3}
+BIN=${BIN:-${CARGO_TARGET_DIR:-$root/target}/release/strangler}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
 PROXY_PORT=${PROXY_PORT:-18000}
 ADMIN_PORT=${ADMIN_PORT:-18900}
@@ -53,9 +61,8 @@ else
 fi
 
 work=$(mktemp -d /tmp/strangler-bench.XXXXXX)
-pids=()
 cleanup() {
-    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    [ -f "$work/strangler.pid" ] && kill "$(cat "$work/strangler.pid")" 2>/dev/null || true
     for conf in "$work"/*.conf; do
         [ -f "$conf" ] && "$NGINX" -c "$conf" -p "$work" -s stop 2>/dev/null || true
     done
@@ -165,49 +172,81 @@ bench() { # url
     echo "$rps $p99"
 }
 
-results=()
-for case in ${CASES:-a b c d}; do
-    url_path=$(path_for "$case")
-    # strangler proxy
-    RUST_LOG=off $PIN_PROXY "$BIN" -q proxy --plan "$work/$case.toml" --listen "127.0.0.1:$PROXY_PORT" \
+run_strangler() { # case, url path -> "rps p99"
+    RUST_LOG=off $PIN_PROXY "$BIN" -q proxy --plan "$work/$1.toml" --listen "127.0.0.1:$PROXY_PORT" \
         --admin "127.0.0.1:$ADMIN_PORT" --threads 1 --no-watch --health-interval 0 \
         --upgrade-sock "$work/upgrade.sock" &
-    spid=$!
-    pids+=("$spid")
+    local spid=$! perfpid=""
+    echo "$spid" > "$work/strangler.pid"
     wait_port "$PROXY_PORT"
     # Warm up the upstream connection pool, then measure.
-    $PIN_LOAD wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$PROXY_PORT$url_path" >/dev/null
-    if [ "${PERF:-0}" = 1 ] && [ "$case" = a ] && command -v perf >/dev/null; then
+    $PIN_LOAD wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$PROXY_PORT$2" >/dev/null
+    if [ "${PERF:-0}" = 1 ] && [ "$1" = a ] && [ "$3" = 1 ] && command -v perf >/dev/null; then
         perf record -F 999 -g -o "$work/perf.data" -p "$spid" -- sleep 5 >/dev/null 2>&1 &
         perfpid=$!
     fi
-    read -r s_rps s_p99 < <(bench "http://127.0.0.1:$PROXY_PORT$url_path")
-    if [ -n "${perfpid:-}" ]; then
+    bench "http://127.0.0.1:$PROXY_PORT$2"
+    if [ -n "$perfpid" ]; then
         wait "$perfpid" || true
-        echo "== perf: strangler proxy, case a (top symbols, self time) =="
-        perf report -i "$work/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null \
-            | grep -v '^#' | grep '%' | head -8
-        perf report -i "$work/perf.data" --no-children -g none --sort symbol --percent-limit 1 --stdio 2>/dev/null \
-            | grep -v '^#' | grep '%' | cut -c1-110 | head -30
-        perfpid=""
+        {
+            echo "== perf: strangler proxy, case a (self time by DSO, then by symbol) =="
+            perf report -i "$work/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null \
+                | grep -v '^#' | grep '%' | head -8
+            perf report -i "$work/perf.data" --no-children -g none --sort symbol --percent-limit 1 --stdio 2>/dev/null \
+                | grep -v '^#' | grep '%' | cut -c1-110 | head -30
+        } >&2
     fi
     kill -INT "$spid"; wait "$spid" 2>/dev/null || true
-    # nginx
-    $PIN_PROXY "$NGINX" -c "$work/nginx-$case.conf" -p "$work"
+}
+
+run_nginx() { # case, url path -> "rps p99"
+    $PIN_PROXY "$NGINX" -c "$work/nginx-$1.conf" -p "$work"
     wait_port "$NGINX_PORT"
-    $PIN_LOAD wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$NGINX_PORT$url_path" >/dev/null
-    read -r n_rps n_p99 < <(bench "http://127.0.0.1:$NGINX_PORT$url_path")
-    "$NGINX" -c "$work/nginx-$case.conf" -p "$work" -s stop
+    $PIN_LOAD wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$NGINX_PORT$2" >/dev/null
+    bench "http://127.0.0.1:$NGINX_PORT$2"
+    "$NGINX" -c "$work/nginx-$1.conf" -p "$work" -s stop
     sleep 0.5
-    results+=("$case $s_rps $s_p99 $n_rps $n_p99")
+}
+
+# One line per case and round: "case round s_rps s_p99 n_rps n_p99".
+rounds_file="$work/rounds"
+: > "$rounds_file"
+for round in $(seq 1 "$ROUNDS"); do
+    for case in ${CASES:-a b c d}; do
+        url_path=$(path_for "$case")
+        read -r s_rps s_p99 < <(run_strangler "$case" "$url_path" "$round")
+        read -r n_rps n_p99 < <(run_nginx "$case" "$url_path")
+        echo "$case $round $s_rps $s_p99 $n_rps $n_p99" | tee -a "$rounds_file" >&2
+    done
 done
 
 echo
-echo "wrk -t$WRK_THREADS -c$CONNS -d$DURATION, keep-alive, loopback; one proxy worker each; $ncpu CPUs"
-printf '%-28s %12s %10s %12s %10s %9s %9s\n' case "strangler/s" "p99 ms" "nginx/s" "p99 ms" "rps ratio" "p99 ratio"
-for r in "${results[@]}"; do
-    read -r c s_rps s_p99 n_rps n_p99 <<<"$r"
-    case $c in a) name="a one route" ;; b) name="b 1,000 routes" ;; c) name="c 10% canary" ;; d) name="d shadow all (mirror)" ;; esac
-    awk -v n="$name" -v sr="$s_rps" -v sp="$s_p99" -v nr="$n_rps" -v np="$n_p99" \
-        'BEGIN { printf "%-28s %12.0f %10.3f %12.0f %10.3f %9.2f %9.2f\n", n, sr, sp, nr, np, sr / nr, sp / np }'
-done
+echo "wrk -t$WRK_THREADS -c$CONNS -d$DURATION, keep-alive, loopback; one proxy worker each; $ncpu CPUs; $ROUNDS rounds"
+echo "medians; ratios are strangler/nginx per round: median [min-max]"
+printf '%-24s %11s %8s %11s %8s %20s %20s\n' case "strangler/s" "p99 ms" "nginx/s" "p99 ms" "rps ratio" "p99 ratio"
+awk -v rounds="$ROUNDS" '
+function median(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function lo(list,   n, a, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 < m + 0) m = a[i]; return m }
+function hi(list,   n, a, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 > m + 0) m = a[i]; return m }
+{
+    c = $1; if (!(c in seen)) { seen[c] = 1; order[++k] = c }
+    sr[c] = sr[c] " " $3; sp[c] = sp[c] " " $4; nr[c] = nr[c] " " $5; np[c] = np[c] " " $6
+    rr[c] = rr[c] " " ($3 / $5); pr[c] = pr[c] " " ($4 / $6)
+    rps[c, $2] = $3
+}
+END {
+    name["a"] = "a one route"; name["b"] = "b 1,000 routes"; name["c"] = "c 10% canary"; name["d"] = "d shadow all (mirror)"
+    for (i = 1; i <= k; i++) {
+        c = order[i]
+        printf "%-24s %11.0f %8.3f %11.0f %8.3f %6.2f [%.2f-%.2f] %6.2f [%.2f-%.2f]\n", name[c], median(sr[c]), median(sp[c]), median(nr[c]), median(np[c]), median(rr[c]), lo(rr[c]), hi(rr[c]), median(pr[c]), lo(pr[c]), hi(pr[c])
+    }
+    if (("a" in seen) && ("d" in seen)) {
+        cost = ""
+        for (r = 1; r <= rounds; r++) if ((("a", r) in rps) && (("d", r) in rps)) cost = cost " " (1 - rps["d", r] / rps["a", r])
+        if (cost != "") printf "shadow cost (1 - d/a, strangler): median %.0f%% [%.0f%%-%.0f%%] (goal: at most 10%%)\n", 100 * median(cost), 100 * lo(cost), 100 * hi(cost)
+    }
+}' "$rounds_file"

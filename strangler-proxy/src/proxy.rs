@@ -14,7 +14,6 @@
 //! - `error_while_proxy`: a reset or timeout after sending is retried on the
 //!   monolith for idempotent requests (`reset`); others get the error.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -152,17 +151,43 @@ fn valid_traceparent(value: &[u8]) -> bool {
 
 /// A fresh `traceparent` with random trace and span ids, sampled.
 fn new_traceparent() -> HeaderValue {
-    let mut s = String::with_capacity(55);
-    let _ = write!(
-        s,
-        "00-{:016x}{:016x}-{:016x}-01",
-        split::random(),
-        split::random(),
-        split::random() | 1
-    );
-    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(
+    let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-01";
+    hex16(&mut buf[3..19], split::random());
+    hex16(&mut buf[19..35], split::random());
+    hex16(&mut buf[36..52], split::random() | 1);
+    HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static(
         "00-00000000000000000000000000000001-0000000000000001-01",
     ))
+}
+
+/// Writes `n` as 16 lower-case hex digits into `out`.
+fn hex16(out: &mut [u8], n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in out.iter_mut().take(16).enumerate() {
+        *b = DIGITS[((n >> (60 - 4 * i)) & 0xf) as usize];
+    }
+}
+
+/// The client's IP as a header value, appended to an earlier
+/// `X-Forwarded-For` when there is one; formatted on the stack.
+fn forwarded_for(prior: Option<&HeaderValue>, ip: std::net::IpAddr) -> Option<HeaderValue> {
+    use std::io::Write as _;
+    let mut buf = [0u8; 48];
+    let len = {
+        let mut cursor = &mut buf[..];
+        write!(cursor, "{ip}").ok()?;
+        48 - cursor.len()
+    };
+    match prior {
+        Some(prior) => {
+            let mut v = Vec::with_capacity(prior.len() + 2 + len);
+            v.extend_from_slice(prior.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(&buf[..len]);
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok()
+        }
+        None => HeaderValue::from_bytes(&buf[..len]).ok(),
+    }
 }
 
 #[async_trait]
@@ -274,24 +299,16 @@ impl ProxyHttp for StranglerProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let downstream = session.as_downstream();
-        if let Some(addr) = downstream.client_addr().and_then(|a| a.as_inet()) {
-            let ip = addr.ip().to_string();
-            let value = match upstream.headers.get("x-forwarded-for") {
-                Some(prior) => {
-                    let mut v = Vec::with_capacity(prior.len() + 2 + ip.len());
-                    v.extend_from_slice(prior.as_bytes());
-                    v.extend_from_slice(b", ");
-                    v.extend_from_slice(ip.as_bytes());
-                    HeaderValue::from_bytes(&v).ok()
-                }
-                None => HeaderValue::from_str(&ip).ok(),
-            };
-            if let Some(value) = value {
-                upstream.insert_header("x-forwarded-for", value)?;
-            }
+        if let Some(addr) = downstream.client_addr().and_then(|a| a.as_inet())
+            && let Some(value) = forwarded_for(upstream.headers.get("x-forwarded-for"), addr.ip())
+        {
+            upstream.insert_header("x-forwarded-for", value)?;
         }
         let tls = downstream.digest().is_some_and(|d| d.ssl_digest.is_some());
-        upstream.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+        upstream.insert_header(
+            "x-forwarded-proto",
+            HeaderValue::from_static(if tls { "https" } else { "http" }),
+        )?;
         let host = upstream
             .headers
             .get(http::header::HOST)
@@ -629,6 +646,26 @@ mod tests {
         assert!(!valid_traceparent(b"garbage"));
         let made = new_traceparent();
         assert!(valid_traceparent(made.as_bytes()), "{made:?}");
+        assert_ne!(made, new_traceparent());
+        let mut hex = [0u8; 16];
+        hex16(&mut hex, 0x0123_4567_89ab_cdef);
+        assert_eq!(&hex, b"0123456789abcdef");
+    }
+
+    #[test]
+    fn forwarded_for_appends() {
+        let ip = std::net::IpAddr::from([10, 0, 0, 7]);
+        assert_eq!(forwarded_for(None, ip).unwrap(), "10.0.0.7");
+        let prior = HeaderValue::from_static("1.2.3.4");
+        assert_eq!(
+            forwarded_for(Some(&prior), ip).unwrap(),
+            "1.2.3.4, 10.0.0.7"
+        );
+        let v6 = "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
+        assert_eq!(
+            forwarded_for(None, v6).unwrap(),
+            "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"
+        );
     }
 
     #[test]

@@ -110,7 +110,11 @@ impl Upstream {
                 let peer = match (bare.as_str(), port).to_socket_addrs() {
                     Ok(mut addrs) => match addrs.next() {
                         Some(addr) => {
-                            let mut peer = HttpPeer::new(addr, tls, bare);
+                            // SNI only matters for TLS; an empty name
+                            // saves an allocation per request (pingora
+                            // clones the peer for each).
+                            let sni = if tls { bare.clone() } else { String::new() };
+                            let mut peer = HttpPeer::new(addr, tls, sni);
                             peer.options.connection_timeout = Some(timeouts.connect);
                             peer.options.total_connection_timeout = Some(timeouts.connect);
                             peer.options.idle_timeout = Some(timeouts.idle);
