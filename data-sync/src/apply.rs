@@ -83,13 +83,21 @@ struct Run {
 
 type Row = Vec<Option<String>>;
 
+/// A Relation message's schema, name and columns.
+type SeenRelation = (Arc<str>, Arc<str>, Vec<pg_walstream::ColumnInfo>);
+
 /// Applies a replication stream to the target.
 pub(crate) struct Applier {
     client: Client,
-    slot: String,
+    /// The slot whose applied LSN each commit records; `None` for a
+    /// table's catch-up, whose position is not the service's.
+    slot: Option<String>,
     service: String,
     pub(crate) tables: Vec<ApplyTable>,
     relations: HashMap<u32, Option<RelMap>>,
+    /// Every Relation message seen, so a table that joins later can be
+    /// mapped without waiting for the monolith to resend it.
+    seen_relations: HashMap<u32, SeenRelation>,
     statements: HashMap<(usize, Kind, Vec<bool>), Statement>,
     run: Option<Run>,
     in_source_txn: bool,
@@ -116,7 +124,7 @@ impl Applier {
     /// Prepares the target session; `start` is the LSN the stream resumes at.
     pub(crate) async fn new(
         client: Client,
-        slot: &str,
+        slot: Option<&str>,
         service: &str,
         tables: Vec<ApplyTable>,
         start: Lsn,
@@ -130,10 +138,11 @@ impl Applier {
         metrics.applied_lsn.fetch_max(start.0, Ordering::Relaxed);
         Ok(Applier {
             client,
-            slot: slot.to_owned(),
+            slot: slot.map(str::to_owned),
             service: service.to_owned(),
             tables,
             relations: HashMap::new(),
+            seen_relations: HashMap::new(),
             statements: HashMap::new(),
             run: None,
             in_source_txn: false,
@@ -201,6 +210,8 @@ impl Applier {
                 self.flush().await?;
                 let map = self.relation(&namespace, &relation_name, &columns).await?;
                 self.relations.insert(relation_id, map);
+                self.seen_relations
+                    .insert(relation_id, (namespace, relation_name, columns));
             }
             LogicalReplicationMessage::Insert { relation_id, tuple } => {
                 if let Some(row) = self.row(relation_id, &tuple)? {
@@ -554,8 +565,8 @@ impl Applier {
             ));
         }
         self.flush().await?;
-        if let Some((lsn, ts)) = self.pending {
-            state::set_applied_lsn(&self.client, &self.slot, lsn, Some(ts)).await?;
+        if let (Some((lsn, ts)), Some(slot)) = (self.pending, &self.slot) {
+            state::set_applied_lsn(&self.client, slot, lsn, Some(ts)).await?;
         }
         self.client
             .batch_execute("COMMIT")
@@ -579,7 +590,9 @@ impl Applier {
         }
         self.commit().await?;
         if wal_end > self.persisted {
-            state::set_applied_lsn(&self.client, &self.slot, wal_end, None).await?;
+            if let Some(slot) = &self.slot {
+                state::set_applied_lsn(&self.client, slot, wal_end, None).await?;
+            }
             self.persisted = wal_end;
         }
         self.metrics
@@ -614,6 +627,31 @@ impl Applier {
                 .await
                 .ctx(|| "marking tables as streaming".to_owned())?;
             tracing::info!("caught up at {lsn}; tables are streaming");
+        }
+        Ok(())
+    }
+
+    /// The position everything before which is committed on the target:
+    /// the next source transaction to apply commits at or after it.
+    pub(crate) fn committed(&self) -> Lsn {
+        self.persisted
+    }
+
+    /// Adds tables that joined while streaming (their copy and catch-up
+    /// are done) and maps the relations already announced for them.
+    pub(crate) async fn add_tables(&mut self, tables: Vec<ApplyTable>) -> Result<(), Error> {
+        self.flush().await?;
+        self.tables.extend(tables);
+        let seen: Vec<(u32, SeenRelation)> = self
+            .seen_relations
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for (rel, (namespace, name, columns)) in seen {
+            if matches!(self.relations.get(&rel), Some(None)) {
+                let map = self.relation(&namespace, &name, &columns).await?;
+                self.relations.insert(rel, map);
+            }
         }
         Ok(())
     }

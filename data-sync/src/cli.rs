@@ -1,10 +1,15 @@
 //! The `strangler sync` subcommands over the library, so the binary only
 //! parses arguments: [`execute`] takes a plan and a command, prints to the
 //! given writer, and returns the exit code (0 ok, 1 verify mismatch).
+//!
+//! `run` follows the plan file while it runs: it re-reads it when the file
+//! changes (polled every second) or on SIGHUP, and hands each service its
+//! new tables. An invalid plan is logged and ignored; the sync goes on.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use strangler_plan::Plan;
 use tokio::sync::watch;
@@ -47,6 +52,8 @@ pub enum Command {
 pub struct Request {
     /// The (valid) plan.
     pub plan: Plan,
+    /// The file the plan came from; `run` re-reads it when it changes.
+    pub plan_path: Option<PathBuf>,
     /// Only this service.
     pub service: Option<String>,
     /// The subcommand.
@@ -73,7 +80,17 @@ pub fn execute(request: Request, out: &mut dyn Write) -> Result<u8, Error> {
                 workers,
                 metrics,
                 progress,
-            } => run_all(&specs, workers, metrics.as_deref(), progress).await,
+            } => {
+                run_all(
+                    &specs,
+                    request.plan_path,
+                    request.service.as_deref(),
+                    workers,
+                    metrics.as_deref(),
+                    progress,
+                )
+                .await
+            }
             Command::Status { json } => {
                 let mut all = Vec::new();
                 for spec in &specs {
@@ -174,18 +191,22 @@ fn write_json<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> Result<(),
 
 async fn run_all(
     specs: &[crate::SyncSpec],
+    plan_path: Option<PathBuf>,
+    service: Option<&str>,
     workers: usize,
     metrics_addr: Option<&str>,
     progress: bool,
 ) -> Result<u8, Error> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("stopping: finishing the current transaction");
-        let _ = stop_tx.send(true);
-        // Keep the sender alive so receivers see `true`, not a closed channel.
-        std::future::pending::<()>().await;
-    });
+    let stop_tx = Arc::new(stop_tx);
+    {
+        let stop_tx = Arc::clone(&stop_tx);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stopping: finishing the current transaction");
+            let _ = stop_tx.send(true);
+        });
+    }
     let metrics: Vec<Arc<Metrics>> = specs
         .iter()
         .map(|s| Arc::new(Metrics::new(&s.service)))
@@ -203,31 +224,129 @@ async fn run_all(
         copy: crate::CopyOptions { workers, progress },
         ..RunOptions::default()
     };
-    let mut tasks = Vec::new();
+    let mut senders = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
     for (spec, m) in specs.iter().zip(metrics) {
-        let spec = spec.clone();
+        let (spec_tx, spec_rx) = watch::channel(spec.clone());
+        senders.push(spec_tx);
         let options = options.clone();
         let stop = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            crate::run(&spec, &options, m, stop).await
-        }));
+        tasks.spawn(async move { crate::run_watching(spec_rx, &options, m, stop).await });
+    }
+    if let Some(path) = plan_path {
+        let service = service.map(str::to_owned);
+        tokio::spawn(watch_plan(path, service, senders));
     }
     let mut first_error = None;
-    for task in tasks {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined
+            .map_err(|e| Error::Other(format!("sync task failed: {e}")))
+            .and_then(|r| r);
+        if let Err(e) = result {
+            if first_error.is_none() {
+                // One service cannot go on: stop the others cleanly too.
+                let _ = stop_tx.send(true);
             }
-            Err(e) => {
-                first_error.get_or_insert(Error::Other(format!("sync task failed: {e}")));
-            }
+            first_error.get_or_insert(e);
         }
     }
     match first_error {
         Some(e) => Err(e),
         None => Ok(0),
     }
+}
+
+/// Re-reads the plan when its file changes or on SIGHUP, and sends each
+/// running service its new spec. An unreadable or invalid plan is logged
+/// and ignored.
+async fn watch_plan(
+    path: PathBuf,
+    service: Option<String>,
+    senders: Vec<watch::Sender<crate::SyncSpec>>,
+) {
+    let stamp = |path: &PathBuf| -> Option<(SystemTime, u64)> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    };
+    let mut last = stamp(&path);
+    let mut hangup = hangup_signal();
+    loop {
+        let forced = tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => false,
+            () = next_hangup(&mut hangup) => true,
+        };
+        let now = stamp(&path);
+        if !forced && now == last {
+            continue;
+        }
+        last = now;
+        tracing::info!("re-reading the plan {}", path.display());
+        let file = match strangler_plan::PlanFile::open(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::error!("{e}; the sync goes on with the plan it has");
+                continue;
+            }
+        };
+        if !file.is_valid() {
+            tracing::error!(
+                "{} is not a valid plan; the sync goes on with the plan it has:\n{}",
+                path.display(),
+                file.render_diagnostics()
+            );
+            continue;
+        }
+        let specs = match crate::resolve(file.plan(), service.as_deref()) {
+            Ok(specs) => specs,
+            Err(e) => {
+                tracing::error!("{e}; the sync goes on with the plan it has");
+                continue;
+            }
+        };
+        for sender in &senders {
+            let name = sender.borrow().service.clone();
+            if let Some(spec) = specs.iter().find(|s| s.service == name) {
+                let _ = sender.send(spec.clone());
+            } else {
+                tracing::warn!(
+                    "service {name} has no table at stage `syncing` any more; it keeps its \
+                     current tables until `strangler sync run` restarts (`strangler sync \
+                     teardown --service {name}` removes its slot)"
+                );
+            }
+        }
+        for spec in &specs {
+            if !senders.iter().any(|s| s.borrow().service == spec.service) {
+                tracing::warn!(
+                    "service {} is new in the plan; restart `strangler sync run` to sync it",
+                    spec.service
+                );
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+fn hangup_signal() -> Hangup {
+    #[cfg(unix)]
+    {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+    }
+}
+
+async fn next_hangup(hangup: &mut Hangup) {
+    #[cfg(unix)]
+    if let Some(signal) = hangup {
+        signal.recv().await;
+        return;
+    }
+    #[cfg(not(unix))]
+    let _ = hangup;
+    std::future::pending::<()>().await;
 }
 
 async fn wait_for_signal() {

@@ -55,6 +55,20 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// `run` could not reach a database at start; it retries lost
+    /// connections only once it has connected (exit 2).
+    #[error(
+        "service {service}: {reason}\n    fix: check that the database server is running and \
+         reachable from here, and that the URL in the plan is right ([monolith] database for \
+         the monolith, the [[service]] entry's database for the service); once `strangler sync \
+         run` has connected, it retries lost connections with backoff"
+    )]
+    NotConnected {
+        /// The service being synced.
+        service: String,
+        /// The connection error.
+        reason: String,
+    },
     /// Verify found tables that differ (exit 1).
     #[error("{0}")]
     Mismatch(String),

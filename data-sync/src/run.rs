@@ -57,23 +57,61 @@ impl Default for RunOptions {
 /// Syncs one service until `shutdown` turns true (or its sender is
 /// dropped): preflight, copy what needs copying, then stream. Lost
 /// connections are retried with exponential backoff; every retry resumes
-/// from the LSN committed on the target.
+/// from the LSN committed on the target. A first connection that fails is
+/// not retried: it returns [`Error::NotConnected`].
 pub async fn run(
     spec: &SyncSpec,
+    options: &RunOptions,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let (_keep, specs) = watch::channel(spec.clone());
+    run_watching(specs, options, metrics, shutdown).await
+}
+
+/// [`run`], following the plan: each new spec sent on `specs` (the plan
+/// was edited) takes effect while running. Tables added to the service are
+/// copied and joined into the stream while the others keep streaming
+/// (PostgreSQL's tablesync: a temporary slot's snapshot, a catch-up from
+/// it, and a handover at a transaction boundary); any other change (a table
+/// removed, its mapping or a database URL changed) ends the stream at a
+/// transaction boundary and starts it again from the applied LSN.
+pub async fn run_watching(
+    mut specs: watch::Receiver<SyncSpec>,
     options: &RunOptions,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let mut backoff = Duration::from_millis(250);
     let mut first = true;
+    let mut connected = false;
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
+        let spec = specs.borrow_and_update().clone();
         let started = Instant::now();
-        let result = attempt(spec, options, &metrics, &mut first, &mut shutdown).await;
+        let result = attempt(
+            &spec,
+            options,
+            &metrics,
+            &mut first,
+            &mut connected,
+            &mut shutdown,
+            &mut specs,
+        )
+        .await;
         match result {
-            Ok(()) => return Ok(()),
+            Ok(Ended::Shutdown) => return Ok(()),
+            Ok(Ended::Restart) => {
+                tracing::info!(service = %spec.service, "the plan changed; restarting the stream");
+            }
+            Err(e) if !connected && e.is_transient() => {
+                return Err(Error::NotConnected {
+                    service: spec.service.clone(),
+                    reason: e.to_string(),
+                });
+            }
             Err(e) if e.is_transient() => {
                 metrics.errors.fetch_add(1, Ordering::Relaxed);
                 if started.elapsed() > Duration::from_secs(30) {
@@ -98,15 +136,31 @@ pub async fn run(
     }
 }
 
+/// Why a stream ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Shutdown was asked for.
+    Shutdown,
+    /// The plan changed in a way that needs a fresh start.
+    Restart,
+}
+
 async fn attempt(
     spec: &SyncSpec,
     options: &RunOptions,
     metrics: &Arc<Metrics>,
     first: &mut bool,
+    connected: &mut bool,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), Error> {
+    specs: &mut watch::Receiver<SyncSpec>,
+) -> Result<Ended, Error> {
     let source = connect(&spec.source, "the monolith's database").await?;
-    let target = connect(&spec.target, "the service's database").await?;
+    let target = connect(
+        &spec.target,
+        &format!("service {}'s database", spec.service),
+    )
+    .await?;
+    *connected = true;
     let checked = preflight(&source, &target, spec).await?;
     state::ensure_schema(&target).await?;
     ensure_publication(&source, spec).await?;
@@ -144,7 +198,7 @@ async fn attempt(
     };
     let applier = Applier::new(
         target,
-        &spec.slot,
+        Some(&spec.slot),
         &spec.service,
         tables,
         start,
@@ -152,11 +206,18 @@ async fn attempt(
         Arc::clone(metrics),
     )
     .await?;
-    session(spec, options, conn, start, applier, metrics, shutdown).await
+    let streams = Streams { shutdown, specs };
+    session(spec, options, conn, start, applier, metrics, streams).await
+}
+
+/// The signals a session listens to besides its stream.
+struct Streams<'a> {
+    shutdown: &'a mut watch::Receiver<bool>,
+    specs: &'a mut watch::Receiver<SyncSpec>,
 }
 
 /// Creates the publication, or brings its table list in line with the plan.
-async fn ensure_publication(source: &Client, spec: &SyncSpec) -> Result<(), Error> {
+pub(crate) async fn ensure_publication(source: &Client, spec: &SyncSpec) -> Result<(), Error> {
     let what = || format!("maintaining publication {}", spec.publication);
     let exists = source
         .query_opt(
@@ -377,13 +438,128 @@ async fn copy_and_record(
     Ok(())
 }
 
-enum Item {
+/// One decoded frame of a replication stream.
+pub(crate) enum Item {
+    /// A pgoutput message.
     Message(Box<LogicalReplicationMessage>),
+    /// A keepalive carrying the server's position.
     Keepalive(Lsn),
 }
 
-/// Streams from `start` and applies until shutdown or an error.
-#[allow(clippy::too_many_lines)] // the reader, feedback and apply tasks and their shutdown
+/// A replication stream being read: decoded messages arrive on `rx`; a
+/// reader task decodes, a feedback task sends standby status every
+/// `interval` (and at once when the server asks), reporting as flushed only
+/// `metrics.applied_lsn`.
+pub(crate) struct Stream {
+    /// Decoded messages in stream order.
+    pub(crate) rx: mpsc::Receiver<Item>,
+    reader: tokio::task::JoinHandle<Result<(), Error>>,
+    feedback: tokio::task::JoinHandle<Result<(), Error>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Stream {
+    /// Runs `START_REPLICATION` on `conn` and starts the reader and
+    /// feedback tasks.
+    pub(crate) async fn start(
+        conn: ReplConnection,
+        slot: &str,
+        publication: &str,
+        start: Lsn,
+        metrics: &Arc<Metrics>,
+        interval: Duration,
+    ) -> Result<Stream, Error> {
+        let (mut reader, mut writer) = conn.start_replication(slot, publication, start).await?;
+        metrics.received_lsn.fetch_max(start.0, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel::<Item>(8192);
+        let reply = Arc::new(Notify::new());
+        let reader_task = {
+            let metrics = Arc::clone(metrics);
+            let reply = Arc::clone(&reply);
+            tokio::spawn(async move {
+                let mut parser = LogicalReplicationParser::with_protocol_version(1);
+                loop {
+                    let item = match reader.next().await? {
+                        ServerFrame::XLogData { wal_end, data } => {
+                            metrics.received_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
+                            let parsed = parser.parse_wal_message_bytes(data).map_err(|e| {
+                                Error::Replication {
+                                    message: format!("decoding pgoutput: {e}"),
+                                    code: Some("XX000".to_owned()),
+                                }
+                            })?;
+                            Item::Message(Box::new(parsed.message))
+                        }
+                        ServerFrame::Keepalive {
+                            wal_end,
+                            reply_requested,
+                        } => {
+                            metrics.received_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
+                            if reply_requested {
+                                reply.notify_one();
+                            }
+                            Item::Keepalive(wal_end)
+                        }
+                        ServerFrame::End => {
+                            return Err(Error::Replication {
+                                message: "the monolith ended the replication stream".to_owned(),
+                                code: None,
+                            });
+                        }
+                    };
+                    if tx.send(item).await.is_err() {
+                        return Ok::<(), Error>(());
+                    }
+                }
+            })
+        };
+        let (stop, mut stop_rx) = watch::channel(false);
+        let feedback = {
+            let metrics = Arc::clone(metrics);
+            tokio::spawn(async move {
+                loop {
+                    let stop = tokio::select! {
+                        () = tokio::time::sleep(interval) => false,
+                        () = reply.notified() => false,
+                        _ = stop_rx.changed() => true,
+                    };
+                    let seen = Lsn(metrics.received_lsn.load(Ordering::Relaxed));
+                    let durable = Lsn(metrics.applied_lsn.load(Ordering::Acquire));
+                    writer.send_status(seen.max(durable), durable).await?;
+                    if stop {
+                        return writer.finish().await;
+                    }
+                }
+            })
+        };
+        Ok(Stream {
+            rx,
+            reader: reader_task,
+            feedback,
+            stop,
+        })
+    }
+
+    /// Sends a last standby status and ends the stream. Returns the
+    /// feedback task's result and the reader's error, if it failed.
+    pub(crate) async fn finish(self) -> (Result<(), Error>, Option<Error>) {
+        let _ = self.stop.send(true);
+        drop(self.rx);
+        let feedback = match self.feedback.await {
+            Ok(r) => r,
+            Err(e) => Err(Error::Other(format!("feedback task failed: {e}"))),
+        };
+        self.reader.abort();
+        let reader = match self.reader.await {
+            Ok(Err(e)) => Some(e),
+            _ => None,
+        };
+        (feedback, reader)
+    }
+}
+
+/// Streams from `start` and applies until shutdown, a plan change that
+/// needs a restart, or an error.
 async fn session(
     spec: &SyncSpec,
     options: &RunOptions,
@@ -391,82 +567,39 @@ async fn session(
     start: Lsn,
     mut applier: Applier,
     metrics: &Arc<Metrics>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), Error> {
-    let (mut reader, mut writer) = conn
-        .start_replication(&spec.slot, &spec.publication, start)
-        .await?;
+    mut signals: Streams<'_>,
+) -> Result<Ended, Error> {
+    let mut stream = Stream::start(
+        conn,
+        &spec.slot,
+        &spec.publication,
+        start,
+        metrics,
+        options.feedback_interval,
+    )
+    .await?;
     tracing::info!(service = %spec.service, "streaming from {start}");
-    metrics.received_lsn.fetch_max(start.0, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::channel::<Item>(8192);
-    let reply = Arc::new(Notify::new());
-    let reader_task = {
-        let metrics = Arc::clone(metrics);
-        let reply = Arc::clone(&reply);
-        tokio::spawn(async move {
-            let mut parser = LogicalReplicationParser::with_protocol_version(1);
-            loop {
-                let item = match reader.next().await? {
-                    ServerFrame::XLogData { wal_end, data } => {
-                        metrics.received_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
-                        let parsed = parser.parse_wal_message_bytes(data).map_err(|e| {
-                            Error::Replication {
-                                message: format!("decoding pgoutput: {e}"),
-                                code: Some("XX000".to_owned()),
-                            }
-                        })?;
-                        Item::Message(Box::new(parsed.message))
-                    }
-                    ServerFrame::Keepalive {
-                        wal_end,
-                        reply_requested,
-                    } => {
-                        metrics.received_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
-                        if reply_requested {
-                            reply.notify_one();
-                        }
-                        Item::Keepalive(wal_end)
-                    }
-                    ServerFrame::End => {
-                        return Err(Error::Replication {
-                            message: "the monolith ended the replication stream".to_owned(),
-                            code: None,
-                        });
-                    }
-                };
-                if tx.send(item).await.is_err() {
-                    return Ok::<(), Error>(());
-                }
-            }
-        })
-    };
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let feedback_task = {
-        let metrics = Arc::clone(metrics);
-        let interval = options.feedback_interval;
-        tokio::spawn(async move {
-            loop {
-                let stop = tokio::select! {
-                    () = tokio::time::sleep(interval) => false,
-                    () = reply.notified() => false,
-                    _ = stop_rx.changed() => true,
-                };
-                let seen = Lsn(metrics.received_lsn.load(Ordering::Relaxed));
-                let durable = Lsn(metrics.applied_lsn.load(Ordering::Acquire));
-                writer.send_status(seen.max(durable), durable).await?;
-                if stop {
-                    return writer.finish().await;
-                }
-            }
-        })
-    };
-    let result = apply_loop(&mut applier, &mut rx, shutdown).await;
+    let mut current = spec.clone();
+    let mut joining = None;
+    let result = apply_loop(
+        &mut applier,
+        &mut stream.rx,
+        &mut signals,
+        &mut current,
+        &mut joining,
+        options,
+        metrics,
+    )
+    .await;
+    if let Some(j) = joining {
+        j.task.abort();
+    }
     let result = match result {
-        Ok(()) => {
+        Ok(ended) => {
             if applier.in_source_txn() {
-                applier.rollback().await
+                applier.rollback().await.map(|()| ended)
             } else {
-                applier.commit().await
+                applier.commit().await.map(|()| ended)
             }
         }
         Err(Error::TableFailed { table, message }) => {
@@ -486,38 +619,118 @@ async fn session(
         }
         Err(e) => Err(e),
     };
-    let _ = stop_tx.send(true);
-    drop(rx);
-    let feedback = feedback_task.await;
-    reader_task.abort();
-    let reader_result = reader_task.await;
-    if let Err(e) = result {
-        if matches!(e, Error::Other(ref m) if m == "stream ended") {
-            return match reader_result {
-                Ok(Err(reader_error)) => Err(reader_error),
-                _ => Err(Error::Replication {
-                    message: "the replication stream ended".to_owned(),
-                    code: None,
-                }),
-            };
+    let (feedback, reader_error) = stream.finish().await;
+    match result {
+        Err(Error::Other(ref m)) if m == "stream ended" => {
+            Err(reader_error.unwrap_or_else(|| Error::Replication {
+                message: "the replication stream ended".to_owned(),
+                code: None,
+            }))
         }
-        return Err(e);
-    }
-    match feedback {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e),
-        Err(e) => Err(Error::Other(format!("feedback task failed: {e}"))),
+        Err(e) => Err(e),
+        Ok(ended) => feedback.map(|()| ended),
     }
 }
 
+/// What a plan change asks of a running session.
+enum Change {
+    /// Nothing that concerns this service.
+    None,
+    /// Only new tables: join them while streaming.
+    Join(Vec<crate::spec::TableSpec>),
+    /// Anything else: stop at a transaction boundary and start again.
+    Restart,
+}
+
+fn change(current: &SyncSpec, new: &SyncSpec) -> Change {
+    if new.source != current.source
+        || new.target != current.target
+        || new.slot != current.slot
+        || new.publication != current.publication
+    {
+        return Change::Restart;
+    }
+    for t in &current.tables {
+        if !new.tables.contains(t) {
+            return Change::Restart;
+        }
+    }
+    let added: Vec<_> = new
+        .tables
+        .iter()
+        .filter(|t| !current.tables.iter().any(|c| c.name == t.name))
+        .cloned()
+        .collect();
+    if added.is_empty() {
+        Change::None
+    } else {
+        Change::Join(added)
+    }
+}
+
+#[allow(clippy::too_many_lines)] // the stream, the timer, shutdown, plan changes and joins
 async fn apply_loop(
     applier: &mut Applier,
     rx: &mut mpsc::Receiver<Item>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), Error> {
+    signals: &mut Streams<'_>,
+    current: &mut SyncSpec,
+    joining: &mut Option<crate::join::Joining>,
+    options: &RunOptions,
+    metrics: &Arc<Metrics>,
+) -> Result<Ended, Error> {
+    let mut specs_open = true;
+    let mut spec_dirty = false;
     loop {
-        if *shutdown.borrow() {
-            return Ok(());
+        if *signals.shutdown.borrow() {
+            return Ok(Ended::Shutdown);
+        }
+        // A joining table's catch-up reached the stream: hand over at this
+        // transaction boundary.
+        if let Some(j) = joining.as_mut()
+            && j.ready
+            && !applier.in_source_txn()
+        {
+            applier.commit().await?;
+            let at = applier.committed();
+            let done = tokio::select! {
+                done = j.hand_over(at) => done,
+                _ = signals.shutdown.changed() => return Ok(Ended::Shutdown),
+            };
+            let names = j.names.join(", ");
+            *joining = None;
+            match done {
+                Ok(tables) => {
+                    for t in &tables {
+                        current.tables.push(t.checked.spec.clone());
+                    }
+                    applier.add_tables(tables).await?;
+                    tracing::info!(
+                        service = %current.service,
+                        "{names} joined the stream at {at}"
+                    );
+                }
+                Err(e) => {
+                    metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(service = %current.service, "{names} not joined: {e}");
+                }
+            }
+            continue;
+        }
+        if spec_dirty && joining.is_none() {
+            spec_dirty = false;
+            let new = signals.specs.borrow_and_update().clone();
+            match change(current, &new) {
+                Change::None => {}
+                Change::Restart => return Ok(Ended::Restart),
+                Change::Join(added) => {
+                    *joining = Some(crate::join::Joining::start(
+                        &new,
+                        added,
+                        options.clone(),
+                        Arc::clone(metrics),
+                    ));
+                }
+            }
         }
         let deadline = applier.commit_deadline();
         tokio::select! {
@@ -528,9 +741,29 @@ async fn apply_loop(
                     None => std::future::pending().await,
                 }
             } => applier.commit().await?,
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    return Ok(());
+            changed = signals.shutdown.changed() => {
+                if changed.is_err() || *signals.shutdown.borrow() {
+                    return Ok(Ended::Shutdown);
+                }
+            }
+            changed = signals.specs.changed(), if specs_open => {
+                if changed.is_err() {
+                    specs_open = false;
+                } else {
+                    spec_dirty = true;
+                }
+            }
+            event = async {
+                match joining.as_mut() {
+                    Some(j) if !j.ready => j.next_event().await,
+                    _ => std::future::pending().await,
+                }
+            } => {
+                if let Err(e) = event {
+                    let names = joining.as_ref().map(|j| j.names.join(", ")).unwrap_or_default();
+                    metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(service = %current.service, "{names} not joined: {e}");
+                    *joining = None;
                 }
             }
             item = rx.recv() => match item {
