@@ -528,6 +528,12 @@ fn connections_cut_mid_stream_are_retried_and_resume_exactly() {
 fn tables_added_to_the_plan_join_while_the_others_stream() {
     let (source, target) = clusters();
     pgbench_init(&source, 1);
+    psql(
+        &source,
+        "CREATE TABLE extra (id int PRIMARY KEY, v text); \
+         INSERT INTO extra SELECT g, md5(g::text) FROM generate_series(1, 300000) g",
+    );
+    let all = [TABLES[0], TABLES[1], TABLES[2], "extra"];
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("sync.log");
     // The service's tables exist; the plan syncs only the accounts at first.
@@ -535,7 +541,7 @@ fn tables_added_to_the_plan_join_while_the_others_stream() {
         dir.path(),
         source.connection_uri(),
         target.connection_uri(),
-        &TABLES,
+        &all,
     );
     let plan_arg = plan.to_str().expect("utf-8 path").to_owned();
     let schema = strangler(&[
@@ -608,10 +614,6 @@ fn tables_added_to_the_plan_join_while_the_others_stream() {
         limit,
         &mut sync,
     );
-    std::thread::sleep(Duration::from_millis(500));
-    drop(load);
-    wait_caught_up(&source, &target, &mut sync);
-    assert_exact(&source, &target, &plan, &TABLES);
     let log_text = sync.log();
     assert!(
         log_text.contains("pgbench_branches joined the stream")
@@ -622,5 +624,38 @@ fn tables_added_to_the_plan_join_while_the_others_stream() {
         !log_text.contains("restarting the stream") && !log_text.contains("retrying in"),
         "the accounts kept streaming, never restarted:\n{log_text}"
     );
+
+    // kill -9 while a table is joining: the next start copies it afresh.
+    write_plan(
+        dir.path(),
+        source.connection_uri(),
+        target.connection_uri(),
+        &all,
+    );
+    sync.signal("HUP");
+    wait_until(
+        &target,
+        "SELECT EXISTS (SELECT 1 FROM strangler.table_state \
+         WHERE table_name = 'extra' AND state = 'copying')",
+        "extra to be copying",
+        limit,
+        &mut sync,
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    sync.kill9();
+    psql(&source, "UPDATE extra SET v = 'changed' WHERE id % 3 = 0");
+    let mut sync = Sync::start(&plan, &log);
+    wait_until(
+        &target,
+        "SELECT count(*) = 4 AND bool_and(state IN ('catching_up', 'streaming')) \
+         FROM strangler.table_state",
+        "extra to be copied again",
+        limit,
+        &mut sync,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    drop(load);
+    wait_caught_up(&source, &target, &mut sync);
+    assert_exact(&source, &target, &plan, &all);
     assert_eq!(sync.terminate(), Some(0));
 }

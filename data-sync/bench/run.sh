@@ -14,7 +14,9 @@
 #      (p50/p99/max of monolith LSN minus applied LSN, converted to time by
 #      sampling when the applied LSN passes each sampled monolith LSN).
 # Prints times and the ratios. Needs: PostgreSQL server binaries, pgbench,
-# pg_dump, psql, and a release build of `strangler`.
+# pg_dump, psql, and a release build of `strangler` (built here, into
+# CARGO_TARGET_DIR when set). LOAD_ONLY=1 measures the initial load only;
+# SYNC_LOG=FILE keeps the sync's log (at debug level: copy and index times).
 set -euo pipefail
 SCALE=${1:-50}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,7 +44,7 @@ now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc; }
 
 cargo build --release -q --manifest-path "$ROOT/Cargo.toml" --bin strangler
-STRANGLER="$ROOT/target/release/strangler"
+STRANGLER="${CARGO_TARGET_DIR:-$ROOT/target}/release/strangler"
 start src $SRC_PORT; start dst $DST_PORT; start nat $NAT_PORT
 for p in $DST_PORT $NAT_PORT; do psql_ -p $p -d postgres -c "CREATE DATABASE svc"; done
 echo "loading pgbench scale $SCALE ..."
@@ -72,7 +74,11 @@ PLAN
 # 1a. strangler: schema (no indexes), copy, deferred key build.
 "$STRANGLER" -q sync schema --plan "$WORK/plan.toml" >/dev/null
 T0=$(now)
-"$STRANGLER" -q sync run --plan "$WORK/plan.toml" --workers 2 --metrics 127.0.0.1:59187 &
+if [ -n "${SYNC_LOG:-}" ]; then
+  RUST_LOG=strangler_sync=debug "$STRANGLER" sync run --plan "$WORK/plan.toml" --workers 2 --metrics 127.0.0.1:59187 2>"$SYNC_LOG" &
+else
+  "$STRANGLER" -q sync run --plan "$WORK/plan.toml" --workers 2 --metrics 127.0.0.1:59187 &
+fi
 SYNC_PID=$!
 until [ "$(psql_ -p $DST_PORT -d svc -Atc "SELECT count(*) FILTER (WHERE state IN ('catching_up','streaming')) FROM strangler.table_state" 2>/dev/null || echo 0)" = 3 ]; do sleep 0.1; done
 T_OURS=$(secs "$T0" "$(now)")
@@ -90,6 +96,13 @@ psql_ -p $NAT_PORT -d postgres -c "CREATE DATABASE dump"
 T0=$(now)
 "$BIN/pg_dump" -h 127.0.0.1 -p $SRC_PORT -U postgres -t 'pgbench_*' postgres | psql_ -p $NAT_PORT -d dump >/dev/null
 T_DUMP=$(secs "$T0" "$(now)")
+
+if [ -n "${LOAD_ONLY:-}" ]; then
+  kill -TERM $SYNC_PID; wait $SYNC_PID || true; SYNC_PID=
+  echo "initial load, scale $SCALE: strangler ${T_OURS}s, CREATE SUBSCRIPTION ${T_NATIVE}s, pg_dump|psql ${T_DUMP}s;" \
+    "strangler/native $(echo "scale=2; $T_OURS / $T_NATIVE" | bc), strangler/pg_dump $(echo "scale=2; $T_OURS / $T_DUMP" | bc)"
+  exit 0
+fi
 
 # 2. catch-up after one big UPDATE.
 N=$((ROWS / 5))

@@ -153,7 +153,7 @@ async fn join(
         &format!("strangler-tablesync-{}", spec.service),
     )
     .await?;
-    let slot = format!("{}_sync", spec.slot);
+    let slot = crate::run::tablesync_slot(spec);
     let created = conn.create_slot(&slot, true).await?;
     let from = created.consistent_point;
     tracing::info!(service = %spec.service, "copying {} as of {from}", sub_names(added));

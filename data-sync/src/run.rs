@@ -216,6 +216,13 @@ struct Streams<'a> {
     specs: &'a mut watch::Receiver<SyncSpec>,
 }
 
+/// A temporary slot's name for copying tables that join later. It is
+/// unique per process, so a slot still held by the walsender of a process
+/// that was just killed cannot block the next one.
+pub(crate) fn tablesync_slot(spec: &SyncSpec) -> String {
+    format!("{}_sync_{}", spec.slot, std::process::id())
+}
+
 /// Creates the publication, or brings its table list in line with the plan.
 pub(crate) async fn ensure_publication(source: &Client, spec: &SyncSpec) -> Result<(), Error> {
     let what = || format!("maintaining publication {}", spec.publication);
@@ -335,9 +342,7 @@ async fn prepare(
                 &format!("strangler-tablesync-{}", spec.service),
             )
             .await?;
-            let created = conn
-                .create_slot(&format!("{}_sync", spec.slot), true)
-                .await?;
+            let created = conn.create_slot(&tablesync_slot(spec), true).await?;
             tracing::info!(
                 "copying {} table(s) that joined later, as of {}",
                 need.len(),
