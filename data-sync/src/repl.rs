@@ -16,7 +16,6 @@ use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, Scr
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::error::{Context as _, Error};
 use crate::lsn::Lsn;
@@ -103,9 +102,14 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
 
 /// A replication connection before streaming starts.
 pub struct ReplConnection {
-    reader: Reader<OwnedReadHalf>,
-    write: OwnedWriteHalf,
+    reader: Reader<ReadHalf>,
+    write: WriteHalf,
 }
+
+/// The connection's read side: TCP or a Unix socket.
+type ReadHalf = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+/// The connection's write side: TCP or a Unix socket.
+type WriteHalf = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 
 /// The result of `CREATE_REPLICATION_SLOT … EXPORT_SNAPSHOT`.
 #[derive(Debug, Clone)]
@@ -117,6 +121,32 @@ pub struct CreatedSlot {
     pub snapshot: String,
 }
 
+/// Opens the socket to the first host of `config`: a Unix socket when the
+/// host is a directory (`host=/var/run/postgresql`), else TCP.
+async fn open(config: &tokio_postgres::Config, port: u16) -> Result<(ReadHalf, WriteHalf), Error> {
+    let host = match config.get_hosts().first() {
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(dir)) => {
+            let path = dir.join(format!(".s.PGSQL.{port}"));
+            let stream = tokio::net::UnixStream::connect(&path)
+                .await
+                .ctx(|| format!("connecting to {} for replication", path.display()))?;
+            let (read, write) = stream.into_split();
+            return Ok((Box::new(read), Box::new(write)));
+        }
+        Some(tokio_postgres::config::Host::Tcp(name)) => name.clone(),
+        None => "localhost".to_owned(),
+    };
+    let stream = TcpStream::connect((host.as_str(), port))
+        .await
+        .ctx(|| format!("connecting to {host}:{port} for replication"))?;
+    stream
+        .set_nodelay(true)
+        .ctx(|| "setting TCP_NODELAY".to_owned())?;
+    let (read, write) = stream.into_split();
+    Ok((Box::new(read), Box::new(write)))
+}
+
 impl ReplConnection {
     /// Connects with `replication=database` to the database in `url`.
     pub async fn connect(url: &str, application_name: &str) -> Result<ReplConnection, Error> {
@@ -124,26 +154,11 @@ impl ReplConnection {
             what: "replication".to_owned(),
             reason: e.to_string(),
         })?;
-        let host = config
-            .get_hosts()
-            .iter()
-            .find_map(|h| match h {
-                tokio_postgres::config::Host::Tcp(name) => Some(name.clone()),
-                #[cfg(unix)]
-                tokio_postgres::config::Host::Unix(_) => None,
-            })
-            .unwrap_or_else(|| "localhost".to_owned());
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let user = config.get_user().unwrap_or("postgres").to_owned();
         let dbname = config.get_dbname().unwrap_or(&user).to_owned();
         let password = config.get_password().map(<[u8]>::to_vec);
-        let stream = TcpStream::connect((host.as_str(), port))
-            .await
-            .ctx(|| format!("connecting to {host}:{port} for replication"))?;
-        stream
-            .set_nodelay(true)
-            .ctx(|| "setting TCP_NODELAY".to_owned())?;
-        let (read, write) = stream.into_split();
+        let (read, write) = open(&config, port).await?;
         let mut conn = ReplConnection {
             reader: Reader {
                 read,
@@ -395,7 +410,7 @@ pub enum ServerFrame {
 
 /// The reading half of a streaming replication connection.
 pub struct FrameReader {
-    reader: Reader<OwnedReadHalf>,
+    reader: Reader<ReadHalf>,
 }
 
 impl FrameReader {
@@ -446,7 +461,7 @@ impl FrameReader {
 
 /// The writing half: standby status updates and the end of the stream.
 pub struct FeedbackWriter {
-    write: OwnedWriteHalf,
+    write: WriteHalf,
 }
 
 impl FeedbackWriter {

@@ -188,3 +188,62 @@ async fn snapshot_and_stream_under_write_load_match_exactly() {
         .get(0);
     assert_eq!(left, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monolith_can_be_reached_over_its_unix_socket() {
+    let (source, target) = pair().await;
+    source
+        .run_script(
+            "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, note text);
+             INSERT INTO accounts SELECT g, g, 'n' FROM generate_series(1, 1000) g;",
+        )
+        .await
+        .expect("source schema");
+    // postgres://user:password@%2Fsocket%2Fdir:port/shop: the host is the
+    // socket's directory (the cluster's data directory).
+    let tcp = url::Url::parse(source.connection_uri()).expect("url");
+    let dir: String =
+        url::form_urlencoded::byte_serialize(source.data_dir().to_string_lossy().as_bytes())
+            .collect();
+    let socket_url = format!(
+        "postgres://postgres:{}@{dir}:{}/shop",
+        tcp.password().unwrap_or_default(),
+        source.port()
+    );
+    let mut spec = spec(&plan(
+        &source,
+        &target,
+        "[[service.table]]\nname = \"accounts\"\nstage = \"syncing\"\n",
+    ));
+    spec.source = socket_url;
+    let src = source.connect().await.expect("connect source");
+    let tgt = target.connect().await.expect("connect target");
+    strangler_sync::create_schema(&src, &tgt, &spec)
+        .await
+        .expect("schema");
+    let running = start(&spec);
+    wait_for(
+        &tgt,
+        "SELECT bool_and(state = 'streaming') FROM strangler.table_state",
+        "streaming",
+    )
+    .await;
+    src.batch_execute("UPDATE accounts SET balance = balance + 1 WHERE id % 2 = 0")
+        .await
+        .expect("write");
+    wait_caught_up(&src, &tgt, &spec.slot).await;
+    assert_eq!(
+        fingerprint(&src, "accounts").await,
+        fingerprint(&tgt, "accounts").await
+    );
+    let walsender: i64 = src
+        .query_one(
+            "SELECT count(*) FROM pg_stat_replication WHERE client_addr IS NULL",
+            &[],
+        )
+        .await
+        .expect("walsenders")
+        .get(0);
+    assert_eq!(walsender, 1, "the replication connection uses the socket");
+    running.stop().await;
+}
