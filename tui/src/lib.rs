@@ -4,11 +4,11 @@
 //! It follows The Elm Architecture:
 //! - [`Model`] holds the plan, the analysis and the UI state, and does no I/O;
 //! - [`Message`]s say what happened (a key, a click, a finished save);
-//! - [`update`] applies a message to the model, purely, and may queue an
+//! - [`update()`] applies a message to the model, purely, and may queue an
 //!   [`Effect`] (save, analyze, re-suggest), which the loop runs (analyzing
 //!   and re-suggesting on a worker thread, so the UI stays responsive) and
 //!   answers with another message;
-//! - [`view`] draws the model and changes nothing.
+//! - [`view()`] draws the model and changes nothing.
 //!
 //! One keymap table, [`keymap::KEYMAP`], feeds the key handler, the help
 //! overlay and the status bar hints.
