@@ -155,7 +155,8 @@ struct PlanArgs {
     /// The plan to open in the planner.
     #[arg(default_value = "strangler.toml")]
     file: PathBuf,
-    /// Analyze this repository first, for metrics, reasons and re-suggesting.
+    /// Analyze this repository (in the background, with the UI up), for
+    /// metrics, reasons and re-suggesting.
     #[arg(long, conflicts_with = "analysis")]
     repo: Option<PathBuf>,
     /// Read the graph from `strangler analyze --format json` output instead.
