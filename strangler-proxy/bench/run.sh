@@ -155,10 +155,16 @@ nginx_conf nginx-d "server { listen 127.0.0.1:$NGINX_PORT;
 path_for() { case $1 in b) echo /api/r500/7 ;; *) echo /api/items/7 ;; esac; }
 
 # wrk → "rps p99_ms"
-bench() { # url
-    local out
+cpu_ticks() { # pid -> user + system clock ticks of the whole process
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+bench() { # url, pid of the proxy under test -> "rps p99_ms cpu_us_per_request"
+    local out before after
+    before=$(cpu_ticks "$2")
     out=$($PIN_LOAD wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "$1")
-    local rps p99 errors
+    after=$(cpu_ticks "$2")
+    local rps p99 errors requests cpu
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
@@ -169,10 +175,15 @@ bench() { # url
         else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
         else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
         else print v }')
-    echo "$rps $p99"
+    # CPU time the proxy spent per request: steadier than requests/s when
+    # other work shares the machine.
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(awk -v t="$((after - before))" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.1f", (n > 0) ? (t / hz * 1e6 / n) : 0 }')
+    echo "$rps $p99 $cpu"
 }
 
-run_strangler() { # case, url path -> "rps p99"
+run_strangler() { # case, url path, round -> "rps p99 cpu"
     RUST_LOG=off $PIN_PROXY "$BIN" -q proxy --plan "$work/$1.toml" --listen "127.0.0.1:$PROXY_PORT" \
         --admin "127.0.0.1:$ADMIN_PORT" --threads 1 --no-watch --health-interval 0 \
         --upgrade-sock "$work/upgrade.sock" &
@@ -185,7 +196,7 @@ run_strangler() { # case, url path -> "rps p99"
         perf record -F 999 -g -o "$work/perf.data" -p "$spid" -- sleep 5 >/dev/null 2>&1 &
         perfpid=$!
     fi
-    bench "http://127.0.0.1:$PROXY_PORT$2"
+    bench "http://127.0.0.1:$PROXY_PORT$2" "$spid"
     if [ -n "$perfpid" ]; then
         wait "$perfpid" || true
         {
@@ -196,34 +207,40 @@ run_strangler() { # case, url path -> "rps p99"
                 | grep -v '^#' | grep '%' | cut -c1-110 | head -30
         } >&2
     fi
+    if [ "$1" = d ] && command -v curl >/dev/null; then
+        # The copies really went out: outcomes by kind.
+        curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep '^strangler_shadow_requests_total' \
+            | sed 's/^/  /' >&2 || true
+    fi
     kill -INT "$spid"; wait "$spid" 2>/dev/null || true
 }
 
-run_nginx() { # case, url path -> "rps p99"
+run_nginx() { # case, url path -> "rps p99 cpu" (of the one worker)
     $PIN_PROXY "$NGINX" -c "$work/nginx-$1.conf" -p "$work"
     wait_port "$NGINX_PORT"
     $PIN_LOAD wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$NGINX_PORT$2" >/dev/null
-    bench "http://127.0.0.1:$NGINX_PORT$2"
+    bench "http://127.0.0.1:$NGINX_PORT$2" "$(pgrep -P "$(cat "$work/nginx-$1.pid")" | head -1)"
     "$NGINX" -c "$work/nginx-$1.conf" -p "$work" -s stop
     sleep 0.5
 }
 
-# One line per case and round: "case round s_rps s_p99 n_rps n_p99".
+# One line per case and round: "case round s_rps s_p99 n_rps n_p99 s_cpu n_cpu".
 rounds_file="$work/rounds"
 : > "$rounds_file"
 for round in $(seq 1 "$ROUNDS"); do
     for case in ${CASES:-a b c d}; do
         url_path=$(path_for "$case")
-        read -r s_rps s_p99 < <(run_strangler "$case" "$url_path" "$round")
-        read -r n_rps n_p99 < <(run_nginx "$case" "$url_path")
-        echo "$case $round $s_rps $s_p99 $n_rps $n_p99" | tee -a "$rounds_file" >&2
+        read -r s_rps s_p99 s_cpu < <(run_strangler "$case" "$url_path" "$round")
+        read -r n_rps n_p99 n_cpu < <(run_nginx "$case" "$url_path")
+        echo "$case $round $s_rps $s_p99 $n_rps $n_p99 $s_cpu $n_cpu" | tee -a "$rounds_file" >&2
     done
 done
 
 echo
 echo "wrk -t$WRK_THREADS -c$CONNS -d$DURATION, keep-alive, loopback; one proxy worker each; $ncpu CPUs; $ROUNDS rounds"
 echo "medians; ratios are strangler/nginx per round: median [min-max]"
-printf '%-24s %11s %8s %11s %8s %20s %20s\n' case "strangler/s" "p99 ms" "nginx/s" "p99 ms" "rps ratio" "p99 ratio"
+echo "cpu: CPU microseconds the proxy process spent per request (strangler / nginx)"
+printf '%-24s %11s %8s %11s %8s %20s %20s %16s\n' case "strangler/s" "p99 ms" "nginx/s" "p99 ms" "rps ratio" "p99 ratio" "cpu us/req"
 awk -v rounds="$ROUNDS" '
 function median(list,   n, a, i, j, t) {
     n = split(list, a, " ")
@@ -236,17 +253,21 @@ function hi(list,   n, a, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2;
     c = $1; if (!(c in seen)) { seen[c] = 1; order[++k] = c }
     sr[c] = sr[c] " " $3; sp[c] = sp[c] " " $4; nr[c] = nr[c] " " $5; np[c] = np[c] " " $6
     rr[c] = rr[c] " " ($3 / $5); pr[c] = pr[c] " " ($4 / $6)
-    rps[c, $2] = $3
+    sc[c] = sc[c] " " $7; nc[c] = nc[c] " " $8
+    rps[c, $2] = $3; cpu[c, $2] = $7
 }
 END {
     name["a"] = "a one route"; name["b"] = "b 1,000 routes"; name["c"] = "c 10% canary"; name["d"] = "d shadow all (mirror)"
     for (i = 1; i <= k; i++) {
         c = order[i]
-        printf "%-24s %11.0f %8.3f %11.0f %8.3f %6.2f [%.2f-%.2f] %6.2f [%.2f-%.2f]\n", name[c], median(sr[c]), median(sp[c]), median(nr[c]), median(np[c]), median(rr[c]), lo(rr[c]), hi(rr[c]), median(pr[c]), lo(pr[c]), hi(pr[c])
+        printf "%-24s %11.0f %8.3f %11.0f %8.3f %6.2f [%.2f-%.2f] %6.2f [%.2f-%.2f] %7.1f / %5.1f\n", name[c], median(sr[c]), median(sp[c]), median(nr[c]), median(np[c]), median(rr[c]), lo(rr[c]), hi(rr[c]), median(pr[c]), lo(pr[c]), hi(pr[c]), median(sc[c]), median(nc[c])
     }
     if (("a" in seen) && ("d" in seen)) {
         cost = ""
         for (r = 1; r <= rounds; r++) if ((("a", r) in rps) && (("d", r) in rps)) cost = cost " " (1 - rps["d", r] / rps["a", r])
         if (cost != "") printf "shadow cost (1 - d/a, strangler): median %.0f%% [%.0f%%-%.0f%%] (goal: at most 10%%)\n", 100 * median(cost), 100 * lo(cost), 100 * hi(cost)
+        extra = ""
+        for (r = 1; r <= rounds; r++) if ((("a", r) in cpu) && (("d", r) in cpu) && cpu["a", r] > 0) extra = extra " " (cpu["d", r] / cpu["a", r] - 1)
+        if (extra != "") printf "shadow CPU per request (d/a - 1, strangler): median +%.0f%% [%.0f%%-%.0f%%]\n", 100 * median(extra), 100 * lo(extra), 100 * hi(extra)
     }
 }' "$rounds_file"

@@ -16,7 +16,7 @@
 //!   fallback to the monolith, forwarding and trace headers, metrics and
 //!   the JSON access log;
 //! - [`shadow`]: copies of requests sent to a service without delaying the
-//!   client;
+//!   client, over pipelined connections ([`pipeline`]);
 //! - [`sniff`]: HTTP/1 or h2c on plaintext connections, without pingora's
 //!   wait for 24 bytes;
 //! - [`upstream`]: peers and health (active checks, passive ejection);
@@ -29,6 +29,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod metrics;
+pub mod pipeline;
 pub mod proxy;
 pub mod shadow;
 pub mod sniff;

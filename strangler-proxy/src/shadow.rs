@@ -12,13 +12,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use pingora::http::RequestHeader;
-use pingora::upstreams::peer::HttpPeer;
+use pingora::upstreams::peer::{HttpPeer, Peer as _};
 use pingora_prometheus::prometheus::{Histogram, IntCounter};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::metrics::Metrics;
+use crate::pipeline::{self, Answer, Lanes};
 use crate::state::Shared;
 use crate::upstream::Upstream;
 
@@ -111,6 +112,8 @@ pub struct ShadowConfig {
     pub max_in_flight: usize,
     /// How long a copy may take at the service.
     pub timeout: Duration,
+    /// Pipelined connections ("lanes") per plaintext service.
+    pub connections: usize,
 }
 
 impl Default for ShadowConfig {
@@ -119,6 +122,7 @@ impl Default for ShadowConfig {
             body_cap: 1 << 20,
             max_in_flight: 256,
             timeout: Duration::from_secs(10),
+            connections: 4,
         }
     }
 }
@@ -165,38 +169,151 @@ pub fn prepare(
     None
 }
 
-/// Sends the copy from a task of its own.
+/// Sends the copy: to a plaintext service on one of its pipelined lanes
+/// ([`crate::pipeline`]), to a TLS service from a task of its own.
 pub fn spawn(shared: Arc<Shared>, job: ShadowJob) {
+    if !job.peer.tls()
+        && let Some(addr) = job.peer.address().as_inet()
+    {
+        let lanes = job.upstream.shadow_lanes(|| {
+            Lanes::start(
+                *addr,
+                shared.config.shadow.connections,
+                shared.config.timeouts.connect,
+                shared.config.shadow.timeout,
+            )
+        });
+        let head_only = job.header.method == http::Method::HEAD;
+        let request = serialize(job.header, &job.body);
+        let started = Instant::now();
+        let meta = Finished {
+            metrics: job.metrics,
+            primary_status: job.primary_status,
+            primary_latency: job.primary_latency,
+            upstream: job.upstream.clone(),
+            permit: job.permit,
+        };
+        let done = Box::new(move |answer: Answer| {
+            let result = match answer {
+                Answer::Status(status) => Ok(Ok(status)),
+                Answer::Failed => Ok(Err(())),
+                Answer::TimedOut => Err(()),
+            };
+            meta.record(&shared, result, started.elapsed());
+        });
+        lanes.send(pipeline::Job::new(request, head_only, done));
+        return;
+    }
     tokio::spawn(async move {
         let started = Instant::now();
         let timeout = shared.config.shadow.timeout;
         let result = tokio::time::timeout(timeout, send(&shared, &job)).await;
         let elapsed = started.elapsed();
+        let result = match result {
+            Ok(Ok(status)) => Ok(Ok(status)),
+            Ok(Err(_)) => Ok(Err(())),
+            Err(_) => Err(()),
+        };
+        let meta = Finished {
+            metrics: job.metrics,
+            primary_status: job.primary_status,
+            primary_latency: job.primary_latency,
+            upstream: job.upstream,
+            permit: job.permit,
+        };
+        meta.record(&shared, result, elapsed);
+    });
+}
+
+/// What is left of a [`ShadowJob`] once the copy is sent.
+struct Finished {
+    metrics: Arc<ShadowMetrics>,
+    primary_status: u16,
+    primary_latency: Duration,
+    upstream: Arc<Upstream>,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Finished {
+    /// Records the outcome (`Err` a timeout, `Ok(Err)` a failure) next to
+    /// the monolith's, feeds passive health, and frees the permit.
+    fn record(self, shared: &Shared, result: Result<Result<u16, ()>, ()>, elapsed: Duration) {
         let outcome = match &result {
-            Ok(Ok(status)) if *status == job.primary_status => Outcome::SameStatus,
+            Ok(Ok(status)) if *status == self.primary_status => Outcome::SameStatus,
             Ok(Ok(_)) => Outcome::DifferentStatus,
-            Ok(Err(_)) => Outcome::Error,
-            Err(_) => Outcome::Timeout,
+            Ok(Err(())) => Outcome::Error,
+            Err(()) => Outcome::Timeout,
         };
         match &result {
-            Ok(Ok(status)) if *status < 500 => job.upstream.record_success(),
+            Ok(Ok(status)) if *status < 500 => self.upstream.record_success(),
             _ => {
-                job.upstream.record_failure(&shared.config.health);
+                self.upstream.record_failure(&shared.config.health);
             }
         }
-        job.metrics.count(outcome);
-        job.metrics.latency.observe(elapsed.as_secs_f64());
+        self.metrics.count(outcome);
+        self.metrics.latency.observe(elapsed.as_secs_f64());
         tracing::debug!(
-            route = %job.metrics.route,
+            route = %self.metrics.route,
             outcome = outcome.as_str(),
-            monolith_status = job.primary_status,
-            monolith_ms = job.primary_latency.as_secs_f64() * 1e3,
-            service_status = result.as_ref().ok().and_then(|r| r.as_ref().ok()).copied(),
+            monolith_status = self.primary_status,
+            monolith_ms = self.primary_latency.as_secs_f64() * 1e3,
+            service_status = result.ok().and_then(Result::ok),
             service_ms = elapsed.as_secs_f64() * 1e3,
             "shadow copy done"
         );
-        drop(job.permit);
-    });
+        drop(self.permit);
+    }
+}
+
+/// The copy as it goes on the wire: hop-by-hop and framing headers dropped,
+/// `Content-Length` for the buffered body, origin-form target and a `Host`
+/// (from HTTP/2's `:authority` when the client spoke h2).
+fn serialize(mut header: RequestHeader, body: &[Bytes]) -> Bytes {
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+        "content-length",
+    ] {
+        header.remove_header(name);
+    }
+    let len: usize = body.iter().map(Bytes::len).sum();
+    let method = header.method.clone();
+    if len > 0
+        || matches!(
+            method,
+            http::Method::POST | http::Method::PUT | http::Method::PATCH
+        )
+    {
+        let _ = header.insert_header(http::header::CONTENT_LENGTH, len);
+    }
+    let authority = header.uri.authority().cloned();
+    if let Some(authority) = &authority
+        && !header.headers.contains_key(http::header::HOST)
+        && let Ok(value) = http::HeaderValue::from_str(authority.as_str())
+    {
+        let _ = header.insert_header(http::header::HOST, value);
+    }
+    let mut out = BytesMut::with_capacity(512 + len);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.extend_from_slice(b" ");
+    if authority.is_some() {
+        let target = header.uri.path_and_query().map_or("/", |p| p.as_str());
+        out.extend_from_slice(target.as_bytes());
+    } else {
+        out.extend_from_slice(header.raw_path());
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    header.header_to_h1_wire(&mut out);
+    out.extend_from_slice(b"\r\n");
+    for chunk in body {
+        out.extend_from_slice(chunk);
+    }
+    out.freeze()
 }
 
 async fn send(shared: &Shared, job: &ShadowJob) -> pingora::Result<u16> {

@@ -10,6 +10,7 @@
 //! The hot path reads two atomics.
 
 use std::net::ToSocketAddrs as _;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,8 @@ use http::HeaderValue;
 use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
+
+use crate::pipeline::Lanes;
 
 /// How upstreams are checked and ejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +70,7 @@ pub struct Upstream {
     checks_failed_in_row: AtomicU32,
     checks_passed_in_row: AtomicU32,
     born: Instant,
+    shadow_lanes: OnceLock<Lanes>,
 }
 
 /// Timeouts of connections to upstreams.
@@ -140,7 +144,14 @@ impl Upstream {
             checks_failed_in_row: AtomicU32::new(0),
             checks_passed_in_row: AtomicU32::new(0),
             born: Instant::now(),
+            shadow_lanes: OnceLock::new(),
         }
+    }
+
+    /// The pipelined shadow lanes to this upstream, started by `start` on
+    /// first use (on the calling tokio runtime).
+    pub fn shadow_lanes(&self, start: impl FnOnce() -> Lanes) -> &Lanes {
+        self.shadow_lanes.get_or_init(start)
     }
 
     /// Whether the upstream may take traffic: it has an address, active

@@ -708,3 +708,76 @@ async fn malformed_and_oversized_requests_are_refused_and_serving_goes_on() {
             || mono.seen_path("/up").iter().all(|s| s.body.len() <= 1000)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_shadow_copies_all_arrive_over_pipelined_lanes() {
+    let mono = backend("monolith").await;
+    let svc = backend("catalog").await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = route("/mirror/{id}", "  stage = \"shadow\"");
+    let plan = write_plan(
+        dir.path(),
+        &mono.url(),
+        &service("catalog", &svc.url(), &routes),
+    );
+    let p = proxy(plan, |c| c.shadow.connections = 2).await;
+    let c = client();
+    let n: usize = 200;
+    let sends = (0..n).map(|i| {
+        let c = c.clone();
+        let url = p.url(&format!("/mirror/{i}"));
+        async move {
+            let (method, body) = if i.is_multiple_of(2) {
+                ("POST", format!("body {i}"))
+            } else {
+                ("GET", String::new())
+            };
+            let a = send(&c, method, &url, &[("x-n", &i.to_string())], &body).await;
+            assert_eq!(a.target(), "monolith", "{i}");
+            assert_eq!(a.body, format!("monolith {method} /mirror/{i}"));
+        }
+    });
+    futures_util::future::join_all(sends).await;
+    eventually("every shadow copy", || {
+        svc.seen()
+            .iter()
+            .filter(|s| s.path.starts_with("/mirror/"))
+            .count()
+            == n
+    })
+    .await;
+    for seen in svc.seen() {
+        let i: usize = seen.path.trim_start_matches("/mirror/").parse().unwrap();
+        assert_eq!(seen.headers["x-n"], i.to_string().as_str());
+        assert_eq!(seen.headers["x-strangler-shadow"], "1");
+        let want = if i.is_multiple_of(2) {
+            format!("body {i}")
+        } else {
+            String::new()
+        };
+        assert_eq!(seen.body, want, "{}", seen.path);
+        assert_eq!(
+            seen.method,
+            if i.is_multiple_of(2) { "POST" } else { "GET" }
+        );
+    }
+    let metrics = async || get(&c, &p.admin_url("/metrics")).await.body;
+    let same =
+        "strangler_shadow_requests_total{outcome=\"same_status\",route=\"* /mirror/{id}\"} 200";
+    let mut text = metrics().await;
+    for _ in 0..100 {
+        if text.contains(same) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        text = metrics().await;
+    }
+    assert!(
+        text.contains(same),
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("shadow"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

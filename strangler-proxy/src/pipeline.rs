@@ -1,0 +1,541 @@
+//! Shadow copies to plaintext services over a few long-lived, pipelined
+//! HTTP/1.1 connections per service ("lanes").
+//!
+//! Sending each copy on its own pooled connection costs a write, a read and
+//! a task per copy, as much kernel work as the request it copies. A lane
+//! instead takes every copy queued since its last round, writes them in one
+//! go and reads the answers in order (HTTP/1.1 pipelining), so under load a
+//! round carries many copies for the same few system calls; when idle a
+//! round is a single copy and nothing waits. Copies written after an answer
+//! that closed the connection (`Connection: close`, a body up to the close)
+//! are sent again on a fresh connection; a copy whose connection closed with
+//! no answer at all (a kept connection the service had dropped) gets one more
+//! try.
+//! Only the status is read; the body is skipped (`Content-Length`, chunked,
+//! or up to the close). TLS services keep the pingora client path in
+//! [`crate::shadow`].
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Buf as _, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Copies written in one round at most.
+const MAX_ROUND: usize = 64;
+
+/// Response headers parsed at most.
+const MAX_HEADERS: usize = 128;
+
+/// Largest response header accepted.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// What became of one copy at the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The service answered with this status.
+    Status(u16),
+    /// The copy could not be sent or the answer was broken.
+    Failed,
+    /// No answer within the shadow timeout.
+    TimedOut,
+}
+
+/// One copy, serialised, with what to do with its answer.
+pub struct Job {
+    /// The request as it goes on the wire: head and body.
+    pub request: Bytes,
+    /// A `HEAD` request: the answer has no body.
+    pub head_only: bool,
+    /// Called once with the answer.
+    pub done: Box<dyn FnOnce(Answer) + Send>,
+    retried: bool,
+}
+
+impl Job {
+    /// A copy ready to queue.
+    #[must_use]
+    pub fn new(request: Bytes, head_only: bool, done: Box<dyn FnOnce(Answer) + Send>) -> Self {
+        Self {
+            request,
+            head_only,
+            done,
+            retried: false,
+        }
+    }
+
+    fn finish(self, answer: Answer) {
+        (self.done)(answer);
+    }
+}
+
+/// The lanes to one service.
+#[derive(Debug)]
+pub struct Lanes {
+    senders: Vec<mpsc::UnboundedSender<Job>>,
+    next: AtomicUsize,
+}
+
+impl Lanes {
+    /// Starts `count` lanes to `addr` as tasks on the current tokio runtime.
+    /// Each copy may take `timeout` from the moment it is written.
+    #[must_use]
+    pub fn start(addr: SocketAddr, count: usize, connect: Duration, timeout: Duration) -> Self {
+        let senders = (0..count.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(run(addr, connect, timeout, rx));
+                tx
+            })
+            .collect();
+        Self {
+            senders,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Queues a copy on the next lane; never waits.
+    pub fn send(&self, job: Job) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
+        if let Err(mpsc::error::SendError(job)) = self.senders[i].send(job) {
+            // The lane's runtime is gone (the server is stopping).
+            job.finish(Answer::Failed);
+        }
+    }
+}
+
+/// One lane: rounds of pipelined copies on one connection at a time.
+async fn run(
+    addr: SocketAddr,
+    connect: Duration,
+    timeout: Duration,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+) {
+    let mut conn: Option<Conn> = None;
+    let mut again: VecDeque<Job> = VecDeque::new();
+    loop {
+        let mut round: Vec<Job> = again.drain(..).collect();
+        if round.is_empty() {
+            match rx.recv().await {
+                Some(job) => round.push(job),
+                None => return,
+            }
+        }
+        while round.len() < MAX_ROUND {
+            match rx.try_recv() {
+                Ok(job) => round.push(job),
+                Err(_) => break,
+            }
+        }
+        let kept = conn.take();
+        let c = if kept.is_some() {
+            kept
+        } else {
+            connect_to(addr, connect).await
+        };
+        let Some(mut c) = c else {
+            for job in round {
+                job.finish(Answer::Failed);
+            }
+            continue;
+        };
+        let total: usize = round.iter().map(|j| j.request.len()).sum();
+        let mut out = BytesMut::with_capacity(total);
+        for job in &round {
+            out.extend_from_slice(&job.request);
+        }
+        let written = tokio::time::timeout(timeout, c.stream.write_all(&out)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            // Most likely a kept connection the service had closed.
+            retry_or_fail(round, &mut again);
+            continue;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut jobs = round.into_iter();
+        let mut reusable = true;
+        while let Some(job) = jobs.next() {
+            let read = tokio::time::timeout_at(deadline, c.read_response(job.head_only)).await;
+            match read {
+                Ok(Ok((status, keep))) => {
+                    job.finish(Answer::Status(status));
+                    if !keep {
+                        // The service announced the close: the copies after
+                        // this one were not processed; not their failure.
+                        reusable = false;
+                        again.extend(jobs);
+                        break;
+                    }
+                }
+                Ok(Err(ReadError::Closed)) => {
+                    reusable = false;
+                    retry_or_fail(std::iter::once(job).chain(jobs), &mut again);
+                    break;
+                }
+                Ok(Err(ReadError::Broken)) => {
+                    reusable = false;
+                    job.finish(Answer::Failed);
+                    retry_or_fail(jobs, &mut again);
+                    break;
+                }
+                Err(_) => {
+                    reusable = false;
+                    job.finish(Answer::TimedOut);
+                    for job in jobs.by_ref() {
+                        job.finish(Answer::TimedOut);
+                    }
+                    break;
+                }
+            }
+        }
+        if reusable {
+            conn = Some(c);
+        }
+    }
+}
+
+async fn connect_to(addr: SocketAddr, timeout: Duration) -> Option<Conn> {
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    let _ = stream.set_nodelay(true);
+    Some(Conn {
+        stream,
+        buf: BytesMut::with_capacity(8 * 1024),
+    })
+}
+
+/// Sends copies that got no answer once more; a second time they fail.
+fn retry_or_fail(jobs: impl IntoIterator<Item = Job>, again: &mut VecDeque<Job>) {
+    for mut job in jobs {
+        if job.retried {
+            job.finish(Answer::Failed);
+        } else {
+            job.retried = true;
+            again.push_back(job);
+        }
+    }
+}
+
+#[derive(Debug)]
+enum ReadError {
+    /// The connection closed before any byte of this answer.
+    Closed,
+    /// A malformed, oversized or truncated answer, or an I/O error.
+    Broken,
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+/// What the head of an answer says about its body.
+struct Head {
+    status: u16,
+    len: Option<u64>,
+    chunked: bool,
+    keep: bool,
+    consumed: usize,
+}
+
+impl Conn {
+    /// Reads more bytes into the buffer; `Ok(false)` at the end of stream.
+    async fn fill(&mut self) -> Result<bool, ReadError> {
+        self.buf.reserve(8 * 1024);
+        match self.stream.read_buf(&mut self.buf).await {
+            Ok(0) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(_) => Err(ReadError::Broken),
+        }
+    }
+
+    /// Reads one answer (skipping 1xx ones) and its body; returns the status
+    /// and whether the connection can carry more.
+    async fn read_response(&mut self, head_only: bool) -> Result<(u16, bool), ReadError> {
+        let mut first = true;
+        loop {
+            let head = loop {
+                if let Some(head) = parse_head(&self.buf)? {
+                    break head;
+                }
+                if self.buf.len() > MAX_HEAD {
+                    return Err(ReadError::Broken);
+                }
+                if !self.fill().await? {
+                    return Err(if first && self.buf.is_empty() {
+                        ReadError::Closed
+                    } else {
+                        ReadError::Broken
+                    });
+                }
+                first = false;
+            };
+            self.buf.advance(head.consumed);
+            first = false;
+            if (100..200).contains(&head.status) && head.status != 101 {
+                continue;
+            }
+            if head_only || head.status == 204 || head.status == 304 || head.status == 101 {
+                return Ok((head.status, head.keep && head.status != 101));
+            }
+            if head.chunked {
+                self.skip_chunked().await?;
+                return Ok((head.status, head.keep));
+            }
+            if let Some(len) = head.len {
+                self.skip(len).await?;
+                return Ok((head.status, head.keep));
+            }
+            // No length: the body runs to the close.
+            self.buf.clear();
+            while self.fill().await? {
+                self.buf.clear();
+            }
+            return Ok((head.status, false));
+        }
+    }
+
+    async fn skip(&mut self, mut len: u64) -> Result<(), ReadError> {
+        loop {
+            let have = self.buf.len() as u64;
+            if have >= len {
+                self.buf
+                    .advance(usize::try_from(len).map_err(|_| ReadError::Broken)?);
+                return Ok(());
+            }
+            len -= have;
+            self.buf.clear();
+            if !self.fill().await? {
+                return Err(ReadError::Broken);
+            }
+        }
+    }
+
+    /// One CRLF-terminated line, without its end.
+    async fn line(&mut self) -> Result<BytesMut, ReadError> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf.split_to(i);
+                self.buf.advance(2);
+                return Ok(line);
+            }
+            if self.buf.len() > MAX_HEAD || !self.fill().await? {
+                return Err(ReadError::Broken);
+            }
+        }
+    }
+
+    async fn skip_chunked(&mut self) -> Result<(), ReadError> {
+        loop {
+            let line = self.line().await?;
+            let size = line[..].split(|&b| b == b';').next().unwrap_or_default();
+            let size = std::str::from_utf8(size)
+                .ok()
+                .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
+                .ok_or(ReadError::Broken)?;
+            if size == 0 {
+                // Trailers, up to an empty line.
+                while !self.line().await?.is_empty() {}
+                return Ok(());
+            }
+            self.skip(size + 2).await?;
+        }
+    }
+}
+
+/// Parses an answer's head from `buf`; `Ok(None)` when more bytes are needed.
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, ReadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let consumed = match response.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(ReadError::Broken),
+    };
+    let mut head = Head {
+        status: response.code.unwrap_or_default(),
+        len: None,
+        chunked: false,
+        keep: response.version == Some(1),
+        consumed,
+    };
+    for h in response.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            head.len = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok());
+            if head.len.is_none() {
+                return Err(ReadError::Broken);
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            head.chunked = h
+                .value
+                .rsplit(|&b| b == b',')
+                .next()
+                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    head.keep = false;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    head.keep = true;
+                }
+            }
+        }
+    }
+    Ok(Some(head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that answers each request by its path, over as many
+    /// connections as it is given: `/continue` a 100 then 200, `/chunked`
+    /// a chunked 201 with a trailer, `/close` a 202 and a close (dropping
+    /// what else was pipelined), `/eof` an HTTP/1.0 body up to the close,
+    /// anything else 204.
+    async fn scripted_server() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = BytesMut::new();
+                    loop {
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            if matches!(stream.read_buf(&mut buf).await, Ok(0) | Err(_)) {
+                                return;
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length: "))
+                            .map_or(0, |v| v.parse().unwrap());
+                        while buf.len() < end + 4 + len {
+                            stream.read_buf(&mut buf).await.unwrap();
+                        }
+                        buf.advance(end + 4 + len);
+                        let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                        let (answer, close): (&[u8], bool) = match path.as_str() {
+                            "/continue" => (
+                                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+                                false,
+                            ),
+                            "/chunked" => (
+                                b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\n\r\n",
+                                false,
+                            ),
+                            "/close" => (
+                                b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                                true,
+                            ),
+                            "/eof" => (b"HTTP/1.0 200 OK\r\n\r\nthe body runs to the close", true),
+                            _ => (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+                        };
+                        stream.write_all(answer).await.unwrap();
+                        if close {
+                            let _ = stream.shutdown().await;
+                            let mut sink = [0u8; 1024];
+                            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn request(path: &str, body: &str) -> Bytes {
+        Bytes::from(format!(
+            "POST {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
+    #[tokio::test]
+    async fn pipelined_answers_are_read_in_order_and_unanswered_copies_sent_again() {
+        let addr = scripted_server().await;
+        let lanes = Lanes::start(addr, 1, Duration::from_secs(5), Duration::from_secs(30));
+        let paths = [
+            "/continue",
+            "/chunked",
+            "/close",
+            "/after1",
+            "/after2",
+            "/eof",
+            "/last",
+        ];
+        let mut answers = Vec::new();
+        for path in paths {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let done = Box::new(move |answer: Answer| {
+                let _ = tx.send(answer);
+            });
+            lanes.send(Job::new(request(path, "payload"), false, done));
+            answers.push(rx);
+        }
+        let mut got = Vec::new();
+        for (path, rx) in paths.iter().zip(answers) {
+            got.push((*path, rx.await.unwrap()));
+        }
+        assert_eq!(
+            got,
+            [
+                ("/continue", Answer::Status(200)),
+                ("/chunked", Answer::Status(201)),
+                ("/close", Answer::Status(202)),
+                ("/after1", Answer::Status(204)),
+                ("/after2", Answer::Status(204)),
+                ("/eof", Answer::Status(200)),
+                ("/last", Answer::Status(204)),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_service_fails_the_copy() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let lanes = Lanes::start(addr, 2, Duration::from_secs(5), Duration::from_secs(30));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lanes.send(Job::new(
+            request("/x", ""),
+            false,
+            Box::new(move |a| {
+                let _ = tx.send(a);
+            }),
+        ));
+        assert_eq!(rx.await.unwrap(), Answer::Failed);
+    }
+
+    #[test]
+    fn heads_are_parsed() {
+        let head =
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!((head.status, head.len, head.keep), (200, Some(12), false));
+        let head = parse_head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(head.keep && head.chunked);
+        assert!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le")
+                .unwrap()
+                .is_none()
+        );
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").is_err());
+        assert!(parse_head(b"garbage\r\n\r\n").is_err());
+    }
+}
