@@ -25,7 +25,9 @@ WORK=$(mktemp -d /tmp/strangler-bench.XXXXXX)
 chmod 755 "$WORK"
 AS=()
 if [ "$(id -u)" = 0 ]; then chown postgres "$WORK"; AS=(runuser -u postgres --); fi
-SRC_PORT=55432; DST_PORT=55433; NAT_PORT=55434
+BASE=${BENCH_PORT:-15432} # three ports from here, below the ephemeral range (busy clients leave
+                          # TIME_WAIT sockets there that block a listener); BENCH_PORT to move them
+SRC_PORT=$BASE; DST_PORT=$((BASE + 1)); NAT_PORT=$((BASE + 2))
 cleanup() {
   for d in src dst nat; do "${AS[@]}" "$BIN/pg_ctl" -D "$WORK/$d" -m immediate stop >/dev/null 2>&1 || true; done
   [ -n "${SYNC_PID:-}" ] && kill "$SYNC_PID" 2>/dev/null || true
@@ -37,7 +39,8 @@ start() { # dir port
   "${AS[@]}" "$BIN/pg_ctl" -D "$WORK/$1" -l "$WORK/$1.log" -w start -o "-p $2 -c wal_level=logical \
     -c max_wal_size=4GB -c fsync=off -c full_page_writes=off -c synchronous_commit=on \
     -c autovacuum=off -c shared_buffers=512MB -c max_replication_slots=16 -c max_wal_senders=16 \
-    -c listen_addresses=127.0.0.1 -c unix_socket_directories=$WORK" >/dev/null
+    -c listen_addresses=127.0.0.1 -c unix_socket_directories=$WORK" >/dev/null \
+    || { tail -5 "$WORK/$1.log" >&2; exit 1; }
 }
 psql_() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres "$@"; }
 now() { date +%s.%N; }
