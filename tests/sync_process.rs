@@ -654,8 +654,38 @@ fn tables_added_to_the_plan_join_while_the_others_stream() {
         &mut sync,
     );
     std::thread::sleep(Duration::from_millis(500));
+
+    // A table leaves the plan: the stream restarts without it, and it
+    // leaves the publication and the bookkeeping.
+    write_plan(
+        dir.path(),
+        source.connection_uri(),
+        target.connection_uri(),
+        &TABLES,
+    );
+    wait_until(
+        &source,
+        "SELECT count(*) = 3 AND bool_and(tablename <> 'extra') FROM pg_publication_tables \
+         WHERE pubname = 'strangler_catalog'",
+        "extra to leave the publication",
+        limit,
+        &mut sync,
+    );
+    wait_until(
+        &target,
+        "SELECT count(*) = 3 AND bool_and(state = 'streaming') FROM strangler.table_state",
+        "the others to stream again",
+        limit,
+        &mut sync,
+    );
+    assert!(
+        sync.log().contains("restarting the stream"),
+        "{}",
+        sync.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
     drop(load);
     wait_caught_up(&source, &target, &mut sync);
-    assert_exact(&source, &target, &plan, &all);
+    assert_exact(&source, &target, &plan, &TABLES);
     assert_eq!(sync.terminate(), Some(0));
 }
