@@ -169,7 +169,9 @@ pub async fn copy_tables(
     );
     let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
     let tables = Arc::new(tables.to_vec());
-    let mut handles = Vec::new();
+    // A JoinSet aborts the workers if this future is dropped (a join
+    // cancelled by a plan change or shutdown): no COPY outlives its caller.
+    let mut handles = tokio::task::JoinSet::new();
     for _ in 0..workers.min(queue.lock().await.len()) {
         let queue = Arc::clone(&queue);
         let tables = Arc::clone(&tables);
@@ -177,7 +179,7 @@ pub async fn copy_tables(
         let source_url = source_url.to_owned();
         let target_url = target_url.to_owned();
         let snapshot = snapshot.to_owned();
-        handles.push(tokio::spawn(async move {
+        handles.spawn(async move {
             worker(
                 &source_url,
                 &target_url,
@@ -187,12 +189,11 @@ pub async fn copy_tables(
                 &progress,
             )
             .await
-        }));
+        });
     }
     let mut first_error = None;
-    for handle in handles {
-        let result = handle
-            .await
+    while let Some(joined) = handles.join_next().await {
+        let result = joined
             .map_err(|e| Error::Other(format!("copy worker failed: {e}")))
             .and_then(|r| r);
         if let Err(e) = result {
