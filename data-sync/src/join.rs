@@ -38,9 +38,18 @@ pub(crate) struct Joining {
     /// transaction boundary.
     pub(crate) ready: bool,
     /// The task doing the copy and the catch-up.
-    pub(crate) task: JoinHandle<()>,
+    task: JoinHandle<()>,
     events: mpsc::Receiver<Event>,
     at: Option<oneshot::Sender<Lsn>>,
+}
+
+impl Drop for Joining {
+    /// A join whose stream ended (shutdown, a restart, an error, or the
+    /// whole run dropped) stops with it; the table stays `copying` and is
+    /// copied afresh on the next start.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 enum Event {

@@ -596,9 +596,8 @@ async fn session(
         metrics,
     )
     .await;
-    if let Some(j) = joining {
-        j.task.abort();
-    }
+    // Dropping a join in progress stops it.
+    drop(joining);
     let result = match result {
         Ok(ended) => {
             if applier.in_source_txn() {
