@@ -206,12 +206,12 @@ async fn attempt(
         Arc::clone(metrics),
     )
     .await?;
-    let streams = Streams { shutdown, specs };
+    let streams = Signals { shutdown, specs };
     session(spec, options, conn, start, applier, metrics, streams).await
 }
 
 /// The signals a session listens to besides its stream.
-struct Streams<'a> {
+struct Signals<'a> {
     shutdown: &'a mut watch::Receiver<bool>,
     specs: &'a mut watch::Receiver<SyncSpec>,
 }
@@ -563,7 +563,7 @@ impl Stream {
     }
 }
 
-/// Streams from `start` and applies until shutdown, a plan change that
+/// Signals from `start` and applies until shutdown, a plan change that
 /// needs a restart, or an error.
 async fn session(
     spec: &SyncSpec,
@@ -572,7 +572,7 @@ async fn session(
     start: Lsn,
     mut applier: Applier,
     metrics: &Arc<Metrics>,
-    mut signals: Streams<'_>,
+    mut signals: Signals<'_>,
 ) -> Result<Ended, Error> {
     let mut stream = Stream::start(
         conn,
@@ -676,7 +676,7 @@ fn change(current: &SyncSpec, new: &SyncSpec) -> Change {
 async fn apply_loop(
     applier: &mut Applier,
     rx: &mut mpsc::Receiver<Item>,
-    signals: &mut Streams<'_>,
+    signals: &mut Signals<'_>,
     current: &mut SyncSpec,
     joining: &mut Option<crate::join::Joining>,
     options: &RunOptions,
