@@ -206,8 +206,8 @@ async fn attempt(
         Arc::clone(metrics),
     )
     .await?;
-    let streams = Signals { shutdown, specs };
-    session(spec, options, conn, start, applier, metrics, streams).await
+    let signals = Signals { shutdown, specs };
+    session(spec, options, conn, start, applier, metrics, signals).await
 }
 
 /// The signals a session listens to besides its stream.
@@ -563,7 +563,7 @@ impl Stream {
     }
 }
 
-/// Signals from `start` and applies until shutdown, a plan change that
+/// Streams from `start` and applies until shutdown, a plan change that
 /// needs a restart, or an error.
 async fn session(
     spec: &SyncSpec,
