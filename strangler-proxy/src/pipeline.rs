@@ -1,5 +1,5 @@
-//! Shadow copies to plaintext services over a few long-lived, pipelined
-//! HTTP/1.1 connections per service ("lanes").
+//! Shadow copies to plaintext services over long-lived, pipelined HTTP/1.1
+//! connections ("lanes"): as few as the service's speed allows.
 //!
 //! Sending each copy on its own pooled connection costs a write, a read and
 //! a task per copy, as much kernel work as the request it copies. A lane
@@ -17,8 +17,9 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf as _, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -54,6 +55,7 @@ pub struct Job {
     /// Called once with the answer.
     pub done: Box<dyn FnOnce(Answer) + Send>,
     retried: bool,
+    lane: Option<Arc<LaneState>>,
 }
 
 impl Job {
@@ -65,47 +67,151 @@ impl Job {
             head_only,
             done,
             retried: false,
+            lane: None,
         }
     }
 
     fn finish(self, answer: Answer) {
+        if let Some(lane) = &self.lane {
+            lane.pending.fetch_sub(1, Ordering::Relaxed);
+        }
         (self.done)(answer);
     }
 }
 
-/// The lanes to one service.
+/// A lane whose round has run this long without an answer is considered
+/// held up by a slow service: new copies go to another lane.
+const SPILL_AFTER: Duration = Duration::from_millis(1);
+
+/// What the dispatcher knows of a lane.
+#[derive(Debug, Default)]
+struct LaneState {
+    /// Microseconds since [`Lanes::epoch`] (plus one) when the running round
+    /// started; 0 when the lane waits for copies.
+    busy_since: AtomicU64,
+    /// Copies queued or in flight.
+    pending: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Lane {
+    tx: mpsc::UnboundedSender<Job>,
+    state: Arc<LaneState>,
+}
+
+/// Where lanes are started, and with what.
+#[derive(Debug)]
+struct LaneConfig {
+    addr: SocketAddr,
+    connect: Duration,
+    timeout: Duration,
+    runtime: tokio::runtime::Handle,
+    epoch: Instant,
+}
+
+/// The lanes to one service: started on demand, up to a maximum.
+///
+/// A copy goes to the first lane that waits or whose round started less
+/// than [`SPILL_AFTER`] ago, so with a fast service one lane carries
+/// everything in large rounds; a slow service holds rounds up, and copies
+/// spill over to more lanes (more connections, more concurrency at the
+/// service). With every lane held up, the one with the fewest copies
+/// pending takes it.
 #[derive(Debug)]
 pub struct Lanes {
-    senders: Vec<mpsc::UnboundedSender<Job>>,
-    next: AtomicUsize,
+    slots: Vec<OnceLock<Lane>>,
+    started: AtomicUsize,
+    config: LaneConfig,
 }
 
 impl Lanes {
-    /// Starts `count` lanes to `addr` as tasks on the current tokio runtime.
-    /// Each copy may take `timeout` from the moment it is written.
+    /// Lanes to `addr`, at most `max`, run as tasks on the current tokio
+    /// runtime (`None` outside one). Each copy may take `timeout` from the
+    /// moment it is written.
     #[must_use]
-    pub fn start(addr: SocketAddr, count: usize, connect: Duration, timeout: Duration) -> Self {
-        let senders = (0..count.max(1))
-            .map(|_| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(run(addr, connect, timeout, rx));
-                tx
-            })
-            .collect();
-        Self {
-            senders,
-            next: AtomicUsize::new(0),
-        }
+    pub fn start(
+        addr: SocketAddr,
+        max: usize,
+        connect: Duration,
+        timeout: Duration,
+    ) -> Option<Self> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        Some(Self {
+            slots: (0..max.max(1)).map(|_| OnceLock::new()).collect(),
+            started: AtomicUsize::new(0),
+            config: LaneConfig {
+                addr,
+                connect,
+                timeout,
+                runtime,
+                epoch: Instant::now(),
+            },
+        })
     }
 
-    /// Queues a copy on the next lane; never waits.
-    pub fn send(&self, job: Job) {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
-        if let Err(mpsc::error::SendError(job)) = self.senders[i].send(job) {
+    /// Queues a copy; never waits.
+    pub fn send(&self, mut job: Job) {
+        let lane = self.pick();
+        lane.state.pending.fetch_add(1, Ordering::Relaxed);
+        job.lane = Some(lane.state.clone());
+        if let Err(mpsc::error::SendError(job)) = lane.tx.send(job) {
             // The lane's runtime is gone (the server is stopping).
             job.finish(Answer::Failed);
         }
     }
+
+    fn pick(&self) -> &Lane {
+        let now = micros_since(self.config.epoch);
+        let spill = u64::try_from(SPILL_AFTER.as_micros()).unwrap_or(u64::MAX);
+        let started = self.started.load(Ordering::Acquire);
+        let mut least: Option<&Lane> = None;
+        for lane in self.slots.iter().take(started).filter_map(OnceLock::get) {
+            let busy = lane.state.busy_since.load(Ordering::Relaxed);
+            if busy == 0 || now.saturating_sub(busy) < spill {
+                return lane;
+            }
+            if least.is_none_or(|l| {
+                lane.state.pending.load(Ordering::Relaxed) < l.state.pending.load(Ordering::Relaxed)
+            }) {
+                least = Some(lane);
+            }
+        }
+        match (self.slots.get(started), least) {
+            (Some(slot), _) => {
+                let lane = slot.get_or_init(|| self.spawn());
+                let _ = self.started.compare_exchange(
+                    started,
+                    started + 1,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+                lane
+            }
+            (None, Some(lane)) => lane,
+            // `max` is at least one, so a lane exists once one was started.
+            (None, None) => self.slots[0].get_or_init(|| self.spawn()),
+        }
+    }
+
+    fn spawn(&self) -> Lane {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = Arc::new(LaneState::default());
+        let c = &self.config;
+        c.runtime.spawn(run(
+            c.addr,
+            c.connect,
+            c.timeout,
+            c.epoch,
+            state.clone(),
+            rx,
+        ));
+        Lane { tx, state }
+    }
+}
+
+/// Microseconds since `epoch`, plus one (0 means idle).
+fn micros_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX - 1) + 1
 }
 
 /// One lane: rounds of pipelined copies on one connection at a time.
@@ -113,11 +219,14 @@ async fn run(
     addr: SocketAddr,
     connect: Duration,
     timeout: Duration,
+    epoch: Instant,
+    state: Arc<LaneState>,
     mut rx: mpsc::UnboundedReceiver<Job>,
 ) {
     let mut conn: Option<Conn> = None;
     let mut again: VecDeque<Job> = VecDeque::new();
     loop {
+        state.busy_since.store(0, Ordering::Relaxed);
         let mut round: Vec<Job> = again.drain(..).collect();
         if round.is_empty() {
             match rx.recv().await {
@@ -125,6 +234,9 @@ async fn run(
                 None => return,
             }
         }
+        state
+            .busy_since
+            .store(micros_since(epoch), Ordering::Relaxed);
         while round.len() < MAX_ROUND {
             match rx.try_recv() {
                 Ok(job) => round.push(job),
@@ -465,7 +577,7 @@ mod tests {
     #[tokio::test]
     async fn pipelined_answers_are_read_in_order_and_unanswered_copies_sent_again() {
         let addr = scripted_server().await;
-        let lanes = Lanes::start(addr, 1, Duration::from_secs(5), Duration::from_secs(30));
+        let lanes = Lanes::start(addr, 1, Duration::from_secs(5), Duration::from_secs(30)).unwrap();
         let paths = [
             "/continue",
             "/chunked",
@@ -502,12 +614,70 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_service_gets_copies_on_more_connections() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (seen_tx, mut seen) = mpsc::unbounded_channel::<String>();
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let seen_tx = seen_tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = BytesMut::new();
+                    loop {
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            if matches!(stream.read_buf(&mut buf).await, Ok(0) | Err(_)) {
+                                return;
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.advance(end + 4);
+                        let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                        let _ = seen_tx.send(path.clone());
+                        if path == "/slow" {
+                            // Holds the lane's round far longer than the spill time.
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let lanes = Lanes::start(addr, 8, Duration::from_secs(5), Duration::from_secs(30)).unwrap();
+        let send = |path: &str| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let request = Bytes::from(format!("GET {path} HTTP/1.1\r\nhost: test\r\n\r\n"));
+            lanes.send(Job::new(
+                request,
+                false,
+                Box::new(move |a| {
+                    let _ = tx.send(a);
+                }),
+            ));
+            rx
+        };
+        let slow = send("/slow");
+        assert_eq!(seen.recv().await.as_deref(), Some("/slow"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let fast = send("/fast");
+        assert_eq!(fast.await.unwrap(), Answer::Status(200));
+        assert_eq!(slow.await.unwrap(), Answer::Status(200));
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
     #[tokio::test]
     async fn an_unreachable_service_fails_the_copy() {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        let lanes = Lanes::start(addr, 2, Duration::from_secs(5), Duration::from_secs(30));
+        let lanes = Lanes::start(addr, 2, Duration::from_secs(5), Duration::from_secs(30)).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         lanes.send(Job::new(
             request("/x", ""),

@@ -112,7 +112,8 @@ pub struct ShadowConfig {
     pub max_in_flight: usize,
     /// How long a copy may take at the service.
     pub timeout: Duration,
-    /// Pipelined connections ("lanes") per plaintext service.
+    /// Pipelined connections ("lanes") per plaintext service at most; more
+    /// open only while a slow service holds the first ones up.
     pub connections: usize,
 }
 
@@ -122,7 +123,7 @@ impl Default for ShadowConfig {
             body_cap: 1 << 20,
             max_in_flight: 256,
             timeout: Duration::from_secs(10),
-            connections: 4,
+            connections: 32,
         }
     }
 }
@@ -174,15 +175,15 @@ pub fn prepare(
 pub fn spawn(shared: Arc<Shared>, job: ShadowJob) {
     if !job.peer.tls()
         && let Some(addr) = job.peer.address().as_inet()
-    {
-        let lanes = job.upstream.shadow_lanes(|| {
+        && let Some(lanes) = job.upstream.shadow_lanes(|| {
             Lanes::start(
                 *addr,
                 shared.config.shadow.connections,
                 shared.config.timeouts.connect,
                 shared.config.shadow.timeout,
             )
-        });
+        })
+    {
         let head_only = job.header.method == http::Method::HEAD;
         let request = serialize(job.header, &job.body);
         let started = Instant::now();

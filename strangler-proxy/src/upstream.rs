@@ -70,7 +70,7 @@ pub struct Upstream {
     checks_failed_in_row: AtomicU32,
     checks_passed_in_row: AtomicU32,
     born: Instant,
-    shadow_lanes: OnceLock<Lanes>,
+    shadow_lanes: OnceLock<Option<Lanes>>,
 }
 
 /// Timeouts of connections to upstreams.
@@ -148,10 +148,10 @@ impl Upstream {
         }
     }
 
-    /// The pipelined shadow lanes to this upstream, started by `start` on
-    /// first use (on the calling tokio runtime).
-    pub fn shadow_lanes(&self, start: impl FnOnce() -> Lanes) -> &Lanes {
-        self.shadow_lanes.get_or_init(start)
+    /// The pipelined shadow lanes to this upstream, made by `start` on
+    /// first use; `None` if they could not be.
+    pub fn shadow_lanes(&self, start: impl FnOnce() -> Option<Lanes>) -> Option<&Lanes> {
+        self.shadow_lanes.get_or_init(start).as_ref()
     }
 
     /// Whether the upstream may take traffic: it has an address, active
