@@ -7,10 +7,10 @@
 //! go and reads the answers in order (HTTP/1.1 pipelining), so under load a
 //! round carries many copies for the same few system calls; when idle a
 //! round is a single copy and nothing waits. Copies written after an answer
-//! that closed the connection (`Connection: close`, a body up to the close)
-//! are sent again on a fresh connection; a copy whose connection closed with
-//! no answer at all (a kept connection the service had dropped) gets one more
-//! try.
+//! that closed the connection (`Connection: close`, a body up to the close,
+//! or a close right after an answer) are sent again on a fresh connection; a
+//! copy whose connection closed before any answer (a kept connection the
+//! service had dropped) gets one more try.
 //! Only the status is read; the body is skipped (`Content-Length`, chunked,
 //! or up to the close). TLS services keep the pingora client path in
 //! [`crate::shadow`].
@@ -269,10 +269,12 @@ async fn run(
         let deadline = tokio::time::Instant::now() + timeout;
         let mut jobs = round.into_iter();
         let mut reusable = true;
+        let mut answered = 0usize;
         while let Some(job) = jobs.next() {
             let read = tokio::time::timeout_at(deadline, c.read_response(job.head_only)).await;
             match read {
                 Ok(Ok((status, keep))) => {
+                    answered += 1;
                     job.finish(Answer::Status(status));
                     if !keep {
                         // The service announced the close: the copies after
@@ -284,7 +286,14 @@ async fn run(
                 }
                 Ok(Err(ReadError::Closed)) => {
                     reusable = false;
-                    retry_or_fail(std::iter::once(job).chain(jobs), &mut again);
+                    let rest = std::iter::once(job).chain(jobs);
+                    if answered > 0 {
+                        // The service answered earlier copies and closed
+                        // without saying so: these were not processed.
+                        again.extend(rest);
+                    } else {
+                        retry_or_fail(rest, &mut again);
+                    }
                     break;
                 }
                 Ok(Err(ReadError::Broken)) => {
@@ -512,7 +521,8 @@ mod tests {
     /// connections as it is given: `/continue` a 100 then 200, `/chunked`
     /// a chunked 201 with a trailer, `/close` a 202 and a close (dropping
     /// what else was pipelined), `/eof` an HTTP/1.0 body up to the close,
-    /// anything else 204.
+    /// `/quiet-close` a 203 and a close it did not announce, anything
+    /// else 204.
     async fn scripted_server() -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -551,6 +561,7 @@ mod tests {
                                 true,
                             ),
                             "/eof" => (b"HTTP/1.0 200 OK\r\n\r\nthe body runs to the close", true),
+                            "/quiet-close" => (b"HTTP/1.1 203 OK\r\nContent-Length: 0\r\n\r\n", true),
                             _ => (b"HTTP/1.1 204 No Content\r\n\r\n", false),
                         };
                         stream.write_all(answer).await.unwrap();
@@ -585,6 +596,8 @@ mod tests {
             "/after1",
             "/after2",
             "/eof",
+            "/quiet-close",
+            "/quiet-close",
             "/last",
         ];
         let mut answers = Vec::new();
@@ -609,6 +622,8 @@ mod tests {
                 ("/after1", Answer::Status(204)),
                 ("/after2", Answer::Status(204)),
                 ("/eof", Answer::Status(200)),
+                ("/quiet-close", Answer::Status(203)),
+                ("/quiet-close", Answer::Status(203)),
                 ("/last", Answer::Status(204)),
             ]
         );
