@@ -11,7 +11,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::{Error, Message};
 
 async fn websocket_echo() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -41,16 +42,33 @@ async fn websocket_echo_passes_through() {
     );
     let plan = write_plan(dir.path(), &mono.url(), &services);
     let p = proxy(plan, |_| {}).await;
-    let (mut ws, response) = tokio_tungstenite::connect_async(format!("ws://{}/ws", p.addr))
-        .await
-        .unwrap();
-    assert_eq!(response.headers()["x-strangler-target"], "chat");
-    for i in 0..3 {
-        ws.send(Message::text(format!("hello {i}"))).await.unwrap();
-        let echoed = ws.next().await.unwrap().unwrap();
-        assert_eq!(echoed, Message::text(format!("hello {i}")));
+    // FIXME: pingora 0.9 tears an upgraded connection down right after the
+    // 101 when the upstream's answer is read before the upgrade request's
+    // empty body (cloudflare/pingora#946, fixes proposed in #947 and #1016):
+    // the client gets the 101 and then a reset. It happens now and then on a
+    // loaded machine; such a session is tried again, anything else fails.
+    for attempt in 1..=5 {
+        let (mut ws, response) = tokio_tungstenite::connect_async(format!("ws://{}/ws", p.addr))
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-strangler-target"], "chat");
+        ws.send(Message::text("hello 0")).await.unwrap();
+        match ws.next().await {
+            Some(Err(Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)))
+                if attempt < 5 =>
+            {
+                continue;
+            }
+            echoed => assert_eq!(echoed.unwrap().unwrap(), Message::text("hello 0")),
+        }
+        for i in 1..3 {
+            ws.send(Message::text(format!("hello {i}"))).await.unwrap();
+            let echoed = ws.next().await.unwrap().unwrap();
+            assert_eq!(echoed, Message::text(format!("hello {i}")));
+        }
+        ws.close(None).await.unwrap();
+        return;
     }
-    ws.close(None).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,6 +149,7 @@ async fn h2_and_http1_over_tls_are_served_and_routed() {
         let request = http::Request::get(uri)
             .body(Full::new(Bytes::new()))
             .unwrap();
+        h2.ready().await.unwrap();
         let response = h2.send_request(request).await.unwrap();
         assert_eq!(response.version(), http::Version::HTTP_2, "{uri}");
         assert_eq!(response.status(), 200, "{uri}");
@@ -154,6 +173,8 @@ async fn h2_and_http1_over_tls_are_served_and_routed() {
             .header("host", host)
             .body(Full::new(Bytes::new()))
             .unwrap();
+        // The previous exchange may still be finishing on the connection.
+        h1.ready().await.unwrap();
         let response = h1.send_request(request).await.unwrap();
         assert_eq!(response.version(), http::Version::HTTP_11, "{host}");
         assert_eq!(response.headers()["x-strangler-target"], who, "{host}");

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -140,13 +140,24 @@ pub async fn resetter() -> SocketAddr {
     addr
 }
 
-/// A port nothing listens on.
+/// A port nothing listens on, for a proxy to listen on or as a dead
+/// upstream. It comes from below the kernel's ephemeral range (32768 and
+/// up), so no in-test server bound to port 0 and no outgoing connection can
+/// take it before the proxy binds it (a port picked by binding port 0 and
+/// letting go could be handed to such a server meanwhile, and then clients
+/// reached the wrong server), and it is never handed out twice in one
+/// process.
 pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Test binaries that run side by side start at different places.
+    let base = (std::process::id() % 400) as u16 * 30;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 20_000 + (base + n) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn free_addr() -> String {
