@@ -6,11 +6,14 @@
 //! instead takes every copy queued since its last round, writes them in one
 //! go and reads the answers in order (HTTP/1.1 pipelining), so under load a
 //! round carries many copies for the same few system calls; when idle a
-//! round is a single copy and nothing waits. Copies written after an answer
-//! that closed the connection (`Connection: close`, a body up to the close,
-//! or a close right after an answer) are sent again on a fresh connection; a
-//! copy whose connection closed before any answer (a kept connection the
-//! service had dropped) gets one more try.
+//! round is a single copy and nothing waits. Copies written behind an answer
+//! that announced the close (`Connection: close`, or a body that runs to the
+//! close) were not read by the service and go again on a fresh connection.
+//! When the connection closes without an answer and without notice, the
+//! service may have read the copies: idempotent ones (GET, HEAD, OPTIONS,
+//! PUT, DELETE, TRACE) are sent again, once, and the others fail, so a write
+//! never reaches the service twice. A kept connection idle for 2 s is
+//! replaced before use, so a service's idle timeout rarely cuts a round.
 //! Only the status is read; the body is skipped (`Content-Length`, chunked,
 //! or up to the close). TLS services keep the pingora client path in
 //! [`crate::shadow`].
@@ -28,6 +31,11 @@ use tokio::sync::mpsc;
 
 /// Copies written in one round at most.
 const MAX_ROUND: usize = 64;
+
+/// A kept connection idle longer than this is replaced by a fresh one.
+/// Servers close idle connections after 5 s or more (nginx 75 s, hyper
+/// and Go none by default), so 2 s stays clear of their timers.
+const MAX_IDLE: Duration = Duration::from_secs(2);
 
 /// Response headers parsed at most.
 const MAX_HEADERS: usize = 128;
@@ -52,6 +60,11 @@ pub struct Job {
     pub request: Bytes,
     /// A `HEAD` request: the answer has no body.
     pub head_only: bool,
+    /// The method is idempotent (GET, HEAD, OPTIONS, PUT, DELETE, TRACE):
+    /// the copy may be sent again when its connection closed without an
+    /// answer. Other copies are never sent twice, since the service may
+    /// have acted on the first one.
+    pub idempotent: bool,
     /// Called once with the answer.
     pub done: Box<dyn FnOnce(Answer) + Send>,
     retried: bool,
@@ -61,10 +74,16 @@ pub struct Job {
 impl Job {
     /// A copy ready to queue.
     #[must_use]
-    pub fn new(request: Bytes, head_only: bool, done: Box<dyn FnOnce(Answer) + Send>) -> Self {
+    pub fn new(
+        request: Bytes,
+        head_only: bool,
+        idempotent: bool,
+        done: Box<dyn FnOnce(Answer) + Send>,
+    ) -> Self {
         Self {
             request,
             head_only,
+            idempotent,
             done,
             retried: false,
             lane: None,
@@ -243,7 +262,9 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let kept = conn.take();
+        // A connection idle for a while may be closing at the service's end
+        // right now; a fresh one spares the copies an unanswered round.
+        let kept = conn.take().filter(|c| c.last_used.elapsed() < MAX_IDLE);
         let c = if kept.is_some() {
             kept
         } else {
@@ -285,12 +306,22 @@ async fn run(
                     }
                 }
                 Ok(Err(ReadError::Closed)) => {
+                    // Closed without an answer and without announcing it
+                    // (after earlier answers, or a kept connection the
+                    // service had dropped): the service may or may not have
+                    // read these copies.
                     reusable = false;
                     let rest = std::iter::once(job).chain(jobs);
                     if answered > 0 {
-                        // The service answered earlier copies and closed
-                        // without saying so: these were not processed.
-                        again.extend(rest);
+                        // Progress was made: idempotent copies go again
+                        // without using up their one retry.
+                        for job in rest {
+                            if job.idempotent {
+                                again.push_back(job);
+                            } else {
+                                job.finish(Answer::Failed);
+                            }
+                        }
                     } else {
                         retry_or_fail(rest, &mut again);
                     }
@@ -313,6 +344,7 @@ async fn run(
             }
         }
         if reusable {
+            c.last_used = Instant::now();
             conn = Some(c);
         }
     }
@@ -327,13 +359,15 @@ async fn connect_to(addr: SocketAddr, timeout: Duration) -> Option<Conn> {
     Some(Conn {
         stream,
         buf: BytesMut::with_capacity(8 * 1024),
+        last_used: Instant::now(),
     })
 }
 
-/// Sends copies that got no answer once more; a second time they fail.
+/// Sends idempotent copies that got no answer once more; a second time they
+/// fail. Other copies fail at once: the service may have acted on them.
 fn retry_or_fail(jobs: impl IntoIterator<Item = Job>, again: &mut VecDeque<Job>) {
     for mut job in jobs {
-        if job.retried {
+        if job.retried || !job.idempotent {
             job.finish(Answer::Failed);
         } else {
             job.retried = true;
@@ -353,6 +387,8 @@ enum ReadError {
 struct Conn {
     stream: TcpStream,
     buf: BytesMut,
+    /// When the last round on it ended.
+    last_used: Instant,
 }
 
 /// What the head of an answer says about its body.
@@ -579,8 +615,12 @@ mod tests {
     }
 
     fn request(path: &str, body: &str) -> Bytes {
+        request_with("PUT", path, body)
+    }
+
+    fn request_with(method: &str, path: &str, body: &str) -> Bytes {
         Bytes::from(format!(
-            "POST {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         ))
     }
@@ -606,7 +646,7 @@ mod tests {
             let done = Box::new(move |answer: Answer| {
                 let _ = tx.send(answer);
             });
-            lanes.send(Job::new(request(path, "payload"), false, done));
+            lanes.send(Job::new(request(path, "payload"), false, true, done));
             answers.push(rx);
         }
         let mut got = Vec::new();
@@ -625,6 +665,44 @@ mod tests {
                 ("/quiet-close", Answer::Status(203)),
                 ("/quiet-close", Answer::Status(203)),
                 ("/last", Answer::Status(204)),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_is_never_sent_twice() {
+        // An announced close (`Connection: close`) means the copies behind
+        // it were not read, so they go again on a fresh connection. Then the
+        // service answers a POST and closes without a word, so it may have
+        // read the next one: that copy fails rather than reach it twice.
+        let addr = scripted_server().await;
+        let lanes = Lanes::start(addr, 1, Duration::from_secs(5), Duration::from_secs(30)).unwrap();
+        let paths = ["/close", "/after1", "/quiet-close", "/quiet-close"];
+        let mut answers = Vec::new();
+        for path in paths {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let done = Box::new(move |answer: Answer| {
+                let _ = tx.send(answer);
+            });
+            lanes.send(Job::new(
+                request_with("POST", path, "w"),
+                false,
+                false,
+                done,
+            ));
+            answers.push(rx);
+        }
+        let mut got = Vec::new();
+        for rx in answers {
+            got.push(rx.await.unwrap());
+        }
+        assert_eq!(
+            got,
+            [
+                Answer::Status(202),
+                Answer::Status(204),
+                Answer::Status(203),
+                Answer::Failed,
             ]
         );
     }
@@ -672,6 +750,7 @@ mod tests {
             lanes.send(Job::new(
                 request,
                 false,
+                true,
                 Box::new(move |a| {
                     let _ = tx.send(a);
                 }),
@@ -697,6 +776,7 @@ mod tests {
         lanes.send(Job::new(
             request("/x", ""),
             false,
+            true,
             Box::new(move |a| {
                 let _ = tx.send(a);
             }),

@@ -185,6 +185,7 @@ pub fn spawn(shared: Arc<Shared>, job: ShadowJob) {
         })
     {
         let head_only = job.header.method == http::Method::HEAD;
+        let idempotent = job.header.method.is_idempotent();
         let request = serialize(job.header, &job.body);
         let started = Instant::now();
         let meta = Finished {
@@ -202,7 +203,7 @@ pub fn spawn(shared: Arc<Shared>, job: ShadowJob) {
             };
             meta.record(&shared, result, started.elapsed());
         });
-        lanes.send(pipeline::Job::new(request, head_only, done));
+        lanes.send(pipeline::Job::new(request, head_only, idempotent, done));
         return;
     }
     tokio::spawn(async move {
