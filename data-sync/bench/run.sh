@@ -74,8 +74,16 @@ name = "pgbench_tellers"
 stage = "syncing"
 PLAN
 
+# Every timed step starts from the same state: no checkpoint of the data
+# loaded so far running in the background (pgbench -i leaves about 1 GB of
+# WAL behind, whose checkpoint would otherwise land on the first step).
+settle() {
+  for port in $SRC_PORT $DST_PORT $NAT_PORT; do psql_ -p "$port" -d postgres -qc "CHECKPOINT"; done
+}
+
 # 1a. strangler: schema (no indexes), copy, deferred key build.
 "$STRANGLER" -q sync schema --plan "$WORK/plan.toml" >/dev/null
+settle
 T0=$(now)
 if [ -n "${SYNC_LOG:-}" ]; then
   RUST_LOG=strangler_sync=debug "$STRANGLER" sync run --plan "$WORK/plan.toml" --workers 2 --metrics 127.0.0.1:59187 2>"$SYNC_LOG" &
@@ -89,6 +97,7 @@ T_OURS=$(secs "$T0" "$(now)")
 # 1b. native: CREATE SUBSCRIPTION into an identical schema with keys.
 "$BIN/pg_dump" -h 127.0.0.1 -p $SRC_PORT -U postgres -s -t 'pgbench_*' postgres | psql_ -p $NAT_PORT -d svc >/dev/null
 psql_ -p $SRC_PORT -d postgres -c "CREATE PUBLICATION native FOR TABLE pgbench_accounts, pgbench_branches, pgbench_tellers"
+settle
 T0=$(now)
 psql_ -p $NAT_PORT -d svc -c "CREATE SUBSCRIPTION native CONNECTION 'host=127.0.0.1 port=$SRC_PORT user=postgres dbname=postgres' PUBLICATION native"
 until [ "$(psql_ -p $NAT_PORT -d svc -Atc "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate IN ('r','s')")" = 3 ]; do sleep 0.1; done
@@ -96,6 +105,7 @@ T_NATIVE=$(secs "$T0" "$(now)")
 
 # 1c. pg_dump | psql into a fresh database.
 psql_ -p $NAT_PORT -d postgres -c "CREATE DATABASE dump"
+settle
 T0=$(now)
 "$BIN/pg_dump" -h 127.0.0.1 -p $SRC_PORT -U postgres -t 'pgbench_*' postgres | psql_ -p $NAT_PORT -d dump >/dev/null
 T_DUMP=$(secs "$T0" "$(now)")
@@ -113,6 +123,7 @@ wait_ours() { # lsn
   until [ "$(psql_ -p $DST_PORT -d svc -Atc "SELECT lsn >= '$1'::pg_lsn FROM strangler.progress")" = t ]; do sleep 0.05; done; }
 wait_native() {
   until [ "$(psql_ -p $SRC_PORT -d postgres -Atc "SELECT bool_and(confirmed_flush_lsn >= '$1'::pg_lsn) FROM pg_replication_slots WHERE slot_name = 'native'")" = t ]; do sleep 0.05; done; }
+settle
 psql_ -p $SRC_PORT -d postgres -c "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= $N"
 T0=$(now)
 LSN=$(psql_ -p $SRC_PORT -d postgres -Atc "SELECT pg_current_wal_lsn()")
