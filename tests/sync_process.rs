@@ -32,9 +32,14 @@ fn clusters() -> (PgCluster, PgCluster) {
 
 /// Runs `sql` with psql and returns its unaligned, tuples-only output.
 fn psql(cluster: &PgCluster, sql: &str) -> String {
+    psql_in(cluster, cluster.connection_uri(), sql)
+}
+
+/// [`psql`] in the database `uri` names.
+fn psql_in(cluster: &PgCluster, uri: &str, sql: &str) -> String {
     let out = Command::new(cluster.bin_dir().join("psql"))
         .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
-        .arg(cluster.connection_uri())
+        .arg(uri)
         .args(["-c", sql])
         .output()
         .expect("run psql");
@@ -48,11 +53,23 @@ fn psql(cluster: &PgCluster, sql: &str) -> String {
 
 /// Polls `sql` (one boolean) until it is true, for at most `limit`.
 fn wait_until(cluster: &PgCluster, sql: &str, what: &str, limit: Duration, sync: &mut Sync) {
+    wait_until_in(cluster, cluster.connection_uri(), sql, what, limit, sync);
+}
+
+/// [`wait_until`] in the database `uri` names.
+fn wait_until_in(
+    cluster: &PgCluster,
+    uri: &str,
+    sql: &str,
+    what: &str,
+    limit: Duration,
+    sync: &mut Sync,
+) {
     let started = Instant::now();
     loop {
         let out = Command::new(cluster.bin_dir().join("psql"))
             .args(["-X", "-A", "-t", "-q", "-d"])
-            .arg(cluster.connection_uri())
+            .arg(uri)
             .args(["-c", sql])
             .output()
             .expect("run psql");
@@ -121,21 +138,20 @@ struct Sync {
 
 impl Sync {
     fn start(plan: &Path, log: &Path) -> Sync {
+        Sync::start_with(plan, log, &["--service", "catalog"])
+    }
+
+    /// Starts `sync run` with extra arguments (none: every service).
+    fn start_with(plan: &Path, log: &Path, args: &[&str]) -> Sync {
         let stderr = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("open log");
         let child = Command::new(env!("CARGO_BIN_EXE_strangler"))
-            .args([
-                "sync",
-                "run",
-                "--service",
-                "catalog",
-                "--workers",
-                "2",
-                "--plan",
-            ])
+            .args(["sync", "run", "--workers", "2"])
+            .args(args)
+            .arg("--plan")
             .arg(plan)
             .env("RUST_LOG", "strangler_sync=info")
             .stdout(Stdio::null())
@@ -687,5 +703,126 @@ fn tables_added_to_the_plan_join_while_the_others_stream() {
     drop(load);
     wait_caught_up(&source, &target, &mut sync);
     assert_exact(&source, &target, &plan, &TABLES);
+    assert_eq!(sync.terminate(), Some(0));
+}
+
+#[test]
+fn a_service_added_to_the_plan_starts_while_the_others_stream() {
+    let (source, target) = clusters();
+    pgbench_init(&source, 1);
+    psql(
+        &source,
+        "CREATE TABLE extra (id int PRIMARY KEY, v text); \
+         INSERT INTO extra SELECT g, md5(g::text) FROM generate_series(1, 20000) g",
+    );
+    psql(&target, "CREATE DATABASE reviews");
+    let reviews_uri = format!(
+        "{}/reviews",
+        target
+            .connection_uri()
+            .rsplit_once('/')
+            .expect("a database in the URI")
+            .0
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("sync.log");
+    let plan = write_plan(
+        dir.path(),
+        source.connection_uri(),
+        target.connection_uri(),
+        &TABLES,
+    );
+    let plan_arg = plan.to_str().expect("utf-8 path").to_owned();
+    let schema = strangler(&["sync", "schema", "--plan", &plan_arg]);
+    assert_eq!(schema.status.code(), Some(0));
+    let load = Load::start(&source);
+    let limit = Duration::from_secs(90);
+    let mut sync = Sync::start_with(&plan, &log, &[]);
+    wait_until(
+        &target,
+        "SELECT count(*) = 3 AND bool_and(state = 'streaming') FROM strangler.table_state",
+        "catalog to stream",
+        limit,
+        &mut sync,
+    );
+
+    // A second service, with its own database, joins the running sync. It
+    // is added before its tables exist: its preflight fails, the error is
+    // logged, catalog goes on; once the tables are made, a SIGHUP starts it.
+    let catalog = fs::read_to_string(&plan).expect("read plan");
+    let two = format!(
+        "{catalog}\n[[service]]\nname = \"reviews\"\nupstream = \"http://127.0.0.1:9002\"\n\
+         database = \"{reviews_uri}\"\n[[service.table]]\nname = \"extra\"\nstage = \"syncing\"\n"
+    );
+    let next = dir.path().join("next.toml");
+    fs::write(&next, two).expect("write plan");
+    fs::rename(&next, &plan).expect("replace the plan");
+    let started = Instant::now();
+    while !sync.log().contains("to try service reviews again") {
+        assert!(
+            started.elapsed() < limit,
+            "the failing service was not reported:\n{}",
+            sync.log()
+        );
+        assert!(sync.exited().is_none(), "the sync goes on:\n{}", sync.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let schema = strangler(&[
+        "sync",
+        "schema",
+        "--service",
+        "reviews",
+        "--plan",
+        &plan_arg,
+    ]);
+    assert_eq!(
+        schema.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&schema.stderr)
+    );
+    sync.signal("HUP");
+    wait_until_in(
+        &target,
+        &reviews_uri,
+        "SELECT count(*) = 1 AND bool_and(state = 'streaming') FROM strangler.table_state",
+        "reviews to stream",
+        limit,
+        &mut sync,
+    );
+    psql(
+        &source,
+        "UPDATE extra SET v = 'changed' WHERE id % 7 = 0; DELETE FROM extra WHERE id % 11 = 0",
+    );
+    drop(load);
+    let lsn = psql(&source, "SELECT pg_current_wal_lsn()");
+    wait_until_in(
+        &target,
+        &reviews_uri,
+        &format!(
+            "SELECT lsn >= '{lsn}'::pg_lsn FROM strangler.progress WHERE slot = 'strangler_reviews'"
+        ),
+        "reviews to catch up",
+        limit,
+        &mut sync,
+    );
+    let fingerprint_sql =
+        "SELECT count(*) || ' ' || coalesce(bit_xor(hashtextextended(t::text, 0)), 0) FROM extra t";
+    assert_eq!(
+        psql(&source, fingerprint_sql),
+        psql_in(&target, &reviews_uri, fingerprint_sql),
+        "extra differs"
+    );
+    wait_caught_up(&source, &target, &mut sync);
+    assert_exact(&source, &target, &plan, &TABLES);
+    let log_text = sync.log();
+    assert!(
+        log_text.contains("service reviews is new in the plan; syncing it"),
+        "{log_text}"
+    );
+    assert!(
+        !log_text.contains("restarting the stream") && !log_text.contains("retrying in"),
+        "catalog kept streaming, never restarted:\n{log_text}"
+    );
     assert_eq!(sync.terminate(), Some(0));
 }

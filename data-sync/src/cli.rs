@@ -207,42 +207,87 @@ async fn run_all(
             let _ = stop_tx.send(true);
         });
     }
-    let metrics: Vec<Arc<Metrics>> = specs
-        .iter()
-        .map(|s| Arc::new(Metrics::new(&s.service)))
-        .collect();
+    let metrics: crate::metrics::MetricsSet = Arc::new(std::sync::RwLock::new(Vec::new()));
     if let Some(addr) = metrics_addr {
-        let listener_metrics = metrics.clone();
-        let addr = addr.to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = crate::metrics::serve(&addr, listener_metrics).await {
-                tracing::error!("{e}");
-            }
-        });
+        serve_metrics(addr.to_owned(), Arc::clone(&metrics));
     }
     let options = RunOptions {
         copy: crate::CopyOptions { workers, progress },
         ..RunOptions::default()
     };
-    let mut senders = Vec::new();
+    let senders: Senders = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = tokio::task::JoinSet::new();
-    for (spec, m) in specs.iter().zip(metrics) {
+    // Services from the start: one that cannot go on stops the others.
+    // Services added to the plan later: one that fails is logged, and the
+    // others go on.
+    let mut added_later = std::collections::HashSet::new();
+    let start = |spec: &crate::SyncSpec, tasks: &mut tokio::task::JoinSet<_>| {
+        let m = Arc::new(Metrics::new(&spec.service));
+        metrics
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Arc::clone(&m));
         let (spec_tx, spec_rx) = watch::channel(spec.clone());
-        senders.push(spec_tx);
+        senders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(spec_tx);
         let options = options.clone();
         let stop = stop_rx.clone();
-        tasks.spawn(async move { crate::run_watching(spec_rx, &options, m, stop).await });
+        let name = spec.service.clone();
+        tasks.spawn(async move {
+            let result = crate::run_watching(spec_rx, &options, m, stop).await;
+            (name, result)
+        });
+    };
+    for spec in specs {
+        start(spec, &mut tasks);
     }
+    let (new_tx, mut new_rx) = tokio::sync::mpsc::unbounded_channel();
     if let Some(path) = plan_path {
         let service = service.map(str::to_owned);
-        tokio::spawn(watch_plan(path, service, senders));
+        tokio::spawn(watch_plan(path, service, Arc::clone(&senders), new_tx));
+    } else {
+        drop(new_tx);
     }
     let mut first_error = None;
-    while let Some(joined) = tasks.join_next().await {
-        let result = joined
-            .map_err(|e| Error::Other(format!("sync task failed: {e}")))
-            .and_then(|r| r);
+    loop {
+        let joined = tokio::select! {
+            joined = tasks.join_next() => joined,
+            Some(spec) = new_rx.recv(), if !*stop_rx.borrow() => {
+                let known = senders
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .iter()
+                    .any(|s| s.borrow().service == spec.service);
+                if known {
+                    continue;
+                }
+                tracing::info!(service = %spec.service, "service {} is new in the plan; syncing it", spec.service);
+                added_later.insert(spec.service.clone());
+                start(&spec, &mut tasks);
+                continue;
+            }
+        };
+        let Some(joined) = joined else { break };
+        let (name, result) = match joined {
+            Ok((name, result)) => (Some(name), result),
+            Err(e) => (None, Err(Error::Other(format!("sync task failed: {e}")))),
+        };
         if let Err(e) = result {
+            if let Some(name) = name.as_ref().filter(|n| added_later.contains(*n)) {
+                // Forget it, so that the next change to the plan (or a
+                // SIGHUP) tries it again.
+                senders
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .retain(|s| s.borrow().service != *name);
+                tracing::error!(
+                    "{e}; the other services go on. Fix it, then save the plan or send SIGHUP \
+                     to try service {name} again"
+                );
+                continue;
+            }
             if first_error.is_none() {
                 // One service cannot go on: stop the others cleanly too.
                 let _ = stop_tx.send(true);
@@ -256,13 +301,26 @@ async fn run_all(
     }
 }
 
+/// Serves the metrics in the background; a failure is logged.
+fn serve_metrics(addr: String, metrics: crate::metrics::MetricsSet) {
+    tokio::spawn(async move {
+        if let Err(e) = crate::metrics::serve(&addr, metrics).await {
+            tracing::error!("{e}");
+        }
+    });
+}
+
+/// The spec channels of the running services, one per service.
+type Senders = Arc<std::sync::Mutex<Vec<watch::Sender<crate::SyncSpec>>>>;
+
 /// Re-reads the plan when its file changes or on SIGHUP, and sends each
 /// running service its new spec. An unreadable or invalid plan is logged
 /// and ignored.
 async fn watch_plan(
     path: PathBuf,
     service: Option<String>,
-    senders: Vec<watch::Sender<crate::SyncSpec>>,
+    senders: Senders,
+    new_services: tokio::sync::mpsc::UnboundedSender<crate::SyncSpec>,
 ) {
     let stamp = |path: &PathBuf| -> Option<(SystemTime, u64)> {
         let meta = std::fs::metadata(path).ok()?;
@@ -303,24 +361,27 @@ async fn watch_plan(
                 continue;
             }
         };
-        for sender in &senders {
-            let name = sender.borrow().service.clone();
-            if let Some(spec) = specs.iter().find(|s| s.service == name) {
-                let _ = sender.send(spec.clone());
-            } else {
-                tracing::warn!(
-                    "service {name} has no table at stage `syncing` any more; it keeps its \
-                     current tables until `strangler sync run` restarts (`strangler sync \
-                     teardown --service {name}` removes its slot)"
-                );
+        let running: Vec<String> = {
+            let senders = senders
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for sender in senders.iter() {
+                let name = sender.borrow().service.clone();
+                if let Some(spec) = specs.iter().find(|s| s.service == name) {
+                    let _ = sender.send(spec.clone());
+                } else {
+                    tracing::warn!(
+                        "service {name} has no table at stage `syncing` any more; it keeps its \
+                         current tables until `strangler sync run` restarts (`strangler sync \
+                         teardown --service {name}` removes its slot)"
+                    );
+                }
             }
-        }
-        for spec in &specs {
-            if !senders.iter().any(|s| s.borrow().service == spec.service) {
-                tracing::warn!(
-                    "service {} is new in the plan; restart `strangler sync run` to sync it",
-                    spec.service
-                );
+            senders.iter().map(|s| s.borrow().service.clone()).collect()
+        };
+        for spec in specs {
+            if !running.contains(&spec.service) && new_services.send(spec).is_err() {
+                return;
             }
         }
     }

@@ -107,9 +107,13 @@ impl Metrics {
     }
 }
 
+/// The counters of every running service; services added to the plan while
+/// running join the set.
+pub type MetricsSet = std::sync::Arc<std::sync::RwLock<Vec<std::sync::Arc<Metrics>>>>;
+
 /// Serves `GET /metrics` (any path, really) for the given counters until
 /// the task is dropped.
-pub async fn serve(addr: &str, metrics: Vec<std::sync::Arc<Metrics>>) -> Result<(), Error> {
+pub async fn serve(addr: &str, metrics: MetricsSet) -> Result<(), Error> {
     let listener = TcpListener::bind(addr)
         .await
         .ctx(|| format!("listening for metrics on {addr}"))?;
@@ -117,7 +121,12 @@ pub async fn serve(addr: &str, metrics: Vec<std::sync::Arc<Metrics>>) -> Result<
         let Ok((mut socket, _)) = listener.accept().await else {
             continue;
         };
-        let body: String = metrics.iter().map(|m| m.render()).collect();
+        let body: String = metrics
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|m| m.render())
+            .collect();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
             let _ = socket.read(&mut buf).await;
