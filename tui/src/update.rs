@@ -492,6 +492,14 @@ fn clamp(model: &mut Model) {
         .table_row
         .min(model.all_tables().len().saturating_sub(1));
     model.dsm_row = model.dsm_row.min(services.saturating_sub(1));
+    // An edit (a rename, a new service) can take the selected service out
+    // of the services filter: drop the filter rather than hide the service
+    // the user is working on.
+    if model.filter_of(Pane::Services).is_some()
+        && !model.visible_services().contains(&model.service)
+    {
+        model.filter = None;
+    }
 }
 
 /// The selected index and the number of rows of `pane`.

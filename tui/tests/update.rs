@@ -386,6 +386,25 @@ fn filter_narrows_the_services_and_esc_clears_it() {
 }
 
 #[test]
+fn an_edit_never_hides_the_selected_service_behind_the_filter() {
+    let mut m = model();
+    keys(&mut m, &["/", "p", "a", "y", "Enter"]);
+    assert_eq!(m.visible_services(), [2]);
+    // Renamed so it no longer matches: the filter goes, the service stays
+    // selected and visible.
+    keys(
+        &mut m,
+        &[
+            "r", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace",
+            "b", "i", "l", "l", "i", "n", "g", "Enter",
+        ],
+    );
+    assert_eq!(m.plan.services[m.service].name, "billing");
+    assert!(m.filter.is_none());
+    assert!(m.visible_services().contains(&m.service));
+}
+
+#[test]
 fn filter_narrows_members_to_matching_rows_and_functions() {
     let mut m = model();
     keys(&mut m, &["Tab", "/", "p", "r", "i", "c", "e"]);
