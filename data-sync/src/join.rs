@@ -141,18 +141,8 @@ async fn join(
     };
     let checked = preflight(&source, &target, &sub).await?;
     state::ensure_schema(&target).await?;
-    for t in &checked {
-        state::set_table(
-            &target,
-            &spec.service,
-            &t.spec.name,
-            TableState::Copying,
-            Some(0),
-            None,
-            None,
-        )
-        .await?;
-    }
+    let names: Vec<&str> = checked.iter().map(|t| t.spec.name.as_str()).collect();
+    state::mark_copying(&target, &spec.service, &names).await?;
     // The publication first: the temporary slot's point comes after it, so
     // every change from that point on is published.
     ensure_publication(&source, spec).await?;

@@ -404,18 +404,8 @@ async fn copy_and_record(
     point: Lsn,
     set_progress: bool,
 ) -> Result<(), Error> {
-    for t in tables {
-        state::set_table(
-            target,
-            &spec.service,
-            &t.spec.name,
-            TableState::Copying,
-            Some(0),
-            None,
-            None,
-        )
-        .await?;
-    }
+    let names: Vec<&str> = tables.iter().map(|t| t.spec.name.as_str()).collect();
+    state::mark_copying(target, &spec.service, &names).await?;
     let rows = copy_tables(&spec.source, &spec.target, snapshot, tables, &options.copy).await?;
     target
         .batch_execute("BEGIN")

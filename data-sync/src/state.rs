@@ -204,6 +204,27 @@ pub async fn tables(client: &impl GenericClient, service: &str) -> Result<Vec<Ta
         .collect()
 }
 
+/// Marks `tables` of `service` as being copied, with no rows yet.
+pub async fn mark_copying(
+    client: &impl GenericClient,
+    service: &str,
+    tables: &[&str],
+) -> Result<(), Error> {
+    for &table in tables {
+        set_table(
+            client,
+            service,
+            table,
+            TableState::Copying,
+            Some(0),
+            None,
+            None,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Sets a table's state (and error, rows, snapshot LSN when given).
 pub async fn set_table(
     client: &impl GenericClient,
