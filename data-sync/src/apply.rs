@@ -164,6 +164,18 @@ impl Applier {
             .then(|| self.opened_at + TXN_LINGER)
     }
 
+    /// Waits until [`Self::commit_deadline`] as it stands now; forever when
+    /// there is none.
+    pub(crate) fn commit_due(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let deadline = self.commit_deadline();
+        async move {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
     /// Whether a source transaction is open (its commit not yet seen).
     pub(crate) fn in_source_txn(&self) -> bool {
         self.in_source_txn
@@ -666,6 +678,21 @@ impl Applier {
 fn statement_sql(table: &str, map: &RelMap, kind: Kind, mask: &[bool]) -> String {
     let cast = |param: usize, ty: &str| format!("u.a{param}::{ty}");
     let cols = &map.target_cols;
+    // The target row `t` whose key is the run's first parameters.
+    let key_match = || {
+        map.key_tgt
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                format!(
+                    "t.{} = {}",
+                    quote_ident(&cols[c].0),
+                    cast(i + 1, &cols[c].1)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
     match kind {
         Kind::Upsert => {
             let n = cols.len();
@@ -701,18 +728,6 @@ fn statement_sql(table: &str, map: &RelMap, kind: Kind, mask: &[bool]) -> String
         }
         Kind::Update => {
             let k = map.key_tgt.len();
-            let wheres: Vec<String> = map
-                .key_tgt
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| {
-                    format!(
-                        "t.{} = {}",
-                        quote_ident(&cols[c].0),
-                        cast(i + 1, &cols[c].1)
-                    )
-                })
-                .collect();
             let sets: Vec<String> = cols
                 .iter()
                 .zip(mask)
@@ -724,27 +739,15 @@ fn statement_sql(table: &str, map: &RelMap, kind: Kind, mask: &[bool]) -> String
                 "UPDATE {table} AS t SET {} FROM {} WHERE {}",
                 sets.join(", "),
                 unnest(k + sets.len()),
-                wheres.join(" AND ")
+                key_match()
             )
         }
         Kind::Delete => {
             let k = map.key_tgt.len();
-            let wheres: Vec<String> = map
-                .key_tgt
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| {
-                    format!(
-                        "t.{} = {}",
-                        quote_ident(&cols[c].0),
-                        cast(i + 1, &cols[c].1)
-                    )
-                })
-                .collect();
             format!(
                 "DELETE FROM {table} AS t USING {} WHERE {}",
                 unnest(k),
-                wheres.join(" AND ")
+                key_match()
             )
         }
     }

@@ -274,15 +274,9 @@ async fn catch_up(
         let item = if let Some(item) = held.take() {
             item
         } else {
-            let deadline = applier.commit_deadline();
             tokio::select! {
                 biased;
-                () = async {
-                    match deadline {
-                        Some(at) => tokio::time::sleep_until(at.into()).await,
-                        None => std::future::pending().await,
-                    }
-                } => {
+                () = applier.commit_due() => {
                     applier.commit().await?;
                     continue;
                 }

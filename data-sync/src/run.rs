@@ -726,15 +726,9 @@ async fn apply_loop(
                 }
             }
         }
-        let deadline = applier.commit_deadline();
         tokio::select! {
             biased;
-            () = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            } => applier.commit().await?,
+            () = applier.commit_due() => applier.commit().await?,
             changed = signals.shutdown.changed() => {
                 if changed.is_err() || *signals.shutdown.borrow() {
                     return Ok(Ended::Shutdown);
