@@ -114,6 +114,20 @@ fn last_type_ident(ty: &Type) -> Option<String> {
     }
 }
 
+/// A closure's named parameters, bound to unknown values.
+fn closure_params<'a>(c: &syn::ExprClosure) -> Vec<Binding<'a>> {
+    c.inputs
+        .iter()
+        .filter_map(pat_ident)
+        .map(|name| Binding {
+            name,
+            value: Value::Unknown,
+            used: true,
+            config: false,
+        })
+        .collect()
+}
+
 fn pat_ident(pat: &Pat) -> Option<String> {
     match pat {
         Pat::Ident(p) if p.subpat.is_none() => Some(p.ident.to_string()),
@@ -352,17 +366,7 @@ impl<'a> Walker<'a, '_, '_> {
             }
             Expr::Assign(a) => self.eval_assign(a, d),
             Expr::Closure(c) => {
-                let params = c
-                    .inputs
-                    .iter()
-                    .filter_map(pat_ident)
-                    .map(|name| Binding {
-                        name,
-                        value: Value::Unknown,
-                        used: true,
-                        config: false,
-                    })
-                    .collect();
+                let params = closure_params(c);
                 self.scopes.push(params);
                 self.closure_depth += 1;
                 let v = self.eval(&c.body, d);
@@ -1069,17 +1073,7 @@ impl<'a> Walker<'a, '_, '_> {
                 ),
             },
             Expr::Closure(c) => {
-                let mut params: Vec<Binding<'a>> = c
-                    .inputs
-                    .iter()
-                    .filter_map(pat_ident)
-                    .map(|name| Binding {
-                        name,
-                        value: Value::Unknown,
-                        used: true,
-                        config: false,
-                    })
-                    .collect();
+                let mut params = closure_params(c);
                 if let Some(first) = params.first_mut() {
                     first.value = Value::Routes(Routes::default());
                     first.config = true;
