@@ -57,6 +57,14 @@ pub enum PlanError {
         /// The plan file.
         path: PathBuf,
     },
+    /// The plan watcher's thread could not be started.
+    #[error("cannot watch plan {}: {source}", path.display())]
+    Watch {
+        /// The plan file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
     /// Writing the file failed; the old file is untouched.
     #[error("cannot write plan {}: {source}", path.display())]
     Write {

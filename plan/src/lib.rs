@@ -32,6 +32,8 @@
 //! - [`PlanFile`] loads a file and saves edits atomically, keeping the
 //!   user's comments, and refuses to write an invalid plan or a stage move
 //!   the migration path forbids ([`RouteStage`], [`TableStage`]).
+//! - [`PlanWatcher`] calls back when the file changes while a tool runs
+//!   (an edit, a rename over it, a Kubernetes `ConfigMap`'s symlink swap).
 
 mod diagnostic;
 mod edit;
@@ -41,6 +43,7 @@ mod model;
 mod stage;
 mod template;
 mod validate;
+mod watch;
 
 pub use diagnostic::{
     Diagnostic, FieldPath, Focus, Location, Severity, Step, has_errors, locate, location_of,
@@ -51,3 +54,4 @@ pub use model::{AnalyzeSettings, Method, Monolith, Plan, Route, Service, Sticky,
 pub use stage::{RouteStage, TableStage, TransitionError, UnknownStage};
 pub use template::{RouteTemplate, Segment, TemplateError};
 pub use validate::validate;
+pub use watch::{POLL_INTERVAL, PlanWatcher};
