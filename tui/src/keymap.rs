@@ -1,7 +1,10 @@
 //! The one keymap table. The key handler, the help overlay and the status
-//! bar hints all read [`KEYMAP`], so they cannot disagree.
+//! bar hints all read [`KEYMAP`], so they cannot disagree; [`scopes`] says
+//! which of its scopes apply to a model.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::model::{Model, Pane, Popup};
 
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,4 +277,103 @@ pub fn hints(scopes: &[Scope]) -> Vec<(&'static str, &'static str)> {
         .filter(|b| !b.hint.is_empty() && scopes.contains(&b.scope))
         .map(|b| (b.label, b.hint))
         .collect()
+}
+
+/// The keymap scopes that apply now, most specific first.
+#[must_use]
+pub fn scopes(model: &Model) -> Vec<Scope> {
+    let popup = match &model.popup {
+        None => None,
+        Some(Popup::Help { .. }) => Some(Scope::Help),
+        Some(Popup::Pick { .. }) => Some(Scope::Picker),
+        Some(Popup::Input { .. }) => Some(Scope::Input),
+        Some(Popup::ConfirmQuit) => Some(Scope::Confirm),
+        Some(Popup::Diff { .. }) => Some(Scope::Diff),
+    };
+    if let Some(scope) = popup {
+        return vec![Scope::Always, scope];
+    }
+    let mut out = vec![Scope::Always];
+    if model.busy.is_some() {
+        out.push(Scope::Busy);
+    }
+    out.push(if model.filter.is_some() {
+        Scope::Searching
+    } else {
+        Scope::NotSearching
+    });
+    if model.focus == Pane::Members {
+        out.push(Scope::Tree);
+    }
+    out.push(Scope::Main);
+    out
+}
+
+/// The help overlay's lines, from [`KEYMAP`]: the main screen's keys in two
+/// columns, then the members tree's, background work's and each popup's
+/// keys on a line each.
+#[must_use]
+pub fn help_lines() -> Vec<String> {
+    let main: Vec<String> = KEYMAP
+        .iter()
+        .filter(|b| {
+            matches!(
+                b.scope,
+                Scope::Always | Scope::Main | Scope::NotSearching | Scope::Searching
+            )
+        })
+        .map(|b| {
+            let mut text = format!("{:<7} {}", b.label, b.description);
+            if b.scope == Scope::Searching {
+                text.push_str(" (filtering)");
+            }
+            text
+        })
+        .collect();
+    let half = main.len().div_ceil(2);
+    let mut lines: Vec<String> = (0..half)
+        .map(|i| {
+            let left = truncate(&main[i], 37);
+            let right = main.get(i + half).map_or("", String::as_str);
+            format!("{left:<38}{}", truncate(right, 37))
+        })
+        .collect();
+    for scope in [
+        Scope::Tree,
+        Scope::Busy,
+        Scope::Picker,
+        Scope::Input,
+        Scope::Confirm,
+        Scope::Diff,
+        Scope::Help,
+    ] {
+        let keys: Vec<String> = KEYMAP
+            .iter()
+            .filter(|b| b.scope == scope)
+            .map(|b| format!("{} {}", b.label, b.description))
+            .collect();
+        let mut line = format!("{}:", scope.title());
+        for key in keys {
+            if line.chars().count() + key.chars().count() + 2 > 76 {
+                lines.push(std::mem::replace(&mut line, "   ".to_owned()));
+            }
+            line.push(' ');
+            line.push_str(&key);
+            line.push(',');
+        }
+        line.pop();
+        lines.push(line);
+    }
+    lines
+}
+
+/// `text` cut to `width` characters, the last one an ellipsis when cut.
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut out: String = text.chars().take(width - 1).collect();
+        out.push('…');
+        out
+    }
 }

@@ -24,6 +24,7 @@
 
 pub mod analysis_json;
 pub mod keymap;
+pub mod layout;
 pub mod model;
 pub mod update;
 pub mod view;

@@ -3,21 +3,18 @@
 use std::collections::BTreeMap;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use strangler_analyzer::cluster::coupling::Evidence;
 
-use crate::keymap::{KEYMAP, Scope, hints};
+use crate::keymap::{Scope, help_lines, hints, scopes};
+use crate::layout::{MIN_SIZE, header_rows, list_height, offset, panes};
 use crate::model::{
     InputPurpose, Model, Pane, PickPurpose, Popup, ROUTE_COLUMNS, Row, Sort, TABLE_COLUMNS,
     conditions, unit_word,
 };
-use crate::update::scopes;
-
-/// The smallest terminal the planner draws in.
-pub const MIN_SIZE: (u16, u16) = (80, 24);
 
 /// Colours, or a monochrome theme when `NO_COLOR` is set: the selection is
 /// then reverse video plus the `▶` marker, which every theme draws.
@@ -89,46 +86,6 @@ impl Theme {
             Style::new().add_modifier(Modifier::BOLD),
             Style::new().add_modifier(Modifier::BOLD),
         )
-    }
-}
-
-/// The first visible row of a list `height` rows high when `selected` is
-/// selected: the list scrolls just enough to show it.
-#[must_use]
-pub fn offset(selected: usize, height: usize) -> usize {
-    if height == 0 {
-        0
-    } else {
-        (selected + 1).saturating_sub(height)
-    }
-}
-
-/// The panes drawn for `focus` in `area`, with their rectangles (borders
-/// included), for drawing and for mouse hit tests alike.
-#[must_use]
-pub fn panes(area: Rect, focus: Pane) -> Vec<(Pane, Rect)> {
-    let body = body(area);
-    match focus {
-        Pane::Services | Pane::Members | Pane::Details => {
-            let columns =
-                Layout::horizontal([Constraint::Length(32), Constraint::Min(0)]).split(body);
-            let right = Layout::vertical([Constraint::Percentage(55), Constraint::Min(0)])
-                .split(columns[1]);
-            vec![
-                (Pane::Services, columns[0]),
-                (Pane::Members, right[0]),
-                (Pane::Details, right[1]),
-            ]
-        }
-        other => vec![(other, body)],
-    }
-}
-
-fn body(area: Rect) -> Rect {
-    Rect {
-        y: area.y + 2,
-        height: area.height.saturating_sub(4),
-        ..area
     }
 }
 
@@ -282,12 +239,14 @@ fn block(title: String, focused: bool, theme: Theme) -> Block<'static> {
     }
 }
 
-/// Draws rows in a bordered box, scrolled to show `selected`, with the
-/// selection marked by `▶` and the theme's selection style.
+/// Draws `pane`'s rows in a bordered box, scrolled to show `selected`, with
+/// the selection marked by `▶` and the theme's selection style. `header` is
+/// the line of column titles of a pane that [`header_rows`] gives one.
 #[allow(clippy::too_many_arguments)]
 fn list(
     frame: &mut Frame,
     rect: Rect,
+    pane: Pane,
     title: String,
     header: Option<Line<'static>>,
     rows: Vec<Line<'static>>,
@@ -298,12 +257,12 @@ fn list(
     let block = block(title, focused, theme);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let mut height = inner.height as usize;
-    let mut lines = Vec::new();
-    if let Some(h) = header {
-        lines.push(h.style(theme.header()));
-        height = height.saturating_sub(1);
-    }
+    let height = list_height(pane, rect);
+    let mut lines: Vec<Line> = header
+        .into_iter()
+        .take(header_rows(pane))
+        .map(|h| h.style(theme.header()))
+        .collect();
     let first = offset(selected.unwrap_or(0), height);
     for (i, row) in rows.into_iter().enumerate().skip(first).take(height) {
         let is_selected = Some(i) == selected;
@@ -369,6 +328,7 @@ fn services(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused:
     list(
         frame,
         rect,
+        Pane::Services,
         format!(
             "Services ({}){}",
             count(visible.len(), model.plan.services.len()),
@@ -387,6 +347,7 @@ fn members(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: 
         list(
             frame,
             rect,
+            Pane::Members,
             "Members".to_owned(),
             None,
             vec![Line::from("no services yet: n creates one")],
@@ -466,6 +427,7 @@ fn members(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect, focused: 
     list(
         frame,
         rect,
+        Pane::Members,
         format!(
             "{} ({}){}",
             Pane::Members.title(),
@@ -790,6 +752,7 @@ fn routes(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
     list(
         frame,
         rect,
+        Pane::Routes,
         format!(
             "Routes ({}){}  o sorts by the next column, O reverses",
             count(shown.len(), all),
@@ -833,6 +796,7 @@ fn tables(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
     list(
         frame,
         rect,
+        Pane::Tables,
         format!(
             "Tables ({}){}  o sorts by the next column, O reverses",
             count(shown.len(), all),
@@ -885,7 +849,7 @@ fn dsm(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
     let mut header = vec![Span::raw(format!("{:label_width$}", ""))];
     header.extend((0..columns).map(|j| Span::styled(format!("{:>5}", j + 1), theme.header())));
     let mut lines = vec![Line::from(header)];
-    let height = (inner.height as usize).saturating_sub(1);
+    let height = list_height(Pane::Dsm, rect);
     let first = offset(model.dsm_row, height);
     for (i, from) in names.iter().enumerate().skip(first).take(height) {
         let selected = i == model.dsm_row;
@@ -1043,73 +1007,10 @@ fn help_popup(scroll: usize, area: Rect) -> (String, Vec<Line<'static>>, u16, u1
     } else {
         "Keys (?)".to_owned()
     };
-    (title, all.into_iter().skip(scroll).collect(), 78, h)
-}
-
-/// The help overlay's lines, from [`KEYMAP`]: the main screen's keys in two
-/// columns, then the members tree's, background work's and each popup's
-/// keys on a line each.
-#[must_use]
-pub fn help_lines() -> Vec<Line<'static>> {
-    let main: Vec<String> = KEYMAP
-        .iter()
-        .filter(|b| {
-            matches!(
-                b.scope,
-                Scope::Always | Scope::Main | Scope::NotSearching | Scope::Searching
-            )
-        })
-        .map(|b| {
-            let mut text = format!("{:<7} {}", b.label, b.description);
-            if b.scope == Scope::Searching {
-                text.push_str(" (filtering)");
-            }
-            text
-        })
-        .collect();
-    let half = main.len().div_ceil(2);
-    let mut lines: Vec<Line> = (0..half)
-        .map(|i| {
-            let left = truncate(&main[i], 37);
-            let right = main.get(i + half).map_or("", String::as_str);
-            Line::from(format!("{left:<38}{}", truncate(right, 37)))
-        })
-        .collect();
-    for scope in [
-        Scope::Tree,
-        Scope::Busy,
-        Scope::Picker,
-        Scope::Input,
-        Scope::Confirm,
-        Scope::Diff,
-        Scope::Help,
-    ] {
-        let keys: Vec<String> = KEYMAP
-            .iter()
-            .filter(|b| b.scope == scope)
-            .map(|b| format!("{} {}", b.label, b.description))
-            .collect();
-        let mut line = format!("{}:", scope.title());
-        for key in keys {
-            if line.chars().count() + key.chars().count() + 2 > 76 {
-                lines.push(Line::from(std::mem::replace(&mut line, "   ".to_owned())));
-            }
-            line.push(' ');
-            line.push_str(&key);
-            line.push(',');
-        }
-        line.pop();
-        lines.push(Line::from(line));
-    }
-    lines
-}
-
-fn truncate(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        text.to_owned()
-    } else {
-        let mut out: String = text.chars().take(width - 1).collect();
-        out.push('…');
-        out
-    }
+    (
+        title,
+        all.into_iter().skip(scroll).map(Line::from).collect(),
+        78,
+        h,
+    )
 }
