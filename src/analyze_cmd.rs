@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use strangler_analyzer::cluster::{
-    self, Granularity, SuggestConfig, SuggestError, Weights, plan as plan_out, report,
-    suggest::read_truth, suggest::score,
+    self, Granularity, SuggestConfig, SuggestError, plan as plan_out, report, suggest::read_truth,
+    suggest::score,
 };
 use strangler_analyzer::{Config, Format, HistoryConfig};
 use strangler_plan::PlanFile;
@@ -113,8 +113,9 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The clustering settings: flags first, then the plan's `[analyze]`, then
-/// the defaults; and the reference to score against, if any.
+/// The clustering settings: flags first, then the plan's `[analyze]`
+/// (read by the analyzer's [`SuggestConfig::from_settings`]), then the
+/// defaults; and the reference to score against, if any.
 fn suggest_settings(
     args: &AnalyzeArgs,
     existing: Option<&PlanFile>,
@@ -123,21 +124,12 @@ fn suggest_settings(
     SuggestConfig,
     Option<std::collections::BTreeMap<String, String>>,
 )> {
-    let granularity = match args.granularity {
-        Some(GranularityArg::Function) => Granularity::Function,
-        Some(GranularityArg::Module) => Granularity::Module,
-        Some(GranularityArg::File) => Granularity::File,
-        None => settings
-            .granularity
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?
-            .unwrap_or_default(),
-    };
-    let mut weights = Weights::default();
-    for (kind, value) in &settings.weights {
-        set_weight(&mut weights, kind, *value)?;
+    let mut config = SuggestConfig::from_settings(settings)?;
+    match args.granularity {
+        Some(GranularityArg::Function) => config.granularity = Granularity::Function,
+        Some(GranularityArg::Module) => config.granularity = Granularity::Module,
+        Some(GranularityArg::File) => config.granularity = Granularity::File,
+        None => {}
     }
     for spec in &args.weights {
         let (kind, value) = spec
@@ -151,26 +143,31 @@ fn suggest_settings(
             .with_context(|| {
                 format!("--weight {spec}: the value must be a number, zero or more")
             })?;
-        set_weight(&mut weights, kind.trim(), value)?;
+        let kind = kind.trim();
+        let slot = config.weights.slot_mut(kind).with_context(|| {
+            format!(
+                "unknown weight `{kind}`; the kinds are: {}",
+                strangler_plan::AnalyzeSettings::WEIGHTS.join(", ")
+            )
+        })?;
+        *slot = value;
     }
-    let suggest_config = SuggestConfig {
-        granularity,
-        weights,
-        resolution: args
-            .resolution
-            .or(settings.resolution)
-            .unwrap_or(cluster::suggest::DEFAULT_RESOLUTION),
-        seed: args.seed.or(settings.seed).unwrap_or(42),
-        services: args.services.or(settings.services.map(|n| n as usize)),
-        existing: existing
-            .as_ref()
-            .map(|f| plan_out::existing_services(f.plan()))
-            .unwrap_or_default(),
-        reset: args.reset,
-    };
-    if !(suggest_config.resolution.is_finite() && suggest_config.resolution > 0.0) {
-        anyhow::bail!("--resolution must be a positive number");
+    if let Some(resolution) = args.resolution {
+        if !(resolution.is_finite() && resolution > 0.0) {
+            anyhow::bail!("--resolution must be a positive number");
+        }
+        config.resolution = resolution;
     }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if args.services.is_some() {
+        config.services = args.services;
+    }
+    config.existing = existing
+        .map(|f| plan_out::existing_services(f.plan()))
+        .unwrap_or_default();
+    config.reset = args.reset;
     let truth = match &args.truth {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -179,26 +176,7 @@ fn suggest_settings(
         }
         None => None,
     };
-
-    Ok((suggest_config, truth))
-}
-
-fn set_weight(weights: &mut Weights, kind: &str, value: f64) -> anyhow::Result<()> {
-    let slot = match kind {
-        "reads" => &mut weights.reads,
-        "writes" => &mut weights.writes,
-        "calls" => &mut weights.calls,
-        "types" => &mut weights.types,
-        "nesting" => &mut weights.nesting,
-        "co_changes" => &mut weights.co_changes,
-        "references" => &mut weights.references,
-        other => anyhow::bail!(
-            "unknown weight `{other}`; the kinds are: {}",
-            strangler_plan::AnalyzeSettings::WEIGHTS.join(", ")
-        ),
-    };
-    *slot = value;
-    Ok(())
+    Ok((config, truth))
 }
 
 /// The monolith's name for a new plan: the first crate's, else the directory's.

@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a node stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
     /// A Cargo package's library or binary target.
@@ -28,7 +28,7 @@ pub enum NodeKind {
 }
 
 /// What an edge stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeKind {
     /// A crate or module to an item it contains.
@@ -52,7 +52,7 @@ pub enum EdgeKind {
 }
 
 /// A node of the graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     /// Stable id, such as `shop::orders::checkout` or `table:orders`.
     pub id: String,
@@ -70,8 +70,12 @@ pub struct Node {
 }
 
 /// Details that only some kinds of node have.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-#[serde(untagged)]
+///
+/// Written untagged (its fields flattened into the node); read back by the
+/// fields present ([`DetailFields`]), because an untagged unit variant
+/// cannot tell itself from the others when flattened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(untagged, from = "DetailFields")]
 pub enum Detail {
     /// No details.
     #[default]
@@ -101,8 +105,43 @@ pub enum Detail {
     },
 }
 
+/// Every field a [`Detail`] may have, as JSON carries them: `path` makes a
+/// route, `columns` a table, `type_kind` a type, none of them no details.
+#[derive(Deserialize)]
+struct DetailFields {
+    methods: Option<Vec<String>>,
+    path: Option<String>,
+    handler: Option<String>,
+    columns: Option<Vec<String>>,
+    primary_key: Option<Vec<String>>,
+    view: Option<bool>,
+    type_kind: Option<String>,
+}
+
+impl From<DetailFields> for Detail {
+    fn from(f: DetailFields) -> Self {
+        if let Some(path) = f.path {
+            Self::Route {
+                methods: f.methods.unwrap_or_default(),
+                path,
+                handler: f.handler,
+            }
+        } else if let Some(columns) = f.columns {
+            Self::Table {
+                columns,
+                primary_key: f.primary_key.unwrap_or_default(),
+                view: f.view.unwrap_or(false),
+            }
+        } else if let Some(type_kind) = f.type_kind {
+            Self::Type { type_kind }
+        } else {
+            Self::None
+        }
+    }
+}
+
 /// An edge of the graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Edge {
     /// Id of the source node.
     pub from: String,

@@ -37,11 +37,11 @@ mod workers;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use graph::{Detail, Edge, EdgeKind, Graph, Node, NodeKind};
 pub use history::HistoryConfig;
-pub use output::{Format, render};
+pub use output::{Format, ReadJsonError, read_json, render};
 pub use source::Diagnostic;
 
 use graph::{GraphBuilder, route_id, table_id};
@@ -91,21 +91,25 @@ pub enum AnalyzeError {
     Threads(String),
 }
 
-/// The result of an analysis.
-#[derive(Debug, Clone, Serialize)]
+/// The result of an analysis. It is written as JSON by [`render`] with
+/// [`Format::Json`] (and, with the suggestion, by
+/// [`cluster::report::json`]) and read back by [`read_json`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Analysis {
     /// Nodes, sorted by id.
     pub nodes: Vec<Node>,
     /// Edges, sorted by (from, to, kind).
     pub edges: Vec<Edge>,
     /// Every problem met, sorted by file and line.
+    #[serde(default)]
     pub diagnostics: Vec<Diagnostic>,
     /// Counts.
+    #[serde(default)]
     pub stats: Stats,
 }
 
 /// Counts describing an analysis.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Stats {
     /// Rust files found in crates.
     pub rust_files: usize,

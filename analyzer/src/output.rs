@@ -1,5 +1,6 @@
-//! Rendering an analysis: a text summary, the whole graph as JSON, and
-//! module-level pictures as Graphviz DOT and Mermaid.
+//! Rendering an analysis: a text summary, the whole graph as JSON (and
+//! reading that JSON back), and module-level pictures as Graphviz DOT and
+//! Mermaid.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -31,6 +32,18 @@ pub fn render(analysis: &Analysis, format: Format) -> String {
         Format::Dot => dot(&ModuleGraph::new(analysis)),
         Format::Mermaid => mermaid(&ModuleGraph::new(analysis)),
     }
+}
+
+/// Why [`read_json`] could not read a document.
+#[derive(Debug, thiserror::Error)]
+#[error("not the JSON of `strangler analyze --format json`: {0}")]
+pub struct ReadJsonError(#[from] serde_json::Error);
+
+/// Reads back the JSON of [`render`] with [`Format::Json`], or of
+/// `strangler analyze --format json` (whose suggestion fields are ignored),
+/// on the same types that wrote it.
+pub fn read_json(text: &str) -> Result<Analysis, ReadJsonError> {
+    Ok(serde_json::from_str(text)?)
 }
 
 /// The graph folded to modules (and tables): each function, type and route

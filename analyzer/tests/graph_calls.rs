@@ -86,3 +86,32 @@ fn a_missing_path_or_a_tree_without_rust_is_an_error() {
         "{err}"
     );
 }
+
+#[test]
+fn the_json_reads_back_into_the_same_analysis() {
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/shop-monolith");
+    let analysis = analyze(&shop, &Config::default()).expect("analyze");
+    let suggestion = strangler_analyzer::cluster::suggest(
+        &analysis,
+        &strangler_analyzer::cluster::SuggestConfig::default(),
+    )
+    .expect("suggest");
+    for json in [
+        strangler_analyzer::render(&analysis, strangler_analyzer::Format::Json),
+        strangler_analyzer::cluster::report::json(&analysis, &suggestion),
+    ] {
+        let back = strangler_analyzer::read_json(&json).expect("reads back");
+        assert_eq!(back.nodes, analysis.nodes);
+        assert_eq!(back.edges, analysis.edges);
+        assert_eq!(back.diagnostics, analysis.diagnostics);
+        assert_eq!(
+            strangler_analyzer::render(&back, strangler_analyzer::Format::Json),
+            strangler_analyzer::render(&analysis, strangler_analyzer::Format::Json)
+        );
+    }
+    for kind in [NodeKind::Route, NodeKind::Table, NodeKind::Type] {
+        assert!(analysis.nodes.iter().any(|n| n.kind == kind), "{kind:?}");
+    }
+    let e = strangler_analyzer::read_json("{}").expect_err("no nodes");
+    assert!(e.to_string().contains("missing field `nodes`"), "{e}");
+}

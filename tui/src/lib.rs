@@ -22,7 +22,6 @@
 //! # Ok::<(), strangler_tui::TuiError>(())
 //! ```
 
-pub mod analysis_json;
 pub mod keymap;
 pub mod layout;
 pub mod model;
@@ -43,7 +42,7 @@ use crossterm::{execute, queue};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use strangler_analyzer::cluster::plan::{apply, existing_services};
-use strangler_analyzer::cluster::suggest::{DEFAULT_RESOLUTION, SuggestConfig, suggest};
+use strangler_analyzer::cluster::{SuggestConfig, suggest};
 use strangler_plan::{Plan, PlanError, PlanFile};
 
 pub use model::{Analyzed, Effect, Model, Pane, Popup};
@@ -100,7 +99,7 @@ pub fn run(options: &Options) -> Result<(), TuiError> {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| TuiError::Analysis(format!("cannot read {}: {e}", path.display())))?;
             Some(
-                analysis_json::parse(&text)
+                strangler_analyzer::read_json(&text)
                     .map_err(|e| TuiError::Analysis(format!("{}: {e}", path.display())))?,
             )
         }
@@ -141,15 +140,13 @@ pub fn perform(effect: Effect, file: &mut PlanFile, analyzed: Option<&Analyzed>)
 /// Re-runs the clustering on `analyzed`, keeping `plan`'s pins and
 /// placements: the plan it suggests and its warnings.
 pub fn resuggest(plan: &Plan, analyzed: &Analyzed) -> Result<(Box<Plan>, Vec<String>), String> {
-    let settings = plan.analyze.clone().unwrap_or_default();
     let config = SuggestConfig {
         granularity: analyzed.granularity,
-        weights: model::weights_of(plan),
-        resolution: settings.resolution.unwrap_or(DEFAULT_RESOLUTION),
-        seed: settings.seed.unwrap_or(42),
+        // Re-suggesting starts from the plan's services, so `services`, the
+        // count for a fresh suggestion, is not aimed for, as before.
         services: None,
         existing: existing_services(plan),
-        reset: false,
+        ..model::suggest_config(plan).map_err(|e| e.to_string())?
     };
     suggest(&analyzed.analysis, &config)
         .map(|s| {
@@ -166,7 +163,7 @@ pub fn analyze(repo: &Path, plan: &Plan, phase: impl Fn(&str)) -> Result<Analyze
     let analysis = strangler_analyzer::analyze(repo, &strangler_analyzer::Config::default())
         .map_err(|e| e.to_string())?;
     phase("building the coupling graph");
-    Ok(Analyzed::new(analysis, plan))
+    Analyzed::new(analysis, plan).map_err(|e| e.to_string())
 }
 
 /// Applies `message` and every follow-up message it leads to.

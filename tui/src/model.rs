@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use strangler_analyzer::cluster::coupling::{Coupling, Granularity, Weights};
+use strangler_analyzer::cluster::coupling::{Coupling, Granularity};
 use strangler_analyzer::cluster::plan::existing_services;
 use strangler_analyzer::cluster::suggest::{Metrics, Suggestion, evaluate};
+use strangler_analyzer::cluster::{SettingsError, SuggestConfig};
 use strangler_analyzer::{Analysis, EdgeKind, NodeKind};
 use strangler_plan::{Plan, Route, Table, TableStage};
 
@@ -34,12 +35,12 @@ pub struct Analyzed {
 
 impl Analyzed {
     /// Folds `analysis` onto the units of `plan` (its `[analyze]` granularity
-    /// and weights, else the analyzer's defaults).
-    #[must_use]
-    pub fn new(analysis: Analysis, plan: &Plan) -> Self {
-        let granularity = granularity_of(plan);
-        let weights = weights_of(plan);
-        let coupling = Coupling::build(&analysis, granularity, &weights);
+    /// and weights, else the analyzer's defaults). Fails when those settings
+    /// cannot be used, as `strangler analyze` does on the same plan.
+    pub fn new(analysis: Analysis, plan: &Plan) -> Result<Self, SettingsError> {
+        let config = suggest_config(plan)?;
+        let granularity = config.granularity;
+        let coupling = Coupling::build(&analysis, granularity, &config.weights);
         let mut functions: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let node_index: BTreeMap<String, usize> = analysis
             .nodes
@@ -80,14 +81,14 @@ impl Analyzed {
                 }
             }
         }
-        Self {
+        Ok(Self {
             analysis,
             coupling,
             granularity,
             functions,
             node_index,
             edges_of,
-        }
+        })
     }
 
     /// Metrics, coupling matrix, reasons and warnings for `plan` as it is.
@@ -102,15 +103,18 @@ impl Analyzed {
     }
 }
 
+/// The clustering configuration of the plan's `[analyze]` settings, read
+/// by the analyzer as `strangler analyze` reads them.
+pub fn suggest_config(plan: &Plan) -> Result<SuggestConfig, SettingsError> {
+    SuggestConfig::from_settings(&plan.analyze.clone().unwrap_or_default())
+}
+
 /// The granularity the plan's `[analyze]` names, else the analyzer's default
-/// (modules).
+/// (modules). Only for words on the screen: a granularity that cannot be
+/// used is reported when the analysis is folded onto the plan.
 #[must_use]
 pub fn granularity_of(plan: &Plan) -> Granularity {
-    plan.analyze
-        .as_ref()
-        .and_then(|a| a.granularity.as_deref())
-        .and_then(|g| g.parse().ok())
-        .unwrap_or_default()
+    suggest_config(plan).map_or_else(|_| Granularity::default(), |c| c.granularity)
 }
 
 /// What a member of a plan at `granularity` is, for the UI: "module",
@@ -122,27 +126,6 @@ pub fn unit_word(granularity: Granularity) -> &'static str {
         Granularity::Module => "module",
         Granularity::File => "file",
     }
-}
-
-/// The evidence weights the plan's `[analyze.weights]` sets, else defaults.
-#[must_use]
-pub fn weights_of(plan: &Plan) -> Weights {
-    let mut w = Weights::default();
-    if let Some(settings) = &plan.analyze {
-        for (kind, value) in &settings.weights {
-            match kind.as_str() {
-                "reads" => w.reads = *value,
-                "writes" => w.writes = *value,
-                "calls" => w.calls = *value,
-                "types" => w.types = *value,
-                "nesting" => w.nesting = *value,
-                "co_changes" => w.co_changes = *value,
-                "references" => w.references = *value,
-                _ => {}
-            }
-        }
-    }
-    w
 }
 
 /// The panes, in the order Tab visits them. The first three share the plan
@@ -472,7 +455,11 @@ impl Model {
         errors: Vec<String>,
         analysis: Option<Analysis>,
     ) -> Self {
-        let analyzed = analysis.map(|a| Arc::new(Analyzed::new(a, &plan)));
+        let (analyzed, unusable) = match analysis.map(|a| Analyzed::new(a, &plan)) {
+            Some(Ok(analyzed)) => (Some(Arc::new(analyzed)), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
         let mut model = Self {
             file: file.into(),
             saved: plan.clone(),
@@ -509,6 +496,8 @@ impl Model {
         model.reevaluate();
         model.status = if model.read_only() {
             "the plan is invalid: read-only; fix the errors in the file and reopen it".to_owned()
+        } else if let Some(e) = unusable {
+            format!("no metrics or reasons: {e}")
         } else if model.analyzed.is_none() {
             "no analysis: open with --repo or --analysis for metrics and reasons".to_owned()
         } else {
@@ -880,4 +869,34 @@ pub fn conditions(route: &Route) -> String {
 /// The module ids above `id`, nearest first (`a::b::c` → `a::b`, `a`).
 fn ancestors(id: &str) -> impl Iterator<Item = &str> {
     id.rmatch_indices("::").map(move |(i, _)| &id[..i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_the_analyzer_cannot_use_are_reported_not_ignored() {
+        let mut plan = Plan::new(strangler_plan::Monolith::default());
+        plan.analyze = Some(strangler_plan::AnalyzeSettings {
+            weights: BTreeMap::from([("colour".to_owned(), 1.0)]),
+            ..strangler_plan::AnalyzeSettings::default()
+        });
+        let analysis = Analysis {
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            diagnostics: Vec::new(),
+            stats: strangler_analyzer::Stats::default(),
+        };
+        assert!(Analyzed::new(analysis.clone(), &plan).is_err());
+        let model = Model::new("strangler.toml", plan, Vec::new(), Some(analysis));
+        assert!(model.analyzed.is_none());
+        assert!(
+            model
+                .status
+                .contains("analyze.weights.colour is not a kind of evidence"),
+            "{}",
+            model.status
+        );
+    }
 }

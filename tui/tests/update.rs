@@ -281,12 +281,12 @@ fn no_key_is_bound_twice_in_one_scope() {
 fn analysis_json_reads_back() {
     let analysis = common::analysis();
     let json = strangler_analyzer::render(&analysis, strangler_analyzer::Format::Json);
-    let back = strangler_tui::analysis_json::parse(&json).expect("reads back");
+    let back = strangler_analyzer::read_json(&json).expect("reads back");
     let first_difference = back.nodes.iter().zip(&analysis.nodes).find(|(a, b)| a != b);
     assert_eq!(first_difference, None);
     assert_eq!(back.nodes.len(), analysis.nodes.len());
     assert!(back.edges == analysis.edges, "edges differ");
-    assert!(strangler_tui::analysis_json::parse("{}").is_err());
+    assert!(strangler_analyzer::read_json("{}").is_err());
 }
 
 fn functions_shown(m: &Model) -> Vec<String> {
@@ -641,7 +641,7 @@ fn analysis_arrives_as_a_message_with_progress_on_the_way() {
         "{screen}"
     );
     // An answer to another job is not this one's.
-    let analyzed = Arc::new(Analyzed::new(common::analysis(), &plan));
+    let analyzed = Arc::new(Analyzed::new(common::analysis(), &plan).expect("usable settings"));
     dispatch(
         &mut m,
         Message::Analyzed {

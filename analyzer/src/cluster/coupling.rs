@@ -91,6 +91,24 @@ impl Default for Weights {
     }
 }
 
+impl Weights {
+    /// The weight of the kind of evidence `name` names (one of
+    /// `strangler_plan::AnalyzeSettings::WEIGHTS`, the plan's and the
+    /// `--weight` flag's spelling), or `None` for a name that is no kind.
+    pub fn slot_mut(&mut self, name: &str) -> Option<&mut f64> {
+        Some(match name {
+            "reads" => &mut self.reads,
+            "writes" => &mut self.writes,
+            "calls" => &mut self.calls,
+            "types" => &mut self.types,
+            "nesting" => &mut self.nesting,
+            "co_changes" => &mut self.co_changes,
+            "references" => &mut self.references,
+            _ => return None,
+        })
+    }
+}
+
 /// A unit of the coupling graph.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unit {

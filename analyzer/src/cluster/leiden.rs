@@ -116,7 +116,7 @@ impl Default for LeidenConfig {
     fn default() -> Self {
         Self {
             resolution: 1.0,
-            seed: 42,
+            seed: super::suggest::DEFAULT_SEED,
             max_levels: 32,
         }
     }

@@ -20,9 +20,11 @@ pub mod coupling;
 pub mod leiden;
 pub mod plan;
 pub mod report;
+mod settings;
 pub mod suggest;
 
 pub use coupling::{Granularity, Weights};
+pub use settings::SettingsError;
 pub use suggest::{
     ExistingService, Metrics, Reason, ServiceSuggestion, SuggestConfig, SuggestError, Suggestion,
     suggest,

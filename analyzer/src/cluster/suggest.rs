@@ -22,6 +22,9 @@ use crate::graph::{Detail, EdgeKind, NodeKind};
 /// move it.
 pub const DEFAULT_RESOLUTION: f64 = 1.25;
 
+/// The default seed of Leiden's node order.
+pub const DEFAULT_SEED: u64 = 42;
+
 /// How to suggest services.
 #[derive(Debug, Clone)]
 pub struct SuggestConfig {
@@ -47,7 +50,7 @@ impl Default for SuggestConfig {
             granularity: Granularity::Module,
             weights: Weights::default(),
             resolution: DEFAULT_RESOLUTION,
-            seed: 42,
+            seed: DEFAULT_SEED,
             services: None,
             existing: Vec::new(),
             reset: false,
