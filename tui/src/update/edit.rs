@@ -180,30 +180,18 @@ pub(super) fn start_stage(model: &mut Model) {
             .flat_map(|x| &x.routes)
             .find(|r| r.path == route.path && r.methods == route.methods)
             .map_or(route.stage, |r| r.stage);
-        let offered = base
-            .next_stages()
-            .into_iter()
-            .filter(|st| *st != route.stage)
-            .map(|st| st.to_string())
-            .collect();
         (
             PickPurpose::RouteStage(s, i),
             route.stage.to_string(),
-            offered,
+            other_stages(base.next_stages(), route.stage),
         )
     } else {
         let table = &model.plan.services[s].tables[i];
         let base = model.saved_table_stage(s, i).unwrap_or(table.stage);
-        let offered = base
-            .next_stages()
-            .into_iter()
-            .filter(|st| *st != table.stage)
-            .map(|st| st.to_string())
-            .collect();
         (
             PickPurpose::TableStage(s, i),
             table.stage.to_string(),
-            offered,
+            other_stages(base.next_stages(), table.stage),
         )
     };
     if offered.is_empty() {
@@ -333,6 +321,15 @@ fn function_selected(model: &mut Model) -> bool {
         "{id} moves with its {word} {member}: this plan moves {word}s; select the {word}'s row"
     );
     true
+}
+
+/// The stages of `next` other than `current`, as the stage picker shows
+/// them.
+fn other_stages<S: Copy + PartialEq + std::fmt::Display>(next: Vec<S>, current: S) -> Vec<String> {
+    next.into_iter()
+        .filter(|st| *st != current)
+        .map(|st| st.to_string())
+        .collect()
 }
 
 /// The selected route or table: in the members pane, or the routes and
