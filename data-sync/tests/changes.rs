@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{fingerprint, pair, plan, rows, spec, start, table_state, wait_caught_up, wait_for};
 use strangler_testkit::ClusterConfig;
 
@@ -206,7 +204,7 @@ async fn crash_mid_batch_and_mid_copy_then_resume_exactly() {
         .await
         .expect("write");
 
-    // Resume, then crash in the middle of applying big transactions.
+    // Resume, then crash in the middle of applying a big transaction.
     let running = start(&spec);
     wait_for(
         &tgt,
@@ -214,13 +212,58 @@ async fn crash_mid_batch_and_mid_copy_then_resume_exactly() {
         "the copy to finish",
     )
     .await;
+    wait_caught_up(&src, &tgt, &spec.slot).await;
+    let before = fingerprint(&tgt, "acc").await;
+    // A row lock on the service holds the apply inside the first big
+    // transaction. The update reaches row 200000 late (the update above
+    // moved it to the end of the monolith's heap), so the statements before
+    // it are applied in the same target transaction, which cannot commit
+    // while it waits.
+    let locker = target.connect().await.expect("connect the locker");
+    locker
+        .batch_execute("BEGIN; SELECT 1 FROM acc WHERE id = 200000 FOR UPDATE")
+        .await
+        .expect("lock a row");
+    let locker_pid: i32 = locker
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
     for round in 0..3 {
         src.batch_execute(&format!("UPDATE acc SET bal = bal + {round} + 1"))
             .await
             .expect("big update");
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let blocked = format!(
+        "SELECT pid FROM pg_stat_activity WHERE {locker_pid} = ANY (pg_blocking_pids(pid)) \
+         AND backend_xid IS NOT NULL"
+    );
+    wait_for(
+        &tgt,
+        &format!("SELECT EXISTS ({blocked})"),
+        "the apply to be half way through the big transaction",
+    )
+    .await;
+    let apply_pid: i32 = tgt
+        .query_one(&blocked, &[])
+        .await
+        .expect("apply pid")
+        .get(0);
     running.crash().await;
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
+    // The apply session ends without committing: none of the half-applied
+    // transaction is on the service.
+    wait_for(
+        &tgt,
+        &format!("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = {apply_pid})"),
+        "the crashed apply session to end",
+    )
+    .await;
+    assert_eq!(
+        fingerprint(&tgt, "acc").await,
+        before,
+        "a crash mid-transaction leaves nothing of it"
+    );
     src.batch_execute("DELETE FROM acc WHERE id % 7 = 0; INSERT INTO acc VALUES (300001, 5, NULL)")
         .await
         .expect("more writes");
