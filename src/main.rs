@@ -20,6 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod analyze_cmd;
 mod show;
+mod sync_cmd;
 
 /// Exit code: a check found problems (invalid plan, verify mismatch).
 pub(crate) const EXIT_CHECK_FAILED: u8 = 1;
@@ -394,58 +395,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             strangler_proxy::run(config)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync(SyncArgs { command }) => sync(command),
+        Command::Sync(SyncArgs { command }) => sync_cmd::run(command),
         Command::Status(_) => Ok(not_implemented("status", 2)),
     }
-}
-
-/// `strangler sync …`: the plan is read and validated here; the library
-/// does the rest and returns the exit code.
-fn sync(command: SyncCommand) -> anyhow::Result<ExitCode> {
-    use strangler_sync::cli::{Command as Sync, Request};
-    let (target, command) = match command {
-        SyncCommand::Run {
-            target,
-            workers,
-            metrics,
-        } => (
-            target,
-            Sync::Run {
-                workers,
-                metrics,
-                progress: io::stderr().is_terminal(),
-            },
-        ),
-        SyncCommand::Status { target, json } => (target, Sync::Status { json }),
-        SyncCommand::Verify {
-            target,
-            json,
-            timeout,
-        } => (
-            target,
-            Sync::Verify {
-                json,
-                timeout: std::time::Duration::from_secs(timeout),
-            },
-        ),
-        SyncCommand::Schema(target) => (target, Sync::Schema),
-        SyncCommand::Teardown(target) => (target, Sync::Teardown),
-    };
-    let plan = open_plan(&target.plan)?;
-    if !plan.is_valid() {
-        eprint!("{}", plan.render_diagnostics());
-        anyhow::bail!("{} is not a valid plan", target.plan.display());
-    }
-    let request = Request {
-        plan: plan.plan().clone(),
-        plan_path: Some(target.plan.clone()),
-        service: target.service,
-        command,
-    };
-    Ok(ExitCode::from(strangler_sync::cli::execute(
-        request,
-        &mut io::stdout().lock(),
-    )?))
 }
 
 /// Says plainly that a tool is not built yet; nothing pretends to work.

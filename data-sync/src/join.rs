@@ -14,21 +14,31 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use pg_walstream::LogicalReplicationMessage;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::apply::{Applier, ApplyTable};
-use crate::copy::{connect, copy_tables};
+use crate::connect::connect;
+use crate::copy::{CopyOptions, copy_tables};
 use crate::error::Error;
 use crate::lsn::Lsn;
 use crate::metrics::Metrics;
 use crate::preflight::preflight;
+use crate::publication::ensure_publication;
 use crate::repl::ReplConnection;
-use crate::run::{Item, RunOptions, Stream, ensure_publication};
 use crate::spec::{SyncSpec, TableSpec};
 use crate::state::{self, TableState};
+use crate::stream::{Item, Stream};
+
+/// A temporary slot's name for copying tables that join later. It is
+/// unique per process, so a slot still held by the walsender of a process
+/// that was just killed cannot block the next one.
+pub(crate) fn tablesync_slot(spec: &SyncSpec) -> String {
+    format!("{}_sync_{}", spec.slot, std::process::id())
+}
 
 /// A join in progress, as the main stream sees it.
 pub(crate) struct Joining {
@@ -58,13 +68,15 @@ enum Event {
 }
 
 impl Joining {
-    /// Starts joining `added` (tables of `spec` the stream does not have).
-    /// `main` is the main stream's metrics, whose applied LSN the first
-    /// catch-up runs to.
+    /// Starts joining `added` (tables of `spec` the stream does not have),
+    /// copying with `copy` and sending the catch-up's standby status every
+    /// `feedback_interval`. `main` is the main stream's metrics, whose
+    /// applied LSN the first catch-up runs to.
     pub(crate) fn start(
         spec: &SyncSpec,
         added: Vec<TableSpec>,
-        options: RunOptions,
+        copy: CopyOptions,
+        feedback_interval: Duration,
         main: Arc<Metrics>,
     ) -> Joining {
         let names: Vec<String> = added.iter().map(|t| t.name.clone()).collect();
@@ -77,6 +89,10 @@ impl Joining {
         let (at_tx, at_rx) = oneshot::channel();
         let spec = spec.clone();
         let task = tokio::spawn(async move {
+            let options = JoinOptions {
+                copy,
+                feedback_interval,
+            };
             let result = join(&spec, &added, &options, &main, &events_tx, at_rx).await;
             if let Err(e) = &result {
                 record_failure(&spec, &added, e).await;
@@ -123,11 +139,17 @@ impl Joining {
     }
 }
 
+/// How a join copies and streams.
+struct JoinOptions {
+    copy: CopyOptions,
+    feedback_interval: Duration,
+}
+
 #[allow(clippy::too_many_lines)] // the tablesync steps in order
 async fn join(
     spec: &SyncSpec,
     added: &[TableSpec],
-    options: &RunOptions,
+    options: &JoinOptions,
     main: &Arc<Metrics>,
     events: &mpsc::Sender<Event>,
     at: oneshot::Receiver<Lsn>,
@@ -152,7 +174,7 @@ async fn join(
         &format!("strangler-tablesync-{}", spec.service),
     )
     .await?;
-    let slot = crate::run::tablesync_slot(spec);
+    let slot = tablesync_slot(spec);
     let created = conn.create_slot(&slot, true).await?;
     let from = created.consistent_point;
     tracing::info!(service = %spec.service, "copying {} as of {from}", sub_names(added));

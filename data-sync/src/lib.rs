@@ -9,53 +9,55 @@
 //! those:
 //!
 //! - [`run`]: preflight, the snapshot copy, then streaming until shut down;
+//! - [`follow`]: [`run`] for every service of a plan until SIGINT or
+//!   SIGTERM, re-reading the plan file when it changes or on SIGHUP;
 //! - [`create_schema`]: the service's tables from the monolith's DDL;
-//! - [`status`], [`verify`], [`teardown`].
+//! - [`check`], [`status`], [`verify`], [`teardown`].
 //!
-//! [`cli`] wraps them for the `strangler sync` command.
+//! [`execute`] runs any `strangler sync` subcommand on its own Tokio runtime
+//! and returns a typed [`Report`]; the binary prints it.
 //!
-//! How the pieces fit: [`repl`] speaks the replication protocol (slots,
-//! `START_REPLICATION`, standby status) directly on `postgres-protocol`;
-//! `pg_walstream` decodes the pgoutput messages; [`copy`] does the snapshot
-//! copy with tokio-postgres' binary COPY; [`apply`](mod@apply) writes changes
-//! and the applied LSN in one target transaction; [`state`] is the
-//! bookkeeping in the target's `strangler` schema.
+//! How the pieces fit, inside: `repl.rs` speaks the replication protocol
+//! (slots, `START_REPLICATION`, standby status) directly on
+//! `postgres-protocol`; `stream.rs` reads a stream with `pg_walstream`
+//! decoding the pgoutput messages; `copy.rs` does the snapshot copy with
+//! tokio-postgres' binary COPY; `apply.rs` writes changes and the applied
+//! LSN in one target transaction; `state.rs` is the bookkeeping in the
+//! target's `strangler` schema; `run.rs` orchestrates one service and
+//! `join.rs` adds tables while it streams.
 
-pub mod apply;
-pub mod catalog;
-pub mod cli;
-pub mod copy;
-pub mod error;
+mod apply;
+mod catalog;
+mod command;
+mod connect;
+mod copy;
+mod error;
+mod follow;
 mod join;
-pub mod lsn;
-pub mod metrics;
-pub mod preflight;
-pub mod repl;
-pub mod run;
-pub mod schema;
-pub mod spec;
-pub mod state;
-pub mod status;
-pub mod teardown;
-pub mod verify;
+mod lsn;
+mod metrics;
+mod preflight;
+mod publication;
+mod repl;
+mod run;
+mod schema;
+mod spec;
+mod state;
+mod status;
+mod stream;
+mod teardown;
+mod verify;
 
+pub use command::{Command, Report, Request, ServiceSchema, execute};
 pub use copy::CopyOptions;
 pub use error::{Error, Problem};
-pub use lsn::Lsn;
+pub use follow::{FollowOptions, follow};
 pub use metrics::Metrics;
-pub use run::{RunOptions, run, run_watching};
+pub use preflight::check;
+pub use run::{RunOptions, run};
 pub use schema::{SchemaReport, create_schema};
 pub use spec::{SyncSpec, TableName, TableSpec, resolve};
 pub use state::TableState;
-pub use status::{ServiceStatus, status};
+pub use status::{ServiceStatus, TableStatus, status};
 pub use teardown::{TeardownReport, teardown};
-pub use verify::{VerifyOptions, VerifyReport, verify};
-
-/// Runs the preflight checks for `spec` without changing anything.
-pub async fn check(spec: &SyncSpec) -> Result<(), Error> {
-    let source = copy::connect(&spec.source, "the monolith's database").await?;
-    let target = copy::connect(&spec.target, "the service's database").await?;
-    preflight::preflight(&source, &target, spec)
-        .await
-        .map(|_| ())
-}
+pub use verify::{RangeMismatch, TableVerify, VerifyOptions, VerifyReport, verify};

@@ -3,21 +3,17 @@
 use tokio_postgres::Client;
 
 use crate::catalog::{self, TableInfo};
+use crate::connect::connect;
 use crate::error::{Context as _, Error, Problem};
 use crate::spec::{SyncSpec, TableSpec};
 
-/// A table that passed preflight, with both sides' descriptions.
+/// A table that passed preflight, with the monolith's description of it.
 #[derive(Debug, Clone)]
 pub struct CheckedTable {
     /// The plan's mapping.
     pub spec: TableSpec,
     /// The monolith's table.
     pub source: TableInfo,
-    /// The service's table.
-    pub target: TableInfo,
-    /// The target table's primary key is created after the copy
-    /// (`strangler sync schema` deferred it).
-    pub key_deferred: bool,
 }
 
 impl CheckedTable {
@@ -286,8 +282,6 @@ pub async fn check_target(
             checked.push(CheckedTable {
                 spec: table.clone(),
                 source: source.clone(),
-                target,
-                key_deferred,
             });
         }
     }
@@ -309,4 +303,12 @@ pub async fn preflight(
         }
     }
     Err(Error::Preflight(problems))
+}
+
+/// Runs the preflight checks for `spec` without changing anything: the
+/// problems `run` would refuse to start with, each with its fix.
+pub async fn check(spec: &SyncSpec) -> Result<(), Error> {
+    let source = connect(&spec.source, "the monolith's database").await?;
+    let target = connect(&spec.target, "the service's database").await?;
+    preflight(&source, &target, spec).await.map(|_| ())
 }

@@ -1,5 +1,6 @@
-//! `strangler sync run`: preflight, the consistent snapshot handoff, and the
-//! stream, with retries and resume.
+//! One service's sync, as `strangler sync run` runs it for each service
+//! (through [`follow`](crate::follow::follow)): preflight, the consistent
+//! snapshot handoff, and the stream, with retries and resume.
 //!
 //! The handoff: `CREATE_REPLICATION_SLOT … EXPORT_SNAPSHOT` on a
 //! replication connection that then stays idle; the copy workers import the
@@ -19,19 +20,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use pg_walstream::{LogicalReplicationMessage, LogicalReplicationParser};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_postgres::Client;
 
 use crate::apply::{Applier, ApplyTable};
-use crate::copy::{CopyOptions, connect, copy_tables};
+use crate::connect::connect;
+use crate::copy::{CopyOptions, copy_tables};
 use crate::error::{Context as _, Error};
+use crate::join::{Joining, tablesync_slot};
 use crate::lsn::Lsn;
 use crate::metrics::Metrics;
 use crate::preflight::{CheckedTable, preflight};
-use crate::repl::{ReplConnection, ServerFrame};
-use crate::spec::{SyncSpec, quote_ident};
+use crate::publication::ensure_publication;
+use crate::repl::ReplConnection;
+use crate::spec::{SyncSpec, TableSpec};
 use crate::state::{self, TableState};
+use crate::stream::{Item, Stream};
 
 /// How `run` behaves.
 #[derive(Debug, Clone)]
@@ -76,7 +80,7 @@ pub async fn run(
 /// it, and a handover at a transaction boundary); any other change (a table
 /// removed, its mapping or a database URL changed) ends the stream at a
 /// transaction boundary and starts it again from the applied LSN.
-pub async fn run_watching(
+pub(crate) async fn run_watching(
     mut specs: watch::Receiver<SyncSpec>,
     options: &RunOptions,
     metrics: Arc<Metrics>,
@@ -214,65 +218,6 @@ async fn attempt(
 struct Signals<'a> {
     shutdown: &'a mut watch::Receiver<bool>,
     specs: &'a mut watch::Receiver<SyncSpec>,
-}
-
-/// A temporary slot's name for copying tables that join later. It is
-/// unique per process, so a slot still held by the walsender of a process
-/// that was just killed cannot block the next one.
-pub(crate) fn tablesync_slot(spec: &SyncSpec) -> String {
-    format!("{}_sync_{}", spec.slot, std::process::id())
-}
-
-/// Creates the publication, or brings its table list in line with the plan.
-pub(crate) async fn ensure_publication(source: &Client, spec: &SyncSpec) -> Result<(), Error> {
-    let what = || format!("maintaining publication {}", spec.publication);
-    let exists = source
-        .query_opt(
-            "SELECT 1 FROM pg_publication WHERE pubname = $1",
-            &[&spec.publication],
-        )
-        .await
-        .ctx(what)?
-        .is_some();
-    let wanted: Vec<String> = spec.tables.iter().map(|t| t.table.quoted()).collect();
-    if !exists {
-        source
-            .batch_execute(&format!(
-                "CREATE PUBLICATION {} FOR TABLE {}",
-                quote_ident(&spec.publication),
-                wanted.join(", ")
-            ))
-            .await
-            .ctx(what)?;
-        return Ok(());
-    }
-    let have: Vec<String> = source
-        .query(
-            "SELECT schemaname::text, tablename::text FROM pg_publication_tables \
-             WHERE pubname = $1",
-            &[&spec.publication],
-        )
-        .await
-        .ctx(what)?
-        .iter()
-        .map(|r| format!("{}.{}", quote_ident(r.get(0)), quote_ident(r.get(1))))
-        .collect();
-    let add: Vec<&String> = wanted.iter().filter(|t| !have.contains(t)).collect();
-    let drop: Vec<&String> = have.iter().filter(|t| !wanted.contains(t)).collect();
-    let publication = quote_ident(&spec.publication);
-    for t in add {
-        source
-            .batch_execute(&format!("ALTER PUBLICATION {publication} ADD TABLE {t}"))
-            .await
-            .ctx(what)?;
-    }
-    for t in drop {
-        source
-            .batch_execute(&format!("ALTER PUBLICATION {publication} DROP TABLE {t}"))
-            .await
-            .ctx(what)?;
-    }
-    Ok(())
 }
 
 /// Copies what needs copying and says where the stream starts. Returns the
@@ -433,126 +378,6 @@ async fn copy_and_record(
     Ok(())
 }
 
-/// One decoded frame of a replication stream.
-pub(crate) enum Item {
-    /// A pgoutput message.
-    Message(Box<LogicalReplicationMessage>),
-    /// A keepalive carrying the server's position.
-    Keepalive(Lsn),
-}
-
-/// A replication stream being read: decoded messages arrive on `rx`; a
-/// reader task decodes, a feedback task sends standby status every
-/// `interval` (and at once when the server asks), reporting as flushed only
-/// `metrics.applied_lsn`.
-pub(crate) struct Stream {
-    /// Decoded messages in stream order.
-    pub(crate) rx: mpsc::Receiver<Item>,
-    reader: tokio::task::JoinHandle<Result<(), Error>>,
-    feedback: tokio::task::JoinHandle<Result<(), Error>>,
-    stop: watch::Sender<bool>,
-}
-
-impl Stream {
-    /// Runs `START_REPLICATION` on `conn` and starts the reader and
-    /// feedback tasks.
-    pub(crate) async fn start(
-        conn: ReplConnection,
-        slot: &str,
-        publication: &str,
-        start: Lsn,
-        metrics: &Arc<Metrics>,
-        interval: Duration,
-    ) -> Result<Stream, Error> {
-        let (mut reader, mut writer) = conn.start_replication(slot, publication, start).await?;
-        metrics.received_lsn.fetch_max(start.0, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel::<Item>(8192);
-        let reply = Arc::new(Notify::new());
-        let reader_task = {
-            let metrics = Arc::clone(metrics);
-            let reply = Arc::clone(&reply);
-            tokio::spawn(async move {
-                let mut parser = LogicalReplicationParser::with_protocol_version(1);
-                loop {
-                    let item = match reader.next().await? {
-                        ServerFrame::XLogData { wal_end, data } => {
-                            metrics.received_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
-                            let parsed = parser.parse_wal_message_bytes(data).map_err(|e| {
-                                Error::Replication {
-                                    message: format!("decoding pgoutput: {e}"),
-                                    code: Some("XX000".to_owned()),
-                                }
-                            })?;
-                            Item::Message(Box::new(parsed.message))
-                        }
-                        ServerFrame::Keepalive {
-                            wal_end,
-                            reply_requested,
-                        } => {
-                            metrics.received_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
-                            if reply_requested {
-                                reply.notify_one();
-                            }
-                            Item::Keepalive(wal_end)
-                        }
-                        ServerFrame::End => {
-                            return Err(Error::Replication {
-                                message: "the monolith ended the replication stream".to_owned(),
-                                code: None,
-                            });
-                        }
-                    };
-                    if tx.send(item).await.is_err() {
-                        return Ok::<(), Error>(());
-                    }
-                }
-            })
-        };
-        let (stop, mut stop_rx) = watch::channel(false);
-        let feedback = {
-            let metrics = Arc::clone(metrics);
-            tokio::spawn(async move {
-                loop {
-                    let stop = tokio::select! {
-                        () = tokio::time::sleep(interval) => false,
-                        () = reply.notified() => false,
-                        _ = stop_rx.changed() => true,
-                    };
-                    let seen = Lsn(metrics.received_lsn.load(Ordering::Relaxed));
-                    let durable = Lsn(metrics.applied_lsn.load(Ordering::Acquire));
-                    writer.send_status(seen.max(durable), durable).await?;
-                    if stop {
-                        return writer.finish().await;
-                    }
-                }
-            })
-        };
-        Ok(Stream {
-            rx,
-            reader: reader_task,
-            feedback,
-            stop,
-        })
-    }
-
-    /// Sends a last standby status and ends the stream. Returns the
-    /// feedback task's result and the reader's error, if it failed.
-    pub(crate) async fn finish(self) -> (Result<(), Error>, Option<Error>) {
-        let _ = self.stop.send(true);
-        drop(self.rx);
-        let feedback = match self.feedback.await {
-            Ok(r) => r,
-            Err(e) => Err(Error::Other(format!("feedback task failed: {e}"))),
-        };
-        self.reader.abort();
-        let reader = match self.reader.await {
-            Ok(Err(e)) => Some(e),
-            _ => None,
-        };
-        (feedback, reader)
-    }
-}
-
 /// Streams from `start` and applies until shutdown, a plan change that
 /// needs a restart, or an error.
 async fn session(
@@ -631,7 +456,7 @@ enum Change {
     /// Nothing that concerns this service.
     None,
     /// Only new tables: join them while streaming.
-    Join(Vec<crate::spec::TableSpec>),
+    Join(Vec<TableSpec>),
     /// Anything else: stop at a transaction boundary and start again.
     Restart,
 }
@@ -668,7 +493,7 @@ async fn apply_loop(
     rx: &mut mpsc::Receiver<Item>,
     signals: &mut Signals<'_>,
     current: &mut SyncSpec,
-    joining: &mut Option<crate::join::Joining>,
+    joining: &mut Option<Joining>,
     options: &RunOptions,
     metrics: &Arc<Metrics>,
 ) -> Result<Ended, Error> {
@@ -717,10 +542,11 @@ async fn apply_loop(
                 Change::None => {}
                 Change::Restart => return Ok(Ended::Restart),
                 Change::Join(added) => {
-                    *joining = Some(crate::join::Joining::start(
+                    *joining = Some(Joining::start(
                         &new,
                         added,
-                        options.clone(),
+                        options.copy.clone(),
+                        options.feedback_interval,
                         Arc::clone(metrics),
                     ));
                 }

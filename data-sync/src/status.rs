@@ -1,15 +1,14 @@
 //! `strangler sync status`: per table, its state, rows copied, lag and
 //! error; per service, the slot and the WAL it retains.
 
-use crate::copy::connect;
+use crate::connect::connect;
 use crate::error::{Context as _, Error};
 use crate::lsn::Lsn;
 use crate::spec::SyncSpec;
 use crate::state::{self, TableState};
-use std::fmt::Write as _;
 
 /// The WAL a slot may retain before status warns: 1 GiB.
-pub const DEFAULT_RETENTION_WARNING: i64 = 1 << 30;
+pub(crate) const DEFAULT_RETENTION_WARNING: i64 = 1 << 30;
 
 /// One service's sync, as the databases see it now.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -141,42 +140,4 @@ pub async fn status(spec: &SyncSpec, retention_warning: i64) -> Result<ServiceSt
         tables,
         warnings,
     })
-}
-
-/// Renders statuses for people.
-#[must_use]
-pub fn render(statuses: &[ServiceStatus]) -> String {
-    let mut out = String::new();
-    for s in statuses {
-        let _ = writeln!(
-            out,
-            "service {}: slot {} ({}), applied {}, lag {} bytes / {:.1} s",
-            s.service,
-            s.slot,
-            match (s.slot_exists, s.slot_active) {
-                (false, _) => "missing".to_owned(),
-                (true, true) => "active".to_owned(),
-                (true, false) => "inactive".to_owned(),
-            },
-            s.applied_lsn.as_deref().unwrap_or("-"),
-            s.lag_bytes.map_or("-".to_owned(), |b| b.to_string()),
-            s.lag_seconds.unwrap_or(0.0),
-        );
-        for t in &s.tables {
-            let _ = writeln!(
-                out,
-                "  {:<30} {:<12} {:>12} rows copied{}",
-                t.table,
-                t.state.as_str(),
-                t.rows_copied,
-                t.error
-                    .as_deref()
-                    .map_or(String::new(), |e| format!("  error: {e}"))
-            );
-        }
-        for w in &s.warnings {
-            let _ = writeln!(out, "  warning: {w}");
-        }
-    }
-    out
 }

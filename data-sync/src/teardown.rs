@@ -2,13 +2,19 @@
 //! monolith and the sync's bookkeeping on the service, leaving the
 //! service's data in place.
 
-use crate::copy::connect;
+use crate::connect::connect;
 use crate::error::{Context as _, Error};
 use crate::spec::{SyncSpec, quote_ident};
 
 /// What teardown removed.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct TeardownReport {
+    /// The service.
+    pub service: String,
+    /// The slot's name.
+    pub slot: String,
+    /// The publication's name.
+    pub publication: String,
     /// The slot was dropped (false: there was none).
     pub slot_dropped: bool,
     /// The publication was dropped (false: there was none).
@@ -21,7 +27,12 @@ pub struct TeardownReport {
 pub async fn teardown(spec: &SyncSpec) -> Result<TeardownReport, Error> {
     let source = connect(&spec.source, "the monolith's database").await?;
     let what = || format!("tearing down the sync of {}", spec.service);
-    let mut report = TeardownReport::default();
+    let mut report = TeardownReport {
+        service: spec.service.clone(),
+        slot: spec.slot.clone(),
+        publication: spec.publication.clone(),
+        ..TeardownReport::default()
+    };
     let slot = source
         .query_opt(
             "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",

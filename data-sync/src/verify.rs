@@ -5,13 +5,12 @@
 //! checked again (writes may have moved on meanwhile) before being reported.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
 use crate::catalog::{self, TableInfo};
-use crate::copy::connect;
+use crate::connect::connect;
 use crate::error::{Context as _, Error};
 use crate::lsn::Lsn;
 use crate::spec::{SyncSpec, TableSpec, quote_ident};
@@ -329,40 +328,4 @@ pub async fn verify(spec: &SyncSpec, options: &VerifyOptions) -> Result<VerifyRe
         lsn: lsn.to_string(),
         tables,
     })
-}
-
-/// Renders reports for people.
-#[must_use]
-pub fn render(reports: &[VerifyReport]) -> String {
-    let mut out = String::new();
-    for r in reports {
-        let _ = writeln!(out, "service {} at {}:", r.service, r.lsn);
-        for t in &r.tables {
-            if t.mismatches.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "  ok        {:<30} {} rows, {} range(s)",
-                    t.table, t.source_rows, t.ranges
-                );
-            } else {
-                let _ = writeln!(
-                    out,
-                    "  MISMATCH  {:<30} monolith {} rows, service {} rows",
-                    t.table, t.source_rows, t.target_rows
-                );
-                for m in &t.mismatches {
-                    let range = match (m.from, m.to) {
-                        (Some(a), Some(b)) => format!("key [{a}, {b})"),
-                        _ => "whole table".to_owned(),
-                    };
-                    let _ = writeln!(
-                        out,
-                        "            {range}: monolith {} rows hash {:x}, service {} rows hash {:x}",
-                        m.source_rows, m.source_hash, m.target_rows, m.target_hash
-                    );
-                }
-            }
-        }
-    }
-    out
 }

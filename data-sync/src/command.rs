@@ -1,0 +1,133 @@
+//! The `strangler sync` subcommands, one call for all of them: [`execute`]
+//! takes a plan and a [`Command`] with typed options, runs it on its own
+//! Tokio runtime (so the caller needs none), and returns a typed
+//! [`Report`]. Printing the report and choosing the exit code are the
+//! caller's.
+
+use std::time::Duration;
+
+use strangler_plan::Plan;
+
+use crate::connect::connect;
+use crate::error::{Context as _, Error};
+use crate::follow::{FollowOptions, follow};
+use crate::schema::{SchemaReport, create_schema};
+use crate::spec::resolve;
+use crate::status::{DEFAULT_RETENTION_WARNING, ServiceStatus, status};
+use crate::teardown::{TeardownReport, teardown};
+use crate::verify::{VerifyOptions, VerifyReport, verify};
+
+/// What to do.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Copy and stream until SIGINT or SIGTERM, following the plan file
+    /// ([`follow`]).
+    Run(FollowOptions),
+    /// Per-table state and lag.
+    Status,
+    /// Compare both sides, waiting up to `timeout` for the sync to catch up.
+    Verify {
+        /// How long to wait for the sync to reach the monolith's position.
+        timeout: Duration,
+    },
+    /// Create the service's tables.
+    Schema,
+    /// Drop the slot and publication (needs a service).
+    Teardown,
+}
+
+/// A `strangler sync` invocation.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The (valid) plan.
+    pub plan: Plan,
+    /// Only this service.
+    pub service: Option<String>,
+    /// The subcommand.
+    pub command: Command,
+}
+
+/// What a command found or did, per service.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// `run` stopped cleanly on SIGINT or SIGTERM.
+    Stopped,
+    /// Each service's status.
+    Status(Vec<ServiceStatus>),
+    /// Each service's verification; see [`VerifyReport::is_ok`].
+    Verify(Vec<VerifyReport>),
+    /// The tables created (or left alone) per service.
+    Schema(Vec<ServiceSchema>),
+    /// What teardown removed per service.
+    Teardown(Vec<TeardownReport>),
+}
+
+/// What `schema` did for one service.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServiceSchema {
+    /// The service.
+    pub service: String,
+    /// One report per table.
+    pub tables: Vec<SchemaReport>,
+}
+
+/// Runs a request on its own Tokio runtime and returns its report.
+pub fn execute(request: &Request) -> Result<Report, Error> {
+    if matches!(request.command, Command::Teardown) && request.service.is_none() {
+        return Err(Error::Plan(
+            "teardown drops a service's slot and publication; name it with --service NAME"
+                .to_owned(),
+        ));
+    }
+    let service = request.service.as_deref();
+    let specs = resolve(&request.plan, service)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .ctx(|| "starting the async runtime".to_owned())?;
+    runtime.block_on(async {
+        match &request.command {
+            Command::Run(options) => {
+                follow(&request.plan, service, options).await?;
+                Ok(Report::Stopped)
+            }
+            Command::Status => {
+                let mut all = Vec::new();
+                for spec in &specs {
+                    all.push(status(spec, DEFAULT_RETENTION_WARNING).await?);
+                }
+                Ok(Report::Status(all))
+            }
+            Command::Verify { timeout } => {
+                let options = VerifyOptions {
+                    timeout: *timeout,
+                    ..VerifyOptions::default()
+                };
+                let mut all = Vec::new();
+                for spec in &specs {
+                    all.push(verify(spec, &options).await?);
+                }
+                Ok(Report::Verify(all))
+            }
+            Command::Schema => {
+                let mut all = Vec::new();
+                for spec in &specs {
+                    let source = connect(&spec.source, "the monolith's database").await?;
+                    let target = connect(&spec.target, "the service's database").await?;
+                    all.push(ServiceSchema {
+                        service: spec.service.clone(),
+                        tables: create_schema(&source, &target, spec).await?,
+                    });
+                }
+                Ok(Report::Schema(all))
+            }
+            Command::Teardown => {
+                let mut all = Vec::new();
+                for spec in &specs {
+                    all.push(teardown(spec).await?);
+                }
+                Ok(Report::Teardown(all))
+            }
+        }
+    })
+}

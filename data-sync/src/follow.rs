@@ -1,0 +1,278 @@
+//! `strangler sync run` for every service of a plan, following the plan
+//! file while it runs.
+//!
+//! [`follow`] syncs each service in its own task until SIGINT or SIGTERM.
+//! It re-reads the plan when the file changes (its modification time and
+//! length, polled every second) or on SIGHUP, hands each running
+//! service its new spec, and starts a service that is new in the plan beside
+//! the running ones. An unreadable or invalid plan is logged and ignored;
+//! the sync goes on with the plan it has.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use strangler_plan::{Plan, PlanFile};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::error::Error;
+use crate::metrics::{self, Metrics, MetricsSet};
+use crate::run::{RunOptions, run_watching};
+use crate::spec::{SyncSpec, resolve};
+
+/// How [`follow`] runs.
+#[derive(Debug, Clone, Default)]
+pub struct FollowOptions {
+    /// Each service's sync settings.
+    pub run: RunOptions,
+    /// Serve Prometheus metrics on this address (`127.0.0.1:9187`).
+    pub metrics: Option<String>,
+    /// The file the plan came from: it is re-read when it changes and on
+    /// SIGHUP. Without one, the plan stays as given.
+    pub plan_path: Option<PathBuf>,
+}
+
+/// Syncs every service of `plan` (only `service`, when given) until SIGINT
+/// or SIGTERM, following the plan file as the module says.
+///
+/// A service there from the start that cannot go on stops the others
+/// cleanly and its error is returned. A service added to the plan later
+/// that fails is logged and the others go on; the next change to the plan
+/// or SIGHUP tries it again.
+pub async fn follow(
+    plan: &Plan,
+    service: Option<&str>,
+    options: &FollowOptions,
+) -> Result<(), Error> {
+    let specs = resolve(plan, service)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    {
+        let stop_tx = Arc::clone(&stop_tx);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stopping: finishing the current transaction");
+            let _ = stop_tx.send(true);
+        });
+    }
+    let metrics: MetricsSet = Arc::new(RwLock::new(Vec::new()));
+    if let Some(addr) = &options.metrics {
+        serve_metrics(addr.clone(), Arc::clone(&metrics));
+    }
+    let senders: Senders = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = JoinSet::new();
+    // Services from the start: one that cannot go on stops the others.
+    // Services added to the plan later: one that fails is logged, and the
+    // others go on.
+    let mut added_later = HashSet::new();
+    let start = |spec: &SyncSpec, tasks: &mut JoinSet<_>| {
+        let m = Arc::new(Metrics::new(&spec.service));
+        metrics
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(&m));
+        let (spec_tx, spec_rx) = watch::channel(spec.clone());
+        senders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(spec_tx);
+        let run = options.run.clone();
+        let stop = stop_rx.clone();
+        let name = spec.service.clone();
+        tasks.spawn(async move {
+            let result = run_watching(spec_rx, &run, m, stop).await;
+            (name, result)
+        });
+    };
+    for spec in &specs {
+        start(spec, &mut tasks);
+    }
+    let (new_tx, mut new_rx) = mpsc::unbounded_channel();
+    if let Some(path) = options.plan_path.clone() {
+        let service = service.map(str::to_owned);
+        tokio::spawn(watch_plan(path, service, Arc::clone(&senders), new_tx));
+    } else {
+        drop(new_tx);
+    }
+    let mut first_error = None;
+    loop {
+        let joined = tokio::select! {
+            joined = tasks.join_next() => joined,
+            Some(spec) = new_rx.recv(), if !*stop_rx.borrow() => {
+                let known = senders
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .any(|s| s.borrow().service == spec.service);
+                if known {
+                    continue;
+                }
+                tracing::info!(service = %spec.service, "service {} is new in the plan; syncing it", spec.service);
+                added_later.insert(spec.service.clone());
+                start(&spec, &mut tasks);
+                continue;
+            }
+        };
+        let Some(joined) = joined else { break };
+        let (name, result) = match joined {
+            Ok((name, result)) => (Some(name), result),
+            Err(e) => (None, Err(Error::Other(format!("sync task failed: {e}")))),
+        };
+        if let Err(e) = result {
+            if let Some(name) = name.as_ref().filter(|n| added_later.contains(*n)) {
+                // Forget it, so that the next change to the plan (or a
+                // SIGHUP) tries it again.
+                senders
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|s| s.borrow().service != *name);
+                tracing::error!(
+                    "{e}; the other services go on. Fix it, then save the plan or send SIGHUP \
+                     to try service {name} again"
+                );
+                continue;
+            }
+            if first_error.is_none() {
+                // One service cannot go on: stop the others cleanly too.
+                let _ = stop_tx.send(true);
+            }
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Serves the metrics in the background; a failure is logged.
+fn serve_metrics(addr: String, metrics: MetricsSet) {
+    tokio::spawn(async move {
+        if let Err(e) = metrics::serve(&addr, metrics).await {
+            tracing::error!("{e}");
+        }
+    });
+}
+
+/// The spec channels of the running services, one per service.
+type Senders = Arc<Mutex<Vec<watch::Sender<SyncSpec>>>>;
+
+/// Re-reads the plan when its file changes or on SIGHUP, and sends each
+/// running service its new spec and each service new in the plan to
+/// `new_services`. An unreadable or invalid plan is logged and ignored.
+async fn watch_plan(
+    path: PathBuf,
+    service: Option<String>,
+    senders: Senders,
+    new_services: mpsc::UnboundedSender<SyncSpec>,
+) {
+    let stamp = |path: &Path| -> Option<(SystemTime, u64)> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    };
+    let mut last = stamp(&path);
+    let mut hangup = hangup_signal();
+    loop {
+        let forced = tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => false,
+            () = next_hangup(&mut hangup) => true,
+        };
+        let now = stamp(&path);
+        if !forced && now == last {
+            continue;
+        }
+        last = now;
+        tracing::info!("re-reading the plan {}", path.display());
+        let Some(specs) = reread(&path, service.as_deref()) else {
+            continue;
+        };
+        let running: Vec<String> = {
+            let senders = senders.lock().unwrap_or_else(PoisonError::into_inner);
+            for sender in senders.iter() {
+                let name = sender.borrow().service.clone();
+                if let Some(spec) = specs.iter().find(|s| s.service == name) {
+                    let _ = sender.send(spec.clone());
+                } else {
+                    tracing::warn!(
+                        "service {name} has no table at stage `syncing` any more; it keeps its \
+                         current tables until `strangler sync run` restarts (`strangler sync \
+                         teardown --service {name}` removes its slot)"
+                    );
+                }
+            }
+            senders.iter().map(|s| s.borrow().service.clone()).collect()
+        };
+        for spec in specs {
+            if !running.contains(&spec.service) && new_services.send(spec).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The plan at `path` as specs, or `None` (logged) when it cannot be read,
+/// is invalid, or does not resolve.
+fn reread(path: &Path, service: Option<&str>) -> Option<Vec<SyncSpec>> {
+    let file = match PlanFile::open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            tracing::error!("{e}; the sync goes on with the plan it has");
+            return None;
+        }
+    };
+    if !file.is_valid() {
+        tracing::error!(
+            "{} is not a valid plan; the sync goes on with the plan it has:\n{}",
+            path.display(),
+            file.render_diagnostics()
+        );
+        return None;
+    }
+    match resolve(file.plan(), service) {
+        Ok(specs) => Some(specs),
+        Err(e) => {
+            tracing::error!("{e}; the sync goes on with the plan it has");
+            None
+        }
+    }
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+fn hangup_signal() -> Hangup {
+    #[cfg(unix)]
+    {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+    }
+}
+
+async fn next_hangup(hangup: &mut Hangup) {
+    #[cfg(unix)]
+    if let Some(signal) = hangup {
+        signal.recv().await;
+        return;
+    }
+    #[cfg(not(unix))]
+    let _ = hangup;
+    std::future::pending::<()>().await;
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
