@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use strangler_analyzer::cluster::{
-    self, Granularity, SuggestConfig, SuggestError, plan as plan_out, report, suggest::read_truth,
-    suggest::score,
+    self, Granularity, SuggestConfig, SuggestError, plan as plan_out, read_truth, report, score,
 };
 use strangler_analyzer::{Config, Format, HistoryConfig};
 use strangler_plan::PlanFile;

@@ -16,20 +16,28 @@
 //! [`Diagnostic`] and the rest goes on. It fails only when the root does not
 //! exist or holds no Rust crate. It never opens a socket.
 //!
-//! Steps, each in its own module: [`discover`] walks the tree, `parse`
-//! runs syn in parallel, [`rust`] builds the symbol table and each function's
+//! The public API is the [`analyze`] entry point and its [`Config`], the
+//! graph types ([`Analysis`], [`Node`], [`Edge`], ...), [`render`] and
+//! [`read_json`] for the outputs, [`cluster`] for suggesting services, and
+//! [`history`] for co-changes. [`routes`], [`sql`] and [`source`] expose the
+//! entry points of those passes on already parsed files, for tests and
+//! benchmarks that hold a pass to its fixtures; [`crate_sources`] loads the
+//! files of one crate as discovery would. The passes' internals are private.
+//!
+//! Steps, each in its own module: `discover` walks the tree, `parse` runs
+//! syn in parallel, `rust` builds the symbol table and each function's
 //! calls, types and SQL, [`sql`] reads queries and the schema, [`routes`]
-//! finds HTTP routes, [`history`] reads co-changes with gix, and [`output`]
+//! finds HTTP routes, [`history`] reads co-changes with gix, and `output`
 //! renders text, JSON, DOT and Mermaid.
 
 pub mod cluster;
-pub mod discover;
-pub mod graph;
+mod discover;
+mod graph;
 pub mod history;
-pub mod output;
+mod output;
 mod parse;
 pub mod routes;
-pub mod rust;
+mod rust;
 pub mod source;
 pub mod sql;
 mod workers;

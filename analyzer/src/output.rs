@@ -61,8 +61,7 @@ impl ModuleGraph {
     pub fn new(analysis: &Analysis) -> Self {
         // Each node's module (modules, crate roots and tables are their own;
         // a route's is its handler's).
-        let units =
-            crate::cluster::coupling::unit_map(analysis, crate::cluster::Granularity::Module);
+        let units = crate::cluster::unit_map(analysis, crate::cluster::Granularity::Module);
         let mut owner: BTreeMap<&str, &str> = units
             .iter()
             .map(|(n, m)| (n.as_str(), m.as_str()))

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use strangler_analyzer::cluster::suggest::{read_truth, score};
-use strangler_analyzer::cluster::{SuggestConfig, suggest};
+use strangler_analyzer::cluster::{SuggestConfig, read_truth, score, suggest};
 use strangler_analyzer::{Config, analyze};
 
 fn shop() -> std::path::PathBuf {

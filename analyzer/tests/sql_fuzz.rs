@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use strangler_analyzer::source::SourceFile;
-use strangler_analyzer::sql::split::split_statements;
+use strangler_analyzer::sql::split_statements;
 use strangler_analyzer::sql::{
     Dialect, FileContext, TableDef, access_in_block, dialect_of, diesel_tables, schema_from_files,
     sql_access,

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use strangler_analyzer::cluster::coupling::{Coupling, Granularity};
 use strangler_analyzer::cluster::plan::existing_services;
-use strangler_analyzer::cluster::suggest::{Metrics, Suggestion, evaluate};
-use strangler_analyzer::cluster::{SettingsError, SuggestConfig};
+use strangler_analyzer::cluster::{
+    Coupling, Granularity, Metrics, SettingsError, SuggestConfig, Suggestion, evaluate,
+};
 use strangler_analyzer::{Analysis, EdgeKind, NodeKind};
 use strangler_plan::{Plan, Route, Table, TableStage};
 
@@ -59,9 +59,9 @@ impl Analyzed {
                 .iter()
                 .filter(|n| n.kind == NodeKind::Function)
             {
-                if let Some(&unit) = coupling.unit_of.get(&node.id) {
+                if let Some(unit) = coupling.unit_of(&node.id) {
                     functions
-                        .entry(coupling.units[unit].id.clone())
+                        .entry(unit.to_owned())
                         .or_default()
                         .push(node.id.clone());
                 }
@@ -813,20 +813,14 @@ impl Model {
         let Some(analyzed) = &self.analyzed else {
             return "";
         };
-        // Units are sorted by id.
         let unit = format!("table:{table}");
-        let Ok(i) = analyzed
-            .coupling
-            .units
-            .binary_search_by(|u| u.id.as_str().cmp(&unit))
-        else {
+        if analyzed.coupling.unit_of(&unit).is_none() {
             return "unknown";
-        };
-        let others = analyzed.coupling.neighbors[i].iter().any(|&(other, _)| {
-            self.owners
-                .get(&analyzed.coupling.units[other].id)
-                .is_some_and(|s| s != service)
-        });
+        }
+        let others = analyzed
+            .coupling
+            .ties(&unit)
+            .any(|tie| self.owners.get(tie.other).is_some_and(|s| s != service));
         if others { "shared" } else { "owned" }
     }
 

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
-use strangler_analyzer::cluster::coupling::Evidence;
+use strangler_analyzer::cluster::Evidence;
 
 use crate::keymap::{Scope, help_lines, hints, scopes};
 use crate::layout::{MIN_SIZE, header_rows, list_height, offset, panes};
@@ -636,9 +636,8 @@ fn function_details(
         if node.starts_with("table:") {
             return owners.get(node).map(String::as_str);
         }
-        let unit = analyzed.coupling.unit_of.get(node)?;
         owners
-            .get(&analyzed.coupling.units[*unit].id)
+            .get(analyzed.coupling.unit_of(node)?)
             .map(String::as_str)
     };
     let mut lines: Vec<(u32, String)> = Vec::new();
@@ -681,21 +680,17 @@ fn cross_ties(model: &Model, member: &str, own: &str) -> Vec<String> {
     let Some(analyzed) = &model.analyzed else {
         return Vec::new();
     };
-    let coupling = &analyzed.coupling;
-    let Some(i) = coupling.units.iter().position(|u| u.id == member) else {
-        return Vec::new();
-    };
     let service_of = &model.owners;
-    let mut ties: Vec<(f64, String)> = coupling.neighbors[i]
-        .iter()
-        .filter_map(|&(other, key)| {
-            let id = &coupling.units[other].id;
-            let theirs = service_of.get(id)?;
+    let mut ties: Vec<(f64, String)> = analyzed
+        .coupling
+        .ties(member)
+        .filter_map(|tie| {
+            let (id, theirs) = (tie.other, service_of.get(tie.other)?);
             if *theirs == own {
                 return None;
             }
-            let (w, e) = &coupling.edges[&key];
-            Some((*w, format!("{} {id} ({theirs})", describe(e, key.0 == i))))
+            let what = describe(tie.evidence, tie.forward);
+            Some((tie.weight, format!("{what} {id} ({theirs})")))
         })
         .collect();
     ties.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));

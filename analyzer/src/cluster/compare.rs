@@ -1,5 +1,6 @@
-//! Comparing a decomposition with a reference one: MoJoFM and the adjusted
-//! Rand index.
+//! Comparing a decomposition with a reference one: reading the reference
+//! (`--truth`), MoJoFM and the adjusted Rand index, and scoring a
+//! suggestion with both.
 //!
 //! Both take partitions as `object → cluster label` maps and compare only
 //! the objects present in both.
@@ -9,6 +10,49 @@
 #![allow(clippy::many_single_char_names, clippy::similar_names)]
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use super::suggest::Suggestion;
+
+/// Reads a reference decomposition: `[services.NAME] members = [...],
+/// tables = [...]` (other sections, such as `[shared]`, are not scored).
+pub fn read_truth(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let services = table
+        .get("services")
+        .and_then(toml::Value::as_table)
+        .ok_or_else(|| "no [services.NAME] sections".to_owned())?;
+    let mut out = BTreeMap::new();
+    for (name, service) in services {
+        for (key, prefix) in [("members", ""), ("tables", "table:")] {
+            for item in service
+                .get(key)
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(id) = item.as_str() {
+                    out.insert(format!("{prefix}{id}"), name.clone());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Scores `suggestion` against a reference from [`read_truth`].
+pub fn score(suggestion: &mut Suggestion, truth: &BTreeMap<String, String>) {
+    let mut ours = BTreeMap::new();
+    for service in &suggestion.services {
+        for member in &service.members {
+            ours.insert(member.clone(), service.name.clone());
+        }
+        for table in &service.tables {
+            ours.insert(format!("table:{table}"), service.name.clone());
+        }
+    }
+    suggestion.mojofm = Some(mojo_fm(&ours, truth));
+    suggestion.ari = Some(adjusted_rand_index(&ours, truth));
+}
 
 /// MoJoFM(A, B) = (1 − mno(A, B) / max mno(·, B)) × 100, where mno is the
 /// minimum number of Move and Join operations turning A into the reference

@@ -138,19 +138,70 @@ pub struct Evidence {
 }
 
 /// The units, their weighted edges and the evidence for each edge.
+///
+/// Callers outside the clustering read it through [`Coupling::units`],
+/// [`Coupling::unit_of`] and [`Coupling::ties`]; the index-based fields stay
+/// inside, where the clustering keeps them consistent.
 #[derive(Debug, Clone, Default)]
 pub struct Coupling {
     /// Units, sorted by id.
-    pub units: Vec<Unit>,
+    pub(crate) units: Vec<Unit>,
     /// `(a, b)` with `a < b` → (weight, evidence seen from `a`).
-    pub edges: BTreeMap<(usize, usize), (f64, Evidence)>,
-    /// Function id → unit, for call-level metrics.
-    pub unit_of: BTreeMap<String, usize>,
+    pub(crate) edges: BTreeMap<(usize, usize), (f64, Evidence)>,
+    /// Node id → its unit's index, for call-level metrics.
+    pub(crate) unit_of: BTreeMap<String, usize>,
     /// For each unit, its neighbours and the key of the shared edge.
-    pub neighbors: Vec<Vec<(usize, (usize, usize))>>,
+    pub(crate) neighbors: Vec<Vec<(usize, (usize, usize))>>,
+}
+
+/// One edge of the coupling graph, seen from one of its units.
+#[derive(Debug, Clone, Copy)]
+pub struct Tie<'a> {
+    /// The unit at the other end.
+    pub other: &'a str,
+    /// The edge's weight.
+    pub weight: f64,
+    /// The evidence behind it, counted as seen from `forward`'s unit.
+    pub evidence: &'a Evidence,
+    /// Whether the evidence is seen from this unit (so `calls` are calls
+    /// this unit makes); otherwise from `other`.
+    pub forward: bool,
 }
 
 impl Coupling {
+    /// The units, sorted by id.
+    #[must_use]
+    pub fn units(&self) -> &[Unit] {
+        &self.units
+    }
+
+    /// The id of the unit a node (a function, a module, a route or a table)
+    /// belongs to, if the node is in a unit.
+    #[must_use]
+    pub fn unit_of(&self, node: &str) -> Option<&str> {
+        self.unit_of.get(node).map(|&u| self.units[u].id.as_str())
+    }
+
+    /// The edges of unit `unit` to its neighbours, in the neighbours' order;
+    /// none for an id that is no unit.
+    pub fn ties(&self, unit: &str) -> impl Iterator<Item = Tie<'_>> {
+        let i = self
+            .units
+            .binary_search_by(|u| u.id.as_str().cmp(unit))
+            .ok();
+        i.into_iter().flat_map(move |i| {
+            self.neighbors[i].iter().filter_map(move |&(other, key)| {
+                let (weight, evidence) = self.edges.get(&key)?;
+                Some(Tie {
+                    other: &self.units[other].id,
+                    weight: *weight,
+                    evidence,
+                    forward: key.0 == i,
+                })
+            })
+        })
+    }
+
     /// Folds `analysis` onto units of `granularity`.
     #[must_use]
     pub fn build(analysis: &Analysis, granularity: Granularity, weights: &Weights) -> Self {

@@ -15,17 +15,20 @@
 //! - cross-service call sites, and tables used by more than one service;
 //! - with a reference, MoJoFM and the adjusted Rand index.
 
-pub mod compare;
-pub mod coupling;
-pub mod leiden;
+mod compare;
+mod coupling;
+mod leiden;
 pub mod plan;
 pub mod report;
 mod settings;
-pub mod suggest;
+mod suggest;
 
-pub use coupling::{Granularity, Weights};
+pub use compare::{read_truth, score};
+pub(crate) use coupling::unit_map;
+pub use coupling::{Coupling, Evidence, Granularity, Tie, Unit, Weights};
 pub use settings::SettingsError;
 pub use suggest::{
-    ExistingService, Metrics, Reason, ServiceSuggestion, SuggestConfig, SuggestError, Suggestion,
-    suggest,
+    DEFAULT_RESOLUTION, DEFAULT_SEED, ExistingService, Metrics, Reason, RouteRef, ServiceLink,
+    ServiceMetrics, ServiceSuggestion, SuggestConfig, SuggestError, Suggestion, TableDecision,
+    evaluate, suggest,
 };

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::compare;
 use super::coupling::{Coupling, Evidence, Granularity, Weights};
 use super::leiden::{LeidenConfig, leiden, modularity};
 use crate::Analysis;
@@ -1137,45 +1136,4 @@ fn statements(n: u32) -> String {
     } else {
         format!("{n} statements")
     }
-}
-
-/// Reads a reference decomposition: `[services.NAME] members = [...],
-/// tables = [...]` (other sections, such as `[shared]`, are not scored).
-pub fn read_truth(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
-    let services = table
-        .get("services")
-        .and_then(toml::Value::as_table)
-        .ok_or_else(|| "no [services.NAME] sections".to_owned())?;
-    let mut out = BTreeMap::new();
-    for (name, service) in services {
-        for (key, prefix) in [("members", ""), ("tables", "table:")] {
-            for item in service
-                .get(key)
-                .and_then(toml::Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(id) = item.as_str() {
-                    out.insert(format!("{prefix}{id}"), name.clone());
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Scores `suggestion` against a reference from [`read_truth`].
-pub fn score(suggestion: &mut Suggestion, truth: &BTreeMap<String, String>) {
-    let mut ours = BTreeMap::new();
-    for service in &suggestion.services {
-        for member in &service.members {
-            ours.insert(member.clone(), service.name.clone());
-        }
-        for table in &service.tables {
-            ours.insert(format!("table:{table}"), service.name.clone());
-        }
-    }
-    suggestion.mojofm = Some(compare::mojo_fm(&ours, truth));
-    suggestion.ari = Some(compare::adjusted_rand_index(&ours, truth));
 }

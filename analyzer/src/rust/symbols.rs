@@ -51,8 +51,6 @@ pub struct FnInfo {
     pub id: String,
     /// The module it is defined in.
     pub module: String,
-    /// For methods, the id of the implementing type (or the trait).
-    pub self_type: Option<String>,
     /// The short name.
     pub name: String,
     /// 1-based line.
@@ -134,17 +132,6 @@ type LookupCache = HashMap<(String, String), Option<Def>>;
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Symbols {
-    /// Builds the table from every parsed file.
-    #[must_use]
-    pub fn build(files: &[SourceFile]) -> Self {
-        let mut symbols = Symbols::default();
-        for file in files {
-            symbols.collect_file(file);
-        }
-        symbols.finish();
-        symbols
-    }
-
     /// Records one file's modules, items and imports. Syntax trees cannot
     /// cross threads, so each worker collects its own files into its own
     /// table; [`Symbols::merge`] and [`Symbols::finish`] complete it.
@@ -271,7 +258,6 @@ impl Symbols {
                         FnInfo {
                             id: id.clone(),
                             module: module.to_owned(),
-                            self_type: None,
                             name: name.clone(),
                             line: line_of(f.sig.ident.span()),
                         },
@@ -356,7 +342,6 @@ impl Symbols {
         self.fns.entry(id.clone()).or_insert_with(|| FnInfo {
             id: id.clone(),
             module: module.to_owned(),
-            self_type: Some(type_id.to_owned()),
             name: name.to_owned(),
             line,
         });
@@ -429,12 +414,6 @@ impl Symbols {
         for (name, line) in imp.methods {
             self.add_method(&type_id, &imp.module, &name, line);
         }
-    }
-
-    /// Whether `name` is a crate of the analyzed code.
-    #[must_use]
-    pub fn is_crate(&self, name: &str) -> bool {
-        self.crates.contains(name)
     }
 
     /// What `path` names when written in `module`.

@@ -1,16 +1,19 @@
 //! SQL: finding queries in Rust code, parsing them, and the schema from DDL.
 //!
-//! The rest of the analyzer calls only the functions below. The parts:
-//! [`split`] cuts `.sql` files into statements, [`parse`] parses SQL (with
-//! dialect fallbacks) and says which tables a statement reads and writes,
-//! [`schema`] applies DDL in order, [`diesel`] reads `table!`/`joinable!`,
-//! and [`extract`] walks function bodies for SQL strings and Diesel DSL.
+//! The rest of the analyzer, and the tests, call only the items below. The
+//! private parts: `split` cuts `.sql` files into statements
+//! ([`split_statements`]), `parse` parses SQL (with dialect fallbacks) and
+//! says which tables a statement reads and writes, `schema` applies DDL in
+//! order, `diesel` reads `table!`/`joinable!`, and `extract` walks function
+//! bodies for SQL strings and Diesel DSL.
 
-pub mod diesel;
-pub mod extract;
-pub mod parse;
-pub mod schema;
-pub mod split;
+mod diesel;
+mod extract;
+mod parse;
+mod schema;
+mod split;
+
+pub use split::{RawStatement, Unterminated, split_statements};
 
 use std::collections::BTreeMap;
 use std::path::Path;
