@@ -2,8 +2,8 @@
 //! file while it runs.
 //!
 //! [`follow`] syncs each service in its own task until SIGINT or SIGTERM.
-//! It re-reads the plan when the file changes (its modification time and
-//! length, polled every second) or on SIGHUP, hands each running
+//! It re-reads the plan when the file's bytes change (through
+//! [`strangler_plan::PlanWatcher`]) or on SIGHUP, hands each running
 //! service its new spec, and starts a service that is new in the plan beside
 //! the running ones. An unreadable or invalid plan is logged and ignored;
 //! the sync goes on with the plan it has.
@@ -11,9 +11,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, SystemTime};
 
-use strangler_plan::{Plan, PlanFile};
+use strangler_plan::{Plan, PlanFile, PlanWatcher};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -168,22 +167,23 @@ async fn watch_plan(
     senders: Senders,
     new_services: mpsc::UnboundedSender<SyncSpec>,
 ) {
-    let stamp = |path: &Path| -> Option<(SystemTime, u64)> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some((meta.modified().ok()?, meta.len()))
+    let (changed_tx, mut changed) = mpsc::unbounded_channel();
+    // The watcher stops when this function returns and drops it.
+    let _watcher = match PlanWatcher::start(&path, move || {
+        let _ = changed_tx.send(());
+    }) {
+        Ok(watcher) => Some(watcher),
+        Err(e) => {
+            tracing::error!("{e}; changes to the plan are not noticed, send SIGHUP to re-read it");
+            None
+        }
     };
-    let mut last = stamp(&path);
     let mut hangup = hangup_signal();
     loop {
-        let forced = tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(1)) => false,
-            () = next_hangup(&mut hangup) => true,
-        };
-        let now = stamp(&path);
-        if !forced && now == last {
-            continue;
+        tokio::select! {
+            Some(()) = changed.recv() => {}
+            () = next_hangup(&mut hangup) => {}
         }
-        last = now;
         tracing::info!("re-reading the plan {}", path.display());
         let Some(specs) = reread(&path, service.as_deref()) else {
             continue;
