@@ -20,6 +20,7 @@ use pingora::protocols::http::ServerSession;
 use pingora_prometheus::PrometheusHttpApp;
 use serde_json::{Value, json};
 
+use crate::metrics::FallbackReason;
 use crate::state::{ReloadOutcome, Shared, StageChange, StageError};
 use crate::table::Target;
 
@@ -47,7 +48,7 @@ impl ServeHttp for AdminApp {
         match (method, path.as_str()) {
             (Method::GET, "/healthz") => json_response(
                 StatusCode::OK,
-                &json!({"status": "ok", "generation": self.shared.current.load().generation}),
+                &json!({"status": "ok", "generation": self.shared.snapshot().generation}),
             ),
             (Method::GET, "/routes") => json_response(StatusCode::OK, &routes(&self.shared)),
             (Method::GET, "/metrics") => PrometheusHttpApp.response(session).await,
@@ -125,7 +126,7 @@ fn set_stage(shared: &Shared, body: &[u8]) -> Response<Vec<u8>> {
 
 /// The live table as JSON.
 fn routes(shared: &Shared) -> Value {
-    let snap = shared.current.load();
+    let snap = shared.snapshot();
     let upstream = |target: Target| {
         snap.upstream(target).map(|u| {
             json!({
@@ -143,7 +144,7 @@ fn routes(shared: &Shared) -> Value {
         .iter()
         .zip(&snap.routes)
         .map(|(r, rt)| {
-            let fallbacks: serde_json::Map<String, Value> = crate::state::FallbackReason::ALL
+            let fallbacks: serde_json::Map<String, Value> = FallbackReason::ALL
                 .iter()
                 .zip(&rt.fallbacks)
                 .map(|(reason, c)| (reason.as_str().to_owned(), json!(c.get())))

@@ -2,13 +2,17 @@
 //! through `pingora-prometheus`'s re-exported `prometheus` crate, which is
 //! what `GET /metrics` on the admin address serves.
 //!
-//! The per-route handles are resolved when a route table is built, so a
-//! request touches only atomics, never a label lookup.
+//! The per-route handles ([`RouteRuntime`], with its [`RouteMetrics`] and
+//! [`ShadowMetrics`]) are resolved when a route table is built, so a
+//! request touches only atomics, never a label lookup. The label values
+//! that are fixed sets, fallback reasons and shadow outcomes, are enums
+//! here too.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pingora_prometheus::prometheus::{
-    self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    self, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts,
 };
 
 /// Every metric the proxy exports.
@@ -151,7 +155,7 @@ pub struct RouteMetrics {
     /// Errors.
     pub errors: IntCounter,
     /// Latency.
-    pub latency: prometheus::Histogram,
+    pub latency: Histogram,
 }
 
 impl RouteMetrics {
@@ -164,5 +168,167 @@ impl RouteMetrics {
             errors: m.errors.with_label_values(&labels),
             latency: m.latency.with_label_values(&labels),
         }
+    }
+}
+
+/// Why a request meant for a service was answered by the monolith.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// The service could not be connected (refused, timed out); nothing
+    /// was sent, so any method falls back.
+    ConnectFailed,
+    /// Health checks fail or the service is ejected, or it has no address.
+    Unavailable,
+    /// The service answered 5xx to an idempotent request.
+    ServiceError,
+    /// The connection broke after the request was sent (reset, timeout),
+    /// for an idempotent request.
+    Reset,
+}
+
+impl FallbackReason {
+    /// Every reason, in the order of [`RouteRuntime::fallbacks`].
+    pub const ALL: [FallbackReason; 4] = [
+        FallbackReason::ConnectFailed,
+        FallbackReason::Unavailable,
+        FallbackReason::ServiceError,
+        FallbackReason::Reset,
+    ];
+
+    /// The metric label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FallbackReason::ConnectFailed => "connect_failed",
+            FallbackReason::Unavailable => "unavailable",
+            FallbackReason::ServiceError => "service_5xx",
+            FallbackReason::Reset => "reset",
+        }
+    }
+}
+
+/// One route's metric handles and label, parallel to the route table's
+/// routes.
+#[derive(Debug)]
+pub struct RouteRuntime {
+    /// `METHODS path [conditions]`, the route's label in metrics and logs.
+    pub label: String,
+    /// Counters of requests the service answered.
+    pub service: RouteMetrics,
+    /// Counters of requests the monolith answered.
+    pub monolith: RouteMetrics,
+    /// Fallback counters, by [`FallbackReason::ALL`] index.
+    pub fallbacks: [IntCounter; 4],
+    /// Shadow outcome counters and latency.
+    pub shadow: Arc<ShadowMetrics>,
+}
+
+impl RouteRuntime {
+    /// The handles for the route labelled `label`, of the service named
+    /// `service`, at `stage`.
+    #[must_use]
+    pub fn new(m: &Metrics, label: String, service: &str, stage: &str) -> Self {
+        Self {
+            service: RouteMetrics::new(m, &label, service, stage),
+            monolith: RouteMetrics::new(m, &label, "monolith", stage),
+            fallbacks: FallbackReason::ALL
+                .map(|f| m.fallbacks.with_label_values(&[&label, f.as_str()])),
+            shadow: Arc::new(ShadowMetrics::new(m, &label)),
+            label,
+        }
+    }
+
+    /// Counts one fallback of this route.
+    pub fn count_fallback(&self, reason: FallbackReason) {
+        let i = FallbackReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or_default();
+        self.fallbacks[i].inc();
+    }
+}
+
+/// What became of a shadow copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShadowOutcome {
+    /// The service answered with the monolith's status.
+    SameStatus,
+    /// The service answered with another status.
+    DifferentStatus,
+    /// The copy failed (refused, reset, bad response).
+    Error,
+    /// The service took longer than the shadow timeout.
+    Timeout,
+    /// Too many copies were in flight.
+    Dropped,
+    /// The body was larger than the shadow body cap.
+    BodyTooLarge,
+    /// The service is down, ejected or has no address.
+    Unavailable,
+    /// Protocol upgrades (WebSockets) are not copied.
+    UpgradeSkipped,
+}
+
+impl ShadowOutcome {
+    /// Every outcome, in the order of [`ShadowMetrics`]' counters.
+    pub const ALL: [ShadowOutcome; 8] = [
+        ShadowOutcome::SameStatus,
+        ShadowOutcome::DifferentStatus,
+        ShadowOutcome::Error,
+        ShadowOutcome::Timeout,
+        ShadowOutcome::Dropped,
+        ShadowOutcome::BodyTooLarge,
+        ShadowOutcome::Unavailable,
+        ShadowOutcome::UpgradeSkipped,
+    ];
+
+    /// The metric label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShadowOutcome::SameStatus => "same_status",
+            ShadowOutcome::DifferentStatus => "different_status",
+            ShadowOutcome::Error => "error",
+            ShadowOutcome::Timeout => "timeout",
+            ShadowOutcome::Dropped => "dropped",
+            ShadowOutcome::BodyTooLarge => "body_too_large",
+            ShadowOutcome::Unavailable => "unavailable",
+            ShadowOutcome::UpgradeSkipped => "upgrade_skipped",
+        }
+    }
+}
+
+/// One route's shadow metric handles, resolved when the table is built.
+#[derive(Debug)]
+pub struct ShadowMetrics {
+    /// The route's label.
+    pub route: String,
+    outcomes: [IntCounter; ShadowOutcome::ALL.len()],
+    latency: Histogram,
+}
+
+impl ShadowMetrics {
+    /// The handles for the route labelled `route`.
+    #[must_use]
+    pub fn new(m: &Metrics, route: &str) -> Self {
+        Self {
+            route: route.to_owned(),
+            outcomes: ShadowOutcome::ALL.map(|o| m.shadow.with_label_values(&[route, o.as_str()])),
+            latency: m.shadow_latency.with_label_values(&[route]),
+        }
+    }
+
+    /// Records how long one copy took at the service.
+    pub fn observe(&self, elapsed: std::time::Duration) {
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one copy with this outcome.
+    pub fn count(&self, outcome: ShadowOutcome) {
+        let i = ShadowOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or_default();
+        self.outcomes[i].inc();
     }
 }

@@ -14,9 +14,11 @@
 //! PUT, DELETE, TRACE) are sent again, once, and the others fail, so a write
 //! never reaches the service twice. A kept connection idle for 2 s is
 //! replaced before use, so a service's idle timeout rarely cuts a round.
-//! Only the status is read; the body is skipped (`Content-Length`, chunked,
-//! or up to the close). TLS services keep the pingora client path in
-//! [`crate::shadow`].
+//!
+//! This file schedules: which lane takes a copy, the rounds, and what is
+//! sent again. Reading the answers (only the status is kept; the body is
+//! skipped) is HTTP/1.1 framing, in [`crate::http1`]. TLS services keep the
+//! pingora client path in `shadow`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,10 +26,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf as _, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
+
+use crate::http1::{Conn, ReadError};
 
 /// Copies written in one round at most.
 const MAX_ROUND: usize = 64;
@@ -36,12 +38,6 @@ const MAX_ROUND: usize = 64;
 /// Servers close idle connections after 5 s or more (nginx 75 s, hyper
 /// and Go none by default), so 2 s stays clear of their timers.
 const MAX_IDLE: Duration = Duration::from_secs(2);
-
-/// Response headers parsed at most.
-const MAX_HEADERS: usize = 128;
-
-/// Largest response header accepted.
-const MAX_HEAD: usize = 64 * 1024;
 
 /// What became of one copy at the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +238,7 @@ async fn run(
     state: Arc<LaneState>,
     mut rx: mpsc::UnboundedReceiver<Job>,
 ) {
-    let mut conn: Option<Conn> = None;
+    let mut kept: Option<Kept> = None;
     let mut again: VecDeque<Job> = VecDeque::new();
     loop {
         state.busy_since.store(0, Ordering::Relaxed);
@@ -264,11 +260,10 @@ async fn run(
         }
         // A connection idle for a while may be closing at the service's end
         // right now; a fresh one spares the copies an unanswered round.
-        let kept = conn.take().filter(|c| c.last_used.elapsed() < MAX_IDLE);
-        let c = if kept.is_some() {
-            kept
-        } else {
-            connect_to(addr, connect).await
+        let fresh = kept.take().filter(|k| k.last_used.elapsed() < MAX_IDLE);
+        let c = match fresh {
+            Some(k) => Some(k.conn),
+            None => Conn::connect(addr, connect).await,
         };
         let Some(mut c) = c else {
             for job in round {
@@ -281,7 +276,7 @@ async fn run(
         for job in &round {
             out.extend_from_slice(&job.request);
         }
-        let written = tokio::time::timeout(timeout, c.stream.write_all(&out)).await;
+        let written = tokio::time::timeout(timeout, c.write(&out)).await;
         if !matches!(written, Ok(Ok(()))) {
             // Most likely a kept connection the service had closed.
             retry_or_fail(round, &mut again);
@@ -344,23 +339,12 @@ async fn run(
             }
         }
         if reusable {
-            c.last_used = Instant::now();
-            conn = Some(c);
+            kept = Some(Kept {
+                conn: c,
+                last_used: Instant::now(),
+            });
         }
     }
-}
-
-async fn connect_to(addr: SocketAddr, timeout: Duration) -> Option<Conn> {
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
-        .await
-        .ok()?
-        .ok()?;
-    let _ = stream.set_nodelay(true);
-    Some(Conn {
-        stream,
-        buf: BytesMut::with_capacity(8 * 1024),
-        last_used: Instant::now(),
-    })
 }
 
 /// Sends idempotent copies that got no answer once more; a second time they
@@ -376,181 +360,18 @@ fn retry_or_fail(jobs: impl IntoIterator<Item = Job>, again: &mut VecDeque<Job>)
     }
 }
 
-#[derive(Debug)]
-enum ReadError {
-    /// The connection closed before any byte of this answer.
-    Closed,
-    /// A malformed, oversized or truncated answer, or an I/O error.
-    Broken,
-}
-
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
+/// A connection kept between rounds.
+struct Kept {
+    conn: Conn,
     /// When the last round on it ended.
     last_used: Instant,
 }
 
-/// What the head of an answer says about its body.
-struct Head {
-    status: u16,
-    len: Option<u64>,
-    chunked: bool,
-    keep: bool,
-    consumed: usize,
-}
-
-impl Conn {
-    /// Reads more bytes into the buffer; `Ok(false)` at the end of stream.
-    async fn fill(&mut self) -> Result<bool, ReadError> {
-        self.buf.reserve(8 * 1024);
-        match self.stream.read_buf(&mut self.buf).await {
-            Ok(0) => Ok(false),
-            Ok(_) => Ok(true),
-            Err(_) => Err(ReadError::Broken),
-        }
-    }
-
-    /// Reads one answer (skipping 1xx ones) and its body; returns the status
-    /// and whether the connection can carry more.
-    async fn read_response(&mut self, head_only: bool) -> Result<(u16, bool), ReadError> {
-        let mut first = true;
-        loop {
-            let head = loop {
-                if let Some(head) = parse_head(&self.buf)? {
-                    break head;
-                }
-                if self.buf.len() > MAX_HEAD {
-                    return Err(ReadError::Broken);
-                }
-                if !self.fill().await? {
-                    return Err(if first && self.buf.is_empty() {
-                        ReadError::Closed
-                    } else {
-                        ReadError::Broken
-                    });
-                }
-                first = false;
-            };
-            self.buf.advance(head.consumed);
-            first = false;
-            if (100..200).contains(&head.status) && head.status != 101 {
-                continue;
-            }
-            if head_only || head.status == 204 || head.status == 304 || head.status == 101 {
-                return Ok((head.status, head.keep && head.status != 101));
-            }
-            if head.chunked {
-                self.skip_chunked().await?;
-                return Ok((head.status, head.keep));
-            }
-            if let Some(len) = head.len {
-                self.skip(len).await?;
-                return Ok((head.status, head.keep));
-            }
-            // No length: the body runs to the close.
-            self.buf.clear();
-            while self.fill().await? {
-                self.buf.clear();
-            }
-            return Ok((head.status, false));
-        }
-    }
-
-    async fn skip(&mut self, mut len: u64) -> Result<(), ReadError> {
-        loop {
-            let have = self.buf.len() as u64;
-            if have >= len {
-                self.buf
-                    .advance(usize::try_from(len).map_err(|_| ReadError::Broken)?);
-                return Ok(());
-            }
-            len -= have;
-            self.buf.clear();
-            if !self.fill().await? {
-                return Err(ReadError::Broken);
-            }
-        }
-    }
-
-    /// One CRLF-terminated line, without its end.
-    async fn line(&mut self) -> Result<BytesMut, ReadError> {
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line = self.buf.split_to(i);
-                self.buf.advance(2);
-                return Ok(line);
-            }
-            if self.buf.len() > MAX_HEAD || !self.fill().await? {
-                return Err(ReadError::Broken);
-            }
-        }
-    }
-
-    async fn skip_chunked(&mut self) -> Result<(), ReadError> {
-        loop {
-            let line = self.line().await?;
-            let size = line[..].split(|&b| b == b';').next().unwrap_or_default();
-            let size = std::str::from_utf8(size)
-                .ok()
-                .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
-                .ok_or(ReadError::Broken)?;
-            if size == 0 {
-                // Trailers, up to an empty line.
-                while !self.line().await?.is_empty() {}
-                return Ok(());
-            }
-            self.skip(size + 2).await?;
-        }
-    }
-}
-
-/// Parses an answer's head from `buf`; `Ok(None)` when more bytes are needed.
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, ReadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let consumed = match response.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(ReadError::Broken),
-    };
-    let mut head = Head {
-        status: response.code.unwrap_or_default(),
-        len: None,
-        chunked: false,
-        keep: response.version == Some(1),
-        consumed,
-    };
-    for h in response.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            head.len = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok());
-            if head.len.is_none() {
-                return Err(ReadError::Broken);
-            }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            head.chunked = h
-                .value
-                .rsplit(|&b| b == b',')
-                .next()
-                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            for token in h.value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    head.keep = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    head.keep = true;
-                }
-            }
-        }
-    }
-    Ok(Some(head))
-}
-
 #[cfg(test)]
 mod tests {
+    use bytes::Buf as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
     use super::*;
 
     /// A server that answers each request by its path, over as many
@@ -782,25 +603,5 @@ mod tests {
             }),
         ));
         assert_eq!(rx.await.unwrap(), Answer::Failed);
-    }
-
-    #[test]
-    fn heads_are_parsed() {
-        let head =
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\n")
-                .unwrap()
-                .unwrap();
-        assert_eq!((head.status, head.len, head.keep), (200, Some(12), false));
-        let head = parse_head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
-            .unwrap()
-            .unwrap();
-        assert!(head.keep && head.chunked);
-        assert!(
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le")
-                .unwrap()
-                .is_none()
-        );
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").is_err());
-        assert!(parse_head(b"garbage\r\n\r\n").is_err());
     }
 }

@@ -27,10 +27,12 @@ use pingora::{ErrorSource, RetryType};
 use strangler_plan::Sticky;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::metrics::{FallbackReason, ShadowOutcome};
 use crate::shadow::{self, ShadowJob};
 use crate::split;
-use crate::state::{FallbackReason, Shared, Snapshot};
+use crate::state::{Shared, Snapshot};
 use crate::table::{Request, SplitKey, Target};
+use crate::upstream::Upstream;
 
 /// The proxy's per-request state.
 pub struct Ctx {
@@ -72,11 +74,7 @@ impl StranglerProxy {
         if let (Some(snap), Some(route)) = (&ctx.snap, ctx.route)
             && let Some(rt) = snap.routes.get(route)
         {
-            let i = FallbackReason::ALL
-                .iter()
-                .position(|r| *r == reason)
-                .unwrap_or_default();
-            rt.fallbacks[i].inc();
+            rt.count_fallback(reason);
             let service = match ctx.target {
                 Target::Service(s) => snap.table.services().get(s).map(|s| s.name.as_str()),
                 Target::Monolith => None,
@@ -92,7 +90,7 @@ impl StranglerProxy {
         ctx.target = Target::Monolith;
     }
 
-    fn upstream_of(ctx: &Ctx) -> Option<&crate::upstream::Upstream> {
+    fn upstream_of(ctx: &Ctx) -> Option<&Upstream> {
         ctx.snap
             .as_ref()
             .and_then(|s| s.upstream(ctx.target))
@@ -210,7 +208,7 @@ impl ProxyHttp for StranglerProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let snap = self.shared.current.load_full();
+        let snap = self.shared.snapshot();
         let req = session.req_header();
         if header_bytes(req) > self.shared.config.max_header_bytes {
             return Err(Error::explain(
@@ -560,7 +558,7 @@ impl ProxyHttp for StranglerProxy {
             && let Some(rt) = runtime
         {
             if copy.too_large {
-                rt.shadow.count(shadow::Outcome::BodyTooLarge);
+                rt.shadow.count(ShadowOutcome::BodyTooLarge);
             } else if let Some(up) = snap.upstream(Target::Service(copy.service))
                 && let Ok(peer) = &up.peer
             {

@@ -15,118 +15,12 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::{HttpPeer, Peer as _};
-use pingora_prometheus::prometheus::{Histogram, IntCounter};
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::metrics::Metrics;
+use crate::metrics::{ShadowMetrics, ShadowOutcome};
 use crate::pipeline::{self, Answer, Lanes};
 use crate::state::Shared;
 use crate::upstream::Upstream;
-
-/// What became of a shadow copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The service answered with the monolith's status.
-    SameStatus,
-    /// The service answered with another status.
-    DifferentStatus,
-    /// The copy failed (refused, reset, bad response).
-    Error,
-    /// The service took longer than [`ShadowConfig::timeout`].
-    Timeout,
-    /// Too many copies were in flight.
-    Dropped,
-    /// The body was larger than [`ShadowConfig::body_cap`].
-    BodyTooLarge,
-    /// The service is down, ejected or has no address.
-    Unavailable,
-    /// Protocol upgrades (WebSockets) are not copied.
-    UpgradeSkipped,
-}
-
-impl Outcome {
-    /// Every outcome, in the order of [`ShadowMetrics`]' counters.
-    pub const ALL: [Outcome; 8] = [
-        Outcome::SameStatus,
-        Outcome::DifferentStatus,
-        Outcome::Error,
-        Outcome::Timeout,
-        Outcome::Dropped,
-        Outcome::BodyTooLarge,
-        Outcome::Unavailable,
-        Outcome::UpgradeSkipped,
-    ];
-
-    /// The metric label.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::SameStatus => "same_status",
-            Outcome::DifferentStatus => "different_status",
-            Outcome::Error => "error",
-            Outcome::Timeout => "timeout",
-            Outcome::Dropped => "dropped",
-            Outcome::BodyTooLarge => "body_too_large",
-            Outcome::Unavailable => "unavailable",
-            Outcome::UpgradeSkipped => "upgrade_skipped",
-        }
-    }
-}
-
-/// One route's shadow metric handles, resolved when the table is built.
-#[derive(Debug)]
-pub struct ShadowMetrics {
-    /// The route's label.
-    pub route: String,
-    outcomes: [IntCounter; Outcome::ALL.len()],
-    latency: Histogram,
-}
-
-impl ShadowMetrics {
-    /// The handles for the route labelled `route`.
-    #[must_use]
-    pub fn new(m: &Metrics, route: &str) -> Self {
-        Self {
-            route: route.to_owned(),
-            outcomes: Outcome::ALL.map(|o| m.shadow.with_label_values(&[route, o.as_str()])),
-            latency: m.shadow_latency.with_label_values(&[route]),
-        }
-    }
-
-    /// Counts one copy with this outcome.
-    pub fn count(&self, outcome: Outcome) {
-        let i = Outcome::ALL
-            .iter()
-            .position(|o| *o == outcome)
-            .unwrap_or_default();
-        self.outcomes[i].inc();
-    }
-}
-
-/// Limits of shadowing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShadowConfig {
-    /// Bodies larger than this are not copied (outcome `body_too_large`).
-    pub body_cap: usize,
-    /// Copies in flight at most; more are dropped (outcome `dropped`).
-    pub max_in_flight: usize,
-    /// How long a copy may take at the service.
-    pub timeout: Duration,
-    /// Pipelined connections ("lanes") per plaintext service at most; more
-    /// open only while a slow service holds the first ones up.
-    pub connections: usize,
-}
-
-impl Default for ShadowConfig {
-    fn default() -> Self {
-        Self {
-            body_cap: 1 << 20,
-            max_in_flight: 256,
-            timeout: Duration::from_secs(10),
-            connections: 32,
-        }
-    }
-}
 
 /// One shadow copy, ready to send.
 pub struct ShadowJob {
@@ -157,13 +51,13 @@ pub fn prepare(
     is_upgrade: bool,
 ) -> Option<OwnedSemaphorePermit> {
     let outcome = if is_upgrade {
-        Outcome::UpgradeSkipped
+        ShadowOutcome::UpgradeSkipped
     } else if !service.is_some_and(|u| u.is_available()) {
-        Outcome::Unavailable
+        ShadowOutcome::Unavailable
     } else {
         match shared.shadow_permits.clone().try_acquire_owned() {
             Ok(permit) => return Some(permit),
-            Err(_) => Outcome::Dropped,
+            Err(_) => ShadowOutcome::Dropped,
         }
     };
     metrics.count(outcome);
@@ -241,10 +135,10 @@ impl Finished {
     /// the monolith's, feeds passive health, and frees the permit.
     fn record(self, shared: &Shared, result: Result<Result<u16, ()>, ()>, elapsed: Duration) {
         let outcome = match &result {
-            Ok(Ok(status)) if *status == self.primary_status => Outcome::SameStatus,
-            Ok(Ok(_)) => Outcome::DifferentStatus,
-            Ok(Err(())) => Outcome::Error,
-            Err(()) => Outcome::Timeout,
+            Ok(Ok(status)) if *status == self.primary_status => ShadowOutcome::SameStatus,
+            Ok(Ok(_)) => ShadowOutcome::DifferentStatus,
+            Ok(Err(())) => ShadowOutcome::Error,
+            Err(()) => ShadowOutcome::Timeout,
         };
         match &result {
             Ok(Ok(status)) if *status < 500 => self.upstream.record_success(),
@@ -253,7 +147,7 @@ impl Finished {
             }
         }
         self.metrics.count(outcome);
-        self.metrics.latency.observe(elapsed.as_secs_f64());
+        self.metrics.observe(elapsed);
         tracing::debug!(
             route = %self.metrics.route,
             outcome = outcome.as_str(),

@@ -14,69 +14,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::ArcSwap;
 use http::HeaderValue;
 use pingora::connectors::http::Connector;
-use pingora_prometheus::prometheus::IntCounter;
 use serde::Deserialize;
 use strangler_plan::{Plan, PlanError, PlanFile, RouteStage};
 use tokio::sync::Semaphore;
 
 use crate::access_log::AccessLog;
-use crate::metrics::{Metrics, RouteMetrics, UNMATCHED, metrics};
-use crate::shadow::ShadowMetrics;
+use crate::config::{PeerTimeouts, ProxyConfig};
+use crate::error::ProxyError;
+use crate::metrics::{Metrics, RouteMetrics, RouteRuntime, UNMATCHED, metrics};
 use crate::table::{RouteTable, Target};
 use crate::upstream::Upstream;
-use crate::{ProxyConfig, ProxyError};
-
-/// Why a request meant for a service was answered by the monolith.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FallbackReason {
-    /// The service could not be connected (refused, timed out); nothing
-    /// was sent, so any method falls back.
-    ConnectFailed,
-    /// Health checks fail or the service is ejected, or it has no address.
-    Unavailable,
-    /// The service answered 5xx to an idempotent request.
-    ServiceError,
-    /// The connection broke after the request was sent (reset, timeout),
-    /// for an idempotent request.
-    Reset,
-}
-
-impl FallbackReason {
-    /// Every reason, in the order of [`RouteRuntime::fallbacks`].
-    pub const ALL: [FallbackReason; 4] = [
-        FallbackReason::ConnectFailed,
-        FallbackReason::Unavailable,
-        FallbackReason::ServiceError,
-        FallbackReason::Reset,
-    ];
-
-    /// The metric label.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FallbackReason::ConnectFailed => "connect_failed",
-            FallbackReason::Unavailable => "unavailable",
-            FallbackReason::ServiceError => "service_5xx",
-            FallbackReason::Reset => "reset",
-        }
-    }
-}
-
-/// Per-route runtime data, parallel to [`RouteTable::routes`].
-#[derive(Debug)]
-pub struct RouteRuntime {
-    /// `METHODS path [conditions]`, the route's label in metrics and logs
-    /// ([`crate::table::RouteEntry::label`]).
-    pub label: String,
-    /// Counters of requests the service answered.
-    pub service: RouteMetrics,
-    /// Counters of requests the monolith answered.
-    pub monolith: RouteMetrics,
-    /// Fallback counters, by [`FallbackReason::ALL`] index.
-    pub fallbacks: [IntCounter; 4],
-    /// Shadow outcome counters and latency.
-    pub shadow: Arc<ShadowMetrics>,
-}
 
 /// One consistent view of the plan, swapped whole on reload.
 #[derive(Debug)]
@@ -93,7 +40,7 @@ pub struct Snapshot {
     pub services: Vec<Option<Arc<Upstream>>>,
     /// Values of the `x-strangler-target` response header, per service.
     pub service_names: Vec<HeaderValue>,
-    /// Per-route runtime data.
+    /// Per-route metric handles and labels, parallel to the table's routes.
     pub routes: Vec<RouteRuntime>,
     /// Counters of requests no route matched.
     pub unmatched: RouteMetrics,
@@ -114,8 +61,10 @@ impl Snapshot {
 pub struct Shared {
     /// The configuration the proxy started with.
     pub config: ProxyConfig,
-    /// The live snapshot.
-    pub current: ArcSwap<Snapshot>,
+    /// The live snapshot. Private, and stored only by `Shared::install`,
+    /// whose callers pass plans that validated: a plan that does not
+    /// validate never replaces the live route table.
+    current: ArcSwap<Snapshot>,
     /// The client for shadow copies and health checks.
     pub connector: Connector,
     /// Bounds the shadow copies in flight.
@@ -240,6 +189,12 @@ impl Shared {
         });
         shared.install(plan);
         Ok(shared)
+    }
+
+    /// The live snapshot; a request keeps the one it started with.
+    #[must_use]
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
     }
 
     /// Every upstream of the live snapshot, the monolith first.
@@ -389,6 +344,8 @@ impl Shared {
     }
 
     /// Builds a snapshot of `plan` and makes it live; returns its generation.
+    /// The only writer of [`Shared::current`]: every caller passes a plan
+    /// that validated (`ensure_valid`, or a `PlanFile::save` that succeeded).
     fn install(&self, plan: Plan) -> u64 {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let mut registry = self
@@ -433,20 +390,8 @@ impl Shared {
             .routes()
             .iter()
             .map(|r| {
-                let label = r.label();
                 let service = &table.services()[r.service].name;
-                let stage = r.stage.as_str();
-                RouteRuntime {
-                    service: RouteMetrics::new(self.metrics, &label, service, stage),
-                    monolith: RouteMetrics::new(self.metrics, &label, "monolith", stage),
-                    fallbacks: FallbackReason::ALL.map(|f| {
-                        self.metrics
-                            .fallbacks
-                            .with_label_values(&[&label, f.as_str()])
-                    }),
-                    shadow: Arc::new(ShadowMetrics::new(self.metrics, &label)),
-                    label,
-                }
+                RouteRuntime::new(self.metrics, r.label(), service, r.stage.as_str())
             })
             .collect();
         self.metrics
@@ -472,10 +417,7 @@ fn empty_snapshot(metrics: &Metrics) -> Snapshot {
         plan: Plan::new(strangler_plan::Monolith::default()),
         generation: 0,
         table: RouteTable::default(),
-        monolith: Arc::new(Upstream::new(
-            "http://127.0.0.1:9",
-            crate::upstream::PeerTimeouts::default(),
-        )),
+        monolith: Arc::new(Upstream::new("http://127.0.0.1:9", PeerTimeouts::default())),
         services: Vec::new(),
         service_names: Vec::new(),
         routes: Vec::new(),

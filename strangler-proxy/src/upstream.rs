@@ -19,40 +19,8 @@ use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 
+use crate::config::{HealthConfig, PeerTimeouts};
 use crate::pipeline::Lanes;
-
-/// How upstreams are checked and ejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthConfig {
-    /// The path active checks request (`GET`); any status below 500 passes.
-    pub path: String,
-    /// Time between active checks; zero turns them off.
-    pub interval: Duration,
-    /// How long one check may take.
-    pub timeout: Duration,
-    /// Failed checks in a row that mark an upstream down.
-    pub unhealthy_after: u32,
-    /// Passed checks in a row that bring it back.
-    pub healthy_after: u32,
-    /// Failed requests in a row that eject an upstream (passive); 0 never.
-    pub eject_after: u32,
-    /// How long an ejection lasts before the upstream is tried again.
-    pub ejection: Duration,
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        Self {
-            path: "/".to_owned(),
-            interval: Duration::from_secs(5),
-            timeout: Duration::from_secs(2),
-            unhealthy_after: 2,
-            healthy_after: 1,
-            eject_after: 5,
-            ejection: Duration::from_secs(30),
-        }
-    }
-}
 
 /// One upstream: where it is and whether it is fit for traffic.
 #[derive(Debug)]
@@ -71,25 +39,6 @@ pub struct Upstream {
     checks_passed_in_row: AtomicU32,
     born: Instant,
     shadow_lanes: OnceLock<Option<Lanes>>,
-}
-
-/// Timeouts of connections to upstreams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerTimeouts {
-    /// Time allowed for the TCP (and TLS) connect; after it the request
-    /// falls back as if refused.
-    pub connect: Duration,
-    /// How long an idle pooled connection is kept.
-    pub idle: Duration,
-}
-
-impl Default for PeerTimeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(2),
-            idle: Duration::from_secs(60),
-        }
-    }
 }
 
 impl Upstream {

@@ -5,10 +5,11 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{
-    backend, client, closed_port, eventually, get, proxy, resetter, routes_when, send, write_plan,
+    backend, client, closed_port, eventually, get, metrics_when, proxy, resetter, routes_when,
+    sample, send, silent, write_plan,
 };
 use serde_json::Value;
 
@@ -18,6 +19,14 @@ fn service(name: &str, upstream: &str, routes: &str) -> String {
 
 fn route(path: &str, extra: &str) -> String {
     format!("  [[service.route]]\n  path = \"{path}\"\n{extra}\n")
+}
+
+/// The stage of the route on `path` in a `GET /routes` answer.
+fn stage_of<'a>(routes: &'a Value, path: &str) -> &'a Value {
+    routes["routes"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["path"] == path))
+        .map_or(&Value::Null, |r| &r["stage"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,8 +103,9 @@ async fn every_stage_routes_as_planned_with_headers() {
     assert_eq!(seen.headers["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
 
     // Metrics and the shadow outcome are on the admin address.
-    eventually("the shadow outcome metric", || true).await;
-    let metrics = get(&c, &p.admin_url("/metrics")).await.body;
+    let same = r#"strangler_shadow_requests_total{outcome="same_status",route="POST /shadow"}"#;
+    let metrics = metrics_when(&c, &p, |m| sample(m, same) == 1).await;
+    assert_eq!(sample(&metrics, same), 1, "{metrics}");
     assert!(
         metrics.contains(
             r#"strangler_requests_total{route="* /live/{id}",stage="live",target="catalog"}"#
@@ -368,35 +378,48 @@ async fn reloads_under_load_fail_no_request() {
             let a = send(&c, "POST", &p.admin_url("/reload"), &[], "").await;
             assert_eq!(a.status, 200, "{}", a.body);
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        let routes = routes_when(&c, &p, |r| *stage_of(r, "/r/{id}") == stage).await;
+        assert_eq!(
+            *stage_of(&routes, "/r/{id}"),
+            stage,
+            "round {round}: the new table is not live"
+        );
     }
-    // An invalid plan is rejected and the old table stays.
+    // An invalid plan is rejected, by POST /reload and by the watcher, and
+    // the old table stays.
+    let rejected = r#"strangler_reloads_total{result="rejected"}"#;
+    let before = sample(&get(&c, &p.admin_url("/metrics")).await.body, rejected);
     std::fs::write(&plan, "version = 1\n[monolith]\nname = \"\"\n").unwrap();
     let a = send(&c, "POST", &p.admin_url("/reload"), &[], "").await;
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(a.body.contains("not a valid plan"), "{}", a.body);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = metrics_when(&c, &p, |m| sample(m, rejected) >= before + 2).await;
+    assert!(
+        sample(&metrics, rejected) >= before + 2,
+        "the watcher did not try the invalid plan"
+    );
+    eventually("more than 100 requests under reloads", || {
+        done.load(Ordering::SeqCst) > 100
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
     let mut seen = std::collections::BTreeSet::new();
     for t in tasks {
         seen.extend(t.await.unwrap());
     }
     assert_eq!(failures.load(Ordering::SeqCst), 0);
-    assert!(done.load(Ordering::SeqCst) > 100);
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),
         ["catalog", "monolith"],
         "both sides answered during the reloads"
     );
-    let final_stage = get(&c, &p.url("/r/last")).await.target().to_owned();
-    assert_eq!(
-        final_stage,
-        if stage == "monolith" {
-            "monolith"
-        } else {
-            final_stage.as_str()
-        }
-    );
+    // The rounds went monolith → canary → live and around again; the last
+    // one (round 19) made the route live, and the invalid plan after it
+    // left it so: the service answers, and every round was an install.
+    let routes = routes_when(&c, &p, |_| true).await;
+    assert_eq!(*stage_of(&routes, "/r/{id}"), "live");
+    assert!(routes["generation"].as_u64().unwrap() > 20, "{routes}");
+    assert_eq!(get(&c, &p.url("/r/last")).await.target(), "catalog");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,30 +442,69 @@ async fn health_checks_keep_traffic_off_a_sick_service() {
     let c = client();
     assert_eq!(get(&c, &p.url("/x")).await.target(), "catalog");
     svc.healthy.store(false, Ordering::SeqCst);
-    let shared = p.handle.as_ref().unwrap().shared().clone();
-    eventually("the service marked down", || {
-        !shared
-            .upstreams()
-            .iter()
-            .any(|u| u.url == svc.url() && u.is_available())
-    })
-    .await;
+    let available = |r: &Value| r["routes"][0]["upstream"]["available"].clone();
+    let routes = routes_when(&c, &p, |r| available(r) == false).await;
+    assert_eq!(available(&routes), false, "the service is not marked down");
     let a = get(&c, &p.url("/x")).await;
     assert_eq!(
         (a.target(), a.body.as_str()),
         ("monolith", "monolith GET /x")
     );
     svc.healthy.store(true, Ordering::SeqCst);
-    eventually("the service back", || {
-        shared
-            .upstreams()
-            .iter()
-            .any(|u| u.url == svc.url() && u.is_available())
-    })
-    .await;
+    let routes = routes_when(&c, &p, |r| available(r) == true).await;
+    assert_eq!(available(&routes), true, "the service is not back");
     assert_eq!(get(&c, &p.url("/x")).await.target(), "catalog");
     let routes: Value = serde_json::from_str(&get(&c, &p.admin_url("/routes")).await.body).unwrap();
     assert_eq!(routes["routes"][0]["fallbacks"]["unavailable"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_health_checks_do_not_hold_up_a_plan_edit() {
+    let mono = backend("monolith").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut services = String::new();
+    let mut accepted = Vec::new();
+    for i in 0..5 {
+        let (addr, count) = silent().await;
+        accepted.push(count);
+        services += &service(
+            &format!("hang{i}"),
+            &format!("http://{addr}"),
+            &route(&format!("/h{i}"), "  stage = \"monolith\""),
+        );
+    }
+    let plan = write_plan(dir.path(), &mono.url(), &services);
+    let p = proxy(plan, |c| {
+        c.health.interval = Duration::from_secs(1);
+        // Longer than the 2 s the edit may take: a loop that waited for the
+        // checks, even run side by side, would fail.
+        c.health.timeout = Duration::from_secs(5);
+    })
+    .await;
+    let c = client();
+    // Every hanging service has a check's connection: a round is in flight,
+    // its checks side by side (one after another, the fifth would wait
+    // 20 s for the four before it to time out).
+    eventually("a health check at every hanging service", || {
+        accepted.iter().all(|n| n.load(Ordering::SeqCst) > 0)
+    })
+    .await;
+    let edited = services.replacen("stage = \"monolith\"", "stage = \"shadow\"", 1);
+    let edit = Instant::now();
+    write_plan(dir.path(), &mono.url(), &edited);
+    let routes = routes_when(&c, &p, |r| *stage_of(r, "/h0") == "shadow").await;
+    let took = edit.elapsed();
+    assert_eq!(*stage_of(&routes, "/h0"), "shadow", "{routes}");
+    assert!(
+        took < Duration::from_secs(2),
+        "the edit took {took:?} to go live"
+    );
+    // The checks were still hanging when the edit went live: none of them
+    // has timed out and been followed by a second round's connection.
+    assert!(
+        accepted.iter().all(|n| n.load(Ordering::SeqCst) == 1),
+        "a second round of checks started before the edit was live"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -761,19 +823,11 @@ async fn concurrent_shadow_copies_all_arrive_over_pipelined_lanes() {
             if i.is_multiple_of(2) { "POST" } else { "GET" }
         );
     }
-    let metrics = async || get(&c, &p.admin_url("/metrics")).await.body;
-    let same =
-        "strangler_shadow_requests_total{outcome=\"same_status\",route=\"* /mirror/{id}\"} 200";
-    let mut text = metrics().await;
-    for _ in 0..100 {
-        if text.contains(same) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        text = metrics().await;
-    }
-    assert!(
-        text.contains(same),
+    let same = r#"strangler_shadow_requests_total{outcome="same_status",route="* /mirror/{id}"}"#;
+    let text = metrics_when(&c, &p, |m| sample(m, same) == 200).await;
+    assert_eq!(
+        sample(&text, same),
+        200,
         "{}",
         text.lines()
             .filter(|l| l.contains("shadow"))

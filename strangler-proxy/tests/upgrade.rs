@@ -5,11 +5,12 @@
 
 mod common;
 
+use std::os::unix::fs::FileTypeExt as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{backend, client, get, proxy, write_plan};
+use common::{backend, client, eventually, get, proxy, write_plan};
 use strangler_proxy::Stop;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,21 +57,35 @@ async fn binary_upgrade_hands_over_sockets_without_failing_requests() {
         config.signals = false;
         config.health.interval = Duration::ZERO;
         config.upgrade = true;
-        config.upgrade_sock = sock;
+        config.upgrade_sock = sock.clone();
         move || strangler_proxy::start(config)
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The new process has bound the socket once it exists. Probing it with
+    // a connection would take the place of the old process's, and until
+    // the new one listens the old one's connect is refused and retried.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::symlink_metadata(&sock).is_ok_and(|m| m.file_type().is_socket()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new process never bound {}",
+            sock.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // ...which the old one sends on SIGQUIT (here: Stop::Upgrade), then drains.
     let handle = old.handle.take().unwrap();
     let old_done = tokio::task::spawn_blocking(move || handle.stop(Stop::Upgrade));
     let new = new.await.unwrap().unwrap();
     old_done.await.unwrap();
+    // Only the new process listens now: more answers are its answers.
     let before = ok.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("answers from the new process", || {
+        ok.load(Ordering::SeqCst) >= before + 20
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
     let failures = load.await.unwrap();
     assert!(failures.is_empty(), "{failures:?}");
-    assert!(ok.load(Ordering::SeqCst) > before, "the new process serves");
     let a = get(&client(), &format!("http://{listen}/after")).await;
     assert_eq!(a.body, "monolith GET /after");
     new.stop(Stop::Fast);

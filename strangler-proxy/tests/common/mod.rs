@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -138,6 +138,23 @@ pub async fn resetter() -> SocketAddr {
         }
     });
     addr
+}
+
+/// A server that accepts connections and never answers on them (it keeps
+/// them open); returns its address and the number of connections accepted.
+pub async fn silent() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            open.push(stream);
+        }
+    });
+    (addr, accepted)
 }
 
 /// A port nothing listens on, for a proxy to listen on or as a dead
@@ -296,14 +313,40 @@ pub async fn routes_when(
     running: &Running,
     ok: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    for _ in 0..200 {
-        last =
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let last =
             serde_json::from_str(&get(client, &running.admin_url("/routes")).await.body).unwrap();
-        if ok(&last) {
-            break;
+        if ok(&last) || std::time::Instant::now() > deadline {
+            return last;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    last
+}
+
+/// `GET /metrics` on the admin address, polled until `ok` holds (shadow
+/// outcomes are counted after the service answered the copy); returns the
+/// last text either way.
+pub async fn metrics_when(
+    client: &HttpClient,
+    running: &Running,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let last = get(client, &running.admin_url("/metrics")).await.body;
+        if ok(&last) || std::time::Instant::now() > deadline {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The value of the counter sample `name{labels}` in Prometheus text, 0 if
+/// absent.
+pub fn sample(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0, |v| v.trim().parse().unwrap())
 }

@@ -1,0 +1,186 @@
+//! How a proxy runs: [`ProxyConfig`] and the settings it is made of (TLS,
+//! health checks and ejection, upstream timeouts, shadowing limits).
+//!
+//! Plain data with defaults and no I/O; the binary fills it from its flags,
+//! tests and embedders set the fields they need.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How to run the proxy. Build one with [`ProxyConfig::new`] and adjust the
+/// fields.
+#[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // Independent switches, each documented.
+pub struct ProxyConfig {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// Where clients connect (`ADDR:PORT`).
+    pub listen: String,
+    /// Where the admin API listens; `None` turns it off.
+    pub admin: Option<String>,
+    /// Serve TLS (h2 and HTTP/1.1 by ALPN) on `listen` instead of plaintext.
+    pub tls: Option<TlsConfig>,
+    /// Accept HTTP/2 with prior knowledge (h2c) on the plaintext listener.
+    pub h2c: bool,
+    /// Worker threads.
+    pub threads: usize,
+    /// Share work between the worker threads (one multi-threaded tokio
+    /// runtime) instead of giving each its own single-threaded runtime.
+    /// Off by default: without stealing was faster in benchmarks. Embedders
+    /// that start more than one proxy in a process over time must turn it
+    /// on: pingora 0.9 keeps the no-stealing runtimes' handles in a
+    /// `thread_local::ThreadLocal`, whose slots a later thread with a reused
+    /// thread id inherits, so a second server's listeners would spawn onto
+    /// the first server's dead runtimes and stop at once.
+    pub work_stealing: bool,
+    /// Health checks and ejection.
+    pub health: HealthConfig,
+    /// Upstream connection timeouts.
+    pub timeouts: PeerTimeouts,
+    /// Shadowing limits.
+    pub shadow: ShadowConfig,
+    /// Add `x-strangler-target: monolith|<service>` to responses.
+    pub target_header: bool,
+    /// Set `Host` to the upstream's `host:port` instead of passing the
+    /// client's on.
+    pub rewrite_host: bool,
+    /// Write a JSON line per request to this file (`-` for stdout).
+    pub access_log: Option<PathBuf>,
+    /// Reload when the plan file changes.
+    pub watch: bool,
+    /// Reload on SIGHUP, and shut down on SIGTERM (graceful), SIGINT (fast)
+    /// and SIGQUIT (graceful upgrade). Off for proxies embedded in tests.
+    pub signals: bool,
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: u64,
+    /// Largest request header accepted: the request line plus every header
+    /// line (431 above). pingora itself refuses headers over 1 MiB or with
+    /// more than 256 fields with 400, so limits above 1 MiB change nothing.
+    pub max_header_bytes: usize,
+    /// After SIGTERM, keep serving this long before closing listeners.
+    pub grace_period: Duration,
+    /// After the grace period, how long requests in flight may finish.
+    pub graceful_shutdown_timeout: Duration,
+    /// Take the listening sockets over from a running proxy through
+    /// [`ProxyConfig::upgrade_sock`] (zero-downtime binary upgrade).
+    pub upgrade: bool,
+    /// The Unix socket the listening sockets are handed over on.
+    pub upgrade_sock: PathBuf,
+}
+
+/// A certificate and key for the TLS listener (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+}
+
+impl ProxyConfig {
+    /// The defaults for `plan`: clients on `0.0.0.0:8000`, the admin API on
+    /// `127.0.0.1:9900`, one worker thread per CPU, the file watched.
+    #[must_use]
+    pub fn new(plan: impl AsRef<Path>) -> Self {
+        Self {
+            plan: plan.as_ref().to_owned(),
+            listen: "0.0.0.0:8000".to_owned(),
+            admin: Some("127.0.0.1:9900".to_owned()),
+            tls: None,
+            h2c: true,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            work_stealing: false,
+            health: HealthConfig::default(),
+            timeouts: PeerTimeouts::default(),
+            shadow: ShadowConfig::default(),
+            target_header: true,
+            rewrite_host: false,
+            access_log: None,
+            watch: true,
+            signals: true,
+            max_body_bytes: 64 << 20,
+            max_header_bytes: 64 << 10,
+            grace_period: Duration::from_secs(5),
+            graceful_shutdown_timeout: Duration::from_secs(10),
+            upgrade: false,
+            upgrade_sock: PathBuf::from("/tmp/strangler-proxy-upgrade.sock"),
+        }
+    }
+}
+
+/// How upstreams are checked and ejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// The path active checks request (`GET`); any status below 500 passes.
+    pub path: String,
+    /// Time between active checks; zero turns them off.
+    pub interval: Duration,
+    /// How long one check may take.
+    pub timeout: Duration,
+    /// Failed checks in a row that mark an upstream down.
+    pub unhealthy_after: u32,
+    /// Passed checks in a row that bring it back.
+    pub healthy_after: u32,
+    /// Failed requests in a row that eject an upstream (passive); 0 never.
+    pub eject_after: u32,
+    /// How long an ejection lasts before the upstream is tried again.
+    pub ejection: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            path: "/".to_owned(),
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            unhealthy_after: 2,
+            healthy_after: 1,
+            eject_after: 5,
+            ejection: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Timeouts of connections to upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerTimeouts {
+    /// Time allowed for the TCP (and TLS) connect; after it the request
+    /// falls back as if refused.
+    pub connect: Duration,
+    /// How long an idle pooled connection is kept.
+    pub idle: Duration,
+}
+
+impl Default for PeerTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(2),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Limits of shadowing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShadowConfig {
+    /// Bodies larger than this are not copied (outcome `body_too_large`).
+    pub body_cap: usize,
+    /// Copies in flight at most; more are dropped (outcome `dropped`).
+    pub max_in_flight: usize,
+    /// How long a copy may take at the service.
+    pub timeout: Duration,
+    /// Pipelined connections ("lanes") per plaintext service at most; more
+    /// open only while a slow service holds the first ones up.
+    pub connections: usize,
+}
+
+impl Default for ShadowConfig {
+    fn default() -> Self {
+        Self {
+            body_cap: 1 << 20,
+            max_in_flight: 256,
+            timeout: Duration::from_secs(10),
+            connections: 32,
+        }
+    }
+}
