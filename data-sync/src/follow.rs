@@ -34,7 +34,15 @@ pub struct FollowOptions {
 }
 
 /// Syncs every service of `plan` (only `service`, when given) until SIGINT
-/// or SIGTERM, following the plan file as the module says.
+/// or SIGTERM.
+///
+/// With `options.plan_path`, it re-reads the plan when the file's bytes
+/// change or on SIGHUP. Tables added to a running service are copied and
+/// joined into its stream while the others keep streaming; any other change
+/// to a service (a table removed, its mapping or a database URL changed)
+/// ends its stream at a transaction boundary and starts it again from the
+/// applied LSN. A service that is new in the plan starts beside the others.
+/// An unreadable or invalid plan is logged and ignored.
 ///
 /// A service there from the start that cannot go on stops the others
 /// cleanly and its error is returned. A service added to the plan later
