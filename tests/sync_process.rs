@@ -4,7 +4,8 @@
 //! clusters under `pgbench` load: a first connection that fails exits 2,
 //! `kill -9` at several moments resumes exactly, connections cut by the
 //! databases are retried, and tables added to the plan while it runs join
-//! the stream. Every wait is bounded.
+//! the stream, also when the plan is a Kubernetes ConfigMap mount whose
+//! symlink is swapped. Every wait is bounded.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -824,5 +825,74 @@ fn a_service_added_to_the_plan_starts_while_the_others_stream() {
         !log_text.contains("restarting the stream") && !log_text.contains("retrying in"),
         "catalog kept streaming, never restarted:\n{log_text}"
     );
+    assert_eq!(sync.terminate(), Some(0));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_plan_mounted_from_a_kubernetes_configmap_is_followed_through_its_symlink_swap() {
+    use std::os::unix::fs::symlink;
+
+    let (source, target) = clusters();
+    pgbench_init(&source, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("sync.log");
+    // The layout the kubelet mounts: `strangler.toml` links to
+    // `..data/strangler.toml`, and `..data` links to the current version's
+    // directory.
+    let version = |name: &str, tables: &[&str]| {
+        let version_dir = dir.path().join(name);
+        fs::create_dir(&version_dir).expect("version directory");
+        write_plan(
+            &version_dir,
+            source.connection_uri(),
+            target.connection_uri(),
+            tables,
+        )
+    };
+    let all = version("v0", &TABLES);
+    let schema = strangler(&[
+        "sync",
+        "schema",
+        "--service",
+        "catalog",
+        "--plan",
+        all.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(schema.status.code(), Some(0));
+    version("v1", &TABLES[..1]);
+    symlink("v1", dir.path().join("..data")).expect("link ..data");
+    let plan = dir.path().join("strangler.toml");
+    symlink("..data/strangler.toml", &plan).expect("link the plan");
+    let limit = Duration::from_secs(90);
+    let mut sync = Sync::start(&plan, &log);
+    wait_until(
+        &target,
+        "SELECT count(*) = 1 AND bool_and(state = 'streaming') FROM strangler.table_state",
+        "the accounts to stream",
+        limit,
+        &mut sync,
+    );
+
+    // A ConfigMap update: the new version's directory appears and `..data`
+    // is swapped to it in one rename; no event names the plan itself.
+    version("v2", &TABLES[..2]);
+    symlink("v2", dir.path().join("..data_tmp")).expect("link ..data_tmp");
+    fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).expect("swap ..data");
+    wait_until(
+        &target,
+        "SELECT count(*) = 2 AND bool_and(state = 'streaming') FROM strangler.table_state",
+        "pgbench_branches to join",
+        limit,
+        &mut sync,
+    );
+    let log_text = sync.log();
+    assert!(
+        log_text.contains("pgbench_branches joined the stream")
+            && !log_text.contains("restarting the stream"),
+        "{log_text}"
+    );
+    wait_caught_up(&source, &target, &mut sync);
+    assert_exact(&source, &target, &plan, &TABLES[..2]);
     assert_eq!(sync.terminate(), Some(0));
 }
