@@ -4,7 +4,7 @@
 //! clusters under `pgbench` load: a first connection that fails exits 2,
 //! `kill -9` at several moments resumes exactly, connections cut by the
 //! databases are retried, and tables added to the plan while it runs join
-//! the stream, also when the plan is a Kubernetes ConfigMap mount whose
+//! the stream, also when the plan is a Kubernetes `ConfigMap` mount whose
 //! symlink is swapped. Every wait is bounded.
 
 use std::fmt::Write as _;
