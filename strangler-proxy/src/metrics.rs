@@ -187,7 +187,8 @@ pub enum FallbackReason {
 }
 
 impl FallbackReason {
-    /// Every reason, in the order of [`RouteRuntime::fallbacks`].
+    /// Every reason, in the order of [`RouteRuntime::fallbacks`]: the
+    /// order of declaration, so `reason as usize` is its index.
     pub const ALL: [FallbackReason; 4] = [
         FallbackReason::ConnectFailed,
         FallbackReason::Unavailable,
@@ -240,11 +241,7 @@ impl RouteRuntime {
 
     /// Counts one fallback of this route.
     pub fn count_fallback(&self, reason: FallbackReason) {
-        let i = FallbackReason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .unwrap_or_default();
-        self.fallbacks[i].inc();
+        self.fallbacks[reason as usize].inc();
     }
 }
 
@@ -270,7 +267,8 @@ pub enum ShadowOutcome {
 }
 
 impl ShadowOutcome {
-    /// Every outcome, in the order of [`ShadowMetrics`]' counters.
+    /// Every outcome, in the order of [`ShadowMetrics`]' counters: the
+    /// order of declaration, so `outcome as usize` is its index.
     pub const ALL: [ShadowOutcome; 8] = [
         ShadowOutcome::SameStatus,
         ShadowOutcome::DifferentStatus,
@@ -325,10 +323,21 @@ impl ShadowMetrics {
 
     /// Counts one copy with this outcome.
     pub fn count(&self, outcome: ShadowOutcome) {
-        let i = ShadowOutcome::ALL
-            .iter()
-            .position(|o| *o == outcome)
-            .unwrap_or_default();
-        self.outcomes[i].inc();
+        self.outcomes[outcome as usize].inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_sets_list_their_values_in_declaration_order() {
+        for (i, reason) in FallbackReason::ALL.iter().enumerate() {
+            assert_eq!(*reason as usize, i, "{}", reason.as_str());
+        }
+        for (i, outcome) in ShadowOutcome::ALL.iter().enumerate() {
+            assert_eq!(*outcome as usize, i, "{}", outcome.as_str());
+        }
     }
 }

@@ -387,22 +387,15 @@ mod tests {
             while let Ok((mut stream, _)) = listener.accept().await {
                 tokio::spawn(async move {
                     let mut buf = BytesMut::new();
-                    loop {
-                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                            if matches!(stream.read_buf(&mut buf).await, Ok(0) | Err(_)) {
-                                return;
-                            }
-                            continue;
-                        };
-                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    while let Some(head) = next_head(&mut stream, &mut buf).await {
                         let len: usize = head
                             .lines()
                             .find_map(|l| l.strip_prefix("content-length: "))
                             .map_or(0, |v| v.parse().unwrap());
-                        while buf.len() < end + 4 + len {
+                        while buf.len() < len {
                             stream.read_buf(&mut buf).await.unwrap();
                         }
-                        buf.advance(end + 4 + len);
+                        buf.advance(len);
                         let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
                         let (answer, close): (&[u8], bool) = match path.as_str() {
                             "/continue" => (
@@ -433,6 +426,21 @@ mod tests {
             }
         });
         addr
+    }
+
+    /// Reads up to the end of the next request head and takes the head out
+    /// of `buf`; `None` when the client closed first.
+    async fn next_head(stream: &mut tokio::net::TcpStream, buf: &mut BytesMut) -> Option<String> {
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                buf.advance(end + 4);
+                return Some(head);
+            }
+            if matches!(stream.read_buf(buf).await, Ok(0) | Err(_)) {
+                return None;
+            }
+        }
     }
 
     fn request(path: &str, body: &str) -> Bytes {
@@ -541,15 +549,7 @@ mod tests {
                 let seen_tx = seen_tx.clone();
                 tokio::spawn(async move {
                     let mut buf = BytesMut::new();
-                    loop {
-                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                            if matches!(stream.read_buf(&mut buf).await, Ok(0) | Err(_)) {
-                                return;
-                            }
-                            continue;
-                        };
-                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                        buf.advance(end + 4);
+                    while let Some(head) = next_head(&mut stream, &mut buf).await {
                         let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
                         let _ = seen_tx.send(path.clone());
                         if path == "/slow" {
@@ -580,7 +580,16 @@ mod tests {
         };
         let slow = send("/slow");
         assert_eq!(seen.recv().await.as_deref(), Some("/slow"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The lane counts as held up once its round is older than the spill
+        // time; the round lasts the server's 2 s.
+        let lane = &lanes.slots[0].get().unwrap().state;
+        let spill = u64::try_from(SPILL_AFTER.as_micros()).unwrap();
+        while micros_since(lanes.config.epoch)
+            .saturating_sub(lane.busy_since.load(Ordering::Relaxed))
+            <= spill
+        {
+            tokio::task::yield_now().await;
+        }
         let fast = send("/fast");
         assert_eq!(fast.await.unwrap(), Answer::Status(200));
         assert_eq!(slow.await.unwrap(), Answer::Status(200));
