@@ -101,7 +101,7 @@ const SPILL_AFTER: Duration = Duration::from_millis(1);
 /// What the dispatcher knows of a lane.
 #[derive(Debug, Default)]
 struct LaneState {
-    /// Microseconds since [`Lanes::epoch`] (plus one) when the running round
+    /// Microseconds since [`LaneConfig::epoch`] (plus one) when the running round
     /// started; 0 when the lane waits for copies.
     busy_since: AtomicU64,
     /// Copies queued or in flight.

@@ -37,7 +37,7 @@ pub fn run(config: ProxyConfig) -> Result<(), ProxyError> {
 }
 
 /// A proxy running on a thread of this process, for tests and embedding;
-/// [`ProxyHandle::shutdown`] stops it.
+/// [`ProxyHandle::stop`] stops it.
 pub struct ProxyHandle {
     stop: watch::Sender<Option<Stop>>,
     thread: Option<std::thread::JoinHandle<()>>,
