@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::rust::consts::Consts;
+
 /// A problem met while analyzing: the analysis goes on without that part.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Diagnostic {
@@ -57,4 +59,9 @@ pub trait Resolver {
     /// of the analyzed code. Follows `use` imports (renames and globs),
     /// `self`/`super`/`crate`, and other crates of the analyzed workspace.
     fn function(&self, module: &[String], path: &[String]) -> Option<String>;
+
+    /// The value of the string constant that `path` names when written
+    /// inside `module`, if it is one of the analyzed code's (see
+    /// [`Consts`], which an implementation can delegate to).
+    fn string_const(&self, module: &[String], path: &[String]) -> Option<String>;
 }

@@ -212,6 +212,7 @@ fn work(
             file,
             dialect: sql::dialect_of(file),
             diesel_tables: &shared.diesel,
+            consts: &shared.symbols.consts,
         };
         out.facts
             .push(body::analyze_file(file, &shared.symbols, &ctx));

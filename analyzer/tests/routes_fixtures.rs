@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use strangler_analyzer::routes::{FoundRoute, RouteFacts, collect, find_routes, link};
-use strangler_analyzer::source::{Diagnostic, Resolver, SourceFile};
+use strangler_analyzer::source::{Consts, Diagnostic, Resolver, SourceFile};
 use syn::{Item, UseTree};
 
 // ------------------------------------------------------------------ inputs
@@ -110,11 +110,16 @@ struct UseResolver {
     uses: HashMap<Vec<String>, HashMap<String, Vec<String>>>,
     globs: HashMap<Vec<String>, Vec<Vec<String>>>,
     crates: HashSet<String>,
+    /// The analyzer's own table of string constants.
+    consts: Consts,
 }
 
 impl UseResolver {
     fn new(files: &[SourceFile]) -> Self {
-        let mut r = Self::default();
+        let mut r = Self {
+            consts: Consts::from_files(files),
+            ..Self::default()
+        };
         for f in files {
             r.crates.insert(f.crate_name.clone());
         }
@@ -245,6 +250,10 @@ impl Resolver for UseResolver {
         }
         None
     }
+
+    fn string_const(&self, module: &[String], path: &[String]) -> Option<String> {
+        self.consts.resolve(module, path).map(str::to_owned)
+    }
 }
 
 /// Resolves nothing: everything rests on the built-in syntactic fallback.
@@ -252,6 +261,10 @@ struct NoResolver;
 
 impl Resolver for NoResolver {
     fn function(&self, _: &[String], _: &[String]) -> Option<String> {
+        None
+    }
+
+    fn string_const(&self, _: &[String], _: &[String]) -> Option<String> {
         None
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use strangler_analyzer::source::{Diagnostic, SourceFile};
+use strangler_analyzer::source::{Consts, Diagnostic, SourceFile};
 use strangler_analyzer::sql::{
     self, Access, Dialect, FileContext, TableDef, access_in_block, dialect_of, diesel_tables,
     schema_from_files,
@@ -105,11 +105,13 @@ struct Analysis {
 fn analyze(files: &[SourceFile], diesel: &[TableDef]) -> Analysis {
     let mut access = BTreeMap::new();
     let mut diags = Vec::new();
+    let consts = Consts::from_files(files);
     for file in files {
         let ctx = FileContext {
             file,
             dialect: dialect_of(file),
             diesel_tables: diesel,
+            consts: &consts,
         };
         for (id, block) in functions(file) {
             let (a, d) = access_in_block(block, &ctx);

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use strangler_analyzer::source::SourceFile;
+use strangler_analyzer::source::{Consts, SourceFile};
 use strangler_analyzer::sql::split_statements;
 use strangler_analyzer::sql::{
     Dialect, FileContext, TableDef, access_in_block, dialect_of, diesel_tables, schema_from_files,
@@ -76,6 +76,7 @@ fn all_rust(text: &str) {
             file: &file,
             dialect: dialect_of(&file),
             diesel_tables: diesel,
+            consts: &Consts::from_files(std::slice::from_ref(&file)),
         };
         let mut stack: Vec<&[syn::Item]> = vec![&file.ast.items];
         while let Some(items) = stack.pop() {
@@ -319,6 +320,7 @@ fn long_chains_and_deep_nesting() {
                 file: &file,
                 dialect: Dialect::Postgres,
                 diesel_tables: &[],
+                consts: &Consts::default(),
             };
             if let Some(syn::Item::Fn(f)) = file.ast.items.first() {
                 let (access, _) = access_in_block(&f.block, &ctx);
@@ -351,6 +353,7 @@ fn chain_sql_is_found() {
         file: &file,
         dialect: Dialect::Postgres,
         diesel_tables: &[],
+        consts: &Consts::default(),
     };
     let Some(syn::Item::Fn(f)) = file.ast.items.first() else {
         panic!("no fn")

@@ -15,9 +15,11 @@ use syn::visit::Visit;
 use syn::{Block, Expr, ExprCall, ExprMethodCall, ExprPath, FnArg, Pat, Stmt, Token, Type};
 
 use super::attrs::{HTTP_METHODS, method_name};
-use super::index::{FnRef, Index, concat_macro};
+use super::index::{FnRef, Index};
 use super::model::{Entry, MethodGroup, Methods, Resource, Routes, Value, any_method};
 use super::path::{Style, concat};
+use crate::rust::consts::concat_macro;
+use crate::rust::paths::path_segments;
 use crate::source::{Diagnostic, line_of};
 
 /// Expression nesting (not counting method-call chains) followed at most.
@@ -136,10 +138,6 @@ fn pat_ident(pat: &Pat) -> Option<String> {
     }
 }
 
-fn segments(path: &syn::Path) -> Vec<String> {
-    path.segments.iter().map(|s| s.ident.to_string()).collect()
-}
-
 /// The source text of a span, shortened for a message.
 fn snippet(span: Span) -> String {
     let text = span
@@ -195,7 +193,7 @@ impl<'a> Walker<'a, '_, '_> {
     }
 
     fn resolve(&self, path: &syn::Path) -> Option<String> {
-        self.ix.resolve_fn(self.module, &segments(path))
+        self.ix.resolve_fn(self.module, &path_segments(path))
     }
 
     // ------------------------------------------------------------ scopes
@@ -480,10 +478,7 @@ impl<'a> Walker<'a, '_, '_> {
         match self.eval(e, depth) {
             Value::Str(s) => Some(s),
             Value::Path(p) => {
-                let found = self
-                    .ix
-                    .resolve_const(self.module, &segments(&p.path))
-                    .map(str::to_owned);
+                let found = self.ix.resolve_const(self.module, &path_segments(&p.path));
                 if found.is_none() {
                     self.diag(
                         e.span(),
@@ -563,7 +558,7 @@ impl<'a> Walker<'a, '_, '_> {
         let Expr::Path(func) = &*call.func else {
             return self.generic_call(call, depth);
         };
-        let segs = segments(&func.path);
+        let segs = path_segments(&func.path);
         let Some(last) = segs.last().map(String::as_str) else {
             return Value::Unknown;
         };

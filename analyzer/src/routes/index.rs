@@ -1,12 +1,14 @@
 //! What the route passes need to know about all files up front: every
-//! function body (with its id and module), string constants, route
-//! attributes, and name resolution with a syntactic fallback.
+//! function body (with its id and module), route attributes, and name
+//! resolution with a syntactic fallback. String constants come from the
+//! symbols pass, through the [`Resolver`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use syn::{Attribute, Block, Expr, ImplItem, Item, Lit, Signature, Type};
+use syn::{Attribute, Block, ImplItem, Item, Signature, Type};
 
 use super::attrs::{AttrRoute, route_attrs};
+use crate::rust::paths::{candidates, path_id};
 use crate::source::{Resolver, SourceFile};
 
 /// Inline `mod` blocks deeper than this are not looked into.
@@ -36,12 +38,10 @@ pub(crate) struct Index<'a> {
     pub fns: Vec<FnRef<'a>>,
     /// Ids of free functions (for the syntactic fallback).
     known_fns: HashSet<String>,
-    /// `crate::module::NAME` → value of string constants and statics.
-    consts: HashMap<String, String>,
     /// Handler id → its route attributes.
     pub attrs: HashMap<String, Vec<AttrRoute>>,
     /// Crate names of the analyzed files.
-    crates: HashSet<String>,
+    crates: BTreeSet<String>,
 }
 
 impl<'a> Index<'a> {
@@ -52,9 +52,8 @@ impl<'a> Index<'a> {
             resolver,
             fns: Vec::new(),
             known_fns: HashSet::new(),
-            consts: HashMap::new(),
             attrs: HashMap::new(),
-            crates: HashSet::new(),
+            crates: BTreeSet::new(),
         };
         for (i, file) in files.iter().enumerate() {
             index.crates.insert(file.crate_name.clone());
@@ -94,8 +93,6 @@ impl<'a> Index<'a> {
                         }
                     }
                 }
-                Item::Const(c) => self.add_const(module, &c.ident.to_string(), &c.expr),
-                Item::Static(s) => self.add_const(module, &s.ident.to_string(), &s.expr),
                 _ => {}
             }
         }
@@ -123,12 +120,6 @@ impl<'a> Index<'a> {
         });
     }
 
-    fn add_const(&mut self, module: &[String], name: &str, expr: &Expr) {
-        if let Some(value) = literal_str(expr) {
-            self.consts.insert(path_id(module, name), value);
-        }
-    }
-
     /// The function `segments` names inside `module`: the resolver's answer,
     /// else a syntactic lookup among the analyzed free functions.
     pub(crate) fn resolve_fn(&self, module: &[String], segments: &[String]) -> Option<String> {
@@ -138,96 +129,14 @@ impl<'a> Index<'a> {
         if let Some(id) = self.resolver.function(module, segments) {
             return Some(id);
         }
-        self.syntactic(module, segments)
+        candidates(module, segments, &self.crates)
             .into_iter()
             .find(|id| self.known_fns.contains(id))
     }
 
-    /// The value of a string constant `segments` names inside `module`.
-    pub(crate) fn resolve_const(&self, module: &[String], segments: &[String]) -> Option<&str> {
-        self.syntactic(module, segments)
-            .into_iter()
-            .find_map(|id| self.consts.get(&id).map(String::as_str))
+    /// The value of a string constant `segments` names inside `module`,
+    /// from the constants table of the symbols pass.
+    pub(crate) fn resolve_const(&self, module: &[String], segments: &[String]) -> Option<String> {
+        self.resolver.string_const(module, segments)
     }
-
-    /// Candidate ids for a path, without imports: `crate::`, `self::`,
-    /// `super::`, another analyzed crate, or an item of `module` itself.
-    fn syntactic(&self, module: &[String], segments: &[String]) -> Vec<String> {
-        let Some((first, rest)) = segments.split_first() else {
-            return Vec::new();
-        };
-        let mut base: Vec<String> = match first.as_str() {
-            "crate" => module.iter().take(1).cloned().collect(),
-            "self" => module.to_vec(),
-            "super" => {
-                let mut base = module.to_vec();
-                base.pop();
-                let mut rest = rest;
-                while let Some(("super", more)) = rest.split_first().map(|(s, m)| (s.as_str(), m)) {
-                    base.pop();
-                    rest = more;
-                }
-                if base.is_empty() {
-                    return Vec::new();
-                }
-                base.extend(rest.iter().cloned());
-                return vec![base.join("::")];
-            }
-            "Self" => return Vec::new(),
-            _ => {
-                let mut out = vec![path_id(module, &segments.join("::"))];
-                if self.crates.contains(first) && segments.len() > 1 {
-                    out.push(segments.join("::"));
-                }
-                return out;
-            }
-        };
-        base.extend(rest.iter().cloned());
-        vec![base.join("::")]
-    }
-}
-
-fn path_id(module: &[String], name: &str) -> String {
-    let mut id = module.join("::");
-    if !id.is_empty() {
-        id.push_str("::");
-    }
-    id.push_str(name);
-    id
-}
-
-/// A string literal, possibly behind `&`, parentheses or `concat!` of
-/// literals.
-pub(crate) fn literal_str(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Lit(lit) => match &lit.lit {
-            Lit::Str(s) => Some(s.value()),
-            _ => None,
-        },
-        Expr::Reference(r) => literal_str(&r.expr),
-        Expr::Paren(p) => literal_str(&p.expr),
-        Expr::Group(g) => literal_str(&g.expr),
-        Expr::Macro(m) => concat_macro(&m.mac),
-        _ => None,
-    }
-}
-
-/// The text of `concat!("a", "b")` when every argument is a literal.
-pub(crate) fn concat_macro(mac: &syn::Macro) -> Option<String> {
-    if mac.path.segments.last()?.ident != "concat" {
-        return None;
-    }
-    let args = mac
-        .parse_body_with(syn::punctuated::Punctuated::<Lit, syn::Token![,]>::parse_terminated)
-        .ok()?;
-    let mut out = String::new();
-    for lit in &args {
-        match lit {
-            Lit::Str(s) => out.push_str(&s.value()),
-            Lit::Char(c) => out.push(c.value()),
-            Lit::Int(i) => out.push_str(i.base10_digits()),
-            _ => return None,
-        }
-    }
-    Some(out)
 }

@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 
 use syn::visit::{self, Visit};
 
-use super::symbols::{Def, Symbols, path_segments};
+use super::paths::path_segments;
+use super::symbols::{Def, Symbols};
 use crate::source::{Diagnostic, SourceFile};
 use crate::sql::{self, Access, FileContext};
 
@@ -256,7 +257,8 @@ fn function(
             *facts.calls.entry((id.to_owned(), callee)).or_default() += n;
         }
     }
-    let (access, diagnostics) = sql::access_in_block(block, sql_ctx);
+    let module_path: Vec<String> = module.split("::").map(str::to_owned).collect();
+    let (access, diagnostics) = sql::access_in_fn(block, &module_path, self_type, sql_ctx);
     facts.diagnostics.extend(diagnostics);
     if !access.reads.is_empty() || !access.writes.is_empty() {
         facts.access.push((id.to_owned(), access));

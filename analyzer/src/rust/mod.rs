@@ -2,4 +2,6 @@
 //! facts (calls, types, SQL) that become the graph's edges.
 
 pub mod body;
+pub mod consts;
+pub mod paths;
 pub mod symbols;

@@ -15,6 +15,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::consts::Consts;
+use super::paths::path_segments;
 use crate::source::{Resolver, SourceFile, line_of};
 
 /// What a name refers to.
@@ -106,6 +108,8 @@ pub struct Symbols {
     pub types: BTreeMap<String, TypeInfo>,
     /// `(type id, trait id)` for each `impl Trait for Type` in the code.
     pub implements: BTreeSet<(String, String)>,
+    /// The string constants, for SQL extraction and route evaluation.
+    pub consts: Consts,
     /// Method name → ids of the methods with that name.
     pub methods_by_name: HashMap<String, Vec<String>>,
     /// Impl blocks collected but not yet resolved (see [`Symbols::finish`]).
@@ -137,6 +141,7 @@ impl Symbols {
     /// table; [`Symbols::merge`] and [`Symbols::finish`] complete it.
     pub fn collect_file(&mut self, file: &SourceFile) {
         self.crates.insert(file.crate_name.clone());
+        self.consts.collect_file(file);
         let module = file.module.join("::");
         self.add_module(&module, &file.rel_path, 1);
         let mut pending = std::mem::take(&mut self.pending);
@@ -155,6 +160,7 @@ impl Symbols {
             mine.globs.extend(scope.globs);
         }
         self.crates.extend(other.crates);
+        self.consts.merge(other.consts);
         // Two files defining the same id (a package's `lib.rs` and
         // `main.rs` are both its crate root): keep the first by position,
         // whichever worker saw it first.
@@ -192,6 +198,7 @@ impl Symbols {
     /// Resolves what needed every file: parent modules and impl blocks.
     pub fn finish(&mut self) {
         self.generation = 0;
+        self.consts.finish();
         // Every module is an item of its parent, even without a `mod` line.
         let ids: Vec<String> = self.modules.keys().cloned().collect();
         for id in ids {
@@ -563,6 +570,10 @@ impl Resolver for Symbols {
             _ => None,
         }
     }
+
+    fn string_const(&self, module: &[String], path: &[String]) -> Option<String> {
+        self.consts.resolve(module, path).map(str::to_owned)
+    }
 }
 
 /// Inserts `def` unless a smaller one is there, so the result does not
@@ -574,17 +585,6 @@ fn insert_min(items: &mut HashMap<String, Def>, name: String, def: Def) {
             items.insert(name, def);
         }
     }
-}
-
-/// The segments of a path, as strings.
-#[must_use]
-pub fn path_segments(path: &syn::Path) -> Vec<String> {
-    let mut out = Vec::with_capacity(path.segments.len() + 1);
-    if path.leading_colon.is_some() {
-        out.push("::".to_owned());
-    }
-    out.extend(path.segments.iter().map(|s| s.ident.to_string()));
-    out
 }
 
 /// The path of a type written as a plain path (`Foo`, `crate::a::Foo<T>`).

@@ -21,6 +21,7 @@ use super::diesel::DieselNames;
 use super::parse::{HOLE, StatementAccess, parse_lenient, statement_access};
 use super::schema::excerpt;
 use super::{Access, Dialect, FileContext};
+use crate::rust::paths::name_segments;
 use crate::source::{Diagnostic, line_of};
 
 /// Expressions nested deeper than this are not searched.
@@ -134,7 +135,10 @@ struct Finder<'c, 'a> {
     block_consts: HashMap<String, Vec<String>>,
     /// Local names whose SQL went to `prepare`.
     prepared: HashSet<String>,
-    file_consts: Option<HashMap<String, &'a Expr>>,
+    /// The module the body is written in, crate name first.
+    module: &'c [String],
+    /// For methods, the id of the type (`Self`).
+    self_type: Option<&'c str>,
     file_macros: Option<HashMap<String, MacroRules>>,
     block_macros: HashMap<String, MacroRules>,
     diesel: Option<DieselNames>,
@@ -142,8 +146,14 @@ struct Finder<'c, 'a> {
     target: Target,
 }
 
-/// See [`super::access_in_block`].
-pub fn access_in_block(block: &syn::Block, ctx: &FileContext<'_>) -> (Access, Vec<Diagnostic>) {
+/// See [`super::access_in_block`]; `module` is where the body is written
+/// and `self_type` the type of a method's `Self`, for naming constants.
+pub fn access_in_fn(
+    block: &syn::Block,
+    module: &[String],
+    self_type: Option<&str>,
+    ctx: &FileContext<'_>,
+) -> (Access, Vec<Diagnostic>) {
     let diesel = if ctx.diesel_tables.is_empty() {
         None
     } else {
@@ -160,7 +170,8 @@ pub fn access_in_block(block: &syn::Block, ctx: &FileContext<'_>) -> (Access, Ve
         bound: HashSet::new(),
         block_consts: HashMap::new(),
         prepared: HashSet::new(),
-        file_consts: None,
+        module,
+        self_type,
         file_macros: None,
         block_macros: HashMap::new(),
         diesel,
@@ -172,10 +183,6 @@ pub fn access_in_block(block: &syn::Block, ctx: &FileContext<'_>) -> (Access, Ve
         tracing::debug!(file = %ctx.file.rel_path, "expression nesting too deep; the deepest part was not searched for SQL");
     }
     (f.access, f.diags)
-}
-
-fn path_segments(path: &syn::Path) -> Vec<String> {
-    path.segments.iter().map(|s| s.ident.to_string()).collect()
 }
 
 /// Whether an expression continues a chain that forms one Diesel statement.
@@ -536,7 +543,7 @@ fn is_macro_rules(mac: &Macro) -> bool {
     mac.path.is_ident("macro_rules")
 }
 
-impl<'a> Finder<'_, 'a> {
+impl Finder<'_, '_> {
     fn diag(&mut self, line: u32, message: String) {
         self.diags.push(Diagnostic::new(
             self.ctx.file.rel_path.clone(),
@@ -596,40 +603,6 @@ impl<'a> Finder<'_, 'a> {
                 }
             }
         }
-    }
-
-    fn file_consts(&mut self) -> &HashMap<String, &'a Expr> {
-        let file = self.ctx.file;
-        self.file_consts.get_or_insert_with(|| {
-            let mut map = HashMap::new();
-            let mut stack: Vec<&'a [Item]> = vec![&file.ast.items];
-            while let Some(items) = stack.pop() {
-                for item in items {
-                    match item {
-                        Item::Const(c) => {
-                            map.insert(c.ident.to_string(), c.expr.as_ref());
-                        }
-                        Item::Static(s) => {
-                            map.insert(s.ident.to_string(), s.expr.as_ref());
-                        }
-                        Item::Mod(m) => {
-                            if let Some((_, items)) = &m.content {
-                                stack.push(items);
-                            }
-                        }
-                        Item::Impl(imp) => {
-                            for ii in &imp.items {
-                                if let syn::ImplItem::Const(c) = ii {
-                                    map.insert(c.ident.to_string(), &c.expr);
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            map
-        })
     }
 
     fn macro_rules_named(&mut self, name: &str) -> Option<MacroRules> {
@@ -707,7 +680,7 @@ impl<'a> Finder<'_, 'a> {
             }
             Expr::Macro(m) => self.eval_macro(&m.mac, depth + 1),
             Expr::Path(p) if p.qself.is_none() => {
-                let segs = path_segments(&p.path);
+                let segs = name_segments(&p.path);
                 if let [name] = segs.as_slice() {
                     if let Some(v) = self.locals.get(name) {
                         return Some(v.clone());
@@ -720,8 +693,13 @@ impl<'a> Finder<'_, 'a> {
                 if last.chars().next().is_some_and(char::is_lowercase) {
                     return None;
                 }
-                let expr = *self.file_consts().get(last)?;
-                self.eval(expr, depth + 1)
+                let value = match (segs.split_first(), self.self_type) {
+                    (Some((first, rest)), Some(ty)) if first == "Self" => {
+                        self.ctx.consts.get(&format!("{ty}::{}", rest.join("::")))
+                    }
+                    _ => self.ctx.consts.resolve(self.module, &segs),
+                };
+                Some(vec![value?.to_owned()])
             }
             Expr::Block(b) => self.eval_block_tail(&b.block, depth),
             Expr::If(i) => {
@@ -974,7 +952,7 @@ impl<'a> Finder<'_, 'a> {
             visit::visit_expr_call(self, c);
             return;
         };
-        let segs = path_segments(&p.path);
+        let segs = name_segments(&p.path);
         let first = segs.first().map_or("", String::as_str);
         let last = segs.last().map_or("", String::as_str);
         let single = segs.len() == 1;
@@ -1041,7 +1019,7 @@ impl<'a> Finder<'_, 'a> {
         if p.qself.is_some() {
             return;
         }
-        let segs = path_segments(&p.path);
+        let segs = name_segments(&p.path);
         if let [one] = segs.as_slice()
             && self.bound.contains(one)
         {

@@ -13,6 +13,7 @@ mod parse;
 mod schema;
 mod split;
 
+pub(crate) use extract::access_in_fn;
 pub use split::{RawStatement, Unterminated, split_statements};
 
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ use std::path::Path;
 
 use syn::visit::Visit;
 
-use crate::source::{Diagnostic, SourceFile};
+use crate::source::{Consts, Diagnostic, SourceFile};
 
 /// The SQL dialect a source is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,11 +86,17 @@ pub struct FileContext<'a> {
     pub dialect: Dialect,
     /// Diesel tables declared anywhere in the analyzed code (`table!`).
     pub diesel_tables: &'a [TableDef],
+    /// The string constants of the analyzed code, which SQL strings may
+    /// name (`query(LIST_USERS)`).
+    pub consts: &'a Consts,
 }
 
 /// The tables a function body reads and writes, from every SQL string it
 /// passes to sqlx, tokio-postgres/postgres or Diesel, plus diagnostics for
 /// SQL that does not parse.
+///
+/// Constants are named from the file's module; the analyzer itself names
+/// them from each function's own module and `Self`.
 ///
 /// Each SQL string is one call site; each statement in it counts once for
 /// every table it reads and once for every table it writes. Each Diesel
@@ -97,7 +104,7 @@ pub struct FileContext<'a> {
 /// one statement. Never panics; deep nesting is cut off, not followed.
 #[must_use]
 pub fn access_in_block(block: &syn::Block, ctx: &FileContext<'_>) -> (Access, Vec<Diagnostic>) {
-    extract::access_in_block(block, ctx)
+    extract::access_in_fn(block, &ctx.file.module, None, ctx)
 }
 
 /// The dialect a file's queries are written in, judged from its imports and
