@@ -3,5 +3,6 @@
 
 pub mod body;
 pub mod consts;
+pub mod macros;
 pub mod paths;
 pub mod symbols;

@@ -10,17 +10,22 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use proc_macro2::{Group, TokenStream, TokenTree};
-use syn::parse::Parser as _;
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
-use syn::{Expr, ExprCall, ExprMethodCall, Item, Lit, Macro, Pat, Stmt, Token};
+use syn::{Expr, ExprCall, ExprMethodCall, Item, Lit, Macro, Pat, Stmt};
 
+use super::calls::{CLIENT_METHODS, DIESEL_WRITES, PREPARE_METHODS, SQLX_FUNCTIONS};
 use super::diesel::DieselNames;
 use super::parse::{HOLE, StatementAccess, parse_lenient, statement_access};
 use super::schema::excerpt;
+use super::text::{
+    Hole, MAX_ALTERNATIVES, concat_alternatives, format_pieces, lit_text, looks_like_sql,
+};
 use super::{Access, Dialect, FileContext};
+use crate::rust::macros::{
+    MacroRules, expand, is_macro_rules, macro_rules_in, parse_args, parse_expansion,
+    parse_macro_body, parse_macro_rules,
+};
 use crate::rust::paths::name_segments;
 use crate::source::{Diagnostic, line_of};
 
@@ -28,68 +33,10 @@ use crate::source::{Diagnostic, line_of};
 pub const MAX_DEPTH: usize = 96;
 /// Macros inside macros deeper than this are not re-parsed.
 pub const MAX_MACRO_DEPTH: usize = 6;
-/// Token trees nested deeper than this are not re-parsed with syn.
-pub const MAX_TOKEN_DEPTH: usize = 48;
-/// A macro expansion larger than this many tokens is not used.
-const MAX_EXPANSION_TOKENS: usize = 200_000;
 /// `query_file!` files larger than this are not read.
 const MAX_QUERY_FILE: u64 = 4 * 1024 * 1024;
-/// At most this many alternative SQL strings per call site.
-const MAX_ALTERNATIVES: usize = 16;
 /// String evaluation (consts referring to consts, nested `concat!`) depth.
 const MAX_EVAL_DEPTH: usize = 16;
-
-/// tokio-postgres / postgres / rusqlite / mysql methods whose first
-/// argument is SQL.
-const CLIENT_METHODS: &[&str] = &[
-    "query",
-    "query_one",
-    "query_opt",
-    "query_raw",
-    "query_typed",
-    "query_typed_raw",
-    "execute",
-    "execute_raw",
-    "prepare",
-    "prepare_typed",
-    "prepare_cached",
-    "batch_execute",
-    "simple_query",
-    "copy_in",
-    "copy_out",
-    // rusqlite
-    "query_row",
-    "execute_batch",
-    // mysql / mysql_async
-    "query_drop",
-    "query_first",
-    "query_iter",
-    "exec_drop",
-    "exec_first",
-    "exec_iter",
-];
-
-const PREPARE_METHODS: &[&str] = &["prepare", "prepare_typed", "prepare_cached"];
-
-/// sqlx function forms whose first argument is SQL.
-const SQLX_FUNCTIONS: &[&str] = &[
-    "query",
-    "query_as",
-    "query_scalar",
-    "query_with",
-    "query_as_with",
-    "query_scalar_with",
-    "raw_sql",
-];
-
-/// Diesel functions whose first argument names the written table.
-const DIESEL_WRITES: &[&str] = &[
-    "insert_into",
-    "insert_or_ignore_into",
-    "replace_into",
-    "update",
-    "delete",
-];
 
 /// How sure we are that a string is meant as SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,8 +64,6 @@ enum Target {
     /// Inside one, its table already taken.
     Taken,
 }
-
-type MacroRules = Vec<(Vec<TokenTree>, TokenStream)>;
 
 struct Finder<'c, 'a> {
     ctx: &'c FileContext<'a>,
@@ -204,345 +149,6 @@ fn is_chain_kind(e: &Expr) -> bool {
     )
 }
 
-/// The deepest delimiter nesting of a token stream, computed without
-/// recursion; stops counting at `limit + 1`.
-#[must_use]
-pub fn token_depth(tokens: &TokenStream, limit: usize) -> usize {
-    let mut stack = vec![tokens.clone().into_iter()];
-    let mut max = 0;
-    while let Some(top) = stack.last_mut() {
-        match top.next() {
-            Some(TokenTree::Group(g)) => {
-                if stack.len() > limit {
-                    return limit + 1;
-                }
-                stack.push(g.stream().into_iter());
-                max = max.max(stack.len() - 1);
-            }
-            Some(_) => {}
-            None => {
-                stack.pop();
-            }
-        }
-    }
-    max
-}
-
-fn token_count(tokens: &TokenStream, limit: usize) -> usize {
-    let mut stack = vec![tokens.clone().into_iter()];
-    let mut n = 0usize;
-    while let Some(top) = stack.last_mut() {
-        match top.next() {
-            Some(TokenTree::Group(g)) => {
-                n += 1;
-                stack.push(g.stream().into_iter());
-            }
-            Some(_) => n += 1,
-            None => {
-                stack.pop();
-            }
-        }
-        if n > limit {
-            return n;
-        }
-    }
-    n
-}
-
-/// Parses a macro's tokens as comma-separated expressions, or failing that
-/// as the statements of a block.
-fn parse_macro_body(tokens: &TokenStream) -> Option<Vec<Stmt>> {
-    if token_depth(tokens, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
-        return None;
-    }
-    if let Ok(args) = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
-        return Some(args.into_iter().map(|e| Stmt::Expr(e, None)).collect());
-    }
-    syn::Block::parse_within.parse2(tokens.clone()).ok()
-}
-
-fn parse_args(tokens: &TokenStream) -> Result<Vec<Expr>, String> {
-    if token_depth(tokens, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
-        return Err("arguments nested too deeply".to_owned());
-    }
-    Punctuated::<Expr, Token![,]>::parse_terminated
-        .parse2(tokens.clone())
-        .map(|p| p.into_iter().collect())
-        .map_err(|e| e.to_string())
-}
-
-/// The literal's text as it would appear in `concat!`.
-fn lit_text(lit: &Lit) -> Option<String> {
-    match lit {
-        Lit::Str(s) => Some(s.value()),
-        Lit::Char(c) => Some(c.value().to_string()),
-        Lit::Int(i) => Some(i.base10_digits().to_owned()),
-        Lit::Float(f) => Some(f.base10_digits().to_owned()),
-        Lit::Bool(b) => Some(b.value.to_string()),
-        _ => None,
-    }
-}
-
-/// Whether text starts like a SQL statement.
-fn looks_like_sql(text: &str) -> bool {
-    const KEYWORDS: &[&str] = &[
-        "select", "insert", "update", "delete", "with", "merge", "copy", "create", "alter", "drop",
-        "truncate", "replace", "upsert", "values", "explain",
-    ];
-    let mut rest = text.trim_start();
-    loop {
-        if let Some(r) = rest.strip_prefix("--") {
-            rest = r.split_once('\n').map_or("", |(_, r)| r).trim_start();
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
-        } else if let Some(r) = rest.strip_prefix('(') {
-            rest = r.trim_start();
-        } else {
-            break;
-        }
-    }
-    let word: String = rest
-        .chars()
-        .take_while(char::is_ascii_alphabetic)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    KEYWORDS.contains(&word.as_str())
-}
-
-/// Cross product of alternative pieces, capped.
-fn concat_alternatives(parts: Vec<Vec<String>>) -> Vec<String> {
-    let mut out = vec![String::new()];
-    for alts in parts {
-        let mut next = Vec::new();
-        for prefix in &out {
-            for a in &alts {
-                if next.len() >= MAX_ALTERNATIVES {
-                    break;
-                }
-                next.push(format!("{prefix}{a}"));
-            }
-        }
-        out = next;
-    }
-    out
-}
-
-/// A hole of a format string: positional index, or a name.
-enum Hole {
-    Next,
-    Index(usize),
-    Name(String),
-}
-
-/// Splits a format string into literal pieces and holes.
-fn format_pieces(fmt: &str) -> Vec<Result<String, Hole>> {
-    let mut out = Vec::new();
-    let mut lit = String::new();
-    let mut chars = fmt.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                lit.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                lit.push('}');
-            }
-            '{' => {
-                let mut inner = String::new();
-                for c in chars.by_ref() {
-                    if c == '}' {
-                        break;
-                    }
-                    inner.push(c);
-                }
-                out.push(Ok(std::mem::take(&mut lit)));
-                let sel = inner.split(':').next().unwrap_or_default().trim();
-                out.push(Err(if sel.is_empty() {
-                    Hole::Next
-                } else if let Ok(i) = sel.parse::<usize>() {
-                    Hole::Index(i)
-                } else {
-                    Hole::Name(sel.to_owned())
-                }));
-            }
-            c => lit.push(c),
-        }
-    }
-    out.push(Ok(lit));
-    out
-}
-
-/// `macro_rules!` rules: (matcher tokens, transcriber).
-fn parse_macro_rules(tokens: &TokenStream) -> MacroRules {
-    let toks: Vec<TokenTree> = tokens.clone().into_iter().collect();
-    let mut rules = Vec::new();
-    let mut i = 0;
-    while let (
-        Some(TokenTree::Group(m)),
-        Some(TokenTree::Punct(eq)),
-        Some(TokenTree::Punct(gt)),
-        Some(TokenTree::Group(t)),
-    ) = (
-        toks.get(i),
-        toks.get(i + 1),
-        toks.get(i + 2),
-        toks.get(i + 3),
-    ) {
-        if eq.as_char() != '=' || gt.as_char() != '>' {
-            break;
-        }
-        rules.push((m.stream().into_iter().collect(), t.stream()));
-        i += 4;
-        if matches!(toks.get(i), Some(TokenTree::Punct(p)) if p.as_char() == ';') {
-            i += 1;
-        }
-    }
-    rules
-}
-
-fn same_token(a: &TokenTree, b: &TokenTree) -> bool {
-    match (a, b) {
-        (TokenTree::Punct(x), TokenTree::Punct(y)) => x.as_char() == y.as_char(),
-        (TokenTree::Ident(x), TokenTree::Ident(y)) => x == y,
-        (TokenTree::Literal(x), TokenTree::Literal(y)) => x.to_string() == y.to_string(),
-        (TokenTree::Group(x), TokenTree::Group(y)) => {
-            x.delimiter() == y.delimiter() && x.stream().to_string() == y.stream().to_string()
-        }
-        _ => false,
-    }
-}
-
-/// Matches a flat `macro_rules!` matcher (no repetitions) against input.
-fn match_rule(
-    matcher: &[TokenTree],
-    input: &[TokenTree],
-) -> Option<HashMap<String, Vec<TokenTree>>> {
-    let mut binds = HashMap::new();
-    let (mut i, mut j) = (0, 0);
-    while i < matcher.len() {
-        let Some(tok) = matcher.get(i) else { break };
-        if let TokenTree::Punct(p) = tok
-            && p.as_char() == '$'
-        {
-            match (matcher.get(i + 1), matcher.get(i + 2), matcher.get(i + 3)) {
-                (
-                    Some(TokenTree::Ident(name)),
-                    Some(TokenTree::Punct(colon)),
-                    Some(TokenTree::Ident(frag)),
-                ) if colon.as_char() == ':' => {
-                    i += 4;
-                    let frag = frag.to_string();
-                    let start = j;
-                    if matches!(frag.as_str(), "tt" | "ident" | "literal" | "lifetime") {
-                        if frag == "literal"
-                            && matches!(input.get(j), Some(TokenTree::Punct(m)) if m.as_char() == '-')
-                        {
-                            j += 1;
-                        }
-                        if j >= input.len() {
-                            return None;
-                        }
-                        j += 1;
-                    } else {
-                        let stop = matcher
-                            .get(i)
-                            .filter(|t| !matches!(t, TokenTree::Punct(p) if p.as_char() == '$'));
-                        while let Some(t) = input.get(j) {
-                            if stop.is_some_and(|s| same_token(s, t)) {
-                                break;
-                            }
-                            j += 1;
-                        }
-                        if j == start && frag != "vis" {
-                            return None;
-                        }
-                    }
-                    binds.insert(name.to_string(), input.get(start..j)?.to_vec());
-                    continue;
-                }
-                _ => return None, // repetitions and the like
-            }
-        }
-        if !input.get(j).is_some_and(|t| same_token(tok, t)) {
-            return None;
-        }
-        i += 1;
-        j += 1;
-    }
-    (j == input.len()).then_some(binds)
-}
-
-/// Substitutes `$name` in a transcriber (bounded by the caller's depth check).
-fn substitute(
-    tokens: TokenStream,
-    binds: &HashMap<String, Vec<TokenTree>>,
-    depth: usize,
-) -> TokenStream {
-    let toks: Vec<TokenTree> = tokens.into_iter().collect();
-    let mut out = TokenStream::new();
-    let mut i = 0;
-    while let Some(t) = toks.get(i) {
-        match t {
-            TokenTree::Punct(p) if p.as_char() == '$' => {
-                if let Some(TokenTree::Ident(name)) = toks.get(i + 1)
-                    && let Some(bound) = binds.get(&name.to_string())
-                {
-                    out.extend(bound.iter().cloned());
-                    i += 2;
-                    continue;
-                }
-                out.extend(std::iter::once(t.clone()));
-            }
-            TokenTree::Group(g) if depth < MAX_TOKEN_DEPTH => {
-                let mut ng = Group::new(g.delimiter(), substitute(g.stream(), binds, depth + 1));
-                ng.set_span(g.span());
-                out.extend(std::iter::once(TokenTree::Group(ng)));
-            }
-            _ => out.extend(std::iter::once(t.clone())),
-        }
-        i += 1;
-    }
-    out
-}
-
-/// Expands a project `macro_rules!` macro with its first matching rule.
-fn expand(rules: &MacroRules, input: &TokenStream) -> Option<TokenStream> {
-    if token_depth(input, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
-        return None;
-    }
-    let input: Vec<TokenTree> = input.clone().into_iter().collect();
-    for (matcher, transcriber) in rules {
-        if let Some(binds) = match_rule(matcher, &input) {
-            if token_depth(transcriber, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
-                return None;
-            }
-            let out = substitute(transcriber.clone(), &binds, 0);
-            if token_count(&out, MAX_EXPANSION_TOKENS) > MAX_EXPANSION_TOKENS {
-                return None;
-            }
-            return Some(out);
-        }
-    }
-    None
-}
-
-/// Parses an expansion as an expression, or a block's statements.
-fn parse_expansion(tokens: TokenStream) -> Option<Vec<Stmt>> {
-    if token_depth(&tokens, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
-        return None;
-    }
-    if let Ok(e) = syn::parse2::<Expr>(tokens.clone()) {
-        return Some(vec![Stmt::Expr(e, None)]);
-    }
-    syn::Block::parse_within.parse2(tokens).ok()
-}
-
-fn is_macro_rules(mac: &Macro) -> bool {
-    mac.path.is_ident("macro_rules")
-}
-
 impl Finder<'_, '_> {
     fn diag(&mut self, line: u32, message: String) {
         self.diags.push(Diagnostic::new(
@@ -610,28 +216,9 @@ impl Finder<'_, '_> {
             return Some(r.clone());
         }
         let file = self.ctx.file;
-        let macros = self.file_macros.get_or_insert_with(|| {
-            let mut map = HashMap::new();
-            let mut stack: Vec<&[Item]> = vec![&file.ast.items];
-            while let Some(items) = stack.pop() {
-                for item in items {
-                    match item {
-                        Item::Macro(m) if is_macro_rules(&m.mac) => {
-                            if let Some(ident) = &m.ident {
-                                map.insert(ident.to_string(), parse_macro_rules(&m.mac.tokens));
-                            }
-                        }
-                        Item::Mod(m) => {
-                            if let Some((_, items)) = &m.content {
-                                stack.push(items);
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            map
-        });
+        let macros = self
+            .file_macros
+            .get_or_insert_with(|| macro_rules_in(&file.ast.items));
         macros.get(name).cloned()
     }
 
@@ -1283,13 +870,6 @@ mod tests {
     fn format_pieces_and_holes() {
         let p = format_pieces("a {{x}} {} {0} {name:>5} b");
         assert_eq!(p.len(), 7);
-    }
-
-    #[test]
-    fn token_depth_is_iterative() {
-        let deep = format!("{}1{}", "(".repeat(500), ")".repeat(500));
-        let ts: TokenStream = deep.parse().unwrap_or_default();
-        assert!(token_depth(&ts, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH);
     }
 
     #[test]

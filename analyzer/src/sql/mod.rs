@@ -4,14 +4,17 @@
 //! private parts: `split` cuts `.sql` files into statements
 //! ([`split_statements`]), `parse` parses SQL (with dialect fallbacks) and
 //! says which tables a statement reads and writes, `schema` applies DDL in
-//! order, `diesel` reads `table!`/`joinable!`, and `extract` walks function
-//! bodies for SQL strings and Diesel DSL.
+//! order, `diesel` reads `table!`/`joinable!`, `calls` lists the library
+//! calls that take SQL, `text` turns Rust strings into SQL text, and
+//! `extract` walks function bodies for SQL strings and Diesel DSL.
 
+mod calls;
 mod diesel;
 mod extract;
 mod parse;
 mod schema;
 mod split;
+mod text;
 
 pub(crate) use extract::access_in_fn;
 pub use split::{RawStatement, Unterminated, split_statements};
