@@ -18,7 +18,10 @@
 mod compare;
 mod coupling;
 mod leiden;
+mod metrics;
+mod naming;
 pub mod plan;
+mod reasons;
 pub mod report;
 mod settings;
 mod suggest;
@@ -26,9 +29,10 @@ mod suggest;
 pub use compare::{read_truth, score};
 pub(crate) use coupling::unit_map;
 pub use coupling::{Coupling, Evidence, Granularity, Tie, Unit, Weights};
+pub use metrics::{Metrics, ServiceMetrics};
+pub use reasons::Reason;
 pub use settings::SettingsError;
 pub use suggest::{
-    DEFAULT_RESOLUTION, DEFAULT_SEED, ExistingService, Metrics, Reason, RouteRef, ServiceLink,
-    ServiceMetrics, ServiceSuggestion, SuggestConfig, SuggestError, Suggestion, TableDecision,
-    evaluate, suggest,
+    DEFAULT_RESOLUTION, DEFAULT_SEED, ExistingService, RouteRef, ServiceLink, ServiceSuggestion,
+    SuggestConfig, SuggestError, Suggestion, TableDecision, evaluate, suggest,
 };

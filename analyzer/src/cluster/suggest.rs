@@ -1,18 +1,18 @@
 //! From the coupling graph to suggested services: clustering with the
-//! user's pins, table ownership, names, routes, metrics and reasons.
-
-// Metrics follow the literature's notation (k services, m sizes, scoh and
-// scop for structural cohesion and coupling).
-#![allow(clippy::many_single_char_names, clippy::similar_names)]
+//! user's pins, shared infrastructure left out, table ownership and routes.
+//! Names, metrics and reasons come from their own modules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::coupling::{Coupling, Evidence, Granularity, Weights};
-use super::leiden::{LeidenConfig, leiden, modularity};
+use super::coupling::{Coupling, Granularity, Weights};
+use super::leiden::{LeidenConfig, leiden};
+use super::metrics::{Metrics, ServiceMetrics, metrics};
+use super::naming::{area_of, name_communities};
+use super::reasons::{Reason, reason_for};
 use crate::Analysis;
-use crate::graph::{Detail, EdgeKind, NodeKind};
+use crate::graph::{Detail, NodeKind};
 
 /// The default resolution: a little above modularity's 1, because at 1
 /// modularity's resolution limit (Fortunato & Barthélemy, 2007) merges
@@ -151,21 +151,6 @@ pub struct RouteRef {
     pub methods: Vec<String>,
 }
 
-/// Why a member sits in its service, and what moving it would cost.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Reason {
-    /// The strongest ties to its own service, strongest first.
-    pub because: Vec<String>,
-    /// The service it is next most tied to.
-    pub runner_up: Option<String>,
-    /// The ties that would cross services if it moved there.
-    pub move_cost: Vec<String>,
-    /// Total weight of those ties.
-    pub move_cost_weight: f64,
-    /// Whether the user pinned it.
-    pub pinned: bool,
-}
-
 /// How much one service depends on another.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServiceLink {
@@ -194,44 +179,6 @@ pub struct TableDecision {
     pub owner: String,
     /// `(service, statements)`, heaviest first.
     pub writers: Vec<(String, u32)>,
-}
-
-/// Metrics of a decomposition (definitions in `cluster/mod.rs`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Metrics {
-    /// Modularity Q of the services on the coupling graph.
-    pub modularity: f64,
-    /// Structural modularity.
-    pub sm: f64,
-    /// Share of call sites that cross services.
-    pub icp: f64,
-    /// Mean number of a service's functions that other services call.
-    pub ifn: f64,
-    /// Share of units in services whose size is outside sane bounds.
-    pub ned: f64,
-    /// Call sites crossing services.
-    pub cross_service_calls: u32,
-    /// Tables used (read or written) by more than one service.
-    pub shared_tables: usize,
-    /// Number of services.
-    pub services: usize,
-}
-
-/// Metrics of one service.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ServiceMetrics {
-    /// Code units.
-    pub size: usize,
-    /// Weight of ties inside / weight of all its ties.
-    pub cohesion: f64,
-    /// Weight of its ties to other services.
-    pub coupling: f64,
-    /// Call sites from it into other services.
-    pub calls_out: u32,
-    /// Call sites from other services into it.
-    pub calls_in: u32,
-    /// Of its functions, how many other services call.
-    pub interface: usize,
 }
 
 /// Suggests services for `analysis`.
@@ -362,19 +309,9 @@ pub fn evaluate(
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
-    let mut writes: BTreeMap<usize, BTreeMap<usize, u32>> = BTreeMap::new();
-    for (&(a, b), (_, evidence)) in &coupling.edges {
-        let (code, table) = if coupling.units[a].table {
-            (b, a)
-        } else {
-            (a, b)
-        };
-        if let Some(&c) = service_index[code].and_then(|s| label.get(s))
-            && evidence.writes > 0
-        {
-            *writes.entry(table).or_default().entry(c).or_default() += evidence.writes;
-        }
-    }
+    let writes = table_writes(coupling, |code| {
+        service_index[code].and_then(|s| label.get(s).copied())
+    });
     let names: BTreeMap<usize, String> = services
         .iter()
         .enumerate()
@@ -565,18 +502,7 @@ fn build(
         }
     }
     // Table ownership: the community whose code writes it most.
-    let mut writes: BTreeMap<usize, BTreeMap<usize, u32>> = BTreeMap::new();
-    for (&(a, b), (_, evidence)) in &coupling.edges {
-        if evidence.writes == 0 {
-            continue;
-        }
-        let (code, table) = if units[a].table { (b, a) } else { (a, b) };
-        *writes
-            .entry(table)
-            .or_default()
-            .entry(partition[code])
-            .or_default() += evidence.writes;
-    }
+    let writes = table_writes(coupling, |code| Some(partition[code]));
     let mut community_of: Vec<usize> = partition.to_vec();
     for (i, unit) in units.iter().enumerate() {
         if !unit.table || fixed[i].is_some() {
@@ -762,15 +688,39 @@ fn links(coupling: &Coupling, service_of: &[Option<&str>]) -> Vec<ServiceLink> {
         .collect()
 }
 
+/// Table unit → group → the statements of that group's code writing it;
+/// `group_of` puts each code unit in a group (a community, a service), or
+/// in none.
+fn table_writes(
+    coupling: &Coupling,
+    group_of: impl Fn(usize) -> Option<usize>,
+) -> BTreeMap<usize, BTreeMap<usize, u32>> {
+    let mut writes: BTreeMap<usize, BTreeMap<usize, u32>> = BTreeMap::new();
+    for (&(a, b), (_, evidence)) in &coupling.edges {
+        if evidence.writes == 0 {
+            continue;
+        }
+        let (code, table) = if coupling.units[a].table {
+            (b, a)
+        } else {
+            (a, b)
+        };
+        if let Some(group) = group_of(code) {
+            *writes.entry(table).or_default().entry(group).or_default() += evidence.writes;
+        }
+    }
+    writes
+}
+
 fn table_decisions(
-    writes: &BTreeMap<usize, BTreeMap<usize, u32>>,
+    tally: &BTreeMap<usize, BTreeMap<usize, u32>>,
     units: &[super::coupling::Unit],
     names: &BTreeMap<usize, String>,
     communities: &BTreeSet<usize>,
     community_of: &[usize],
 ) -> Vec<TableDecision> {
     let mut out = Vec::new();
-    for (&table, by_community) in writes {
+    for (&table, by_community) in tally {
         let mut writers: Vec<(String, u32)> = by_community
             .iter()
             .filter(|(c, _)| communities.contains(c))
@@ -788,352 +738,4 @@ fn table_decisions(
         });
     }
     out
-}
-
-/// Names each community: a plan service keeps its name; others are named
-/// after their dominant area (the module path segment after the crate most
-/// members share), else their most-written table. Names are unique.
-fn name_communities(
-    config: &SuggestConfig,
-    units: &[super::coupling::Unit],
-    community_of: &[usize],
-    communities: &BTreeSet<usize>,
-    labels: &BTreeMap<usize, u32>,
-) -> BTreeMap<usize, String> {
-    let mut names: BTreeMap<usize, String> = BTreeMap::new();
-    let mut taken: BTreeSet<String> = BTreeSet::new();
-    for c in communities {
-        if let Some(service) = labels.get(c).and_then(|l| config.existing.get(*l as usize)) {
-            names.insert(*c, service.name.clone());
-            taken.insert(service.name.clone());
-        }
-    }
-    // Largest communities choose first, so the main area gets the plain name.
-    let mut order: Vec<(usize, usize)> = communities
-        .iter()
-        .filter(|c| !names.contains_key(c))
-        .map(|&c| {
-            (
-                community_of
-                    .iter()
-                    .zip(units)
-                    .filter(|(x, u)| **x == c && !u.table)
-                    .count(),
-                c,
-            )
-        })
-        .collect();
-    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (_, c) in order {
-        let mut votes: BTreeMap<String, usize> = BTreeMap::new();
-        for (i, unit) in units.iter().enumerate() {
-            if community_of[i] != c {
-                continue;
-            }
-            let word = if unit.table {
-                unit.id
-                    .trim_start_matches("table:")
-                    .rsplit('.')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned()
-            } else {
-                area_of(&unit.id)
-            };
-            if !word.is_empty() {
-                *votes.entry(word).or_default() += if unit.table { 1 } else { 2 };
-            }
-        }
-        let mut ranked: Vec<(usize, String)> = votes.into_iter().map(|(w, n)| (n, w)).collect();
-        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let candidate = ranked
-            .iter()
-            .map(|(_, w)| sanitize(w))
-            .find(|w| !w.is_empty() && !taken.contains(w))
-            .unwrap_or_else(|| {
-                let base = ranked
-                    .first()
-                    .map_or_else(|| "service".to_owned(), |(_, w)| sanitize(w));
-                // At most `taken.len()` suffixes are in use, so one of these is free.
-                (2..=taken.len() + 2)
-                    .map(|n| format!("{base}-{n}"))
-                    .find(|n| !taken.contains(n))
-                    .unwrap_or(base)
-            });
-        taken.insert(candidate.clone());
-        names.insert(c, candidate);
-    }
-    names
-}
-
-/// The area a unit belongs to: the first module segment after the crate
-/// (`shop::orders::checkout` → `orders`), the crate itself for its root.
-fn area_of(id: &str) -> String {
-    let id = id.strip_prefix("file:").unwrap_or(id);
-    let mut parts = id
-        .split(['/', ':'])
-        .filter(|p| !p.is_empty() && *p != "src");
-    let first = parts.next().unwrap_or_default();
-    parts
-        .next()
-        .map_or(first, |s| s.trim_end_matches(".rs"))
-        .to_owned()
-}
-
-fn sanitize(word: &str) -> String {
-    let lower: String = word
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    lower.trim_matches('-').replace("--", "-")
-}
-
-#[allow(clippy::too_many_lines)]
-fn metrics(
-    analysis: &Analysis,
-    coupling: &Coupling,
-    graph: &super::leiden::WeightedGraph,
-    service_of: &[Option<&str>],
-    granularity: Granularity,
-) -> (Metrics, BTreeMap<String, ServiceMetrics>) {
-    let names: BTreeSet<&str> = service_of.iter().flatten().copied().collect();
-    let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    let k = names.len();
-    let label: Vec<usize> = service_of
-        .iter()
-        .map(|s| s.map_or(k, |n| index[n]))
-        .collect();
-    let modularity_q = modularity(graph, &label, 1.0);
-    let mut per: BTreeMap<String, ServiceMetrics> = names
-        .iter()
-        .map(|n| ((*n).to_owned(), ServiceMetrics::default()))
-        .collect();
-    // Sizes and edge counts for SM and cohesion.
-    let mut size = vec![0usize; k];
-    for (i, unit) in coupling.units.iter().enumerate() {
-        if !unit.table && label[i] < k {
-            size[label[i]] += 1;
-        }
-    }
-    let mut inside = vec![0usize; k];
-    let mut between: BTreeMap<(usize, usize), usize> = BTreeMap::new();
-    let mut weight_in = vec![0.0f64; k];
-    let mut weight_out = vec![0.0f64; k];
-    for (&(a, b), (w, _)) in &coupling.edges {
-        let (x, y) = (label[a], label[b]);
-        if x >= k || y >= k {
-            continue;
-        }
-        if x == y {
-            inside[x] += 1;
-            weight_in[x] += w;
-        } else {
-            *between.entry((x.min(y), x.max(y))).or_default() += 1;
-            weight_out[x] += w;
-            weight_out[y] += w;
-        }
-    }
-    let scoh: f64 = (0..k)
-        .filter(|&i| size[i] > 0)
-        .map(|i| inside[i] as f64 / (size[i] * size[i]) as f64)
-        .sum::<f64>()
-        / k.max(1) as f64;
-    let scop: f64 = if k > 1 {
-        let sum: f64 = between
-            .iter()
-            .map(|(&(i, j), &e)| e as f64 / (2.0 * (size[i].max(1) * size[j].max(1)) as f64))
-            .sum();
-        2.0 * sum / (k * (k - 1)) as f64
-    } else {
-        0.0
-    };
-    // Calls at function level.
-    let mut total_calls = 0u32;
-    let mut cross = 0u32;
-    let mut called_from_outside: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); k];
-    let mut calls_out = vec![0u32; k];
-    let mut calls_in = vec![0u32; k];
-    for edge in analysis.edges.iter().filter(|e| e.kind == EdgeKind::Calls) {
-        let (Some(&a), Some(&b)) = (
-            coupling.unit_of.get(&edge.from),
-            coupling.unit_of.get(&edge.to),
-        ) else {
-            continue;
-        };
-        let (x, y) = (label[a], label[b]);
-        if x >= k || y >= k {
-            continue;
-        }
-        total_calls += edge.weight;
-        if x != y {
-            cross += edge.weight;
-            calls_out[x] += edge.weight;
-            calls_in[y] += edge.weight;
-            called_from_outside[y].insert(&edge.to);
-        }
-    }
-    // Tables used by more than one service.
-    let mut users: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
-    for (&(a, b), (_, e)) in &coupling.edges {
-        if e.reads + e.writes == 0 {
-            continue;
-        }
-        let (code, table) = if coupling.units[a].table {
-            (b, a)
-        } else {
-            (a, b)
-        };
-        if label[code] < k {
-            users.entry(table).or_default().insert(label[code]);
-        }
-    }
-    let shared_tables = users.values().filter(|s| s.len() > 1).count();
-    let (low, high) = match granularity {
-        Granularity::Function => (5, 250),
-        Granularity::Module | Granularity::File => (2, 25),
-    };
-    let total_units: usize = size.iter().sum();
-    let sane: usize = size.iter().filter(|&&s| s >= low && s <= high).sum();
-    let ned = if total_units == 0 {
-        0.0
-    } else {
-        1.0 - sane as f64 / total_units as f64
-    };
-    let ifn = if k == 0 {
-        0.0
-    } else {
-        called_from_outside.iter().map(BTreeSet::len).sum::<usize>() as f64 / k as f64
-    };
-    for (name, i) in &index {
-        if let Some(m) = per.get_mut(*name) {
-            let all = weight_in[*i] + weight_out[*i];
-            *m = ServiceMetrics {
-                size: size[*i],
-                cohesion: if all > 0.0 { weight_in[*i] / all } else { 1.0 },
-                coupling: weight_out[*i],
-                calls_out: calls_out[*i],
-                calls_in: calls_in[*i],
-                interface: called_from_outside[*i].len(),
-            };
-        }
-    }
-    let metrics = Metrics {
-        modularity: modularity_q,
-        sm: scoh - scop,
-        icp: if total_calls == 0 {
-            0.0
-        } else {
-            f64::from(cross) / f64::from(total_calls)
-        },
-        ifn,
-        ned,
-        cross_service_calls: cross,
-        shared_tables,
-        services: k,
-    };
-    (metrics, per)
-}
-
-fn reason_for(i: usize, coupling: &Coupling, service_of: &[Option<&str>], pinned: bool) -> Reason {
-    let Some(own) = service_of[i] else {
-        return Reason::default();
-    };
-    let mut ties: Vec<(f64, String, Option<&str>)> = Vec::new();
-    for &(other, key) in &coupling.neighbors[i] {
-        let (w, e) = &coupling.edges[&key];
-        let forward = key.0 == i;
-        ties.push((
-            *w,
-            describe(e, forward, &coupling.units[other].id),
-            service_of[other],
-        ));
-    }
-    ties.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-    let because: Vec<String> = ties
-        .iter()
-        .filter(|t| t.2 == Some(own))
-        .take(3)
-        .map(|t| t.1.clone())
-        .collect();
-    let mut other_weight: BTreeMap<&str, f64> = BTreeMap::new();
-    for (w, _, s) in &ties {
-        if let Some(s) = s
-            && *s != own
-        {
-            *other_weight.entry(s).or_default() += w;
-        }
-    }
-    let runner_up = other_weight
-        .iter()
-        .max_by(|x, y| x.1.total_cmp(y.1).then(y.0.cmp(x.0)))
-        .map(|(s, _)| (*s).to_owned());
-    let own_ties: Vec<&(f64, String, Option<&str>)> =
-        ties.iter().filter(|t| t.2 == Some(own)).collect();
-    Reason {
-        because: if because.is_empty() {
-            vec!["no ties to other units; placed with its module".to_owned()]
-        } else {
-            because
-        },
-        move_cost: own_ties.iter().take(3).map(|t| t.1.clone()).collect(),
-        move_cost_weight: own_ties.iter().map(|t| t.0).sum(),
-        runner_up,
-        pinned,
-    }
-}
-
-/// One tie in words: `writes orders (2 statements), calls shop::a (5)`.
-fn describe(e: &Evidence, forward: bool, other: &str) -> String {
-    let name = other.strip_prefix("table:").unwrap_or(other);
-    let mut parts = Vec::new();
-    // Evidence counts code → table whichever way the pair is ordered.
-    if e.writes > 0 {
-        parts.push(if other.starts_with("table:") {
-            format!("writes {name} ({})", statements(e.writes))
-        } else {
-            format!("written by {name} ({})", statements(e.writes))
-        });
-    }
-    if e.reads > 0 {
-        parts.push(if other.starts_with("table:") {
-            format!("reads {name} ({})", statements(e.reads))
-        } else {
-            format!("read by {name} ({})", statements(e.reads))
-        });
-    }
-    let (calls, called_by) = if forward {
-        (e.calls, e.called_by)
-    } else {
-        (e.called_by, e.calls)
-    };
-    if calls > 0 {
-        parts.push(format!("calls {name} ({calls})"));
-    }
-    if called_by > 0 {
-        parts.push(format!("called by {name} ({called_by})"));
-    }
-    if e.types > 0 {
-        parts.push(format!("shares types with {name} ({})", e.types));
-    }
-    if e.co_changes > 0 {
-        parts.push(format!("changes with {name} ({} commits)", e.co_changes));
-    }
-    if e.structure > 0 && parts.is_empty() {
-        parts.push(format!("next to {name} in the module tree"));
-    }
-    parts.join(", ")
-}
-
-fn statements(n: u32) -> String {
-    if n == 1 {
-        "1 statement".to_owned()
-    } else {
-        format!("{n} statements")
-    }
 }
