@@ -187,6 +187,29 @@ pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
     )
 }
 
+/// The Rust files of the crates under `root`, found and parsed as
+/// [`analyze`] finds and parses them: `.gitignore` respected, each file's
+/// module path from its place under its package's `src/` (`src/lib.rs` and
+/// `src/main.rs` are the crate root, `src/a/mod.rs` and `src/a.rs` are
+/// `crate::a`, `src/bin/x.rs` is the root of a crate `x`), sorted by path.
+/// Each file that cannot be read or parsed is a diagnostic instead.
+///
+/// This is for tests and benchmarks that hold one pass ([`routes`],
+/// [`sql`]) to its fixtures on the same files the analyzer would see.
+#[must_use]
+pub fn crate_sources(root: &Path) -> (Vec<source::SourceFile>, Vec<Diagnostic>) {
+    let found = discover::discover(root);
+    let mut diagnostics = found.diagnostics;
+    let mut files = Vec::new();
+    for file in &found.rust {
+        match parse::parse_one(file, parse::DEFAULT_MAX_FILE_BYTES) {
+            Ok((source, _lines)) => files.push(source),
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    (files, diagnostics)
+}
+
 /// The schema from the `.sql` files, in path order, without down migrations.
 fn schema(files: &[(PathBuf, String)]) -> (Vec<sql::TableDef>, Vec<Diagnostic>, usize) {
     let mut diagnostics = Vec::new();

@@ -16,74 +16,10 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
-/// Module path from a file path: `src/lib.rs` / `src/main.rs` is the crate
-/// root, `src/a/mod.rs` and `src/a.rs` are `crate::a`.
-fn module_of(crate_name: &str, rel_to_src: &Path) -> Vec<String> {
-    let mut module = vec![crate_name.to_owned()];
-    let parts: Vec<String> = rel_to_src
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    for (i, part) in parts.iter().enumerate() {
-        let is_last = i + 1 == parts.len();
-        if !is_last {
-            module.push(part.clone());
-            continue;
-        }
-        let stem = part.trim_end_matches(".rs");
-        if !(matches!(stem, "mod") || (i == 0 && matches!(stem, "lib" | "main"))) {
-            module.push(stem.to_owned());
-        }
-    }
-    module
-}
-
-fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rs_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// Every parsable `.rs` file under `crate_dir/src` (broken ones skipped).
+/// Every parsable `.rs` file of the crate at `crate_dir`, with the module
+/// paths the analyzer's discovery gives them (broken files skipped).
 fn load_crate(crate_dir: &Path) -> Vec<SourceFile> {
-    let manifest: toml::Table = std::fs::read_to_string(crate_dir.join("Cargo.toml"))
-        .expect("Cargo.toml")
-        .parse()
-        .expect("Cargo.toml parses");
-    let crate_name = manifest["package"]["name"]
-        .as_str()
-        .expect("package name")
-        .replace('-', "_");
-    let src = crate_dir.join("src");
-    let mut paths = Vec::new();
-    rs_files(&src, &mut paths);
-    paths.sort();
-    let mut files = Vec::new();
-    for path in paths {
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let Ok(ast) = syn::parse_file(&text) else {
-            continue;
-        };
-        let rel = path.strip_prefix(crate_dir).expect("inside crate");
-        files.push(SourceFile {
-            rel_path: rel.to_string_lossy().replace('\\', "/"),
-            crate_name: crate_name.clone(),
-            crate_dir: crate_dir.to_path_buf(),
-            module: module_of(&crate_name, path.strip_prefix(&src).expect("inside src")),
-            ast,
-        });
-    }
-    files
+    strangler_analyzer::crate_sources(crate_dir).0
 }
 
 fn source(crate_name: &str, module: &[&str], rel_path: &str, text: &str) -> SourceFile {

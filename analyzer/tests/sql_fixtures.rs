@@ -15,52 +15,16 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
-/// Every `.rs` file under `dir/src` that reads and parses, as a `SourceFile`.
+/// Every `.rs` file of the crate at `dir` that reads and parses, as the
+/// analyzer's discovery finds it; `crate_name` is checked against it.
 fn load_crate(dir: &Path, crate_name: &str) -> Vec<SourceFile> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.join("src")];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            if p.extension().and_then(|x| x.to_str()) != Some("rs") {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&p) else {
-                continue;
-            };
-            let Ok(ast) = syn::parse_file(&text) else {
-                continue;
-            };
-            let rel = p
-                .strip_prefix(dir)
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .replace('\\', "/");
-            let inner = rel.trim_start_matches("src/").trim_end_matches(".rs");
-            let mut module = vec![crate_name.to_owned()];
-            for part in inner.split('/') {
-                if !matches!(part, "lib" | "main" | "mod") {
-                    module.push(part.to_owned());
-                }
-            }
-            out.push(SourceFile {
-                rel_path: rel,
-                crate_name: crate_name.to_owned(),
-                crate_dir: dir.to_path_buf(),
-                module,
-                ast,
-            });
-        }
-    }
-    out.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-    out
+    let (files, _) = strangler_analyzer::crate_sources(dir);
+    assert!(
+        files.iter().all(|f| f.crate_name == crate_name),
+        "{} is not all {crate_name}",
+        dir.display()
+    );
+    files
 }
 
 /// Function id → its body, for free functions and methods, also in inline
