@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use strangler_plan::{Plan, RouteStage, TableStage};
+use strangler_plan::{Plan, RouteStage, TableStage, mask_url};
 
 /// "3 services, 12 routes, 9 tables".
 pub fn counts(plan: &Plan) -> String {
@@ -18,7 +18,7 @@ pub fn counts(plan: &Plan) -> String {
     )
 }
 
-/// Renders the plan as an indented outline. Database passwords are masked.
+/// Renders the plan as an indented outline. Passwords in URLs are masked.
 pub fn render(file: &Path, plan: &Plan) -> String {
     let mut out = String::new();
     let m = &plan.monolith;
@@ -33,7 +33,7 @@ pub fn render(file: &Path, plan: &Plan) -> String {
         out,
         "monolith {}  upstream {}{}",
         m.name,
-        m.upstream,
+        mask_url(&m.upstream),
         database(m.database.as_deref())
     );
     let _ = writeln!(out, "routes by stage: {}", route_stages(plan));
@@ -43,7 +43,10 @@ pub fn render(file: &Path, plan: &Plan) -> String {
             out,
             "\nservice {}  upstream {}{}",
             service.name,
-            service.upstream.as_deref().unwrap_or("(none)"),
+            service
+                .upstream
+                .as_deref()
+                .map_or_else(|| "(none)".to_owned(), mask_url),
             database(service.database.as_deref())
         );
         if !service.members.is_empty() {
@@ -101,19 +104,8 @@ pub fn render(file: &Path, plan: &Plan) -> String {
 }
 
 fn database(url: Option<&str>) -> String {
-    url.map(|u| format!("  database {}", mask_password(u)))
+    url.map(|u| format!("  database {}", mask_url(u)))
         .unwrap_or_default()
-}
-
-/// `postgres://u:secret@h/db` becomes `postgres://u:***@h/db`.
-fn mask_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn route_stages(plan: &Plan) -> String {
@@ -146,14 +138,21 @@ fn table_stages(plan: &Plan) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_password;
+    use std::path::Path;
 
     #[test]
-    fn masks_only_passwords() {
-        assert_eq!(
-            mask_password("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
+    fn masks_passwords() {
+        // Even a plan that does not validate shows its URLs masked.
+        let parsed = strangler_plan::parse(
+            "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://u:secret@h\"\n\
+             database = \"postgres://u:secret@h:5432/db\"\n",
         );
-        assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
+        let shown = super::render(Path::new("p.toml"), &parsed.plan);
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(
+            shown.contains("database postgres://u:***@h:5432/db"),
+            "{shown}"
+        );
+        assert!(shown.contains("upstream http://u:***@h"), "{shown}");
     }
 }

@@ -34,11 +34,16 @@
 //!   the migration path forbids ([`RouteStage`], [`TableStage`]).
 //! - [`PlanWatcher`] calls back when the file changes while a tool runs
 //!   (an edit, a rename over it, a Kubernetes `ConfigMap`'s symlink swap).
+//! - [`mask_url`] hides a URL's password: every diagnostic that quotes a
+//!   database or upstream URL quotes it masked (`postgres://u:***@h/db`),
+//!   so no tool prints a plan's passwords, and tools that show URLs
+//!   themselves (`plan show`) use it too.
 
 mod diagnostic;
 mod edit;
 mod file;
 mod load;
+mod mask;
 mod model;
 mod stage;
 mod template;
@@ -50,6 +55,7 @@ pub use diagnostic::{
 };
 pub use file::{PlanError, PlanFile, write_atomic};
 pub use load::{Parsed, parse};
+pub use mask::mask_url;
 pub use model::{AnalyzeSettings, Method, Monolith, Plan, Route, Service, Sticky, Table, VERSION};
 pub use stage::{RouteStage, TableStage, TransitionError, UnknownStage};
 pub use template::{RouteTemplate, Segment, TemplateError};

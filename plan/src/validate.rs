@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use url::Url;
 
 use crate::diagnostic::{Diagnostic, FieldPath};
+use crate::mask::mask_url;
 use crate::model::{AnalyzeSettings, Plan, Route, Service, VERSION};
 use crate::stage::RouteStage;
 
@@ -402,6 +403,8 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+// Messages quote URLs through `mask_url` only: a plan's passwords must not
+// reach a terminal, a log line or an HTTP answer through a diagnostic.
 fn check_http_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, value: &str) {
     let problem = match Url::parse(value) {
         _ if !value.contains("://") => Some("it has no `http://` or `https://` scheme".to_owned()),
@@ -409,6 +412,19 @@ fn check_http_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, value
             Some(format!("its scheme is `{}`", url.scheme()))
         }
         Ok(url) if url.host_str().is_none_or(str::is_empty) => Some("it has no host".to_owned()),
+        Ok(url) if url.password().is_some() => {
+            out.push(
+                Diagnostic::error(
+                    path,
+                    format!(
+                        "upstream `{}` of {owner} has a password, which the proxy never sends",
+                        mask_url(value)
+                    ),
+                )
+                .with_help("remove `user:password@`; a password there would only end up in logs and metrics"),
+            );
+            return;
+        }
         Ok(_) => None,
         Err(e) => Some(e.to_string()),
     };
@@ -416,7 +432,10 @@ fn check_http_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, value
         out.push(
             Diagnostic::error(
                 path,
-                format!("upstream `{value}` of {owner} is not an http(s) URL: {problem}"),
+                format!(
+                    "upstream `{}` of {owner} is not an http(s) URL: {problem}",
+                    mask_url(value)
+                ),
             )
             .with_help("write it as `http://host:port` or `https://host:port`"),
         );
@@ -436,7 +455,10 @@ fn check_postgres_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, v
         out.push(
             Diagnostic::error(
                 path,
-                format!("database `{value}` of {owner} is not a PostgreSQL URL: {problem}"),
+                format!(
+                    "database `{}` of {owner} is not a PostgreSQL URL: {problem}",
+                    mask_url(value)
+                ),
             )
             .with_help("write it as `postgres://user@host:5432/dbname`"),
         );

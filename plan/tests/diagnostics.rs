@@ -121,6 +121,48 @@ p.toml:9:12: error: database `not a url` of service `a` is not a PostgreSQL URL:
 }
 
 #[test]
+fn passwords_in_urls_are_masked() {
+    // Mistyped schemes, unparsable URLs and libpq strings: each diagnostic
+    // quotes the URL with its password masked.
+    check(
+        "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://u:secret@shop:8080\"\ndatabase = \"postgress://user:secret@x/db\"\n\
+         [[service]]\nname = \"a\"\nupstream = \"ftp://u:secret@x\"\ndatabase = \"host=x password=secret\"\n\
+         [[service]]\nname = \"b\"\ndatabase = \"postgres://user:se/cret@x:5432/db\"\n\
+         [[service]]\nname = \"c\"\ndatabase = \"user:secret@x/db\"\n",
+        r"
+p.toml:4:12: error: upstream `http://u:***@shop:8080` of the monolith has a password, which the proxy never sends
+    help: remove `user:password@`; a password there would only end up in logs and metrics
+p.toml:5:12: error: database `postgress://user:***@x/db` of the monolith is not a PostgreSQL URL: its scheme is `postgress`
+    help: write it as `postgres://user@host:5432/dbname`
+p.toml:8:12: error: upstream `ftp://u:***@x` of service `a` is not an http(s) URL: its scheme is `ftp`
+    help: write it as `http://host:port` or `https://host:port`
+p.toml:9:12: error: database `host=x password=***` of service `a` is not a PostgreSQL URL: it has no `postgres://` scheme
+    help: write it as `postgres://user@host:5432/dbname`
+p.toml:12:12: error: database `postgres://user:***@x:5432/db` of service `b` is not a PostgreSQL URL: invalid port number
+    help: write it as `postgres://user@host:5432/dbname`
+p.toml:15:12: error: database `user:***@x/db` of service `c` is not a PostgreSQL URL: it has no `postgres://` scheme
+    help: write it as `postgres://user@host:5432/dbname`",
+    );
+}
+
+#[test]
+fn syntax_errors_do_not_quote_passwords() {
+    // An unterminated string, and a URL where TOML expects a key.
+    for source in [
+        "version = 1\n[monolith]\nname = \"shop\"\ndatabase = \"postgres://u:secret@x/db\n",
+        "version = 1\n[monolith]\nname = \"shop\"\npostgres://u:secret@x/db\n",
+        "version = 1\n[monolith]\nname = \"shop\"\ndatabase = postgres://u:secret@x/db\n",
+    ] {
+        let parsed = parse(source);
+        for d in &parsed.diagnostics {
+            let rendered = d.render("p.toml");
+            assert!(!rendered.contains("secret"), "{rendered}");
+        }
+        assert!(!parsed.is_valid());
+    }
+}
+
+#[test]
 fn invalid_route_templates() {
     check(
         &with_head(
