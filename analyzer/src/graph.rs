@@ -5,8 +5,9 @@
 //! depend on the order files are read. Nodes and edges are kept sorted by
 //! id, which makes every output byte-identical across runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
 /// What a node stands for.
@@ -233,23 +234,102 @@ impl Graph {
         self.edges.iter().filter(move |e| e.kind == kind)
     }
 
-    /// The graph as a petgraph `DiGraph`, with node weights indexing
-    /// [`Graph::nodes`] and edge weights indexing [`Graph::edges`].
+    /// For every function, the tables it reads and writes itself or through
+    /// any chain of calls within the analyzed code, by table id. Functions
+    /// that reach no table are left out.
+    ///
+    /// The call graph is condensed with petgraph (Tarjan's strongly
+    /// connected components), so functions in a call cycle share one
+    /// answer and each component is visited once, callees before callers:
+    /// linear in the calls, whatever the recursion.
     #[must_use]
-    pub fn to_petgraph(&self) -> petgraph::graph::DiGraph<usize, usize> {
-        let mut g = petgraph::graph::DiGraph::with_capacity(self.nodes.len(), self.edges.len());
-        let index: BTreeMap<&str, petgraph::graph::NodeIndex> = self
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.id.as_str(), g.add_node(i)))
-            .collect();
-        for (i, e) in self.edges.iter().enumerate() {
-            if let (Some(&a), Some(&b)) = (index.get(e.from.as_str()), index.get(e.to.as_str())) {
-                g.add_edge(a, b, i);
+    pub fn transitive_table_access(&self) -> BTreeMap<String, TableAccess> {
+        let mut calls: DiGraph<&str, ()> = DiGraph::new();
+        let mut index: BTreeMap<&str, NodeIndex> = BTreeMap::new();
+        for node in self.nodes_of(NodeKind::Function) {
+            index.insert(&node.id, calls.add_node(&node.id));
+        }
+        let mut direct: BTreeMap<NodeIndex, TableAccess> = BTreeMap::new();
+        for edge in &self.edges {
+            let Some(&from) = index.get(edge.from.as_str()) else {
+                continue;
+            };
+            match edge.kind {
+                EdgeKind::Calls => {
+                    if let Some(&to) = index.get(edge.to.as_str()) {
+                        calls.add_edge(from, to, ());
+                    }
+                }
+                EdgeKind::Reads => {
+                    direct
+                        .entry(from)
+                        .or_default()
+                        .reads
+                        .insert(edge.to.clone());
+                }
+                EdgeKind::Writes => {
+                    direct
+                        .entry(from)
+                        .or_default()
+                        .writes
+                        .insert(edge.to.clone());
+                }
+                _ => {}
             }
         }
-        g
+        // Components come sinks first (callees before their callers).
+        let components = petgraph::algo::tarjan_scc(&calls);
+        let mut component_of = vec![0; calls.node_count()];
+        for (c, members) in components.iter().enumerate() {
+            for m in members {
+                component_of[m.index()] = c;
+            }
+        }
+        let mut reach: Vec<TableAccess> = vec![TableAccess::default(); components.len()];
+        for (c, members) in components.iter().enumerate() {
+            let mut access = TableAccess::default();
+            for &m in members {
+                if let Some(own) = direct.get(&m) {
+                    access.extend(own);
+                }
+                for callee in calls.neighbors(m) {
+                    let d = component_of[callee.index()];
+                    if d != c {
+                        access.extend(&reach[d]);
+                    }
+                }
+            }
+            reach[c] = access;
+        }
+        index
+            .iter()
+            .filter_map(|(id, &n)| {
+                let access = &reach[component_of[n.index()]];
+                (!access.is_empty()).then(|| ((*id).to_owned(), access.clone()))
+            })
+            .collect()
+    }
+}
+
+/// The tables a function reaches, by table id (`table:orders`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TableAccess {
+    /// Tables read.
+    pub reads: BTreeSet<String>,
+    /// Tables written.
+    pub writes: BTreeSet<String>,
+}
+
+impl TableAccess {
+    /// Whether no table is read or written.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.reads.is_empty() && self.writes.is_empty()
+    }
+
+    fn extend(&mut self, other: &TableAccess) {
+        self.reads.extend(other.reads.iter().cloned());
+        self.writes.extend(other.writes.iter().cloned());
     }
 }
 
@@ -264,4 +344,57 @@ pub fn table_id(name: &str) -> String {
 #[must_use]
 pub fn route_id(methods: &[String], path: &str) -> String {
     format!("route:{} {path}", methods.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn function(id: &str) -> Node {
+        Node {
+            id: id.to_owned(),
+            kind: NodeKind::Function,
+            name: id.to_owned(),
+            file: None,
+            line: None,
+            detail: Detail::None,
+        }
+    }
+
+    #[test]
+    fn table_access_follows_calls_through_cycles() {
+        // handler → a ⇄ b → c; b writes t, c reads u, lone reads v.
+        let mut builder = GraphBuilder::default();
+        for id in ["handler", "a", "b", "c", "lone", "idle"] {
+            builder.node(function(id));
+        }
+        builder.node(Node {
+            kind: NodeKind::Table,
+            ..function("table:t")
+        });
+        builder.node(Node {
+            kind: NodeKind::Table,
+            ..function("table:u")
+        });
+        builder.node(Node {
+            kind: NodeKind::Table,
+            ..function("table:v")
+        });
+        for (from, to) in [("handler", "a"), ("a", "b"), ("b", "a"), ("b", "c")] {
+            builder.edge(from, to, EdgeKind::Calls, 1);
+        }
+        builder.edge("b", "table:t", EdgeKind::Writes, 1);
+        builder.edge("c", "table:u", EdgeKind::Reads, 2);
+        builder.edge("lone", "table:v", EdgeKind::Reads, 1);
+        let reach = builder.finish().transitive_table_access();
+        let set = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
+        for id in ["handler", "a", "b"] {
+            assert_eq!(reach[id].writes, set(&["table:t"]), "{id}");
+            assert_eq!(reach[id].reads, set(&["table:u"]), "{id}");
+        }
+        assert_eq!(reach["c"].writes, set(&[]));
+        assert_eq!(reach["c"].reads, set(&["table:u"]));
+        assert_eq!(reach["lone"].reads, set(&["table:v"]));
+        assert!(!reach.contains_key("idle"));
+    }
 }

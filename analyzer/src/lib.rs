@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use graph::{Detail, Edge, EdgeKind, Graph, Node, NodeKind};
+pub use graph::{Detail, Edge, EdgeKind, Graph, Node, NodeKind, TableAccess};
 pub use history::HistoryConfig;
 pub use output::{Format, ReadJsonError, read_json, render};
 pub use source::Diagnostic;

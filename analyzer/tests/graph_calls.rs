@@ -115,3 +115,39 @@ fn the_json_reads_back_into_the_same_analysis() {
     let e = strangler_analyzer::read_json("{}").expect_err("no nodes");
     assert!(e.to_string().contains("missing field `nodes`"), "{e}");
 }
+
+#[test]
+fn handlers_reach_the_tables_their_callees_touch() {
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/shop-monolith");
+    let analysis = analyze(&shop, &Config::default()).expect("analyze");
+    let graph = analysis.graph();
+    let reach = graph.transitive_table_access();
+    // Every direct read and write is part of what the function reaches.
+    for edge in &analysis.edges {
+        let reached = reach.get(&edge.from);
+        match edge.kind {
+            EdgeKind::Reads => assert!(reached.is_some_and(|r| r.reads.contains(&edge.to))),
+            EdgeKind::Writes => assert!(reached.is_some_and(|r| r.writes.contains(&edge.to))),
+            _ => {}
+        }
+    }
+    // Some route handler writes a table only through the functions it calls.
+    let writes_directly = |f: &str| -> BTreeSet<String> {
+        analysis
+            .edges
+            .iter()
+            .filter(|e| e.kind == EdgeKind::Writes && e.from == f)
+            .map(|e| e.to.clone())
+            .collect()
+    };
+    let through_calls = analysis
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Handles)
+        .any(|e| {
+            reach
+                .get(&e.to)
+                .is_some_and(|r| r.writes != writes_directly(&e.to))
+        });
+    assert!(through_calls, "no handler reaches a table through a call");
+}
