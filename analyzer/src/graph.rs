@@ -73,7 +73,7 @@ pub struct Node {
 /// Details that only some kinds of node have.
 ///
 /// Written untagged (its fields flattened into the node); read back by the
-/// fields present ([`DetailFields`]), because an untagged unit variant
+/// fields present, because an untagged unit variant
 /// cannot tell itself from the others when flattened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(untagged, from = "DetailFields")]
