@@ -50,6 +50,7 @@ use serde::{Deserialize, Serialize};
 pub use graph::{Detail, Edge, EdgeKind, Graph, Node, NodeKind, TableAccess};
 pub use history::HistoryConfig;
 pub use output::{Format, ReadJsonError, read_json, render};
+pub use rust::consts::Consts;
 pub use source::Diagnostic;
 
 use graph::{GraphBuilder, route_id, table_id};

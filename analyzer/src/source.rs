@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::rust::consts::Consts;
-
 /// A problem met while analyzing: the analysis goes on without that part.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Diagnostic {
@@ -62,6 +60,6 @@ pub trait Resolver {
 
     /// The value of the string constant that `path` names when written
     /// inside `module`, if it is one of the analyzed code's (see
-    /// [`Consts`], which an implementation can delegate to).
+    /// [`crate::Consts`], which an implementation can delegate to).
     fn string_const(&self, module: &[String], path: &[String]) -> Option<String>;
 }

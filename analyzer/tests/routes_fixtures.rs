@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
+use strangler_analyzer::Consts;
 use strangler_analyzer::routes::{FoundRoute, RouteFacts, collect, find_routes, link};
-use strangler_analyzer::source::{Consts, Diagnostic, Resolver, SourceFile};
+use strangler_analyzer::source::{Diagnostic, Resolver, SourceFile};
 use syn::{Item, UseTree};
 
 // ------------------------------------------------------------------ inputs

@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use strangler_analyzer::source::{Consts, Diagnostic, SourceFile};
+use strangler_analyzer::Consts;
+use strangler_analyzer::source::{Diagnostic, SourceFile};
 use strangler_analyzer::sql::{
     self, Access, Dialect, FileContext, TableDef, access_in_block, dialect_of, diesel_tables,
     schema_from_files,

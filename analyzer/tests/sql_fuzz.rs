@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use strangler_analyzer::source::{Consts, SourceFile};
+use strangler_analyzer::Consts;
+use strangler_analyzer::source::SourceFile;
 use strangler_analyzer::sql::split_statements;
 use strangler_analyzer::sql::{
     Dialect, FileContext, TableDef, access_in_block, dialect_of, diesel_tables, schema_from_files,

@@ -101,6 +101,11 @@ fn add_to(edges: &mut Vec<(usize, f64)>, to: usize, weight: f64) {
     }
 }
 
+/// The default seed of the node-order generator, for every run that sets
+/// none (`strangler analyze` without `--seed`, a plan without
+/// `analyze.seed`).
+pub const DEFAULT_SEED: u64 = 42;
+
 /// Settings for one Leiden run.
 #[derive(Debug, Clone, Copy)]
 pub struct LeidenConfig {
@@ -116,7 +121,7 @@ impl Default for LeidenConfig {
     fn default() -> Self {
         Self {
             resolution: 1.0,
-            seed: super::suggest::DEFAULT_SEED,
+            seed: DEFAULT_SEED,
             max_levels: 32,
         }
     }

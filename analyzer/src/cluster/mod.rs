@@ -29,10 +29,11 @@ mod suggest;
 pub use compare::{read_truth, score};
 pub(crate) use coupling::unit_map;
 pub use coupling::{Coupling, Evidence, Granularity, Tie, Unit, Weights};
+pub use leiden::DEFAULT_SEED;
 pub use metrics::{Metrics, ServiceMetrics};
 pub use reasons::Reason;
 pub use settings::SettingsError;
 pub use suggest::{
-    DEFAULT_RESOLUTION, DEFAULT_SEED, ExistingService, RouteRef, ServiceLink, ServiceSuggestion,
-    SuggestConfig, SuggestError, Suggestion, TableDecision, evaluate, suggest,
+    DEFAULT_RESOLUTION, ExistingService, RouteRef, ServiceLink, ServiceSuggestion, SuggestConfig,
+    SuggestError, Suggestion, TableDecision, evaluate, suggest,
 };

@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::coupling::Unit;
-use super::suggest::SuggestConfig;
 
 /// Names each community: a plan service keeps its name; others are named
 /// after their dominant area (the module path segment after the crate most
 /// members share), else their most-written table. Names are unique.
+/// `labels` gives a community the index of the plan service it carries, in
+/// `existing`, the names of the plan's services.
 pub(super) fn name_communities(
-    config: &SuggestConfig,
+    existing: &[&str],
     units: &[Unit],
     community_of: &[usize],
     communities: &BTreeSet<usize>,
@@ -20,9 +21,9 @@ pub(super) fn name_communities(
     let mut names: BTreeMap<usize, String> = BTreeMap::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
     for c in communities {
-        if let Some(service) = labels.get(c).and_then(|l| config.existing.get(*l as usize)) {
-            names.insert(*c, service.name.clone());
-            taken.insert(service.name.clone());
+        if let Some(&name) = labels.get(c).and_then(|l| existing.get(*l as usize)) {
+            names.insert(*c, name.to_owned());
+            taken.insert(name.to_owned());
         }
     }
     // Largest communities choose first, so the main area gets the plain name.

@@ -5,7 +5,8 @@
 use strangler_plan::AnalyzeSettings;
 
 use super::coupling::{Granularity, Weights};
-use super::suggest::{DEFAULT_RESOLUTION, DEFAULT_SEED, SuggestConfig};
+use super::leiden::DEFAULT_SEED;
+use super::suggest::{DEFAULT_RESOLUTION, SuggestConfig};
 
 /// A setting of the plan's `[analyze]` table that cannot be used, named by
 /// its field.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::coupling::{Coupling, Granularity, Weights};
-use super::leiden::{LeidenConfig, leiden};
+use super::leiden::{DEFAULT_SEED, LeidenConfig, leiden};
 use super::metrics::{Metrics, ServiceMetrics, metrics};
 use super::naming::{area_of, name_communities};
 use super::reasons::{Reason, reason_for};
@@ -20,9 +20,6 @@ use crate::graph::{Detail, NodeKind};
 /// update, that teams split into services. `--services N` and `--sweep`
 /// move it.
 pub const DEFAULT_RESOLUTION: f64 = 1.25;
-
-/// The default seed of Leiden's node order.
-pub const DEFAULT_SEED: u64 = 42;
 
 /// How to suggest services.
 #[derive(Debug, Clone)]
@@ -542,7 +539,14 @@ fn build(
             }
         }
     }
-    let names = name_communities(config, units, &community_of, &communities, &community_label);
+    let existing: Vec<&str> = config.existing.iter().map(|s| s.name.as_str()).collect();
+    let names = name_communities(
+        &existing,
+        units,
+        &community_of,
+        &communities,
+        &community_label,
+    );
     let service_of = |i: usize| -> Option<&str> {
         let c = community_of[i];
         (communities.contains(&c) && !shared.contains(&i)).then(|| names[&c].as_str())

@@ -24,7 +24,8 @@ use std::path::Path;
 
 use syn::visit::Visit;
 
-use crate::source::{Consts, Diagnostic, SourceFile};
+use crate::rust::consts::Consts;
+use crate::source::{Diagnostic, SourceFile};
 
 /// The SQL dialect a source is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
