@@ -244,6 +244,23 @@ struct ProxyArgs {
     /// Largest request body in bytes; 413 above.
     #[arg(long, default_value_t = 64 << 20)]
     max_body_bytes: u64,
+    /// Seconds a client may take to send a complete request header; the
+    /// connection is closed after it.
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds allowed to connect to an upstream (then: the monolith, or 504).
+    #[arg(long, default_value_t = 2)]
+    upstream_connect_timeout: u64,
+    /// Seconds an upstream may take to the first byte of its answer, and
+    /// between two reads after it; 0 waits forever.
+    #[arg(long, default_value_t = 30)]
+    upstream_read_timeout: u64,
+    /// Seconds each write of the request to an upstream may take; 0 waits forever.
+    #[arg(long, default_value_t = 30)]
+    upstream_write_timeout: u64,
+    /// Seconds a whole exchange with an upstream may take; 0 (the default) sets no limit.
+    #[arg(long, default_value_t = 0)]
+    upstream_total_timeout: u64,
     /// Serve TLS with this PEM certificate chain (needs --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -386,6 +403,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             config.shadow.body_cap = args.shadow_body_cap;
             config.max_header_bytes = args.max_header_bytes;
             config.max_body_bytes = args.max_body_bytes;
+            let secs = std::time::Duration::from_secs;
+            let limit = |n: u64| (n > 0).then(|| secs(n));
+            config.header_timeout = secs(args.header_timeout);
+            config.timeouts.connect = secs(args.upstream_connect_timeout);
+            config.timeouts.read = limit(args.upstream_read_timeout);
+            config.timeouts.write = limit(args.upstream_write_timeout);
+            config.timeouts.total = limit(args.upstream_total_timeout);
             config.tls = args
                 .tls_cert
                 .zip(args.tls_key)

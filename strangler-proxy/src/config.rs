@@ -53,6 +53,13 @@ pub struct ProxyConfig {
     pub signals: bool,
     /// Largest request body accepted (413 above).
     pub max_body_bytes: u64,
+    /// How long a client may take to send a complete request header, from
+    /// its first byte (on a kept-alive connection: from the end of the
+    /// previous answer, plus the 60 s keep-alive wait). A connection that
+    /// has not sent one by then is closed and counted in
+    /// `strangler_header_timeouts_total`. HTTP/1 only; HTTP/2 has its own
+    /// flow control.
+    pub header_timeout: Duration,
     /// Largest request header accepted: the request line plus every header
     /// line (431 above). pingora itself refuses headers over 1 MiB or with
     /// more than 256 fields with 400, so limits above 1 MiB change nothing.
@@ -100,6 +107,7 @@ impl ProxyConfig {
             signals: true,
             max_body_bytes: 64 << 20,
             max_header_bytes: 64 << 10,
+            header_timeout: Duration::from_secs(10),
             grace_period: Duration::from_secs(5),
             graceful_shutdown_timeout: Duration::from_secs(10),
             upgrade: false,
@@ -141,12 +149,28 @@ impl Default for HealthConfig {
     }
 }
 
-/// Timeouts of connections to upstreams.
+/// Timeouts of connections to upstreams. A service that misses one is
+/// answered for by the monolith where the fallback rules allow (a connect
+/// timeout for any method, a later one for idempotent methods only);
+/// otherwise the client gets `504 Gateway Timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerTimeouts {
     /// Time allowed for the TCP (and TLS) connect; after it the request
     /// falls back as if refused.
     pub connect: Duration,
+    /// Time allowed for the first byte of the answer after the request was
+    /// sent, and then between two reads of it (pingora's per-read timeout,
+    /// like nginx's `proxy_read_timeout`); `None` waits forever. Upgraded
+    /// connections (WebSockets) have none, so idle sockets stay up.
+    pub read: Option<Duration>,
+    /// Time allowed for each write of the request to the upstream; `None`
+    /// waits forever.
+    pub write: Option<Duration>,
+    /// Time allowed for the whole exchange, from the request's arrival to
+    /// the end of the answer, checked whenever part of the answer arrives
+    /// (so at worst it ends `read` later); `None` (the default) sets no
+    /// limit, for long downloads and streams. Not for upgraded connections.
+    pub total: Option<Duration>,
     /// How long an idle pooled connection is kept.
     pub idle: Duration,
 }
@@ -155,6 +179,9 @@ impl Default for PeerTimeouts {
     fn default() -> Self {
         Self {
             connect: Duration::from_secs(2),
+            read: Some(Duration::from_secs(30)),
+            write: Some(Duration::from_secs(30)),
+            total: None,
             idle: Duration::from_secs(60),
         }
     }

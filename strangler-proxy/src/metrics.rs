@@ -36,6 +36,9 @@ pub struct Metrics {
     pub upstream_available: IntGaugeVec,
     /// `strangler_routes`: routes in the live table.
     pub routes: IntGauge,
+    /// `strangler_header_timeouts_total`: client connections closed because
+    /// their request header did not complete in time (slowloris).
+    pub header_timeouts: IntCounter,
 }
 
 /// The label of requests no route matched.
@@ -123,9 +126,13 @@ impl Metrics {
                 &["upstream"],
             )?,
             routes: IntGauge::new("strangler_routes", "Routes in the live table.")?,
+            header_timeouts: IntCounter::new(
+                "strangler_header_timeouts_total",
+                "Client connections closed because the request header did not complete in time.",
+            )?,
         };
         let registry = prometheus::default_registry();
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
             Box::new(m.requests.clone()),
             Box::new(m.errors.clone()),
             Box::new(m.latency.clone()),
@@ -135,6 +142,7 @@ impl Metrics {
             Box::new(m.reloads.clone()),
             Box::new(m.upstream_available.clone()),
             Box::new(m.routes.clone()),
+            Box::new(m.header_timeouts.clone()),
         ];
         for c in collectors {
             // Another copy of this library in the process registered the
@@ -181,19 +189,23 @@ pub enum FallbackReason {
     Unavailable,
     /// The service answered 5xx to an idempotent request.
     ServiceError,
-    /// The connection broke after the request was sent (reset, timeout),
-    /// for an idempotent request.
+    /// The connection broke after the request was sent, for an idempotent
+    /// request.
     Reset,
+    /// The service missed a read or write timeout after the request was
+    /// (partly) sent, for an idempotent request.
+    Timeout,
 }
 
 impl FallbackReason {
     /// Every reason, in the order of [`RouteRuntime::fallbacks`]: the
     /// order of declaration, so `reason as usize` is its index.
-    pub const ALL: [FallbackReason; 4] = [
+    pub const ALL: [FallbackReason; 5] = [
         FallbackReason::ConnectFailed,
         FallbackReason::Unavailable,
         FallbackReason::ServiceError,
         FallbackReason::Reset,
+        FallbackReason::Timeout,
     ];
 
     /// The metric label.
@@ -204,6 +216,7 @@ impl FallbackReason {
             FallbackReason::Unavailable => "unavailable",
             FallbackReason::ServiceError => "service_5xx",
             FallbackReason::Reset => "reset",
+            FallbackReason::Timeout => "timeout",
         }
     }
 }
@@ -219,7 +232,7 @@ pub struct RouteRuntime {
     /// Counters of requests the monolith answered.
     pub monolith: RouteMetrics,
     /// Fallback counters, by [`FallbackReason::ALL`] index.
-    pub fallbacks: [IntCounter; 4],
+    pub fallbacks: [IntCounter; FallbackReason::ALL.len()],
     /// Shadow outcome counters and latency.
     pub shadow: Arc<ShadowMetrics>,
 }

@@ -29,6 +29,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::metrics::{FallbackReason, ShadowOutcome};
 use crate::shadow::{self, ShadowJob};
+use crate::sniff;
 use crate::split;
 use crate::state::{Shared, Snapshot};
 use crate::table::{Request, SplitKey, Target};
@@ -90,12 +91,34 @@ impl StranglerProxy {
         ctx.target = Target::Monolith;
     }
 
+    /// Fails the request with 504 once it has taken longer than the total
+    /// upstream timeout (upgraded connections have none).
+    fn check_total(&self, session: &Session, ctx: &Ctx) -> Result<()> {
+        match self.shared.config.timeouts.total {
+            Some(total)
+                if ctx.started.elapsed() > total && !session.as_downstream().is_upgrade_req() =>
+            {
+                Error::e_explain(
+                    HTTPStatus(504),
+                    format!("the upstream took longer than the total timeout ({total:?})"),
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn upstream_of(ctx: &Ctx) -> Option<&Upstream> {
         ctx.snap
             .as_ref()
             .and_then(|s| s.upstream(ctx.target))
             .map(AsRef::as_ref)
     }
+}
+
+/// Whether `e` is a timeout of the upstream connection (connect, read or
+/// write), which the client sees as `504 Gateway Timeout`.
+fn is_timeout(e: &Error) -> bool {
+    matches!(e.etype(), ConnectTimedout | ReadTimedout | WriteTimedout)
 }
 
 fn is_idempotent(session: &Session) -> bool {
@@ -207,6 +230,16 @@ impl ProxyHttp for StranglerProxy {
         }
     }
 
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        // The header is in: the connection's header deadline is over.
+        sniff::header_received();
+        // Serve a request the client pipelined behind this one after this
+        // one's answer (RFC 9112 §9.3.2); pingora's default failed this one
+        // with 400 when the next arrived while it was proxied.
+        session.as_downstream_mut().set_pipelining_enabled(true);
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let snap = self.shared.snapshot();
         let req = session.req_header();
@@ -282,9 +315,17 @@ impl ProxyHttp for StranglerProxy {
         Ok(false)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         match Self::upstream_of(ctx).map(|u| &u.peer) {
-            Some(Ok(peer)) => Ok(Box::new(peer.clone())),
+            Some(Ok(peer)) => {
+                let mut peer = Box::new(peer.clone());
+                if session.as_downstream().is_upgrade_req() {
+                    // A WebSocket may stay quiet for as long as it likes.
+                    peer.options.read_timeout = None;
+                    peer.options.write_timeout = None;
+                }
+                Ok(peer)
+            }
             Some(Err(reason)) => Err(Error::explain(ConnectNoRoute, reason.clone()).into_up()),
             None => Err(Error::explain(ConnectNoRoute, "no upstream").into_up()),
         }
@@ -373,6 +414,7 @@ impl ProxyHttp for StranglerProxy {
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        self.check_total(session, ctx)?;
         if let Target::Service(_) = ctx.target
             && let Some(up) = Self::upstream_of(ctx)
         {
@@ -393,13 +435,34 @@ impl ProxyHttp for StranglerProxy {
         Ok(())
     }
 
+    fn upstream_response_body_filter(
+        &self,
+        session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        self.check_total(session, ctx)?;
+        Ok(None)
+    }
+
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.response_started = true;
+        if session.req_header().version < http::Version::HTTP_11
+            && response
+                .headers
+                .contains_key(http::header::TRANSFER_ENCODING)
+        {
+            // An HTTP/1.0 client cannot read chunked (RFC 9112 §6.1): send
+            // the body as it comes and end it by closing the connection.
+            response.remove_header(&http::header::TRANSFER_ENCODING);
+            session.set_keepalive(None);
+        }
         if self.shared.config.target_header
             && let Some(snap) = &ctx.snap
         {
@@ -459,7 +522,11 @@ impl ProxyHttp for StranglerProxy {
                         if let Some(up) = Self::upstream_of(ctx) {
                             up.record_failure(&self.shared.config.health);
                         }
-                        FallbackReason::Reset
+                        if is_timeout(&e) {
+                            FallbackReason::Timeout
+                        } else {
+                            FallbackReason::Reset
+                        }
                     };
                     Self::fall_back(ctx, reason);
                     e.set_retry(true);
@@ -493,6 +560,7 @@ impl ProxyHttp for StranglerProxy {
         let code = match e.etype() {
             HTTPStatus(code) => *code,
             _ => match e.esource() {
+                ErrorSource::Upstream if is_timeout(e) => 504,
                 ErrorSource::Upstream => 502,
                 ErrorSource::Downstream => match e.etype() {
                     WriteError | ReadError | ConnectionClosed => 0,
@@ -514,6 +582,7 @@ impl ProxyHttp for StranglerProxy {
             let body = match code {
                 502 => format!("strangler: bad gateway: {who} could not be reached: {e}\n"),
                 413 => "strangler: request body too large\n".to_owned(),
+                504 => "strangler: gateway timeout\n".to_owned(),
                 431 => "strangler: request header fields too large\n".to_owned(),
                 400 => "strangler: bad request\n".to_owned(),
                 _ => format!("strangler: {e}\n"),

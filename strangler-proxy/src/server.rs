@@ -18,7 +18,7 @@ use crate::config::ProxyConfig;
 use crate::control::Control;
 use crate::error::ProxyError;
 use crate::proxy::StranglerProxy;
-use crate::sniff::H1OrH2c;
+use crate::sniff::{H1OrH2c, HeaderDeadline};
 use crate::state::Shared;
 
 /// Runs the proxy until a signal stops it: SIGTERM gracefully (after
@@ -170,7 +170,11 @@ fn build(config: ProxyConfig) -> Result<Server, ProxyError> {
     let mut app =
         pingora::proxy::http_proxy(&server.configuration, StranglerProxy::new(shared.clone()));
     app.server_options = Some(options);
-    let mut proxy = Service::new("strangler proxy".to_owned(), H1OrH2c::new(app));
+    let header = HeaderDeadline {
+        timeout: config.header_timeout,
+        closed: shared.metrics.header_timeouts.clone(),
+    };
+    let mut proxy = Service::new("strangler proxy".to_owned(), H1OrH2c::new(app, header));
     match &config.tls {
         Some(tls) => {
             let mut settings = pingora::listeners::tls::TlsSettings::intermediate(

@@ -70,6 +70,8 @@ impl Upstream {
                             let mut peer = HttpPeer::new(addr, tls, sni);
                             peer.options.connection_timeout = Some(timeouts.connect);
                             peer.options.total_connection_timeout = Some(timeouts.connect);
+                            peer.options.read_timeout = timeouts.read;
+                            peer.options.write_timeout = timeouts.write;
                             peer.options.idle_timeout = Some(timeouts.idle);
                             Ok(peer)
                         }

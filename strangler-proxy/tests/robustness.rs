@@ -1,0 +1,297 @@
+//! Robustness over real loopback sockets through the real proxy (issue 15,
+//! points 7–10): upstream timeouts and their fallback, pipelined requests,
+//! the request-header deadline (slowloris) and HTTP/1.0 framing. One table
+//! of cases, one `check`: raw bytes in, then what the client got (read
+//! until the proxy closes the connection) and what each upstream received.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Running, backend, client, eventually, metrics_when, proxy, sample, write_plan};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The upstream read timeout the proxy runs with here.
+const READ_TIMEOUT: Duration = Duration::from_millis(500);
+/// The request-header deadline the proxy runs with here.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a case may take at most before it counts as hanging.
+const GENEROUS: Duration = Duration::from_secs(10);
+
+/// A scripted HTTP/1.1 upstream: it records each request line (requests
+/// without bodies) and answers `answer`, or never answers when `None`.
+#[derive(Clone)]
+struct Scripted {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+async fn scripted(answer: Option<&'static [u8]>) -> Scripted {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = Scripted {
+        addr: listener.local_addr().unwrap(),
+        seen: Arc::default(),
+    };
+    let seen = up.seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&got[..end]).into_owned();
+                        got.drain(..end + 4);
+                        let line = head.lines().next().unwrap_or_default();
+                        let line = line.trim_end_matches(" HTTP/1.1").to_owned();
+                        seen.lock().unwrap().push(line);
+                        if let Some(answer) = answer
+                            && stream.write_all(answer).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    up
+}
+
+impl Scripted {
+    fn seen(&self, prefix: &str) -> Vec<String> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|l| l.split(' ').nth(1).is_some_and(|p| p.starts_with(prefix)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// One case of the table.
+struct Case {
+    name: &'static str,
+    /// Raw bytes sent on a fresh connection.
+    send: &'static [u8],
+    /// Sent next, once the hanging service has received this request line
+    /// (so the first request is being proxied when these bytes arrive).
+    then: Option<(&'static str, &'static [u8])>,
+    /// The paths this case uses; what the upstreams received is filtered by it.
+    prefix: &'static str,
+    /// Everything the client got, lower-cased, must contain these in order…
+    answer: &'static [&'static str],
+    /// …and none of these; with `answer` empty, it must be empty.
+    absent: &'static [&'static str],
+    /// The request lines the monolith received, in order.
+    monolith: &'static [&'static str],
+    /// The request lines the hanging service received.
+    hang: &'static [&'static str],
+    /// The request lines the chunked service received.
+    chunked: &'static [&'static str],
+    /// The proxy closed the connection no earlier than this.
+    not_before: Duration,
+    /// A counter on `/metrics` that this case raises by exactly one.
+    counts: Option<&'static str>,
+}
+
+const CASE: Case = Case {
+    name: "",
+    send: b"",
+    then: None,
+    prefix: "",
+    answer: &[],
+    absent: &[],
+    monolith: &[],
+    hang: &[],
+    chunked: &[],
+    not_before: Duration::ZERO,
+    counts: None,
+};
+
+const CHUNKED_ANSWER: &[u8] =
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_pipelining_header_deadline_and_http10() {
+    let mono = backend("monolith").await;
+    let hang = scripted(None).await;
+    let chunked = scripted(Some(CHUNKED_ANSWER)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let services = format!(
+        "[[service]]\nname = \"hang\"\nupstream = \"http://{}\"\n  [[service.route]]\n  path = \"/hang/{{*rest}}\"\n  stage = \"live\"\n\n\
+         [[service]]\nname = \"chunky\"\nupstream = \"http://{}\"\n  [[service.route]]\n  path = \"/chunked/{{*rest}}\"\n  stage = \"live\"\n",
+        hang.addr, chunked.addr
+    );
+    let plan = write_plan(dir.path(), &mono.url(), &services);
+    let p = proxy(plan, |c| {
+        c.timeouts.read = Some(READ_TIMEOUT);
+        c.header_timeout = HEADER_TIMEOUT;
+        // Failures here must not eject the hanging service between cases.
+        c.health.eject_after = 0;
+    })
+    .await;
+
+    let cases = [
+        Case {
+            name: "a hanging service: a GET falls back to the monolith after the read timeout",
+            send: b"GET /hang/get HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            prefix: "/hang/get",
+            answer: &["http/1.1 200", "x-strangler-target: monolith", "monolith get /hang/get"],
+            monolith: &["GET /hang/get"],
+            hang: &["GET /hang/get"],
+            not_before: READ_TIMEOUT,
+            ..CASE
+        },
+        Case {
+            name: "a hanging service: a POST (not idempotent) gets 504, the monolith nothing",
+            send: b"POST /hang/post HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            prefix: "/hang/post",
+            answer: &["http/1.1 504", "gateway timeout"],
+            hang: &["POST /hang/post"],
+            not_before: READ_TIMEOUT,
+            ..CASE
+        },
+        Case {
+            name: "two pipelined requests in one write are answered in order",
+            send: b"GET /pipe/1 HTTP/1.1\r\nHost: t\r\n\r\nGET /pipe/2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            prefix: "/pipe/",
+            answer: &["http/1.1 200", "monolith get /pipe/1", "http/1.1 200", "monolith get /pipe/2"],
+            absent: &["400"],
+            monolith: &["GET /pipe/1", "GET /pipe/2"],
+            ..CASE
+        },
+        Case {
+            name: "a request pipelined while the first is being proxied waits its turn",
+            send: b"GET /hang/pipe-1 HTTP/1.1\r\nHost: t\r\n\r\n",
+            then: Some((
+                "GET /hang/pipe-1",
+                b"GET /hang/pipe-2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            )),
+            prefix: "/hang/pipe-",
+            answer: &["http/1.1 200", "monolith get /hang/pipe-1", "http/1.1 200", "monolith get /hang/pipe-2"],
+            absent: &["400"],
+            monolith: &["GET /hang/pipe-1", "GET /hang/pipe-2"],
+            hang: &["GET /hang/pipe-1", "GET /hang/pipe-2"],
+            ..CASE
+        },
+        Case {
+            name: "slowloris: a header that never completes loses its connection at the deadline",
+            send: b"GET /slow HTTP/1.1\r\nHost: t\r\nX-Slow: ",
+            prefix: "/slow",
+            not_before: HEADER_TIMEOUT,
+            counts: Some("strangler_header_timeouts_total"),
+            ..CASE
+        },
+        Case {
+            name: "HTTP/1.0 with keep-alive gets no chunked body: close-delimited instead",
+            send: b"GET /chunked/old HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n",
+            prefix: "/chunked/old",
+            answer: &["http/1.1 200", "connection: close", "\r\n\r\nhello world"],
+            absent: &["transfer-encoding", "\r\n5\r\n"],
+            chunked: &["GET /chunked/old"],
+            ..CASE
+        },
+        Case {
+            name: "HTTP/1.1 still gets the chunked body",
+            send: b"GET /chunked/new HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            prefix: "/chunked/new",
+            // pingora may join the chunks; the framing is the point.
+            answer: &["http/1.1 200", "transfer-encoding: chunked", "\r\n\r\n", "hello", "world\r\n0\r\n\r\n"],
+            chunked: &["GET /chunked/new"],
+            ..CASE
+        },
+    ];
+    for case in &cases {
+        check(&p, &mono, &hang, &chunked, case).await;
+    }
+}
+
+/// Runs one case: sends its bytes, reads until the proxy closes the
+/// connection, and checks the answer, the upstreams and the counter.
+async fn check(
+    p: &Running,
+    mono: &common::Backend,
+    hang: &Scripted,
+    chunked: &Scripted,
+    case: &Case,
+) {
+    let name = case.name;
+    let c = client();
+    let count = |metrics: &str| case.counts.map_or(0, |series| sample(metrics, series));
+    let before = count(&metrics_when(&c, p, |_| true).await);
+
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(&p.addr).await.unwrap();
+    stream.write_all(case.send).await.unwrap();
+    if let Some((line, more)) = case.then {
+        eventually(line, || hang.seen(case.prefix).iter().any(|l| l == line)).await;
+        stream.write_all(more).await.unwrap();
+    }
+    let (got, closed) = read_to_close(&mut stream, started + GENEROUS).await;
+    let took = started.elapsed();
+    let got = String::from_utf8_lossy(&got).to_lowercase();
+
+    assert!(closed, "{name}: the connection was not closed: {got:?}");
+    assert!(
+        took >= case.not_before,
+        "{name}: closed after {took:?}, before {:?}",
+        case.not_before
+    );
+    if case.answer.is_empty() {
+        assert_eq!(got, "", "{name}");
+    }
+    let mut rest = got.as_str();
+    for want in case.answer {
+        let at = rest
+            .find(want)
+            .unwrap_or_else(|| panic!("{name}: no {want:?} (in order) in {got:?}"));
+        rest = &rest[at + want.len()..];
+    }
+    for unwanted in case.absent {
+        assert!(!got.contains(unwanted), "{name}: {unwanted:?} in {got:?}");
+    }
+    let monolith: Vec<String> = mono
+        .seen()
+        .iter()
+        .filter(|s| s.path.starts_with(case.prefix))
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert_eq!(monolith, case.monolith, "{name}: the monolith received");
+    assert_eq!(
+        hang.seen(case.prefix),
+        case.hang,
+        "{name}: the hanging service received"
+    );
+    assert_eq!(
+        chunked.seen(case.prefix),
+        case.chunked,
+        "{name}: the chunked service received"
+    );
+    if let Some(series) = case.counts {
+        let after = metrics_when(&c, p, |m| sample(m, series) > before).await;
+        assert_eq!(sample(&after, series), before + 1, "{name}: {series}");
+    }
+}
+
+/// Reads until the peer closes (EOF or reset) or `deadline`; returns the
+/// bytes and whether it closed.
+async fn read_to_close(stream: &mut TcpStream, deadline: Instant) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return (got, true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (got, false),
+        }
+    }
+}
