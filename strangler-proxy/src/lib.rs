@@ -21,6 +21,10 @@
 //! - `proxy`: the thin [`pingora::proxy::ProxyHttp`] implementation:
 //!   fallback to the monolith, forwarding and trace headers, metrics and
 //!   the JSON access log (`access_log`);
+//! - `request`: what a request must look like before it is routed: the
+//!   normalised path, an absolute-form target made origin-form, `Host`
+//!   required and well formed, transfer codings, no forged `x-strangler-*`
+//!   headers;
 //! - `shadow`: copies of requests sent to a service without delaying the
 //!   client, over pipelined connections (`pipeline` schedules them on
 //!   lanes, `http1` reads the answers);
@@ -44,6 +48,7 @@ mod http1;
 mod metrics;
 mod pipeline;
 mod proxy;
+mod request;
 mod server;
 mod shadow;
 mod sniff;

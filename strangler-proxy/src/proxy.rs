@@ -28,6 +28,7 @@ use strangler_plan::Sticky;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::metrics::{FallbackReason, ShadowOutcome};
+use crate::request::{self, Refusal};
 use crate::shadow::{self, ShadowJob};
 use crate::sniff;
 use crate::split;
@@ -47,7 +48,11 @@ pub struct Ctx {
     response_started: bool,
     body_bytes: u64,
     shadow: Option<ShadowCopy>,
+    /// The request's `traceparent`, valid or made; its trace id is the
+    /// request id on error pages.
     trace: Option<HeaderValue>,
+    /// Why the request was refused before routing.
+    refusal: Option<Refusal>,
     started: Instant,
 }
 
@@ -226,17 +231,32 @@ impl ProxyHttp for StranglerProxy {
             body_bytes: 0,
             shadow: None,
             trace: None,
+            refusal: None,
             started: Instant::now(),
         }
     }
 
-    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
         // The header is in: the connection's header deadline is over.
         sniff::header_received();
         // Serve a request the client pipelined behind this one after this
         // one's answer (RFC 9112 §9.3.2); pingora's default failed this one
         // with 400 when the next arrived while it was proxied.
         session.as_downstream_mut().set_pipelining_enabled(true);
+        let req = session.req_header_mut();
+        ctx.trace = Some(match req.headers.get("traceparent") {
+            Some(v) if valid_traceparent(v.as_bytes()) => v.clone(),
+            _ => new_traceparent(),
+        });
+        if let Err(refusal) = request::prepare(req) {
+            // Counted and logged as an unmatched request.
+            ctx.snap = Some(self.shared.snapshot());
+            ctx.refusal = Some(refusal);
+            return Err(Error::explain(
+                HTTPStatus(refusal.status()),
+                refusal.reason(),
+            ));
+        }
         Ok(())
     }
 
@@ -274,7 +294,7 @@ impl ProxyHttp for StranglerProxy {
             });
         ctx.route = snap.table.lookup(&Request {
             method: req.method.as_str(),
-            path: req.uri.path(),
+            path: &request::route_path(req.uri.path()),
             host,
             headers: &req.headers,
         });
@@ -361,15 +381,8 @@ impl ProxyHttp for StranglerProxy {
         if let Some(host) = host {
             upstream.insert_header("x-forwarded-host", host)?;
         }
-        let trace = match upstream.headers.get("traceparent") {
-            Some(v) if valid_traceparent(v.as_bytes()) => v.clone(),
-            _ => {
-                let v = new_traceparent();
-                upstream.insert_header("traceparent", v.clone())?;
-                v
-            }
-        };
-        ctx.trace = Some(trace);
+        let trace = ctx.trace.get_or_insert_with(new_traceparent).clone();
+        upstream.insert_header("traceparent", trace)?;
         if self.shared.config.rewrite_host
             && let Some(up) = Self::upstream_of(ctx)
         {
@@ -550,10 +563,12 @@ impl ProxyHttp for StranglerProxy {
         e
     }
 
-    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &Error) -> bool {
-        // A client that hangs up mid-request is not the proxy's error.
-        *error.esource() == ErrorSource::Downstream
-            && matches!(error.etype(), ConnectionClosed | ReadError | WriteError)
+    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, error: &Error) -> bool {
+        // A client that hangs up mid-request is not the proxy's error, nor
+        // is a request refused before routing (the access log has it).
+        ctx.refusal.is_some()
+            || *error.esource() == ErrorSource::Downstream
+                && matches!(error.etype(), ConnectionClosed | ReadError | WriteError)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
@@ -579,20 +594,14 @@ impl ProxyHttp for StranglerProxy {
                 (_, Some(snap)) => format!("the monolith at {}", snap.monolith.url),
                 _ => "the upstream".to_owned(),
             };
-            let body = match code {
-                502 => format!("strangler: bad gateway: {who} could not be reached: {e}\n"),
-                413 => "strangler: request body too large\n".to_owned(),
-                504 => "strangler: gateway timeout\n".to_owned(),
-                431 => "strangler: request header fields too large\n".to_owned(),
-                400 => "strangler: bad request\n".to_owned(),
-                _ => format!("strangler: {e}\n"),
-            };
-            if code == 502 {
-                tracing::warn!("bad gateway: {who}: {e}");
+            let id = request_id(ctx.trace.as_ref());
+            let body = error_page(code, ctx.refusal, id);
+            if code >= 500 && ctx.refusal.is_none() {
+                // The detail (addresses, what the upstream sent) goes to the
+                // log only; the client gets the fixed page.
+                tracing::warn!(request = id, status = code, "{who}: {e}");
             }
-            let _ = session
-                .respond_error_with_body(code, Bytes::from(body))
-                .await;
+            let _ = session.respond_error_with_body(code, body).await;
         }
         FailToProxy {
             error_code: code,
@@ -655,6 +664,35 @@ impl ProxyHttp for StranglerProxy {
             }
         }
     }
+}
+
+/// The trace id of a `traceparent` (valid: [`valid_traceparent`] or
+/// [`new_traceparent`]) as the request id, `-` without one.
+fn request_id(trace: Option<&HeaderValue>) -> &str {
+    trace
+        .and_then(|t| t.to_str().ok())
+        .and_then(|t| t.get(3..35))
+        .unwrap_or("-")
+}
+
+/// The body of an error answer: a short fixed text by status, the reason a
+/// request was refused before routing (also fixed), and the request id;
+/// never an address or anything an upstream sent.
+fn error_page(code: u16, refusal: Option<Refusal>, id: &str) -> Bytes {
+    let what = match code {
+        400 => "bad request",
+        413 => "request body too large",
+        431 => "request header fields too large",
+        501 => "not implemented",
+        502 => "bad gateway",
+        504 => "gateway timeout",
+        _ if code >= 500 => "internal error",
+        _ => "request refused",
+    };
+    Bytes::from(match refusal {
+        Some(r) => format!("strangler: {what}: {} (request {id})\n", r.reason()),
+        None => format!("strangler: {what} (request {id})\n"),
+    })
 }
 
 fn access_line(

@@ -228,7 +228,7 @@ async fn failures_after_sending_retry_only_idempotent_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_monolith_gets_502_with_a_reason() {
+async fn an_unreachable_monolith_gets_a_fixed_502_page() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(
         dir.path(),
@@ -238,9 +238,10 @@ async fn an_unreachable_monolith_gets_502_with_a_reason() {
     let p = proxy(plan, |_| {}).await;
     let a = get(&client(), &p.url("/anything")).await;
     assert_eq!(a.status, 502);
+    // The address and the cause go to the log only (`tests/hostile.rs`
+    // checks the page against a malformed upstream answer too).
     assert!(
-        a.body
-            .starts_with("strangler: bad gateway: the monolith at http://127.0.0.1:"),
+        a.body.starts_with("strangler: bad gateway (request ") && !a.body.contains("127.0.0.1"),
         "{}",
         a.body
     );
