@@ -5,14 +5,11 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use syn::{Attribute, Block, ImplItem, Item, Signature, Type};
+use syn::{Attribute, Block, ImplItem, Item, Signature};
 
 use super::attrs::{AttrRoute, route_attrs};
-use crate::rust::paths::{candidates, path_id};
+use crate::rust::paths::{MAX_INLINE_MODULE_DEPTH, candidates, impl_owner, path_id};
 use crate::source::{Resolver, SourceFile};
-
-/// Inline `mod` blocks deeper than this are not looked into.
-const MAX_MODULE_DEPTH: usize = 64;
 
 /// A function body to interpret.
 pub(crate) struct FnRef<'a> {
@@ -71,21 +68,18 @@ impl<'a> Index<'a> {
                     self.known_fns.insert(id);
                 }
                 Item::Mod(m) => {
-                    if let (Some((_, content)), true) = (&m.content, depth < MAX_MODULE_DEPTH) {
+                    if let (Some((_, content)), true) =
+                        (&m.content, depth < MAX_INLINE_MODULE_DEPTH)
+                    {
                         let mut inner = module.to_vec();
                         inner.push(m.ident.to_string());
                         self.items(content, &inner, file, depth + 1);
                     }
                 }
                 Item::Impl(imp) => {
-                    let Type::Path(ty) = &*imp.self_ty else {
+                    let Some(inner) = impl_owner(module, imp) else {
                         continue;
                     };
-                    let Some(ty) = ty.path.segments.last() else {
-                        continue;
-                    };
-                    let mut inner = module.to_vec();
-                    inner.push(ty.ident.to_string());
                     for item in &imp.items {
                         if let ImplItem::Fn(f) = item {
                             let id = path_id(&inner, &f.sig.ident.to_string());

@@ -10,13 +10,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use syn::{Expr, ImplItem, Item, Lit, Type};
+use syn::{Expr, ImplItem, Item, Lit};
 
-use super::paths::{candidates, path_id, path_segments};
+use super::paths::{MAX_INLINE_MODULE_DEPTH, candidates, impl_owner, path_id, path_segments};
 use crate::source::SourceFile;
 
-/// Inline `mod` blocks deeper than this are not looked into.
-const MAX_MODULE_DEPTH: usize = 64;
 /// Constants naming constants are followed this many steps.
 const MAX_CHAIN: usize = 16;
 
@@ -122,21 +120,18 @@ impl Consts {
                 Item::Const(c) => self.add(module, module, &c.ident.to_string(), &c.expr),
                 Item::Static(s) => self.add(module, module, &s.ident.to_string(), &s.expr),
                 Item::Mod(m) => {
-                    if let (Some((_, content)), true) = (&m.content, depth < MAX_MODULE_DEPTH) {
+                    if let (Some((_, content)), true) =
+                        (&m.content, depth < MAX_INLINE_MODULE_DEPTH)
+                    {
                         let mut inner = module.to_vec();
                         inner.push(m.ident.to_string());
                         self.items(content, &inner, depth + 1);
                     }
                 }
                 Item::Impl(imp) => {
-                    let Type::Path(ty) = &*imp.self_ty else {
+                    let Some(owner) = impl_owner(module, imp) else {
                         continue;
                     };
-                    let Some(ty) = ty.path.segments.last() else {
-                        continue;
-                    };
-                    let mut owner = module.to_vec();
-                    owner.push(ty.ident.to_string());
                     for item in &imp.items {
                         if let ImplItem::Const(c) = item {
                             self.add(&owner, module, &c.ident.to_string(), &c.expr);

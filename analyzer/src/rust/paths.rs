@@ -21,6 +21,23 @@ pub fn name_segments(path: &syn::Path) -> Vec<String> {
     path.segments.iter().map(|s| s.ident.to_string()).collect()
 }
 
+/// Inline `mod` blocks nested deeper than this are not looked into.
+pub const MAX_INLINE_MODULE_DEPTH: usize = 64;
+
+/// The path under which an `impl` block's items get their ids, written in
+/// `module`: `module::Type` for `impl Type` and `impl Trait for Type`, the
+/// type's last segment; `None` when the type is not a plain path.
+#[must_use]
+pub fn impl_owner(module: &[String], imp: &syn::ItemImpl) -> Option<Vec<String>> {
+    let syn::Type::Path(ty) = &*imp.self_ty else {
+        return None;
+    };
+    let ty = ty.path.segments.last()?;
+    let mut owner = module.to_vec();
+    owner.push(ty.ident.to_string());
+    Some(owner)
+}
+
 /// `module::name` as an id.
 #[must_use]
 pub fn path_id(module: &[String], name: &str) -> String {
