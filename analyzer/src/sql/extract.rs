@@ -865,6 +865,8 @@ impl<'ast> Visit<'ast> for Finder<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rust::consts::Consts;
+    use crate::source::SourceFile;
 
     #[test]
     fn format_pieces_and_holes() {
@@ -876,5 +878,51 @@ mod tests {
     fn sql_keywords() {
         assert!(looks_like_sql("  -- x\n (select 1"));
         assert!(!looks_like_sql("ls -la"));
+    }
+
+    #[test]
+    fn constants_are_named_by_module_path_and_self() {
+        let text = r#"
+            mod q { pub const LIST: &str = "SELECT * FROM users"; }
+            const BASE: &str = "UPDATE orders SET paid = true";
+            struct Repo;
+            impl Repo {
+                const GONE: &str = "DELETE FROM carts";
+                fn run() {
+                    sqlx::query(q::LIST);
+                    sqlx::query(crate::BASE);
+                    sqlx::query(Self::GONE);
+                    sqlx::query(LIST);
+                }
+            }
+        "#;
+        let file = SourceFile {
+            rel_path: "src/lib.rs".to_owned(),
+            crate_name: "app".to_owned(),
+            crate_dir: std::path::PathBuf::new(),
+            module: vec!["app".to_owned()],
+            ast: syn::parse_file(text).expect("valid Rust"),
+        };
+        let consts = Consts::from_files(std::slice::from_ref(&file));
+        let ctx = FileContext {
+            file: &file,
+            dialect: Dialect::Postgres,
+            diesel_tables: &[],
+            consts: &consts,
+        };
+        let Some(Item::Impl(imp)) = file.ast.items.get(3) else {
+            panic!("no impl");
+        };
+        let Some(syn::ImplItem::Fn(f)) = imp.items.get(1) else {
+            panic!("no fn");
+        };
+        let (access, diags) = access_in_fn(&f.block, &file.module, Some("app::Repo"), &ctx);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(access.reads.keys().collect::<Vec<_>>(), ["users"]);
+        // `LIST` alone names nothing here: it lives in `q`, unimported.
+        assert_eq!(
+            access.writes.keys().collect::<Vec<_>>(),
+            ["carts", "orders"]
+        );
     }
 }
