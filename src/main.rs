@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use strangler_plan::{Plan, PlanError, PlanFile};
+use strangler_proxy::ADMIN_TOKEN_ENV;
 
 /// mimalloc instead of the system allocator: malloc and free were a quarter
 /// of the analyzer's profile and about a tenth of the proxy's, and the
@@ -195,8 +196,14 @@ enum PlanCommand {
 #[command(after_help = "Examples:\n  \
     strangler proxy --plan strangler.toml --listen 0.0.0.0:8000\n  \
     curl -s localhost:9900/routes\n  \
-    curl -s -XPOST localhost:9900/routes/stage \
-    -d '{\"service\":\"catalog\",\"route\":\"/api/products/{id}\",\"stage\":\"canary\",\"percent\":10}'\n\n\
+    curl -s -XPOST localhost:9900/routes/stage -H 'content-type: application/json' \
+    -d '{\"service\":\"catalog\",\"route\":\"/api/products/{id}\",\"stage\":\"canary\",\"percent\":10}'\n  \
+    openssl rand -hex 32 > admin.token; strangler proxy --admin 0.0.0.0:9900 --admin-token-file admin.token\n  \
+    curl -s -H \"authorization: Bearer $(cat admin.token)\" 10.0.0.5:9900/routes\n\n\
+    Admin API: a token is required when --admin is not loopback (--admin-token-file FILE, or \
+    STRANGLER_ADMIN_TOKEN); with one, every request but GET /healthz needs \
+    `Authorization: Bearer TOKEN`. Writes need `Content-Type: application/json`; requests \
+    from another Origin or under a foreign Host are refused.\n\n\
     Signals: SIGHUP reloads the plan, SIGTERM stops gracefully, SIGQUIT hands the \
     sockets to a new process started with --upgrade.")]
 // Command-line switches are naturally booleans.
@@ -214,6 +221,15 @@ struct ProxyArgs {
     /// Turn the admin API off.
     #[arg(long, conflicts_with = "admin")]
     no_admin: bool,
+    /// Read the admin API's bearer token from this file (required when --admin
+    /// is not loopback). Without it, the token comes from `STRANGLER_ADMIN_TOKEN`;
+    /// it is never a flag's value, which `ps` would show.
+    #[arg(long, value_name = "FILE", env = "STRANGLER_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Another host name the admin API answers to (repeatable); any Host but
+    /// its own IP, `localhost` and these gets 421.
+    #[arg(long, value_name = "NAME")]
+    admin_host: Vec<String>,
     /// Worker threads [default: one per CPU].
     #[arg(long, env = "STRANGLER_THREADS")]
     threads: Option<usize>,
@@ -391,6 +407,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else if let Some(admin) = args.admin {
                 config.admin = Some(admin);
             }
+            config.admin_token = match (args.admin_token_file, std::env::var(ADMIN_TOKEN_ENV)) {
+                (Some(file), _) => Some(strangler_proxy::AdminToken::from_file(&file)?),
+                (None, Ok(token)) => Some(strangler_proxy::AdminToken::new(token)?),
+                (None, Err(std::env::VarError::NotPresent)) => None,
+                (None, Err(e)) => anyhow::bail!("{ADMIN_TOKEN_ENV}: {e}"),
+            };
+            config.admin_hosts = args.admin_host;
             if let Some(threads) = args.threads {
                 config.threads = threads;
             }

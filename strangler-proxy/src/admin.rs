@@ -10,6 +10,10 @@
 //!   or the file cannot be written.
 //! - `POST /reload`: re-reads the plan; 400 with the problems if invalid.
 //! - `GET /metrics`: Prometheus text format (the default registry).
+//!
+//! Every request passes the `guard` first: `Host` and `Origin` name the
+//! admin API itself, and the bearer token, when set, is on every path but
+//! `/healthz`; the writes also need `Content-Type: application/json`.
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use pingora::protocols::http::ServerSession;
 use pingora_prometheus::PrometheusHttpApp;
 use serde_json::{Value, json};
 
+use crate::guard::{Guard, Refusal, json_only};
 use crate::metrics::FallbackReason;
 use crate::state::{ReloadOutcome, Shared, StageChange, StageError};
 use crate::table::Target;
@@ -30,21 +35,35 @@ const MAX_BODY: usize = 64 * 1024;
 /// The admin HTTP application.
 pub struct AdminApp {
     shared: Arc<Shared>,
+    guard: Guard,
 }
 
 impl AdminApp {
-    /// The admin API over `shared`.
+    /// The admin API over `shared`, behind `guard`.
     #[must_use]
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(shared: Arc<Shared>, guard: Guard) -> Self {
+        Self { shared, guard }
     }
 }
 
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let method = session.req_header().method.clone();
-        let path = session.req_header().uri.path().to_owned();
+        let req = session.req_header();
+        let method = req.method.clone();
+        let path = req.uri.path().to_owned();
+        let write = method == Method::POST && matches!(path.as_str(), "/routes/stage" | "/reload");
+        let checked = self.guard.check(req, path == "/healthz").and_then(|()| {
+            if write {
+                json_only(&req.headers)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(refusal) = checked {
+            tracing::debug!(%method, path, status = refusal.status.as_u16(), "admin request refused: {}", refusal.message);
+            return refused(refusal);
+        }
         match (method, path.as_str()) {
             (Method::GET, "/healthz") => json_response(
                 StatusCode::OK,
@@ -198,4 +217,19 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Vec<u8>> {
 
 fn error(status: StatusCode, message: &str) -> Response<Vec<u8>> {
     json_response(status, &json!({"error": message}))
+}
+
+fn refused(refusal: Refusal) -> Response<Vec<u8>> {
+    let mut response = error(refusal.status, refusal.message);
+    let headers = response.headers_mut();
+    if let Some(challenge) = refusal.challenge {
+        headers.insert(http::header::WWW_AUTHENTICATE, challenge);
+    }
+    if refusal.status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
+    response
 }

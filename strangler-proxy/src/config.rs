@@ -1,5 +1,6 @@
 //! How a proxy runs: [`ProxyConfig`] and the settings it is made of (TLS,
-//! health checks and ejection, upstream timeouts, shadowing limits).
+//! the admin token, health checks and ejection, upstream timeouts,
+//! shadowing limits).
 //!
 //! Plain data with defaults and no I/O; the binary fills it from its flags,
 //! tests and embedders set the fields they need.
@@ -18,6 +19,14 @@ pub struct ProxyConfig {
     pub listen: String,
     /// Where the admin API listens; `None` turns it off.
     pub admin: Option<String>,
+    /// The bearer token the admin API requires on every request but
+    /// `GET /healthz`. Required when [`ProxyConfig::admin`] is not a
+    /// loopback address: without one, the proxy refuses to start.
+    pub admin_token: Option<AdminToken>,
+    /// Host names the admin API answers to besides its own IP and
+    /// `localhost` (lowercase, without a port), such as a DNS name it is
+    /// reached by. Any other `Host` gets 421 (DNS rebinding).
+    pub admin_hosts: Vec<String>,
     /// Serve TLS (h2 and HTTP/1.1 by ALPN) on `listen` instead of plaintext.
     pub tls: Option<TlsConfig>,
     /// Accept HTTP/2 with prior knowledge (h2c) on the plaintext listener.
@@ -75,6 +84,50 @@ pub struct ProxyConfig {
     pub upgrade_sock: PathBuf,
 }
 
+/// The admin API's bearer token: 16 to 4096 characters of RFC 6750's
+/// `b64token` (`A-Z a-z 0-9 - . _ ~ + /`, then `=` padding), such as the
+/// output of `openssl rand -hex 32`. Its `Debug` form does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// Checks and wraps a token.
+    pub fn new(token: impl Into<String>) -> Result<Self, crate::ProxyError> {
+        let token = token.into();
+        let body = token.trim_end_matches('=');
+        let reason = if token.len() < 16 {
+            Some("it is shorter than 16 characters")
+        } else if token.len() > 4096 {
+            Some("it is longer than 4096 characters")
+        } else if !body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+        {
+            Some("it may only hold A-Z a-z 0-9 - . _ ~ + / (and = at the end)")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(crate::ProxyError::AdminToken {
+                reason: reason.to_owned(),
+            }),
+            None => Ok(Self(token)),
+        }
+    }
+
+    /// The token itself.
+    #[must_use]
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(***)")
+    }
+}
+
 /// A certificate and key for the TLS listener (PEM files).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConfig {
@@ -93,6 +146,8 @@ impl ProxyConfig {
             plan: plan.as_ref().to_owned(),
             listen: "0.0.0.0:8000".to_owned(),
             admin: Some("127.0.0.1:9900".to_owned()),
+            admin_token: None,
+            admin_hosts: Vec::new(),
             tls: None,
             h2c: true,
             threads: std::thread::available_parallelism().map_or(1, usize::from),

@@ -18,6 +18,23 @@ pub enum ProxyError {
         /// Why.
         reason: String,
     },
+    /// The admin API would listen beyond loopback without a token.
+    #[error(
+        "the admin API on `{addr}` is not on a loopback address, so it needs a token: write one \
+         (such as `openssl rand -hex 32`) to a file and pass `--admin-token-file FILE`, or set \
+         STRANGLER_ADMIN_TOKEN (`ProxyConfig::admin_token` when embedding); or serve it on \
+         127.0.0.1"
+    )]
+    AdminExposed {
+        /// The admin address.
+        addr: String,
+    },
+    /// The admin token could not be read, or is not usable.
+    #[error("unusable admin token: {reason}")]
+    AdminToken {
+        /// Why.
+        reason: String,
+    },
     /// The access log could not be opened.
     #[error("cannot open access log {}: {source}", path.display())]
     AccessLog {

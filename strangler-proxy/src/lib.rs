@@ -33,7 +33,8 @@
 //! - `upstream`: peers and health (active checks, passive ejection);
 //! - `state`: the live snapshot behind an `ArcSwap`, reloads, and stage
 //!   changes written back to the plan through `strangler_plan::PlanFile`;
-//! - `admin`: the admin API;
+//! - `admin`: the admin API, behind `guard`: its bearer token (required
+//!   off loopback), `Host`, `Origin` and `Content-Type` checks;
 //! - `metrics`: Prometheus metrics through pingora's re-export;
 //! - `config` and `error`: [`ProxyConfig`] and [`ProxyError`];
 //! - `server`: start-up, the handle and the signals;
@@ -44,6 +45,7 @@ mod admin;
 mod config;
 mod control;
 mod error;
+mod guard;
 mod http1;
 mod metrics;
 mod pipeline;
@@ -57,6 +59,7 @@ mod state;
 mod table;
 mod upstream;
 
-pub use config::{HealthConfig, PeerTimeouts, ProxyConfig, ShadowConfig, TlsConfig};
+pub use config::{AdminToken, HealthConfig, PeerTimeouts, ProxyConfig, ShadowConfig, TlsConfig};
 pub use error::ProxyError;
+pub use guard::ADMIN_TOKEN_ENV;
 pub use server::{ProxyHandle, Stop, run, start};

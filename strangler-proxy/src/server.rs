@@ -17,6 +17,7 @@ use crate::admin::AdminApp;
 use crate::config::ProxyConfig;
 use crate::control::Control;
 use crate::error::ProxyError;
+use crate::guard::Guard;
 use crate::proxy::StranglerProxy;
 use crate::sniff::{H1OrH2c, HeaderDeadline};
 use crate::state::Shared;
@@ -75,9 +76,10 @@ impl Drop for ProxyHandle {
 }
 
 /// Starts the proxy on a background thread and waits until it accepts
-/// connections on [`ProxyConfig::listen`].
+/// connections on [`ProxyConfig::listen`] and [`ProxyConfig::admin`].
 pub fn start(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
     let listen = config.listen.clone();
+    let admin = config.admin.clone();
     let upgrade = config.upgrade;
     let server = build(config)?;
     let (stop, rx) = watch::channel(None);
@@ -99,6 +101,9 @@ pub fn start(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
     // An upgrading proxy serves on sockets that already accept.
     if !upgrade {
         wait_until_listening(&listen)?;
+        if let Some(admin) = &admin {
+            wait_until_listening(admin)?;
+        }
     }
     Ok(handle)
 }
@@ -124,7 +129,7 @@ fn wait_until_listening(addr: &str) -> Result<(), ProxyError> {
 
 /// Checks that `addr` is `IP:PORT` and, when `bind`, that it can be
 /// listened on now.
-fn check_addr(what: &'static str, addr: &str, bind: bool) -> Result<(), ProxyError> {
+fn check_addr(what: &'static str, addr: &str, bind: bool) -> Result<SocketAddr, ProxyError> {
     let fail = |reason: String| ProxyError::Address {
         what,
         addr: addr.to_owned(),
@@ -136,12 +141,22 @@ fn check_addr(what: &'static str, addr: &str, bind: bool) -> Result<(), ProxyErr
     if bind {
         TcpListener::bind(parsed).map_err(|e| fail(e.to_string()))?;
     }
-    Ok(())
+    Ok(parsed)
 }
 
 /// Loads the plan and puts the proxy, the admin API and the control loop
 /// on a pingora server, ready to run.
 fn build(config: ProxyConfig) -> Result<Server, ProxyError> {
+    // Before the plan is read: an exposed admin API without a token is
+    // refused first.
+    let guard = match &config.admin {
+        Some(admin) => Some(Guard::new(
+            check_addr("admin", admin, false)?,
+            config.admin_token.clone(),
+            &config.admin_hosts,
+        )?),
+        None => None,
+    };
     let shared = Shared::new(config)?;
     let config = &shared.config;
     // An upgrading proxy takes over sockets the old one still holds.
@@ -189,8 +204,11 @@ fn build(config: ProxyConfig) -> Result<Server, ProxyError> {
     }
     server.add_service(proxy);
 
-    if let Some(admin) = &config.admin {
-        let mut service = Service::new("strangler admin".to_owned(), AdminApp::new(shared.clone()));
+    if let (Some(admin), Some(guard)) = (&config.admin, guard) {
+        let mut service = Service::new(
+            "strangler admin".to_owned(),
+            AdminApp::new(shared.clone(), guard),
+        );
         service.add_tcp(admin);
         server.add_service(service);
     }

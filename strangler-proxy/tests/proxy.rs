@@ -13,6 +13,9 @@ use common::{
 };
 use serde_json::Value;
 
+/// The content type the admin API's writes need.
+const JSON: (&str, &str) = ("content-type", "application/json");
+
 fn service(name: &str, upstream: &str, routes: &str) -> String {
     format!("[[service]]\nname = \"{name}\"\nupstream = \"{upstream}\"\n{routes}\n")
 }
@@ -261,7 +264,7 @@ async fn admin_stage_changes_persist_to_the_plan() {
     let p = proxy(plan.clone(), |c| c.watch = false).await;
     let c = client();
     let admin = p.admin_url("/routes/stage");
-    let stage = async |body: &str| send(&c, "POST", &admin, &[], body).await;
+    let stage = async |body: &str| send(&c, "POST", &admin, &[JSON], body).await;
 
     let a = stage(
         r#"{"service":"catalog","route":"/api/products/{id}","stage":"canary","percent":100}"#,
@@ -376,7 +379,7 @@ async fn reloads_under_load_fail_no_request() {
         write_plan(dir.path(), &mono.url(), &text);
         if round % 2 == 0 {
             // The watcher reloads odd rounds; POST /reload the even ones.
-            let a = send(&c, "POST", &p.admin_url("/reload"), &[], "").await;
+            let a = send(&c, "POST", &p.admin_url("/reload"), &[JSON], "").await;
             assert_eq!(a.status, 200, "{}", a.body);
         }
         let routes = routes_when(&c, &p, |r| *stage_of(r, "/r/{id}") == stage).await;
@@ -391,7 +394,7 @@ async fn reloads_under_load_fail_no_request() {
     let rejected = r#"strangler_reloads_total{result="rejected"}"#;
     let before = sample(&get(&c, &p.admin_url("/metrics")).await.body, rejected);
     std::fs::write(&plan, "version = 1\n[monolith]\nname = \"\"\n").unwrap();
-    let a = send(&c, "POST", &p.admin_url("/reload"), &[], "").await;
+    let a = send(&c, "POST", &p.admin_url("/reload"), &[JSON], "").await;
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(a.body.contains("not a valid plan"), "{}", a.body);
     let metrics = metrics_when(&c, &p, |m| sample(m, rejected) >= before + 2).await;
@@ -589,7 +592,7 @@ async fn host_and_header_matches_pick_routes_and_the_admin_names_them() {
     );
 
     let admin = p.admin_url("/routes/stage");
-    let stage = async |body: &str| send(&c, "POST", &admin, &[], body).await;
+    let stage = async |body: &str| send(&c, "POST", &admin, &[JSON], body).await;
     let a = stage(r#"{"service":"beta","route":"/p/{id}","stage":"monolith"}"#).await;
     assert_eq!(a.status, 409, "{}", a.body);
     assert!(
