@@ -6,10 +6,12 @@
 //! # How it works
 //!
 //! 1. **Index** (`index.rs`): every function body (free functions, functions
-//!    in inline `mod` blocks, methods in `impl` blocks), every string
-//!    constant, and every route attribute (`#[get("/p")]`, `#[route(..)]`)
-//!    keyed by the handler's id.
-//! 2. **Interpret** (`eval.rs`): each function body is evaluated abstractly.
+//!    in inline `mod` blocks, methods in `impl` blocks) and every route
+//!    attribute (`#[get("/p")]`, `#[route(..)]`) keyed by the handler's id.
+//!    String constants come from the symbols pass's table, through the
+//!    [`Resolver`].
+//! 2. **Interpret** (`eval/mod.rs`, with each framework's names in
+//!    `eval/frameworks.rs`): each function body is evaluated abstractly.
 //!    The value of an expression is a router under construction (axum
 //!    `Router`, actix-web `App` / `Scope` / `ServiceConfig`, Rocket instance,
 //!    `routes![..]`), a method router (`get(h).post(h2)`, `web::get().to(h)`),
@@ -50,8 +52,9 @@
 //!   through a helper taking it by value (`fn add(r: Router) -> Router`), or
 //!   returned from either branch of an `if` / `match`.
 //! - Path strings: literals, `concat!` of literals, locals bound to them,
-//!   and `const` / `static` strings of the crate (same module, or a
-//!   `crate::` / `self::` / `super::` / child-module path; not through `use`).
+//!   and `const` / `static` strings of the analyzed code (same module, or a
+//!   `crate::` / `self::` / `super::` / child-module / other-crate path; not
+//!   through `use`), from the table SQL extraction uses too.
 //!
 //! Heuristic:
 //! - Framework calls are recognised by name, not by type: `Router::new`,
@@ -150,9 +153,9 @@ pub struct RouteFacts {
     diagnostics: Vec<Diagnostic>,
 }
 
-/// Interprets every function of `files` (see the module docs). Names
-/// resolve through `resolver`, which should know the whole workspace; string
-/// constants used as paths resolve only within `files`.
+/// Interprets every function of `files` (see the module docs). Names and
+/// string constants resolve through `resolver`, which should know the whole
+/// workspace.
 #[must_use]
 pub fn collect(files: &[SourceFile], resolver: &dyn Resolver) -> RouteFacts {
     let index = Index::new(files, resolver);
