@@ -12,24 +12,39 @@ use std::time::{Duration, Instant};
 
 use common::{Running, backend, client, eventually, metrics_when, proxy, sample, write_plan};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 
 /// The upstream read timeout the proxy runs with here.
 const READ_TIMEOUT: Duration = Duration::from_millis(500);
 /// The request-header deadline the proxy runs with here.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+/// The total upstream timeout the proxy runs with here.
+const TOTAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a case may take at most before it counts as hanging.
 const GENEROUS: Duration = Duration::from_secs(10);
 
+/// How a scripted upstream answers.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// Never: it keeps the connection open and silent.
+    Never,
+    /// These bytes at once.
+    Now(&'static [u8]),
+    /// These bytes a line at a time, one line per interval: a slow upstream
+    /// that never stays silent as long as the read timeout.
+    Drip(&'static [u8], Duration),
+}
+
 /// A scripted HTTP/1.1 upstream: it records each request line (requests
-/// without bodies) and answers `answer`, or never answers when `None`.
+/// without bodies) and answers as told.
 #[derive(Clone)]
 struct Scripted {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
 }
 
-async fn scripted(answer: Option<&'static [u8]>) -> Scripted {
+async fn scripted(answer: Answer) -> Scripted {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up = Scripted {
         addr: listener.local_addr().unwrap(),
@@ -49,9 +64,7 @@ async fn scripted(answer: Option<&'static [u8]>) -> Scripted {
                         let line = head.lines().next().unwrap_or_default();
                         let line = line.trim_end_matches(" HTTP/1.1").to_owned();
                         seen.lock().unwrap().push(line);
-                        if let Some(answer) = answer
-                            && stream.write_all(answer).await.is_err()
-                        {
+                        if answer_with(&mut stream, answer).await.is_err() {
                             return;
                         }
                     }
@@ -64,6 +77,21 @@ async fn scripted(answer: Option<&'static [u8]>) -> Scripted {
         }
     });
     up
+}
+
+async fn answer_with(stream: &mut TcpStream, answer: Answer) -> std::io::Result<()> {
+    match answer {
+        Answer::Never => Ok(()),
+        Answer::Now(bytes) => stream.write_all(bytes).await,
+        Answer::Drip(bytes, every) => {
+            for line in bytes.split_inclusive(|&b| b == b'\n') {
+                // The upstream's own pace, not synchronisation.
+                tokio::time::sleep(every).await;
+                stream.write_all(line).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 impl Scripted {
@@ -81,6 +109,9 @@ struct Case {
     name: &'static str,
     /// Raw bytes sent on a fresh connection.
     send: &'static [u8],
+    /// Send them a byte every this long instead of at once (slowloris),
+    /// while the answer is read.
+    drip: Option<Duration>,
     /// Sent next, once the hanging service has received this request line
     /// (so the first request is being proxied when these bytes arrive).
     then: Option<(&'static str, &'static [u8])>,
@@ -96,6 +127,8 @@ struct Case {
     hang: &'static [&'static str],
     /// The request lines the chunked service received.
     chunked: &'static [&'static str],
+    /// The request lines the slow service received.
+    slow: &'static [&'static str],
     /// The proxy closed the connection no earlier than this.
     not_before: Duration,
     /// A counter on `/metrics` that this case raises by exactly one.
@@ -105,6 +138,7 @@ struct Case {
 const CASE: Case = Case {
     name: "",
     send: b"",
+    drip: None,
     then: None,
     prefix: "",
     answer: &[],
@@ -112,9 +146,12 @@ const CASE: Case = Case {
     monolith: &[],
     hang: &[],
     chunked: &[],
+    slow: &[],
     not_before: Duration::ZERO,
     counts: None,
 };
+
+const SLOW_ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\nI: 9\r\nJ: 10\r\nContent-Length: 2\r\n\r\nok";
 
 const CHUNKED_ANSWER: &[u8] =
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
@@ -122,17 +159,22 @@ const CHUNKED_ANSWER: &[u8] =
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_pipelining_header_deadline_and_http10() {
     let mono = backend("monolith").await;
-    let hang = scripted(None).await;
-    let chunked = scripted(Some(CHUNKED_ANSWER)).await;
+    let hang = scripted(Answer::Never).await;
+    let chunked = scripted(Answer::Now(CHUNKED_ANSWER)).await;
+    // Twelve header lines 250 ms apart: past the total timeout, never
+    // silent for the read timeout.
+    let slow = scripted(Answer::Drip(SLOW_ANSWER, READ_TIMEOUT / 2)).await;
     let dir = tempfile::tempdir().unwrap();
     let services = format!(
         "[[service]]\nname = \"hang\"\nupstream = \"http://{}\"\n  [[service.route]]\n  path = \"/hang/{{*rest}}\"\n  stage = \"live\"\n\n\
-         [[service]]\nname = \"chunky\"\nupstream = \"http://{}\"\n  [[service.route]]\n  path = \"/chunked/{{*rest}}\"\n  stage = \"live\"\n",
-        hang.addr, chunked.addr
+         [[service]]\nname = \"chunky\"\nupstream = \"http://{}\"\n  [[service.route]]\n  path = \"/chunked/{{*rest}}\"\n  stage = \"live\"\n\n\
+         [[service]]\nname = \"slow\"\nupstream = \"http://{}\"\n  [[service.route]]\n  path = \"/slow-service/{{*rest}}\"\n  stage = \"live\"\n",
+        hang.addr, chunked.addr, slow.addr
     );
     let plan = write_plan(dir.path(), &mono.url(), &services);
     let p = proxy(plan, |c| {
         c.timeouts.read = Some(READ_TIMEOUT);
+        c.timeouts.total = Some(TOTAL_TIMEOUT);
         c.header_timeout = HEADER_TIMEOUT;
         // Failures here must not eject the hanging service between cases.
         c.health.eject_after = 0;
@@ -160,6 +202,15 @@ async fn timeouts_pipelining_header_deadline_and_http10() {
             ..CASE
         },
         Case {
+            name: "a service dripping its answer past the total timeout: 504, no fallback",
+            send: b"GET /slow-service/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            prefix: "/slow-service/",
+            answer: &["http/1.1 504", "gateway timeout"],
+            slow: &["GET /slow-service/x"],
+            not_before: TOTAL_TIMEOUT,
+            ..CASE
+        },
+        Case {
             name: "two pipelined requests in one write are answered in order",
             send: b"GET /pipe/1 HTTP/1.1\r\nHost: t\r\n\r\nGET /pipe/2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
             prefix: "/pipe/",
@@ -184,8 +235,17 @@ async fn timeouts_pipelining_header_deadline_and_http10() {
         },
         Case {
             name: "slowloris: a header that never completes loses its connection at the deadline",
-            send: b"GET /slow HTTP/1.1\r\nHost: t\r\nX-Slow: ",
-            prefix: "/slow",
+            send: b"GET /loris HTTP/1.1\r\nHost: t\r\nX-Slow: ",
+            prefix: "/loris",
+            not_before: HEADER_TIMEOUT,
+            counts: Some("strangler_header_timeouts_total"),
+            ..CASE
+        },
+        Case {
+            name: "slowloris: a header sent a byte every 100 ms loses its connection at the deadline",
+            send: b"GET /loris-drip HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+            drip: Some(Duration::from_millis(100)),
+            prefix: "/loris-drip",
             not_before: HEADER_TIMEOUT,
             counts: Some("strangler_header_timeouts_total"),
             ..CASE
@@ -210,7 +270,7 @@ async fn timeouts_pipelining_header_deadline_and_http10() {
         },
     ];
     for case in &cases {
-        check(&p, &mono, &hang, &chunked, case).await;
+        check(&p, &mono, [&hang, &chunked, &slow], case).await;
     }
 }
 
@@ -219,8 +279,7 @@ async fn timeouts_pipelining_header_deadline_and_http10() {
 async fn check(
     p: &Running,
     mono: &common::Backend,
-    hang: &Scripted,
-    chunked: &Scripted,
+    [hang, chunked, slow]: [&Scripted; 3],
     case: &Case,
 ) {
     let name = case.name;
@@ -229,13 +288,32 @@ async fn check(
     let before = count(&metrics_when(&c, p, |_| true).await);
 
     let started = Instant::now();
-    let mut stream = TcpStream::connect(&p.addr).await.unwrap();
-    stream.write_all(case.send).await.unwrap();
-    if let Some((line, more)) = case.then {
-        eventually(line, || hang.seen(case.prefix).iter().any(|l| l == line)).await;
-        stream.write_all(more).await.unwrap();
-    }
-    let (got, closed) = read_to_close(&mut stream, started + GENEROUS).await;
+    let (mut read, mut write) = TcpStream::connect(&p.addr).await.unwrap().into_split();
+    // The write half stays open (no FIN) until the answer is read.
+    let _write = match case.drip {
+        Some(every) => {
+            let send = case.send;
+            tokio::spawn(async move {
+                for byte in send.chunks(1) {
+                    // The client's own pace, not synchronisation.
+                    tokio::time::sleep(every).await;
+                    if write.write_all(byte).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            None
+        }
+        None => {
+            write.write_all(case.send).await.unwrap();
+            if let Some((line, more)) = case.then {
+                eventually(line, || hang.seen(case.prefix).iter().any(|l| l == line)).await;
+                write.write_all(more).await.unwrap();
+            }
+            Some(write)
+        }
+    };
+    let (got, closed) = read_to_close(&mut read, started + GENEROUS).await;
     let took = started.elapsed();
     let got = String::from_utf8_lossy(&got).to_lowercase();
 
@@ -275,6 +353,11 @@ async fn check(
         case.chunked,
         "{name}: the chunked service received"
     );
+    assert_eq!(
+        slow.seen(case.prefix),
+        case.slow,
+        "{name}: the slow service received"
+    );
     if let Some(series) = case.counts {
         let after = metrics_when(&c, p, |m| sample(m, series) > before).await;
         assert_eq!(sample(&after, series), before + 1, "{name}: {series}");
@@ -283,7 +366,7 @@ async fn check(
 
 /// Reads until the peer closes (EOF or reset) or `deadline`; returns the
 /// bytes and whether it closed.
-async fn read_to_close(stream: &mut TcpStream, deadline: Instant) -> (Vec<u8>, bool) {
+async fn read_to_close(stream: &mut OwnedReadHalf, deadline: Instant) -> (Vec<u8>, bool) {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
