@@ -156,6 +156,96 @@ const SLOW_ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n
 const CHUNKED_ANSWER: &[u8] =
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
 
+/// The cases, run in order on one proxy.
+const CASES: &[Case] = &[
+    Case {
+        name: "a hanging service: a GET falls back to the monolith after the read timeout",
+        send: b"GET /hang/get HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        prefix: "/hang/get",
+        answer: &["http/1.1 200", "x-strangler-target: monolith", "monolith get /hang/get"],
+        monolith: &["GET /hang/get"],
+        hang: &["GET /hang/get"],
+        not_before: READ_TIMEOUT,
+        ..CASE
+    },
+    Case {
+        name: "a hanging service: a POST (not idempotent) gets 504, the monolith nothing",
+        send: b"POST /hang/post HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        prefix: "/hang/post",
+        answer: &["http/1.1 504", "gateway timeout"],
+        hang: &["POST /hang/post"],
+        not_before: READ_TIMEOUT,
+        ..CASE
+    },
+    Case {
+        name: "a service dripping its answer past the total timeout: 504, no fallback",
+        send: b"GET /slow-service/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        prefix: "/slow-service/",
+        answer: &["http/1.1 504", "gateway timeout"],
+        slow: &["GET /slow-service/x"],
+        not_before: TOTAL_TIMEOUT,
+        ..CASE
+    },
+    Case {
+        name: "two pipelined requests in one write are answered in order",
+        send: b"GET /pipe/1 HTTP/1.1\r\nHost: t\r\n\r\nGET /pipe/2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        prefix: "/pipe/",
+        answer: &["http/1.1 200", "monolith get /pipe/1", "http/1.1 200", "monolith get /pipe/2"],
+        absent: &["400"],
+        monolith: &["GET /pipe/1", "GET /pipe/2"],
+        ..CASE
+    },
+    Case {
+        name: "a request pipelined while the first is being proxied waits its turn",
+        send: b"GET /hang/pipe-1 HTTP/1.1\r\nHost: t\r\n\r\n",
+        then: Some((
+            "GET /hang/pipe-1",
+            b"GET /hang/pipe-2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )),
+        prefix: "/hang/pipe-",
+        answer: &["http/1.1 200", "monolith get /hang/pipe-1", "http/1.1 200", "monolith get /hang/pipe-2"],
+        absent: &["400"],
+        monolith: &["GET /hang/pipe-1", "GET /hang/pipe-2"],
+        hang: &["GET /hang/pipe-1", "GET /hang/pipe-2"],
+        ..CASE
+    },
+    Case {
+        name: "slowloris: a header that never completes loses its connection at the deadline",
+        send: b"GET /loris HTTP/1.1\r\nHost: t\r\nX-Slow: ",
+        prefix: "/loris",
+        not_before: HEADER_TIMEOUT,
+        counts: Some("strangler_header_timeouts_total"),
+        ..CASE
+    },
+    Case {
+        name: "slowloris: a header sent a byte every 100 ms loses its connection at the deadline",
+        send: b"GET /loris-drip HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+        drip: Some(Duration::from_millis(100)),
+        prefix: "/loris-drip",
+        not_before: HEADER_TIMEOUT,
+        counts: Some("strangler_header_timeouts_total"),
+        ..CASE
+    },
+    Case {
+        name: "HTTP/1.0 with keep-alive gets no chunked body: close-delimited instead",
+        send: b"GET /chunked/old HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n",
+        prefix: "/chunked/old",
+        answer: &["http/1.1 200", "connection: close", "\r\n\r\nhello world"],
+        absent: &["transfer-encoding", "\r\n5\r\n"],
+        chunked: &["GET /chunked/old"],
+        ..CASE
+    },
+    Case {
+        name: "HTTP/1.1 still gets the chunked body",
+        send: b"GET /chunked/new HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        prefix: "/chunked/new",
+        // pingora may join the chunks; the framing is the point.
+        answer: &["http/1.1 200", "transfer-encoding: chunked", "\r\n\r\n", "hello", "world\r\n0\r\n\r\n"],
+        chunked: &["GET /chunked/new"],
+        ..CASE
+    },
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_pipelining_header_deadline_and_http10() {
     let mono = backend("monolith").await;
@@ -181,95 +271,7 @@ async fn timeouts_pipelining_header_deadline_and_http10() {
     })
     .await;
 
-    let cases = [
-        Case {
-            name: "a hanging service: a GET falls back to the monolith after the read timeout",
-            send: b"GET /hang/get HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-            prefix: "/hang/get",
-            answer: &["http/1.1 200", "x-strangler-target: monolith", "monolith get /hang/get"],
-            monolith: &["GET /hang/get"],
-            hang: &["GET /hang/get"],
-            not_before: READ_TIMEOUT,
-            ..CASE
-        },
-        Case {
-            name: "a hanging service: a POST (not idempotent) gets 504, the monolith nothing",
-            send: b"POST /hang/post HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            prefix: "/hang/post",
-            answer: &["http/1.1 504", "gateway timeout"],
-            hang: &["POST /hang/post"],
-            not_before: READ_TIMEOUT,
-            ..CASE
-        },
-        Case {
-            name: "a service dripping its answer past the total timeout: 504, no fallback",
-            send: b"GET /slow-service/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-            prefix: "/slow-service/",
-            answer: &["http/1.1 504", "gateway timeout"],
-            slow: &["GET /slow-service/x"],
-            not_before: TOTAL_TIMEOUT,
-            ..CASE
-        },
-        Case {
-            name: "two pipelined requests in one write are answered in order",
-            send: b"GET /pipe/1 HTTP/1.1\r\nHost: t\r\n\r\nGET /pipe/2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-            prefix: "/pipe/",
-            answer: &["http/1.1 200", "monolith get /pipe/1", "http/1.1 200", "monolith get /pipe/2"],
-            absent: &["400"],
-            monolith: &["GET /pipe/1", "GET /pipe/2"],
-            ..CASE
-        },
-        Case {
-            name: "a request pipelined while the first is being proxied waits its turn",
-            send: b"GET /hang/pipe-1 HTTP/1.1\r\nHost: t\r\n\r\n",
-            then: Some((
-                "GET /hang/pipe-1",
-                b"GET /hang/pipe-2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-            )),
-            prefix: "/hang/pipe-",
-            answer: &["http/1.1 200", "monolith get /hang/pipe-1", "http/1.1 200", "monolith get /hang/pipe-2"],
-            absent: &["400"],
-            monolith: &["GET /hang/pipe-1", "GET /hang/pipe-2"],
-            hang: &["GET /hang/pipe-1", "GET /hang/pipe-2"],
-            ..CASE
-        },
-        Case {
-            name: "slowloris: a header that never completes loses its connection at the deadline",
-            send: b"GET /loris HTTP/1.1\r\nHost: t\r\nX-Slow: ",
-            prefix: "/loris",
-            not_before: HEADER_TIMEOUT,
-            counts: Some("strangler_header_timeouts_total"),
-            ..CASE
-        },
-        Case {
-            name: "slowloris: a header sent a byte every 100 ms loses its connection at the deadline",
-            send: b"GET /loris-drip HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
-            drip: Some(Duration::from_millis(100)),
-            prefix: "/loris-drip",
-            not_before: HEADER_TIMEOUT,
-            counts: Some("strangler_header_timeouts_total"),
-            ..CASE
-        },
-        Case {
-            name: "HTTP/1.0 with keep-alive gets no chunked body: close-delimited instead",
-            send: b"GET /chunked/old HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n",
-            prefix: "/chunked/old",
-            answer: &["http/1.1 200", "connection: close", "\r\n\r\nhello world"],
-            absent: &["transfer-encoding", "\r\n5\r\n"],
-            chunked: &["GET /chunked/old"],
-            ..CASE
-        },
-        Case {
-            name: "HTTP/1.1 still gets the chunked body",
-            send: b"GET /chunked/new HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-            prefix: "/chunked/new",
-            // pingora may join the chunks; the framing is the point.
-            answer: &["http/1.1 200", "transfer-encoding: chunked", "\r\n\r\n", "hello", "world\r\n0\r\n\r\n"],
-            chunked: &["GET /chunked/new"],
-            ..CASE
-        },
-    ];
-    for case in &cases {
+    for case in CASES {
         check(&p, &mono, [&hang, &chunked, &slow], case).await;
     }
 }
@@ -290,28 +292,25 @@ async fn check(
     let started = Instant::now();
     let (mut read, mut write) = TcpStream::connect(&p.addr).await.unwrap().into_split();
     // The write half stays open (no FIN) until the answer is read.
-    let _write = match case.drip {
-        Some(every) => {
-            let send = case.send;
-            tokio::spawn(async move {
-                for byte in send.chunks(1) {
-                    // The client's own pace, not synchronisation.
-                    tokio::time::sleep(every).await;
-                    if write.write_all(byte).await.is_err() {
-                        return;
-                    }
+    let _write = if let Some(every) = case.drip {
+        let send = case.send;
+        tokio::spawn(async move {
+            for byte in send.chunks(1) {
+                // The client's own pace, not synchronisation.
+                tokio::time::sleep(every).await;
+                if write.write_all(byte).await.is_err() {
+                    return;
                 }
-            });
-            None
-        }
-        None => {
-            write.write_all(case.send).await.unwrap();
-            if let Some((line, more)) = case.then {
-                eventually(line, || hang.seen(case.prefix).iter().any(|l| l == line)).await;
-                write.write_all(more).await.unwrap();
             }
-            Some(write)
+        });
+        None
+    } else {
+        write.write_all(case.send).await.unwrap();
+        if let Some((line, more)) = case.then {
+            eventually(line, || hang.seen(case.prefix).iter().any(|l| l == line)).await;
+            write.write_all(more).await.unwrap();
         }
+        Some(write)
     };
     let (got, closed) = read_to_close(&mut read, started + GENEROUS).await;
     let took = started.elapsed();
