@@ -14,6 +14,30 @@ use strangler_plan::PlanFile;
 
 use crate::{AnalyzeArgs, EXIT_CHECK_FAILED, GranularityArg, Level, OutputFormat};
 
+/// The `--resolution` help, with the analyzer's default.
+pub fn resolution_help() -> String {
+    format!(
+        "Leiden's resolution; higher gives more, smaller services [default: {}]",
+        cluster::DEFAULT_RESOLUTION
+    )
+}
+
+/// The `--seed` help, with the analyzer's default.
+pub fn seed_help() -> String {
+    format!(
+        "Seed of the clustering [default: {}]",
+        cluster::DEFAULT_SEED
+    )
+}
+
+/// The `--weight` help, with the kinds the plan format names.
+pub fn weight_help() -> String {
+    format!(
+        "Evidence weight, as KIND=VALUE ({}); repeatable",
+        strangler_plan::AnalyzeSettings::WEIGHTS.join(", ")
+    )
+}
+
 /// Runs `strangler analyze`.
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     // The plan being updated must be valid before anything else happens.

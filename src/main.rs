@@ -90,18 +90,17 @@ pub(crate) struct AnalyzeArgs {
     /// The units grouped into services [plan: analyze.granularity; default: module].
     #[arg(long, value_enum)]
     granularity: Option<GranularityArg>,
-    /// Leiden's resolution; higher gives more, smaller services [default: 1.25].
-    #[arg(long)]
+    /// Leiden's resolution (the help names the analyzer's default).
+    #[arg(long, help = analyze_cmd::resolution_help())]
     resolution: Option<f64>,
     /// Search the resolution that gives this many services.
     #[arg(long)]
     services: Option<usize>,
-    /// Seed of the clustering [default: 42].
-    #[arg(long)]
+    /// Seed of the clustering (the help names the analyzer's default).
+    #[arg(long, help = analyze_cmd::seed_help())]
     seed: Option<u64>,
-    /// Evidence weight, as KIND=VALUE (reads, writes, calls, types, nesting,
-    /// co_changes, references); repeatable.
-    #[arg(long = "weight", value_name = "KIND=VALUE")]
+    /// Evidence weights, as KIND=VALUE (the help lists the plan's kinds).
+    #[arg(long = "weight", value_name = "KIND=VALUE", help = analyze_cmd::weight_help())]
     weights: Vec<String>,
     /// List candidate decompositions at several resolutions, with metrics.
     #[arg(long)]
