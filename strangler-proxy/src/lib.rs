@@ -29,7 +29,7 @@
 //!   client, over pipelined connections (`pipeline` schedules them on
 //!   lanes, `http1` reads the answers);
 //! - `sniff`: HTTP/1 or h2c on plaintext connections, without pingora's
-//!   wait for 24 bytes;
+//!   wait for 24 bytes, and the request-header deadline on HTTP/1;
 //! - `upstream`: peers and health (active checks, passive ejection);
 //! - `state`: the live snapshot behind an `ArcSwap`, reloads, and stage
 //!   changes written back to the plan through `strangler_plan::PlanFile`;
