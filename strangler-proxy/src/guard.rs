@@ -28,6 +28,9 @@
 //!
 //! [`Guard::new`] refuses an admin address that is not loopback unless a
 //! token is set, so the proxy does not start with its switch exposed.
+//!
+//! [`ProxyConfig::admin_hosts`]: crate::ProxyConfig::admin_hosts
+//! [`ProxyConfig::admin_token`]: crate::ProxyConfig::admin_token
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
