@@ -758,6 +758,35 @@ mod tests {
     }
 
     #[test]
+    fn error_pages_are_fixed_texts_with_the_request_id() {
+        let trace =
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let id = request_id(Some(&trace));
+        assert_eq!(id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(request_id(None), "-");
+        assert_eq!(
+            error_page(502, None, id),
+            "strangler: bad gateway (request 4bf92f3577b34da6a3ce929d0e0e4736)\n"
+        );
+        assert_eq!(
+            error_page(504, None, "-"),
+            "strangler: gateway timeout (request -)\n"
+        );
+        assert_eq!(
+            error_page(400, Some(Refusal::BadRequest("invalid Host")), "-"),
+            "strangler: bad request: invalid Host (request -)\n"
+        );
+        assert_eq!(
+            error_page(501, Some(Refusal::NotImplemented("gzip")), "-"),
+            "strangler: not implemented: gzip (request -)\n"
+        );
+        assert_eq!(
+            error_page(503, None, "-"),
+            "strangler: internal error (request -)\n"
+        );
+    }
+
+    #[test]
     fn forwarded_for_appends() {
         let ip = std::net::IpAddr::from([10, 0, 0, 7]);
         assert_eq!(forwarded_for(None, ip).unwrap(), "10.0.0.7");

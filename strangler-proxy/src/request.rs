@@ -118,9 +118,6 @@ pub fn prepare(req: &mut RequestHeader) -> Result<(), Refusal> {
         }
         _ => {}
     }
-    if req.method == Method::CONNECT {
-        return Err(Refusal::NotImplemented("CONNECT"));
-    }
     if !req.raw_path_is_utf8() {
         return Err(Refusal::BadRequest("request target is not ASCII"));
     }
@@ -595,6 +592,18 @@ mod tests {
             prepare(&mut req),
             Err(Refusal::BadRequest("request target is not an http URI"))
         );
+        // HTTP/2: the authority stays in the URI (`:authority`).
+        let mut req = request("/", &[]);
+        req.set_uri("https://shop.example/a/./b/../c?q".parse().unwrap());
+        req.set_version(Version::HTTP_2);
+        prepare(&mut req).unwrap();
+        assert_eq!(req.uri.to_string(), "https://shop.example/a/c?q");
+        req.set_uri("https://shop.example:99999/".parse().unwrap());
+        assert_eq!(
+            prepare(&mut req),
+            Err(Refusal::BadRequest("invalid authority"))
+        );
+
         let mut req = request("*", &[("host", "a")]);
         req.set_method(Method::OPTIONS);
         assert_eq!(prepare(&mut req), Ok(()));

@@ -71,7 +71,9 @@ enum HostMatch {
 pub struct Request<'a> {
     /// The method (`GET`).
     pub method: &'a str,
-    /// The path without the query string, as sent (not percent-decoded).
+    /// The path without the query string, normalised by `request.rs`
+    /// (dot segments resolved, unreserved characters decoded) and without
+    /// `;` parameters.
     pub path: &'a str,
     /// The host the request is for: the URI's authority (HTTP/2
     /// `:authority`, or an absolute-form HTTP/1 target) or else the `Host`

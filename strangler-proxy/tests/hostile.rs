@@ -280,6 +280,7 @@ async fn hostile_requests_are_normalised_or_refused() {
         case("gzip then chunked in two fields", format!("POST /api/products/7 HTTP/1.1\r\n{HOST}Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n{gzip_body}"), Want::Page(501)),
         case("chunked twice", format!("POST /api/products/7 HTTP/1.1\r\n{HOST}Transfer-Encoding: chunked, chunked\r\n\r\n{gzip_body}"), Want::Page(400)),
         case("chunked, gzip (pingora: final coding not chunked)", format!("POST /api/products/7 HTTP/1.1\r\n{HOST}Transfer-Encoding: chunked, gzip\r\n\r\n{gzip_body}"), Want::Pingora(400)),
+        case("CONNECT", "CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n", Want::Pingora(405)),
         case("plain chunked", format!("POST /api/products/7 HTTP/1.1\r\n{HOST}Transfer-Encoding: chunked\r\n\r\n{gzip_body}"), shop("catalog", "/api/products/7")),
     ];
     for (n, c) in cases.iter().enumerate() {
