@@ -4,8 +4,6 @@
 
 use strangler_plan::AnalyzeSettings;
 
-use super::coupling::{Granularity, Weights};
-use super::leiden::DEFAULT_SEED;
 use super::suggest::{DEFAULT_RESOLUTION, SuggestConfig};
 
 /// A setting of the plan's `[analyze]` table that cannot be used, named by
@@ -52,15 +50,15 @@ impl SuggestConfig {
     /// `reset` false: the caller adds the plan's services and its own
     /// overrides (the binary's flags).
     pub fn from_settings(settings: &AnalyzeSettings) -> Result<Self, SettingsError> {
-        let granularity = match settings.granularity.as_deref() {
-            Some(value) => value.parse().map_err(|_| SettingsError::Granularity {
+        let mut config = Self::default();
+        if let Some(value) = settings.granularity.as_deref() {
+            config.granularity = value.parse().map_err(|_| SettingsError::Granularity {
                 value: value.to_owned(),
-            })?,
-            None => Granularity::default(),
-        };
-        let mut weights = Weights::default();
+            })?;
+        }
         for (name, &value) in &settings.weights {
-            let slot = weights
+            let slot = config
+                .weights
                 .slot_mut(name)
                 .ok_or_else(|| SettingsError::UnknownWeight { name: name.clone() })?;
             if !(value.is_finite() && value >= 0.0) {
@@ -71,19 +69,17 @@ impl SuggestConfig {
             }
             *slot = value;
         }
-        let resolution = settings.resolution.unwrap_or(DEFAULT_RESOLUTION);
-        if !(resolution.is_finite() && resolution > 0.0) {
-            return Err(SettingsError::Resolution { value: resolution });
+        if let Some(value) = settings.resolution {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(SettingsError::Resolution { value });
+            }
+            config.resolution = value;
         }
-        Ok(Self {
-            granularity,
-            weights,
-            resolution,
-            seed: settings.seed.unwrap_or(DEFAULT_SEED),
-            services: settings.services.map(|n| n as usize),
-            existing: Vec::new(),
-            reset: false,
-        })
+        if let Some(seed) = settings.seed {
+            config.seed = seed;
+        }
+        config.services = settings.services.map(|n| n as usize);
+        Ok(config)
     }
 }
 
@@ -92,6 +88,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::cluster::{DEFAULT_SEED, Granularity, Weights};
 
     #[test]
     fn every_weight_the_plan_names_has_a_slot_and_no_other() {

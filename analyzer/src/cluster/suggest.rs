@@ -43,7 +43,7 @@ pub struct SuggestConfig {
 impl Default for SuggestConfig {
     fn default() -> Self {
         Self {
-            granularity: Granularity::Module,
+            granularity: Granularity::default(),
             weights: Weights::default(),
             resolution: DEFAULT_RESOLUTION,
             seed: DEFAULT_SEED,
