@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, backend, proxy, write_plan};
+use common::{Backend, backend, proxy, silent, write_plan};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
@@ -201,18 +201,22 @@ async fn hostile_requests_are_normalised_or_refused() {
     let billing = backend("billing").await;
     let beta = backend("beta").await;
     let broken = broken_upstream().await;
+    let (hanging, _) = silent().await;
     let dir = tempfile::tempdir().unwrap();
     let services = format!(
         "[[service]]\nname = \"catalog\"\nupstream = \"{}\"\n  [[service.route]]\n  path = \"/api/products/{{id}}\"\n  stage = \"live\"\n\n\
          [[service]]\nname = \"billing\"\nupstream = \"{}\"\n  [[service.route]]\n  path = \"/api/billing/{{*rest}}\"\n  stage = \"live\"\n\n\
          [[service]]\nname = \"beta\"\nupstream = \"{}\"\n  [[service.route]]\n  path = \"/api/beta/{{id}}\"\n  stage = \"live\"\n  host = \"beta.example.com\"\n\n\
-         [[service]]\nname = \"broken\"\nupstream = \"{broken}\"\n  [[service.route]]\n  path = \"/api/broken/{{id}}\"\n  stage = \"live\"\n",
+         [[service]]\nname = \"broken\"\nupstream = \"{broken}\"\n  [[service.route]]\n  path = \"/api/broken/{{id}}\"\n  stage = \"live\"\n\n\
+         [[service]]\nname = \"hanging\"\nupstream = \"http://{hanging}\"\n  [[service.route]]\n  path = \"/api/hanging/{{id}}\"\n  stage = \"live\"\n",
         catalog.url(),
         billing.url(),
         beta.url(),
     );
     let plan = write_plan(dir.path(), &mono.url(), &services);
-    let p = proxy(plan, |_| {}).await;
+    // The read timeout is what the 504 case waits for; every other answer
+    // comes in milliseconds.
+    let p = proxy(plan, |c| c.timeouts.read = Some(Duration::from_secs(1))).await;
     let upstreams = [
         ("monolith", &mono),
         ("catalog", &catalog),
@@ -237,6 +241,7 @@ async fn hostile_requests_are_normalised_or_refused() {
         case("double slashes merge", get("/api//products///7", HOST), shop("catalog", "/api/products/7")),
         case("leading double slash", get("//api/products/7", HOST), shop("catalog", "/api/products/7")),
         case("other encodings kept, hex upper-cased", get("/api/billing/a%3bb/%7euser", HOST), shop("billing", "/api/billing/a%3Bb/~user")),
+        case("asterisk-form", format!("OPTIONS * HTTP/1.1\r\n{HOST}\r\n"), shop("monolith", "*")),
         case("unmatched stays with the monolith", get("/elsewhere/./x", HOST), shop("monolith", "/elsewhere/x")),
         case("encoded slash", get("/api/billing%2F..%2Fproducts/7", HOST), Want::Page(400)),
         case("encoded slash in a dot-dot", get("/api/billing/..%2fproducts/7", HOST), Want::Page(400)),
@@ -261,6 +266,7 @@ async fn hostile_requests_are_normalised_or_refused() {
         case("forged shadow marker on a live route", get("/api/products/7", "Host: shop.example\r\nX-Strangler-Shadow: 1\r\nx-strangler-target: billing\r\n"), shop("catalog", "/api/products/7")),
         case("forged shadow marker to the monolith", get("/other", "Host: shop.example\r\nX-STRANGLER-SHADOW: 1\r\n"), shop("monolith", "/other")),
         // 6. Error pages: fixed text and request id, detail in the log.
+        case("upstream silent past the read timeout", format!("POST /api/hanging/1 HTTP/1.1\r\n{HOST}Content-Length: 0\r\n\r\n"), Want::Page(504)),
         case("malformed upstream status line", format!("POST /api/broken/1 HTTP/1.1\r\n{HOST}Content-Length: 0\r\n\r\n"), Want::Page(502)),
         // 11. Host is required in HTTP/1.1 (RFC 9112 §3.2).
         case("HTTP/1.1 without Host", get("/api/products/7", ""), Want::Page(400)),
