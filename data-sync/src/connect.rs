@@ -1,6 +1,7 @@
 //! Plain (non-replication) connections to the monolith's and the
 //! services' databases, with a connect timeout and errors that name the
-//! database without its password.
+//! database without its password, and the output settings every
+//! connection of the sync pins (the replication connection too).
 
 use tokio_postgres::Client;
 
@@ -10,7 +11,34 @@ use crate::error::{Context as _, Error};
 /// the URL sets no `connect_timeout`.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Connects a plain (non-replication) client and drives its connection.
+/// The session settings every connection the sync opens pins, on both
+/// sides, whatever the server, database or role sets: values travel as
+/// text (pgoutput, text COPY, the apply's `unnest($n::text[])`, verify's
+/// row hashes), and a monolith with `DateStyle = 'SQL, DMY'`,
+/// `IntervalStyle = sql_standard` or `extra_float_digits = 0` would
+/// otherwise send dates, intervals and floats that the service reads back
+/// differently. PostgreSQL's own walreceiver pins the same three.
+const PINNED_SETTINGS: [(&str, &str); 3] = [
+    ("datestyle", "ISO"),
+    ("intervalstyle", "postgres"),
+    ("extra_float_digits", "3"),
+];
+
+/// The startup `options` value that pins [`PINNED_SETTINGS`], after the
+/// URL's own `options` (a later `-c` wins).
+pub(crate) fn pinned_options(url_options: Option<&str>) -> String {
+    let pinned: Vec<String> = PINNED_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("-c {name}={value}"))
+        .collect();
+    match url_options.map(str::trim) {
+        Some(own) if !own.is_empty() => format!("{own} {}", pinned.join(" ")),
+        _ => pinned.join(" "),
+    }
+}
+
+/// Connects a plain (non-replication) client with the pinned output
+/// settings and drives its connection.
 pub async fn connect(url: &str, what: &str) -> Result<Client, Error> {
     let mut config: tokio_postgres::Config =
         url.parse().map_err(|e: tokio_postgres::Error| Error::Url {
@@ -20,6 +48,8 @@ pub async fn connect(url: &str, what: &str) -> Result<Client, Error> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
+    let options = pinned_options(config.get_options());
+    config.options(&options);
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)
         .await

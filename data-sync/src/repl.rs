@@ -148,7 +148,9 @@ async fn open(config: &tokio_postgres::Config, port: u16) -> Result<(ReadHalf, W
 }
 
 impl ReplConnection {
-    /// Connects with `replication=database` to the database in `url`.
+    /// Connects with `replication=database` to the database in `url`, with
+    /// the output settings pinned (`options`, as PostgreSQL's walreceiver
+    /// sends them): pgoutput formats values with the walsender's settings.
     pub async fn connect(url: &str, application_name: &str) -> Result<ReplConnection, Error> {
         let config = tokio_postgres::Config::from_str(url).map_err(|e| Error::Url {
             what: "replication".to_owned(),
@@ -158,6 +160,7 @@ impl ReplConnection {
         let user = config.get_user().unwrap_or("postgres").to_owned();
         let dbname = config.get_dbname().unwrap_or(&user).to_owned();
         let password = config.get_password().map(<[u8]>::to_vec);
+        let options = crate::connect::pinned_options(config.get_options());
         let (read, write) = open(&config, port).await?;
         let mut conn = ReplConnection {
             reader: Reader {
@@ -174,6 +177,7 @@ impl ReplConnection {
                 ("replication", "database"),
                 ("application_name", application_name),
                 ("client_encoding", "UTF8"),
+                ("options", options.as_str()),
             ],
             &mut buf,
         )
