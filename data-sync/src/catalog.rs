@@ -38,6 +38,16 @@ pub struct TableInfo {
     pub identity_index: Vec<String>,
     /// `relreplident`: `d` default, `n` nothing, `f` full, `i` index.
     pub replica_identity: char,
+    /// The primary key's index, when there is one.
+    pub primary_key_index: Option<String>,
+    /// The primary key is `DEFERRABLE` (`pg_index.indimmediate` false):
+    /// PostgreSQL cannot use it as replica identity.
+    pub primary_key_deferrable: bool,
+    /// The replica identity index's name (`REPLICA IDENTITY USING INDEX`).
+    pub identity_index_name: Option<String>,
+    /// The replica identity index can identify rows: unique, immediate,
+    /// valid, not partial, no expressions, on NOT NULL columns.
+    pub identity_index_usable: bool,
     /// Size in blocks.
     pub blocks: i64,
     /// The planner's row estimate (0 when never analyzed).
@@ -46,12 +56,22 @@ pub struct TableInfo {
 
 impl TableInfo {
     /// The columns that identify a row in the change stream, or `None`
-    /// when UPDATE and DELETE cannot be replicated.
+    /// when UPDATE and DELETE cannot be replicated: the identity PostgreSQL
+    /// really uses (`relreplident`). The default needs a primary key that
+    /// is not deferrable; `USING INDEX` an index that is unique, immediate,
+    /// not partial and on NOT NULL columns; `FULL` keeps the monolith
+    /// writable, and the sync applies by its primary key; `NOTHING` cannot
+    /// be replicated.
     #[must_use]
     pub fn identity(&self) -> Option<&[String]> {
         match self.replica_identity {
-            'd' | 'f' if !self.primary_key.is_empty() => Some(&self.primary_key),
-            'i' if !self.identity_index.is_empty() => Some(&self.identity_index),
+            'd' if !self.primary_key.is_empty() && !self.primary_key_deferrable => {
+                Some(&self.primary_key)
+            }
+            'f' if !self.primary_key.is_empty() => Some(&self.primary_key),
+            'i' if !self.identity_index.is_empty() && self.identity_index_usable => {
+                Some(&self.identity_index)
+            }
             _ => None,
         }
     }
@@ -131,15 +151,59 @@ pub async fn table_info(client: &Client, table: &TableName) -> Result<Option<Tab
         .iter()
         .map(|r| r.get(0))
         .collect();
+    let keys = key_indexes(client, oid).await.ctx(what)?;
     Ok(Some(TableInfo {
         oid,
         columns,
         primary_key,
         identity_index,
         replica_identity: ident.chars().next().unwrap_or('d'),
+        primary_key_index: keys.primary_key_index,
+        primary_key_deferrable: keys.primary_key_deferrable,
+        identity_index_name: keys.identity_index_name,
+        identity_index_usable: keys.identity_index_usable,
         blocks,
         estimated_rows,
     }))
+}
+
+/// What the primary key and the replica identity index can do.
+#[derive(Default)]
+struct KeyIndexes {
+    primary_key_index: Option<String>,
+    primary_key_deferrable: bool,
+    identity_index_name: Option<String>,
+    identity_index_usable: bool,
+}
+
+async fn key_indexes(client: &Client, oid: u32) -> Result<KeyIndexes, tokio_postgres::Error> {
+    let mut keys = KeyIndexes::default();
+    for r in client
+        .query(
+            "SELECT ic.relname::text, i.indisprimary, i.indisreplident, NOT i.indimmediate, \
+                    i.indisunique AND i.indimmediate AND i.indisvalid \
+                      AND i.indpred IS NULL AND i.indexprs IS NULL \
+                      AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey::int2[]) k(n) \
+                                      LEFT JOIN pg_attribute a \
+                                        ON a.attrelid = i.indrelid AND a.attnum = k.n \
+                                      WHERE a.attnotnull IS NOT TRUE) \
+             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
+             WHERE i.indrelid = $1 AND (i.indisprimary OR i.indisreplident)",
+            &[&oid],
+        )
+        .await?
+    {
+        let name: String = r.get(0);
+        if r.get::<_, bool>(1) {
+            keys.primary_key_index = Some(name.clone());
+            keys.primary_key_deferrable = r.get(3);
+        }
+        if r.get::<_, bool>(2) {
+            keys.identity_index_name = Some(name);
+            keys.identity_index_usable = r.get(4);
+        }
+    }
+    Ok(keys)
 }
 
 /// A secondary index on the source, as plain columns where possible.

@@ -95,27 +95,8 @@ pub async fn check_source(
             });
             continue;
         };
-        if info.identity().is_none() {
-            let quoted = table.table.quoted();
-            problems.push(Problem {
-                message: format!(
-                    "table `{}` has no primary key{}; strangler will not add it to a \
-                     publication, because the monolith's own UPDATE and DELETE statements on it \
-                     would then fail",
-                    table.name,
-                    if info.replica_identity == 'f' {
-                        " (REPLICA IDENTITY FULL keeps the monolith working, but gives the \
-                         sync no key to apply changes by)"
-                    } else {
-                        " or replica identity index"
-                    }
-                ),
-                fix: format!(
-                    "add a key: `ALTER TABLE {quoted} ADD PRIMARY KEY (<columns>);` (or a unique \
-                     index on NOT NULL columns and `ALTER TABLE {quoted} REPLICA IDENTITY USING \
-                     INDEX <index>;`)"
-                ),
-            });
+        if let Some(problem) = identity_problem(table, &info) {
+            problems.push(problem);
         }
         for name in table.rename.keys().chain(table.exclude.iter()) {
             if info.column(name).is_none() {
@@ -146,6 +127,81 @@ pub async fn check_source(
         infos.push(info);
     }
     Ok((infos, problems))
+}
+
+/// Why the monolith's table cannot be published, judged by the identity
+/// PostgreSQL will really use (`relreplident`), or `None` when it can. A
+/// table refused here is never added to a publication: published without a
+/// usable identity, the monolith's own UPDATE and DELETE on it would fail.
+fn identity_problem(table: &TableSpec, info: &TableInfo) -> Option<Problem> {
+    if info.identity().is_some() {
+        return None;
+    }
+    let quoted = table.table.quoted();
+    let name = &table.name;
+    let consequence = "strangler will not add it to a publication, because the monolith's own \
+                       UPDATE and DELETE statements on it would then fail";
+    let use_index = format!(
+        "a unique, non-deferrable index on NOT NULL columns and `ALTER TABLE {quoted} REPLICA \
+         IDENTITY USING INDEX <index>;`"
+    );
+    let key_columns = info
+        .primary_key
+        .iter()
+        .map(|k| crate::spec::quote_ident(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(match (info.replica_identity, &info.primary_key_index) {
+        ('d', Some(pk)) if info.primary_key_deferrable => Problem {
+            message: format!(
+                "table `{name}`'s primary key `{pk}` is DEFERRABLE, and PostgreSQL cannot use a \
+                 deferrable key as replica identity; {consequence}"
+            ),
+            fix: format!(
+                "make the key immediate: `ALTER TABLE {quoted} DROP CONSTRAINT {}, ADD PRIMARY \
+                 KEY ({key_columns});` (or keep it and add {use_index})",
+                crate::spec::quote_ident(pk)
+            ),
+        },
+        ('n', _) => Problem {
+            message: format!("table `{name}` has REPLICA IDENTITY NOTHING; {consequence}"),
+            fix: format!(
+                "`ALTER TABLE {quoted} REPLICA IDENTITY DEFAULT;` with a non-deferrable primary \
+                 key, or {use_index}"
+            ),
+        },
+        ('i', _) => Problem {
+            message: match &info.identity_index_name {
+                Some(index) => format!(
+                    "table `{name}`'s replica identity index `{index}` cannot identify rows (it \
+                     must be unique, not deferrable, not partial, without expressions, on NOT \
+                     NULL columns); {consequence}"
+                ),
+                None => format!(
+                    "table `{name}` has REPLICA IDENTITY USING INDEX, but that index was \
+                     dropped; {consequence}"
+                ),
+            },
+            fix: format!(
+                "add {use_index}, or `ALTER TABLE {quoted} REPLICA IDENTITY DEFAULT;` with a \
+                 non-deferrable primary key"
+            ),
+        },
+        (ident, _) => Problem {
+            message: format!(
+                "table `{name}` has no primary key{}; {consequence}",
+                if ident == 'f' {
+                    " (REPLICA IDENTITY FULL keeps the monolith working, but gives the sync no \
+                     key to apply changes by)"
+                } else {
+                    " or replica identity index"
+                }
+            ),
+            fix: format!(
+                "add a key: `ALTER TABLE {quoted} ADD PRIMARY KEY (<columns>);` (or {use_index})"
+            ),
+        },
+    })
 }
 
 /// Checks the service's tables against the monolith's: every mapped column

@@ -143,3 +143,77 @@ async fn unusual_output_settings_on_either_side_change_no_value() {
     assert!(report.is_ok(), "{report:?}");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn preflight_checks_the_identity_postgres_really_uses() {
+    let (source, target) = pair().await;
+    source
+        .run_script(
+            "CREATE TABLE deferred (id int PRIMARY KEY DEFERRABLE INITIALLY IMMEDIATE, v int);
+             CREATE TABLE nothing (id int PRIMARY KEY, v int);
+             ALTER TABLE nothing REPLICA IDENTITY NOTHING;
+             CREATE TABLE by_index (id int NOT NULL, v int);
+             CREATE UNIQUE INDEX by_index_id ON by_index (id);
+             ALTER TABLE by_index REPLICA IDENTITY USING INDEX by_index_id;
+             CREATE TABLE full_key (id int PRIMARY KEY, v int);
+             ALTER TABLE full_key REPLICA IDENTITY FULL;
+             INSERT INTO deferred VALUES (1, 1), (2, 2);",
+        )
+        .await
+        .expect("source schema");
+    target
+        .run_script(
+            "CREATE TABLE deferred (id int PRIMARY KEY, v int);
+             CREATE TABLE nothing (id int PRIMARY KEY, v int);
+             CREATE TABLE by_index (id int PRIMARY KEY, v int);
+             CREATE TABLE full_key (id int PRIMARY KEY, v int);",
+        )
+        .await
+        .expect("target schema");
+    let tables = "[[service.table]]\nname = \"deferred\"\nstage = \"syncing\"\n\
+                  [[service.table]]\nname = \"nothing\"\nstage = \"syncing\"\n\
+                  [[service.table]]\nname = \"by_index\"\nstage = \"syncing\"\n\
+                  [[service.table]]\nname = \"full_key\"\nstage = \"syncing\"\n";
+    let spec = spec(&plan(&source, &target, tables));
+    let text = strangler_sync::check(&spec)
+        .await
+        .expect_err("a deferrable key and REPLICA IDENTITY NOTHING are refused")
+        .to_string();
+    for expected in [
+        "table `deferred`'s primary key `deferred_pkey` is DEFERRABLE",
+        "ALTER TABLE \"public\".\"deferred\" DROP CONSTRAINT \"deferred_pkey\", ADD PRIMARY KEY (\"id\");",
+        "REPLICA IDENTITY USING INDEX <index>;",
+        "table `nothing` has REPLICA IDENTITY NOTHING",
+        "ALTER TABLE \"public\".\"nothing\" REPLICA IDENTITY DEFAULT;",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("by_index") && !text.contains("full_key"),
+        "{text}"
+    );
+    // `run` refuses too and publishes nothing: the monolith still writes.
+    let err = start(&spec)
+        .task
+        .await
+        .expect("the run did not panic")
+        .expect_err("run refuses");
+    assert!(err.to_string().contains("deferred_pkey"), "{err}");
+    let src = source.connect().await.expect("connect");
+    let published: i64 = src
+        .query_one("SELECT count(*) FROM pg_publication_tables", &[])
+        .await
+        .expect("publications")
+        .get(0);
+    assert_eq!(published, 0);
+    src.batch_execute("UPDATE deferred SET v = 10 WHERE id = 1; DELETE FROM deferred WHERE id = 2")
+        .await
+        .expect("the monolith still updates and deletes");
+    // An index identity and FULL with a key pass.
+    let mut fine = spec.clone();
+    fine.tables
+        .retain(|t| t.name == "by_index" || t.name == "full_key");
+    strangler_sync::check(&fine)
+        .await
+        .expect("USING INDEX and FULL with a key pass");
+}
