@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use strangler_analyzer::cluster::{
-    self, Granularity, SuggestConfig, SuggestError, plan as plan_out, read_truth, report, score,
+    self, Granularity, SuggestConfig, SuggestError, Truth, plan as plan_out, read_truth, report,
+    score,
 };
 use strangler_analyzer::{Config, Format, HistoryConfig};
 use strangler_plan::PlanFile;
@@ -95,7 +96,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     if let Some(truth) = &truth {
-        score(&mut suggestion, truth);
+        score(&analysis, &mut suggestion, truth);
     }
     for warning in &suggestion.warnings {
         tracing::warn!("{warning}");
@@ -143,10 +144,7 @@ fn suggest_settings(
     args: &AnalyzeArgs,
     existing: Option<&PlanFile>,
     settings: &strangler_plan::AnalyzeSettings,
-) -> anyhow::Result<(
-    SuggestConfig,
-    Option<std::collections::BTreeMap<String, String>>,
-)> {
+) -> anyhow::Result<(SuggestConfig, Option<Truth>)> {
     let mut config = SuggestConfig::from_settings(settings)?;
     match args.granularity {
         Some(GranularityArg::Function) => config.granularity = Granularity::Function,
@@ -221,7 +219,7 @@ fn monolith_name(analysis: &strangler_analyzer::Analysis, repo: &std::path::Path
 fn sweep(
     analysis: &strangler_analyzer::Analysis,
     config: &mut SuggestConfig,
-    truth: Option<&std::collections::BTreeMap<String, String>>,
+    truth: Option<&Truth>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     config.services = None;
@@ -230,7 +228,7 @@ fn sweep(
         config.resolution = resolution;
         let mut s = cluster::suggest(analysis, config)?;
         if let Some(truth) = truth {
-            score(&mut s, truth);
+            score(analysis, &mut s, truth);
         }
         rows.push(serde_json::json!({
             "resolution": resolution,

@@ -16,8 +16,16 @@ fn shop_matches_its_ground_truth_at_default_settings() {
     let truth =
         read_truth(&std::fs::read_to_string(shop().join("ground-truth.toml")).unwrap()).unwrap();
     let mut suggestion = suggest(&analysis, &SuggestConfig::default()).unwrap();
-    score(&mut suggestion, &truth);
+    score(&analysis, &mut suggestion, &truth);
     let (mojofm, ari) = (suggestion.mojofm.unwrap(), suggestion.ari.unwrap());
+    // Every unit of the reference is scored, its shared ones included, and
+    // the analysis has all of them.
+    let comparison = suggestion.comparison.as_ref().unwrap();
+    assert_eq!(
+        (comparison.scored, comparison.missing.len()),
+        (truth.len(), 0),
+        "{comparison:?}"
+    );
     let services: Vec<String> = suggestion
         .services
         .iter()
@@ -56,7 +64,7 @@ fn seeds_agree_closely() {
             },
         )
         .unwrap();
-        score(&mut s, &truth);
+        score(&analysis, &mut s, &truth);
         scores.push(s.mojofm.unwrap());
     }
     let mean = scores.iter().sum::<f64>() / scores.len() as f64;

@@ -48,11 +48,29 @@ pub fn text(s: &Suggestion) -> String {
         "  modularity {:.3}, SM {:.3}, ICP {:.3}, IFN {:.2}, NED {:.3}, {} cross-service calls, {} shared tables",
         m.modularity, m.sm, m.icp, m.ifn, m.ned, m.cross_service_calls, m.shared_tables
     );
-    if let (Some(mojofm), Some(ari)) = (s.mojofm, s.ari) {
+    if let Some(c) = &s.comparison {
         let _ = writeln!(
             out,
-            "  against the reference: MoJoFM {mojofm:.1}, adjusted Rand index {ari:.3}"
+            "  against the reference: MoJoFM {:.1}, adjusted Rand index {:.3} (one-service baseline: MoJoFM {:.1})",
+            c.mojofm, c.ari, c.baseline_mojofm
         );
+        let _ = writeln!(
+            out,
+            "  scored {} of the reference's {} units; {} of its {} business modules left in shared; {} units of the analysis not in the reference (not scored)",
+            c.scored,
+            c.truth_units,
+            c.business_modules_shared,
+            c.business_modules,
+            c.unlabelled.len()
+        );
+        if !c.missing.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {} units of the reference are not in the analysis (scored as singletons): {}",
+                c.missing.len(),
+                c.missing.join(", ")
+            );
+        }
     }
     for service in &s.services {
         let _ = writeln!(

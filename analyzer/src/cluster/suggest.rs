@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::compare::Comparison;
 use super::coupling::{Coupling, Granularity, Weights};
 use super::leiden::{DEFAULT_SEED, LeidenConfig, leiden};
 use super::metrics::{Metrics, ServiceMetrics, metrics};
@@ -118,6 +119,10 @@ pub struct Suggestion {
     /// Adjusted Rand index against a reference (`--truth`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ari: Option<f64>,
+    /// The whole comparison with a reference (`--truth`): the scores, the
+    /// one-service baseline and what was counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
 }
 
 /// One suggested service.
@@ -357,6 +362,7 @@ pub fn evaluate(
         granularity,
         mojofm: None,
         ari: None,
+        comparison: None,
     }
 }
 
@@ -643,6 +649,7 @@ fn build(
         granularity: config.granularity,
         mojofm: None,
         ari: None,
+        comparison: None,
     }
 }
 
