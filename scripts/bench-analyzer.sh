@@ -3,14 +3,16 @@
 # to the floor (syn + sqlparser on the same files, in parallel, nothing else),
 # at 1x, 2x and 4x the corpus. See analyzer/BENCH.md.
 #
-#   scripts/bench-analyzer.sh [--runs N] [--scales "1 2 4"] [--no-build] [--no-threads]
+#   scripts/bench-analyzer.sh [--runs N] [--scales "1 2 4"] [--no-build] [--no-threads] [--no-scores]
 #
 # Builds `target/release/examples/bench` (once), gathers the corpus with
 # scripts/gather-corpus.sh if target/bench-corpus is missing, warms the file
 # cache, then per scale runs each mode (parse, analyze, and parse-keep for
 # the memory syn's trees alone take) N times (default 5), each in a fresh
 # process, and reports the medians. Unless --no-threads, it also times
-# parse and analyze on one thread at the smallest scale.
+# parse and analyze on one thread at the smallest scale. Unless --no-scores,
+# it ends with scripts/score-corpus.sh: MoJoFM, ARI and route recall on the
+# development corpus (../shared/corpus, or $CORPUS).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,13 +20,15 @@ runs=5
 scales="1 2 4"
 build=1
 threads_compare=1
+scores=1
 while (($#)); do
     case $1 in
     --runs) runs=$2; shift 2 ;;
     --scales) scales=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-threads) threads_compare=0; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    --no-scores) scores=0; shift ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench-analyzer: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -164,4 +168,16 @@ if ((threads_compare)); then
     awk -v p="$p1" -v a="$a1" -v m="$am1" 'BEGIN { printf "| 1 | %.3f | %.3f | %.2f | %d |\n", p, a, a / p, m }'
     awk -v a="${atime[$s]}" -v a1="$a1" -v p="${ptime[$s]}" -v p1="$p1" \
         'BEGIN { printf "speed-up from threads: parse-only %.2fx, analyze %.2fx\n", p1 / p, a1 / a }'
+fi
+
+if ((scores)); then
+    echo
+    if [[ -d ${CORPUS:-$repo/../shared/corpus} ]]; then
+        echo "scores on the development corpus (scripts/score-corpus.sh):"
+        score_flags=()
+        ((build)) || score_flags=(--no-build)
+        scripts/score-corpus.sh "${score_flags[@]}" || echo "warning: scripts/score-corpus.sh failed" >&2
+    else
+        echo "scores on the development corpus: skipped, no corpus at ${CORPUS:-$repo/../shared/corpus}"
+    fi
 fi
