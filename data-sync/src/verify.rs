@@ -75,7 +75,8 @@ pub struct TableVerify {
 pub struct RangeMismatch {
     /// The range's first key (inclusive), when the table is split by key.
     pub from: Option<i64>,
-    /// The range's end (exclusive).
+    /// The range's end (exclusive; `i64::MAX` when the range runs to the
+    /// largest bigint, which it then includes).
     pub to: Option<i64>,
     /// Rows in the range on the monolith.
     pub source_rows: i64,
@@ -87,12 +88,54 @@ pub struct RangeMismatch {
     pub target_hash: i64,
 }
 
-/// How a table is split: `bucket = (key - low) / width` on an integer key.
+/// How a table is split: `bucket = floor((key - low) / width)` on an
+/// integer key, computed in `numeric` (SQL) and `i128` (here), so that keys
+/// anywhere in the type's domain, `-2^63` to `2^63 - 1`, cannot overflow.
 #[derive(Debug, Clone, Copy)]
 struct Split {
     low: i64,
-    width: i64,
+    width: i128,
     buckets: i64,
+}
+
+impl Split {
+    /// Splits `[low, high]` into `buckets` ranges of equal width.
+    fn new(low: i64, high: i64, buckets: i64) -> Split {
+        let span = i128::from(high) - i128::from(low) + 1;
+        let buckets = buckets.max(1);
+        let width = (span + i128::from(buckets) - 1) / i128::from(buckets);
+        Split {
+            low,
+            width: width.max(1),
+            buckets,
+        }
+    }
+
+    /// The SQL for a key's bucket. Keys outside `[low, high]` (rows only
+    /// the service has) go to bucket `-1` (below) or `buckets` (above).
+    fn bucket_sql(self, key: &str) -> String {
+        // `div` truncates exactly; `/` on numeric rounds its quotient, which
+        // can carry a key into the next bucket.
+        format!(
+            "CASE WHEN {key} < '{low}'::bigint THEN -1 ELSE least(div({key}::numeric - \
+             '{low}'::numeric, '{width}'::numeric), {buckets}) END::bigint",
+            low = self.low,
+            width = self.width,
+            buckets = self.buckets
+        )
+    }
+
+    /// Bucket `b`'s keys, `[from, to)`, or a superset of them where a bound
+    /// would not fit a bigint (`to = None`: no upper bound). A query
+    /// filtered by it still groups by [`Split::bucket_sql`].
+    fn range(self, bucket: i64) -> (i64, Option<i64>) {
+        if bucket < 0 {
+            return (i64::MIN, Some(self.low));
+        }
+        let at = |b: i64| i128::from(self.low) + i128::from(b) * self.width;
+        let from = i64::try_from(at(bucket)).unwrap_or(i64::MAX);
+        (from, i64::try_from(at(bucket + 1)).ok())
+    }
 }
 
 type Buckets = BTreeMap<i64, (i64, i64)>;
@@ -123,13 +166,12 @@ impl Sides<'_> {
         match self.split {
             None => format!("SELECT 0::bigint, count(*), coalesce(bit_xor({hash}), 0) FROM {name}"),
             Some(s) => {
-                let bucket = format!("floor(({key}::numeric - {}) / {})::bigint", s.low, s.width);
+                let bucket = s.bucket_sql(key);
                 let filter = only.map_or(String::new(), |b| {
-                    format!(
-                        " WHERE {key} >= {} AND {key} < {}",
-                        s.low + b * s.width,
-                        s.low + (b + 1) * s.width
-                    )
+                    let (from, to) = s.range(b);
+                    let upper =
+                        to.map_or(String::new(), |to| format!(" AND {key} < '{to}'::bigint"));
+                    format!(" WHERE {key} >= '{from}'::bigint{upper}")
                 });
                 format!(
                     "SELECT {bucket} AS b, count(*), coalesce(bit_xor({hash}), 0) FROM {name}{filter} \
@@ -238,13 +280,7 @@ pub async fn verify(spec: &SyncSpec, options: &VerifyOptions) -> Result<VerifyRe
             {
                 let count: i64 = row.get(2);
                 let buckets = (count / options.rows_per_range.max(1)).clamp(1, 1024);
-                let span = high - low + 1;
-                let width = (span + buckets - 1) / buckets;
-                split = Some(Split {
-                    low,
-                    width: width.max(1),
-                    buckets,
-                });
+                split = Some(Split::new(low, high, buckets));
             }
         }
         let sides = Sides {
@@ -302,9 +338,10 @@ pub async fn verify(spec: &SyncSpec, options: &VerifyOptions) -> Result<VerifyRe
                 }
             }
             if !matched {
-                let range = sides
-                    .split
-                    .map(|s| (s.low + bucket * s.width, s.low + (bucket + 1) * s.width));
+                let range = sides.split.map(|s| {
+                    let (from, to) = s.range(bucket);
+                    (from, to.unwrap_or(i64::MAX))
+                });
                 mismatches.push(RangeMismatch {
                     from: range.map(|r| r.0),
                     to: range.map(|r| r.1),

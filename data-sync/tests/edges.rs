@@ -217,3 +217,110 @@ async fn preflight_checks_the_identity_postgres_really_uses() {
         .await
         .expect("USING INDEX and FULL with a key pass");
 }
+
+/// A mismatch's key range as `verify` reports it.
+type KeyRange = (Option<i64>, Option<i64>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verify_compares_keys_across_the_whole_domain_of_their_type() {
+    let (source, target) = pair().await;
+    let ddl = "CREATE TABLE k2 (id int2 PRIMARY KEY, v text);
+               CREATE TABLE k4 (id int4 PRIMARY KEY, v text);
+               CREATE TABLE k8 (id int8 PRIMARY KEY, v text);
+               CREATE TABLE kt (id text PRIMARY KEY, v text);";
+    source.run_script(ddl).await.expect("source schema");
+    target.run_script(ddl).await.expect("target schema");
+    source
+        .run_script(
+            "INSERT INTO k2 VALUES (-32768, 'min'), (0, 'zero'), (32767, 'max');
+             INSERT INTO k4 VALUES (-2147483648, 'min'), (0, 'zero'), (2147483647, 'max');
+             INSERT INTO k8 VALUES (-9223372036854775808, 'min'), (0, 'zero'),
+                                   (9223372036854775807, 'max');
+             INSERT INTO kt VALUES ('', 'empty'), ('a', 'a'), (repeat('z', 3000), 'long');",
+        )
+        .await
+        .expect("rows");
+    let tables = ["k2", "k4", "k8", "kt"]
+        .map(|t| format!("[[service.table]]\nname = \"{t}\"\nstage = \"syncing\"\n"))
+        .concat();
+    let spec = spec(&plan(&source, &target, &tables));
+    let running = start(&spec);
+    let src = source.connect().await.expect("connect");
+    let tgt = target.connect().await.expect("connect");
+    wait_for(
+        &tgt,
+        "SELECT count(*) = 4 AND bool_and(state IN ('catching_up','streaming')) \
+         FROM strangler.table_state",
+        "the copy",
+    )
+    .await;
+    src.batch_execute("UPDATE k8 SET v = 'max!' WHERE id = 9223372036854775807")
+        .await
+        .expect("a streamed change");
+    wait_caught_up(&src, &tgt, &spec.slot).await;
+    // One range per row: the widest spans a bucket can have.
+    let options = strangler_sync::VerifyOptions {
+        rows_per_range: 1,
+        rechecks: 1,
+        ..strangler_sync::VerifyOptions::default()
+    };
+    let report = strangler_sync::verify(&spec, &options)
+        .await
+        .expect("verify on extreme keys");
+    assert!(report.is_ok(), "{report:?}");
+    let ranges: Vec<(String, usize)> = report
+        .tables
+        .iter()
+        .map(|t| (t.table.clone(), t.ranges))
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            ("k2".to_owned(), 3),
+            ("k4".to_owned(), 3),
+            ("k8".to_owned(), 3),
+            ("kt".to_owned(), 1)
+        ]
+    );
+    // Planted differences at both ends and outside the monolith's range
+    // are found, rechecked with range filters, and reported.
+    tgt.batch_execute(
+        "DELETE FROM k8 WHERE id = 9223372036854775807;
+         UPDATE k2 SET v = 'changed' WHERE id = -32768;
+         DELETE FROM k4 WHERE id = 0; INSERT INTO k4 VALUES (1, 'extra');
+         UPDATE kt SET v = 'changed' WHERE id = '';",
+    )
+    .await
+    .expect("plant differences");
+    let report = strangler_sync::verify(&spec, &options)
+        .await
+        .expect("verify with differences");
+    let found: Vec<(String, Vec<KeyRange>)> = report
+        .tables
+        .iter()
+        .map(|t| {
+            (
+                t.table.clone(),
+                t.mismatches.iter().map(|m| (m.from, m.to)).collect(),
+            )
+        })
+        .collect();
+    let third = ((1i128 << 64) + 2) / 3;
+    let k8_last = i64::try_from(i128::from(i64::MIN) + 2 * third).expect("fits");
+    assert_eq!(
+        found,
+        [
+            ("k2".to_owned(), vec![(Some(-32768), Some(-32768 + 21846))]),
+            (
+                "k4".to_owned(),
+                vec![(
+                    Some(i64::from(i32::MIN) + 1_431_655_766),
+                    Some(i64::from(i32::MIN) + 2 * 1_431_655_766)
+                )]
+            ),
+            ("k8".to_owned(), vec![(Some(k8_last), Some(i64::MAX))]),
+            ("kt".to_owned(), vec![(None, None)]),
+        ]
+    );
+    running.stop().await;
+}
