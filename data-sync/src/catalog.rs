@@ -52,6 +52,9 @@ pub struct TableInfo {
     pub blocks: i64,
     /// The planner's row estimate (0 when never analyzed).
     pub estimated_rows: i64,
+    /// A partitioned table (`relkind = 'p'`): it holds no rows itself, and
+    /// its changes are published under its partitions' names.
+    pub partitioned: bool,
 }
 
 impl TableInfo {
@@ -90,7 +93,7 @@ pub async fn table_info(client: &Client, table: &TableName) -> Result<Option<Tab
         .query_opt(
             "SELECT c.oid, c.relreplident::text, \
                     (pg_relation_size(c.oid) / current_setting('block_size')::int)::bigint, \
-                    greatest(c.reltuples, 0)::bigint \
+                    greatest(c.reltuples, 0)::bigint, c.relkind = 'p' \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
             &[&table.schema, &table.name],
@@ -104,6 +107,7 @@ pub async fn table_info(client: &Client, table: &TableName) -> Result<Option<Tab
     let ident: String = row.get(1);
     let blocks: i64 = row.get(2);
     let estimated_rows: i64 = row.get(3);
+    let partitioned: bool = row.get(4);
     let columns = client
         .query(
             "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.atttypid, \
@@ -164,6 +168,7 @@ pub async fn table_info(client: &Client, table: &TableName) -> Result<Option<Tab
         identity_index_usable: keys.identity_index_usable,
         blocks,
         estimated_rows,
+        partitioned,
     }))
 }
 
@@ -204,6 +209,25 @@ async fn key_indexes(client: &Client, oid: u32) -> Result<KeyIndexes, tokio_post
         }
     }
     Ok(keys)
+}
+
+/// The leaf partitions of the partitioned table `oid`, schema-qualified
+/// where they are not in `public`, in name order.
+pub async fn leaf_partitions(client: &Client, oid: u32) -> Result<Vec<String>, Error> {
+    Ok(client
+        .query(
+            "SELECT CASE WHEN n.nspname = 'public' THEN c.relname::text \
+                         ELSE n.nspname || '.' || c.relname END \
+             FROM pg_partition_tree($1::oid::regclass) p \
+             JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE p.isleaf ORDER BY 1",
+            &[&oid],
+        )
+        .await
+        .ctx(|| "reading partitions".to_owned())?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 /// A secondary index on the source, as plain columns where possible.

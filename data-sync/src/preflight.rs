@@ -95,6 +95,32 @@ pub async fn check_source(
             });
             continue;
         };
+        if info.partitioned {
+            let leaves = catalog::leaf_partitions(client, info.oid).await?;
+            problems.push(Problem {
+                message: format!(
+                    "table `{}` is partitioned; strangler does not sync a partitioned table \
+                     through its parent yet (its changes are published under its partitions' \
+                     names)",
+                    table.name
+                ),
+                fix: if leaves.is_empty() {
+                    "remove it from the plan until it has partitions, then list those instead"
+                        .to_owned()
+                } else {
+                    format!(
+                        "list its partitions in the plan instead of it ({}), each as a table \
+                         of its own",
+                        leaves
+                            .iter()
+                            .map(|l| format!("`{l}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+            });
+            continue;
+        }
         if let Some(problem) = identity_problem(table, &info) {
             problems.push(problem);
         }

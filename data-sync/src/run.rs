@@ -193,25 +193,49 @@ async fn attempt(
         None
     };
     drop(source);
-    let conn = match conn {
-        Some(c) => c,
-        None => {
-            ReplConnection::connect(&spec.source, &format!("strangler-sync-{}", spec.service))
-                .await?
+    let fresh = conn.is_some();
+    let started = async {
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                ReplConnection::connect(&spec.source, &format!("strangler-sync-{}", spec.service))
+                    .await?
+            }
+        };
+        let applier = Applier::new(
+            target,
+            Some(&spec.slot),
+            &spec.service,
+            tables,
+            start,
+            catch_up_to,
+            Arc::clone(metrics),
+        )
+        .await?;
+        let stream = Stream::start(
+            conn,
+            &spec.slot,
+            &spec.publication,
+            start,
+            metrics,
+            options.feedback_interval,
+        )
+        .await?;
+        Ok::<_, Error>((applier, stream))
+    }
+    .await;
+    let (applier, stream) = match started {
+        Ok(started) => started,
+        // `run` ends here: the slot it just created must not hold WAL. A
+        // lost connection is retried from the recorded copy instead.
+        Err(e) if fresh && !e.is_transient() => {
+            drop_unused_slot(spec, None).await;
+            return Err(e);
         }
+        Err(e) => return Err(e),
     };
-    let applier = Applier::new(
-        target,
-        Some(&spec.slot),
-        &spec.service,
-        tables,
-        start,
-        catch_up_to,
-        Arc::clone(metrics),
-    )
-    .await?;
     let signals = Signals { shutdown, specs };
-    session(spec, options, conn, start, applier, metrics, signals).await
+    session(spec, options, stream, start, applier, metrics, signals).await
 }
 
 /// The signals a session listens to besides its stream.
@@ -324,7 +348,7 @@ async fn prepare(
         checked.len(),
         created.consistent_point
     );
-    copy_and_record(
+    if let Err(e) = copy_and_record(
         spec,
         options,
         target,
@@ -333,8 +357,60 @@ async fn prepare(
         created.consistent_point,
         true,
     )
-    .await?;
+    .await
+    {
+        // Without a recorded copy the slot is of no use (a retry starts
+        // afresh), and left behind it would hold the monolith's WAL.
+        drop_unused_slot(spec, Some(conn)).await;
+        return Err(e);
+    }
     Ok((Some(conn), created.consistent_point))
+}
+
+/// Drops the service's slot after a run that created it failed before
+/// streaming from it, so that it retains no WAL on the monolith: on `conn`
+/// while it is open, else on a new replication connection (`WAIT`ing for
+/// the old walsender to let go). A failure is logged with the manual fix.
+async fn drop_unused_slot(spec: &SyncSpec, conn: Option<ReplConnection>) {
+    let sql = format!(
+        "DROP_REPLICATION_SLOT {}",
+        crate::spec::quote_ident(&spec.slot)
+    );
+    if let Some(mut conn) = conn
+        && conn.simple_query(&sql).await.is_ok()
+    {
+        tracing::info!(service = %spec.service, "dropped slot {}: the run failed before streaming", spec.slot);
+        return;
+    }
+    let again = async {
+        let mut conn =
+            ReplConnection::connect(&spec.source, &format!("strangler-sync-{}", spec.service))
+                .await?;
+        conn.simple_query(&format!("{sql} WAIT")).await
+    };
+    match tokio::time::timeout(Duration::from_secs(10), again).await {
+        Ok(Ok(_)) => tracing::info!(
+            service = %spec.service,
+            "dropped slot {}: the run failed before streaming",
+            spec.slot
+        ),
+        Ok(Err(e)) => tracing::warn!(
+            service = %spec.service,
+            "could not drop slot {} after the failed run ({e}); it retains WAL on the monolith \
+             until `strangler sync run` starts again or it is dropped with \
+             `SELECT pg_drop_replication_slot('{}');`",
+            spec.slot,
+            spec.slot
+        ),
+        Err(_) => tracing::warn!(
+            service = %spec.service,
+            "slot {} is still in use 10 s after the failed run; it retains WAL on the monolith \
+             until `strangler sync run` starts again or it is dropped with \
+             `SELECT pg_drop_replication_slot('{}');`",
+            spec.slot,
+            spec.slot
+        ),
+    }
 }
 
 /// Copies `tables` in `snapshot` and, in one target transaction, marks them
@@ -378,26 +454,17 @@ async fn copy_and_record(
     Ok(())
 }
 
-/// Streams from `start` and applies until shutdown, a plan change that
+/// Applies `stream` (started at `start`) until shutdown, a plan change that
 /// needs a restart, or an error.
 async fn session(
     spec: &SyncSpec,
     options: &RunOptions,
-    conn: ReplConnection,
+    mut stream: Stream,
     start: Lsn,
     mut applier: Applier,
     metrics: &Arc<Metrics>,
     mut signals: Signals<'_>,
 ) -> Result<Ended, Error> {
-    let mut stream = Stream::start(
-        conn,
-        &spec.slot,
-        &spec.publication,
-        start,
-        metrics,
-        options.feedback_interval,
-    )
-    .await?;
     tracing::info!(service = %spec.service, "streaming from {start}");
     let mut current = spec.clone();
     let mut joining = None;

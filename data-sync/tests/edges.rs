@@ -324,3 +324,107 @@ async fn verify_compares_keys_across_the_whole_domain_of_their_type() {
     );
     running.stop().await;
 }
+
+/// The service's replication slots on the monolith.
+async fn slots(source: &Client) -> Vec<String> {
+    rows(
+        source,
+        "SELECT slot_name FROM pg_replication_slots ORDER BY 1",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partitioned_table_is_refused_and_a_failed_copy_leaves_no_slot() {
+    let (source, target) = pair().await;
+    source
+        .run_script(
+            "CREATE TABLE events (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+             CREATE TABLE events_2024 PARTITION OF events
+                 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+             CREATE TABLE events_2025 PARTITION OF events
+                 FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+             INSERT INTO events VALUES (1, '2024-05-01'), (2, '2025-05-01');
+             CREATE TABLE limited (id int PRIMARY KEY, v int);
+             INSERT INTO limited SELECT g, g FROM generate_series(1, 10) g;",
+        )
+        .await
+        .expect("source schema");
+    target
+        .run_script(
+            "CREATE TABLE events (id int, at date, PRIMARY KEY (id, at));
+             CREATE TABLE events_2024 (id int, at date, PRIMARY KEY (id, at));
+             CREATE TABLE limited (id int PRIMARY KEY, v int CHECK (v < 5));",
+        )
+        .await
+        .expect("target schema");
+    let src = source.connect().await.expect("connect");
+    let tgt = target.connect().await.expect("connect");
+
+    // The partitioned parent: refused by `check` and `run` with the fix.
+    let parent = spec(&plan(
+        &source,
+        &target,
+        "[[service.table]]\nname = \"events\"\nstage = \"syncing\"\n",
+    ));
+    let text = strangler_sync::check(&parent)
+        .await
+        .expect_err("a partitioned table is refused")
+        .to_string();
+    for expected in [
+        "table `events` is partitioned",
+        "list its partitions in the plan instead of it (`events_2024`, `events_2025`)",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let err = start(&parent)
+        .task
+        .await
+        .expect("no panic")
+        .expect_err("run refuses");
+    assert!(err.to_string().contains("partitioned"), "{err}");
+    assert!(slots(&src).await.is_empty(), "preflight creates no slot");
+
+    // A copy that fails (the service's CHECK refuses a row) ends the run,
+    // and the slot it created is dropped: no WAL retained.
+    let limited = spec(&plan(
+        &source,
+        &target,
+        "[[service.table]]\nname = \"limited\"\nstage = \"syncing\"\n",
+    ));
+    let err = start(&limited)
+        .task
+        .await
+        .expect("no panic")
+        .expect_err("the copy fails");
+    assert!(err.to_string().contains("copying limited"), "{err}");
+    assert!(slots(&src).await.is_empty(), "{:?}", slots(&src).await);
+
+    // The fix the refusal gives works: a partition listed as a table syncs,
+    // copied and streamed (rows written through the parent).
+    let leaf = spec(&plan(
+        &source,
+        &target,
+        "[[service.table]]\nname = \"events_2024\"\nstage = \"syncing\"\n",
+    ));
+    let running = start(&leaf);
+    wait_for(
+        &tgt,
+        "SELECT count(*) = 1 AND bool_and(state IN ('catching_up','streaming')) \
+         FROM strangler.table_state",
+        "the copy",
+    )
+    .await;
+    src.batch_execute(
+        "INSERT INTO events VALUES (3, '2024-06-01'), (4, '2025-06-01');
+         UPDATE events SET id = 10 WHERE id = 1;",
+    )
+    .await
+    .expect("writes through the parent");
+    wait_caught_up(&src, &tgt, &leaf.slot).await;
+    assert_eq!(
+        rows(&tgt, "SELECT * FROM events_2024 ORDER BY id").await,
+        ["(3,2024-06-01)", "(10,2024-05-01)"]
+    );
+    running.stop().await;
+}
