@@ -387,6 +387,57 @@ pub async fn preflight(
     Err(Error::Preflight(problems))
 }
 
+/// [`preflight`] as `run` does it at every (re)start: a table already in
+/// `error` (named in `failed`, say after the monolith's table changed
+/// shape) that no longer passes is left out, with its problems logged, and
+/// stays in `error`; the other tables go on. Any other problem fails as in
+/// [`preflight`].
+pub async fn preflight_sparing_failed(
+    source: &Client,
+    target: &Client,
+    spec: &SyncSpec,
+    failed: &[String],
+) -> Result<Vec<CheckedTable>, Error> {
+    let (broken, healthy): (Vec<TableSpec>, Vec<TableSpec>) = spec
+        .tables
+        .iter()
+        .cloned()
+        .partition(|t| failed.contains(&t.name));
+    let mut checked = preflight(
+        source,
+        target,
+        &SyncSpec {
+            tables: healthy,
+            ..spec.clone()
+        },
+    )
+    .await?;
+    for table in broken {
+        let name = table.name.clone();
+        let one = SyncSpec {
+            tables: vec![table],
+            ..spec.clone()
+        };
+        match preflight(source, target, &one).await {
+            Ok(passed) => checked.extend(passed),
+            Err(Error::Preflight(problems)) => {
+                let listed: Vec<String> = problems
+                    .iter()
+                    .map(|p| format!("{} (fix: {})", p.message, p.fix))
+                    .collect();
+                tracing::warn!(
+                    service = %spec.service,
+                    "table {name} stays in error and out of the stream; the others go on: {}",
+                    listed.join("; ")
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    checked.sort_by_key(|c| spec.tables.iter().position(|t| t.name == c.spec.name));
+    Ok(checked)
+}
+
 /// Runs the preflight checks for `spec` without changing anything: the
 /// problems `run` would refuse to start with, each with its fix.
 pub async fn check(spec: &SyncSpec) -> Result<(), Error> {

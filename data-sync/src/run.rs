@@ -30,7 +30,7 @@ use crate::error::{Context as _, Error};
 use crate::join::{Joining, tablesync_slot};
 use crate::lsn::Lsn;
 use crate::metrics::Metrics;
-use crate::preflight::{CheckedTable, preflight};
+use crate::preflight::{CheckedTable, preflight_sparing_failed};
 use crate::publication::ensure_publication;
 use crate::repl::ReplConnection;
 use crate::spec::{SyncSpec, TableSpec};
@@ -165,7 +165,17 @@ async fn attempt(
     )
     .await?;
     *connected = true;
-    let checked = preflight(&source, &target, spec).await?;
+    let failed: Vec<String> = if state::has_schema(&target).await? {
+        state::tables(&target, &spec.service)
+            .await?
+            .into_iter()
+            .filter(|r| r.state == TableState::Error)
+            .map(|r| r.table)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let checked = preflight_sparing_failed(&source, &target, spec, &failed).await?;
     state::ensure_schema(&target).await?;
     ensure_publication(&source, spec).await?;
     let (conn, start) = prepare(spec, options, &source, &target, &checked, *first).await?;
@@ -276,8 +286,10 @@ async fn prepare(
     }
     let progress = state::applied_lsn(target, &spec.slot).await?;
     let records = state::tables(target, &spec.service).await?;
+    // A table in `error` that preflight left out keeps its record (and
+    // its reason); only tables gone from the plan lose theirs.
     for record in &records {
-        if !checked.iter().any(|c| c.spec.name == record.table) {
+        if !spec.tables.iter().any(|t| t.name == record.table) {
             state::remove_table(target, &spec.service, &record.table).await?;
         }
     }

@@ -428,3 +428,86 @@ async fn a_partitioned_table_is_refused_and_a_failed_copy_leaves_no_slot() {
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_table_in_error_does_not_stop_the_others_at_reconnect() {
+    let (source, target) = pair().await;
+    let ddl = "CREATE TABLE a (id int PRIMARY KEY, v int);
+               CREATE TABLE b (id int PRIMARY KEY, v int);";
+    source.run_script(ddl).await.expect("source schema");
+    target.run_script(ddl).await.expect("target schema");
+    source
+        .run_script("INSERT INTO a VALUES (1, 1); INSERT INTO b VALUES (1, 1);")
+        .await
+        .expect("rows");
+    let tables = "[[service.table]]\nname = \"a\"\nstage = \"syncing\"\n\
+                  [[service.table]]\nname = \"b\"\nstage = \"syncing\"\n";
+    let spec = spec(&plan(&source, &target, tables));
+    let running = start(&spec);
+    let src = source.connect().await.expect("connect");
+    let tgt = target.connect().await.expect("connect");
+    wait_for(
+        &tgt,
+        "SELECT count(*) = 2 AND bool_and(state IN ('catching_up','streaming')) \
+         FROM strangler.table_state",
+        "the copy",
+    )
+    .await;
+    // DDL on `a`: its next change puts only `a` in error.
+    src.batch_execute("ALTER TABLE a ADD COLUMN extra int; INSERT INTO a VALUES (2, 2, 2)")
+        .await
+        .expect("DDL");
+    wait_for(
+        &tgt,
+        "SELECT state = 'error' FROM strangler.table_state WHERE table_name = 'a'",
+        "a in error",
+    )
+    .await;
+    // The walsender is cut; the sync reconnects, and its preflight (which
+    // `a` no longer passes: the service lacks `extra`) leaves `a` out.
+    let old: i32 = src
+        .query_one(
+            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",
+            &[&spec.slot],
+        )
+        .await
+        .expect("slot")
+        .get(0);
+    src.execute("SELECT pg_terminate_backend($1)", &[&old])
+        .await
+        .expect("terminate the walsender");
+    wait_for(
+        &src,
+        &format!(
+            "SELECT active_pid IS NOT NULL AND active_pid <> {old} FROM pg_replication_slots \
+             WHERE slot_name = '{}'",
+            spec.slot
+        ),
+        "a new walsender",
+    )
+    .await;
+    src.batch_execute("INSERT INTO a VALUES (3, 3, 3); INSERT INTO b VALUES (2, 2)")
+        .await
+        .expect("writes after the reconnect");
+    wait_for(
+        &tgt,
+        "SELECT count(*) = 2 FROM b",
+        "b's change after the reconnect",
+    )
+    .await;
+    wait_caught_up(&src, &tgt, &spec.slot).await;
+    assert!(!running.task.is_finished(), "the sync is still running");
+    assert_eq!(table_state(&tgt, "b").await.as_deref(), Some("streaming"));
+    assert_eq!(table_state(&tgt, "a").await.as_deref(), Some("error"));
+    let reason: String = tgt
+        .query_one(
+            "SELECT error FROM strangler.table_state WHERE table_name = 'a'",
+            &[],
+        )
+        .await
+        .expect("reason")
+        .get(0);
+    assert!(reason.contains("changed shape"), "{reason}");
+    assert_eq!(rows(&tgt, "SELECT * FROM a ORDER BY id").await, ["(1,1)"]);
+    running.stop().await;
+}
