@@ -9,7 +9,7 @@ use std::io::{self, IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use strangler_plan::{Plan, PlanError, PlanFile};
 use strangler_proxy::ADMIN_TOKEN_ENV;
 
@@ -20,6 +20,7 @@ use strangler_proxy::ADMIN_TOKEN_ENV;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod analyze_cmd;
+mod completions_cmd;
 mod show;
 mod sync_cmd;
 
@@ -65,6 +66,10 @@ enum Command {
     Sync(SyncArgs),
     /// How far the monolith is from being switched off.
     Status(StatusArgs),
+    /// Print the completion script for a shell on stdout.
+    Completions(completions_cmd::CompletionsArgs),
+    /// Print the man page, or write one per subcommand with --out.
+    Man(completions_cmd::ManArgs),
 }
 
 #[derive(Args)]
@@ -443,6 +448,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Sync(SyncArgs { command }) => sync_cmd::run(command),
         Command::Status(_) => Ok(not_implemented("status", 2)),
+        Command::Completions(args) => completions_cmd::completions(&args, Cli::command()),
+        Command::Man(args) => completions_cmd::man(&args, Cli::command()),
     }
 }
 
