@@ -36,6 +36,9 @@ if ((build)); then
 fi
 [[ -x $bin ]] || { echo "score-corpus: $bin missing; run without --no-build" >&2; exit 2; }
 
+# unname: path templates without parameter names.
+unname() { sed -e 's/{\*[^}]*}/{*}/g' -e 's/{[^}*][^}]*}/{}/g'; }
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -53,9 +56,11 @@ for app in "${apps[@]}"; do
         status=1
         continue
     fi
-    # The routes the analysis found, one "METHOD path" per method.
+    # The routes the analysis found, one "METHOD path" per method. Both
+    # sides' parameter names are dropped (`{id}` → `{}`, `{*rest}` → `{*}`):
+    # they do not change which requests a template matches.
     jq -r '.nodes[] | select(.kind == "route") | .path as $p | .methods[] | "\(.) \($p)"' \
-        "$json" | LC_ALL=C sort -u >"$tmp/$app.found"
+        "$json" | unname | LC_ALL=C sort -u >"$tmp/$app.found"
     # A listed route is found when a route node has its full path and its
     # method, or `*` (any method) on either side.
     listed=0 found=0
@@ -67,7 +72,7 @@ for app in "${apps[@]}"; do
             END { exit !hit }' "$tmp/$app.found"; then
             found=$((found + 1))
         fi
-    done <"$routes"
+    done < <(unname <"$routes")
     jq -r '.comparison | [.truth_units, .scored, (.missing | length), .mojofm, .ari,
         .baseline_mojofm, .business_modules_shared, .business_modules] | @tsv' "$json" |
         awk -F '\t' -v app="$app" -v found="$found" -v listed="$listed" '
