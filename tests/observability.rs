@@ -12,6 +12,7 @@ use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use strangler_testkit::{ClusterConfig, PgCluster};
@@ -115,9 +116,20 @@ fn status(response: &str) -> Option<u16> {
     response.split(' ').nth(1)?.parse().ok()
 }
 
+/// An address nothing listens on, for a child process to listen on. The
+/// port is below the kernel's ephemeral range (32768 and up), so no socket
+/// bound to port 0 and no outgoing connection takes it before the child
+/// binds it, and it is below the range the proxy's tests use (20000 and up).
 fn free_addr() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").to_string()
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = (std::process::id() % 160) as u16 * 30;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 15_000 + (base + n) % 4_800;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return format!("127.0.0.1:{port}");
+        }
+    }
 }
 
 /// A tiny upstream for the monolith and the service alike: `200 ok` to
