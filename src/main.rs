@@ -316,6 +316,10 @@ enum SyncCommand {
         /// Serve Prometheus metrics on this address.
         #[arg(long, env = "STRANGLER_SYNC_METRICS")]
         metrics: Option<String>,
+        /// Exit 2 when another `sync run` already holds the service, instead
+        /// of waiting for it to stop and taking over.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Per-table state, rows copied, lag, errors, and WAL the slot retains.
     #[command(after_help = "Example:\n  strangler sync status --plan strangler.toml --json")]

@@ -21,6 +21,7 @@ pub(crate) fn run(command: SyncCommand) -> anyhow::Result<ExitCode> {
             target,
             workers,
             metrics,
+            no_wait,
         } => {
             let options = FollowOptions {
                 run: RunOptions {
@@ -28,6 +29,7 @@ pub(crate) fn run(command: SyncCommand) -> anyhow::Result<ExitCode> {
                         workers,
                         progress: io::stderr().is_terminal(),
                     },
+                    wait_for_lock: !no_wait,
                     ..RunOptions::default()
                 },
                 metrics,

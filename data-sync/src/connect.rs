@@ -40,6 +40,20 @@ pub(crate) fn pinned_options(url_options: Option<&str>) -> String {
 /// Connects a plain (non-replication) client with the pinned output
 /// settings and drives its connection.
 pub async fn connect(url: &str, what: &str) -> Result<Client, Error> {
+    connect_watched(url, what, None)
+        .await
+        .map(|(client, _)| client)
+}
+
+/// [`connect`], naming the session `application_name` when given, and
+/// with a receiver that completes (with an error, its sender dropped) when
+/// the connection has ended: the service lock must know at once that its
+/// session, and so its lock, is gone.
+pub(crate) async fn connect_watched(
+    url: &str,
+    what: &str,
+    application_name: Option<&str>,
+) -> Result<(Client, tokio::sync::oneshot::Receiver<()>), Error> {
     let mut config: tokio_postgres::Config =
         url.parse().map_err(|e: tokio_postgres::Error| Error::Url {
             what: what.to_owned(),
@@ -50,16 +64,21 @@ pub async fn connect(url: &str, what: &str) -> Result<Client, Error> {
     }
     let options = pinned_options(config.get_options());
     config.options(&options);
+    if let Some(name) = application_name {
+        config.application_name(name);
+    }
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)
         .await
         .ctx(|| format!("connecting to {what} at {}", describe(&config)))?;
+    let (ended_tx, ended) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!("connection closed: {e}");
         }
+        drop(ended_tx);
     });
-    Ok(client)
+    Ok((client, ended))
 }
 
 /// Where a configuration points, without its password: `host:port/db`.

@@ -69,6 +69,19 @@ pub enum Error {
         /// The connection error.
         reason: String,
     },
+    /// Another `strangler sync run` holds the service, and `run` was told
+    /// not to wait for it (`--no-wait`; exit 2).
+    #[error(
+        "service {service} is already being synced by another `strangler sync run` ({holder}); \
+         only one may stream a service at a time\n    fix: stop that one first, or run without \
+         --no-wait to wait for it and take over when it stops"
+    )]
+    Locked {
+        /// The service.
+        service: String,
+        /// Who holds its lock, as `pg_locks` and `pg_stat_activity` tell.
+        holder: String,
+    },
     /// Verify found tables that differ (exit 1).
     #[error("{0}")]
     Mismatch(String),

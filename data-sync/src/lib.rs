@@ -8,7 +8,8 @@
 //! turns a plan into one [`SyncSpec`] per service; the entry points take
 //! those:
 //!
-//! - [`run`]: preflight, the snapshot copy, then streaming until shut down;
+//! - [`run`]: the service's lock (one sync per service), preflight, the
+//!   snapshot copy, then streaming until shut down;
 //! - [`follow`]: [`run`] for every service of a plan until SIGINT or
 //!   SIGTERM, re-reading the plan file when it changes or on SIGHUP;
 //! - [`create_schema`]: the service's tables from the monolith's DDL;
@@ -23,8 +24,9 @@
 //! decoding the pgoutput messages; `copy.rs` does the snapshot copy with
 //! tokio-postgres' binary COPY; `apply.rs` writes changes and the applied
 //! LSN in one target transaction; `state.rs` is the bookkeeping in the
-//! target's `strangler` schema; `run.rs` orchestrates one service and
-//! `join.rs` adds tables while it streams.
+//! target's `strangler` schema; `lock.rs` is the service's advisory lock
+//! on the monolith; `run.rs` orchestrates one service and `join.rs` adds
+//! tables while it streams.
 
 mod apply;
 mod catalog;
@@ -34,6 +36,7 @@ mod copy;
 mod error;
 mod follow;
 mod join;
+mod lock;
 mod lsn;
 mod metrics;
 mod preflight;

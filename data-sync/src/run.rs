@@ -28,6 +28,7 @@ use crate::connect::connect;
 use crate::copy::{CopyOptions, copy_tables};
 use crate::error::{Context as _, Error};
 use crate::join::{Joining, tablesync_slot};
+use crate::lock::ServiceLock;
 use crate::lsn::Lsn;
 use crate::metrics::Metrics;
 use crate::preflight::{CheckedTable, preflight_sparing_failed};
@@ -46,6 +47,10 @@ pub struct RunOptions {
     pub max_backoff: Duration,
     /// How often standby status goes to the monolith.
     pub feedback_interval: Duration,
+    /// When another `strangler sync run` holds the service's lock: wait for
+    /// it and take over when it stops (the default), or fail at once with
+    /// [`Error::Locked`] (`--no-wait`).
+    pub wait_for_lock: bool,
 }
 
 impl Default for RunOptions {
@@ -54,15 +59,18 @@ impl Default for RunOptions {
             copy: CopyOptions::default(),
             max_backoff: Duration::from_secs(30),
             feedback_interval: Duration::from_secs(1),
+            wait_for_lock: true,
         }
     }
 }
 
 /// Syncs one service until `shutdown` turns true (or its sender is
-/// dropped): preflight, copy what needs copying, then stream. Lost
-/// connections are retried with exponential backoff; every retry resumes
-/// from the LSN committed on the target. A first connection that fails is
-/// not retried: it returns [`Error::NotConnected`].
+/// dropped): takes the service's lock (at most one sync streams a service:
+/// another holder is waited for, or with `wait_for_lock` off refused with
+/// [`Error::Locked`]), then preflight, copy what needs copying, then
+/// stream. Lost connections are retried with exponential backoff; every
+/// retry resumes from the LSN committed on the target. A first connection
+/// that fails is not retried: it returns [`Error::NotConnected`].
 pub async fn run(
     spec: &SyncSpec,
     options: &RunOptions,
@@ -89,22 +97,50 @@ pub(crate) async fn run_watching(
     let mut backoff = Duration::from_millis(250);
     let mut first = true;
     let mut connected = false;
+    // The service's lock, held across retries and restarts; taken again
+    // (waiting for whoever took it meanwhile) after its session was lost.
+    let mut lock: Option<ServiceLock> = None;
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
         let spec = specs.borrow_and_update().clone();
         let started = Instant::now();
-        let result = attempt(
-            &spec,
-            options,
-            &metrics,
-            &mut first,
-            &mut connected,
-            &mut shutdown,
-            &mut specs,
-        )
-        .await;
+        let result = match lock.as_mut() {
+            None => match ServiceLock::acquire(&spec, options.wait_for_lock, &mut shutdown).await {
+                Ok(Some(taken)) => {
+                    lock = Some(taken);
+                    continue;
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => Err(e),
+            },
+            Some(held) => {
+                let (result, lost) = attempt_holding(
+                    held,
+                    &spec,
+                    options,
+                    &metrics,
+                    &mut first,
+                    &mut connected,
+                    &shutdown,
+                    &mut specs,
+                )
+                .await;
+                if lost {
+                    lock = None;
+                    metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        service = %spec.service,
+                        "the session holding service {}'s lock was lost; stopped streaming so \
+                         that no two syncs stream it, and taking the lock again",
+                        spec.service
+                    );
+                    continue;
+                }
+                result
+            }
+        };
         match result {
             Ok(Ended::Shutdown) => return Ok(()),
             Ok(Ended::Restart) => {
@@ -136,6 +172,61 @@ pub(crate) async fn run_watching(
                 tracing::error!(service = %spec.service, "{e}");
                 return Err(e);
             }
+        }
+    }
+}
+
+/// How long a stream may take to stop after its lock was lost before it is
+/// dropped (connections closed, the target rolling back what it had open).
+const LOST_LOCK_GRACE: Duration = Duration::from_secs(10);
+
+/// One [`attempt`] while `lock` is held: it is stopped as by a shutdown
+/// when `shutdown` turns true or when the lock's session is lost (then
+/// dropped if it has not stopped within [`LOST_LOCK_GRACE`]). Returns its
+/// result and whether the lock was lost.
+#[allow(clippy::too_many_arguments)] // `attempt`'s, plus the lock
+async fn attempt_holding(
+    lock: &mut ServiceLock,
+    spec: &SyncSpec,
+    options: &RunOptions,
+    metrics: &Arc<Metrics>,
+    first: &mut bool,
+    connected: &mut bool,
+    shutdown: &watch::Receiver<bool>,
+    specs: &mut watch::Receiver<SyncSpec>,
+) -> (Result<Ended, Error>, bool) {
+    let (stop_tx, mut stop) = watch::channel(*shutdown.borrow());
+    let mut outer = shutdown.clone();
+    let mut lost = false;
+    let result = tokio::select! {
+        result = attempt(spec, options, metrics, first, connected, &mut stop, specs) => result,
+        () = async {
+            lost = tokio::select! {
+                () = stopped(&mut outer) => false,
+                () = lock.lost() => true,
+            };
+            let _ = stop_tx.send(true);
+            if lost {
+                tokio::time::sleep(LOST_LOCK_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => Err(Error::Other(format!(
+            "the stream did not stop within {} s of losing the lock; dropped it",
+            LOST_LOCK_GRACE.as_secs()
+        ))),
+    };
+    (result, lost)
+}
+
+/// Completes once `shutdown` is true or its sender is gone.
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            return;
         }
     }
 }
