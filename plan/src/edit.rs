@@ -273,17 +273,31 @@ fn merge_entries<T>(
 /// Sets `key` to `value`, keeping the key's and the old value's decor
 /// (indentation, spacing, trailing comment).
 fn replace_value(table: &mut Table, key: &str, mut value: Value) {
-    match table.get_mut(key) {
-        Some(item) => {
-            if let Item::Value(old) = item {
-                *value.decor_mut() = old.decor().clone();
-            }
-            *item = Item::Value(value);
+    if let Some(item) = table.get_mut(key) {
+        if let Item::Value(old) = item {
+            *value.decor_mut() = old.decor().clone();
         }
-        None => {
-            table.insert(key, Item::Value(value));
-        }
+        *item = Item::Value(value);
+        return;
     }
+    let indent = sibling_indent(table);
+    table.insert(key, Item::Value(value));
+    if let Some(indent) = indent
+        && let Some(mut new_key) = table.key_mut(key)
+    {
+        new_key.leaf_decor_mut().set_prefix(indent);
+    }
+}
+
+/// The indentation of the table's first key, so a key added beside it
+/// lines up (`  percent = 10` under `  stage = "canary"`).
+fn sibling_indent(table: &Table) -> Option<String> {
+    table.iter().find_map(|(name, _)| {
+        let prefix = table.key(name)?.leaf_decor().prefix()?.as_str()?;
+        let indent = prefix.rsplit('\n').next().unwrap_or(prefix);
+        (!indent.is_empty() && indent.chars().all(|c| c == ' ' || c == '\t'))
+            .then(|| indent.to_owned())
+    })
 }
 
 fn set_string(table: &mut Table, key: &str, value: Option<&str>) {

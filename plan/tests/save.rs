@@ -263,3 +263,27 @@ fn missing_file_is_a_read_error() {
         "cannot read plan /nonexistent/strangler.toml: No such file or directory (os error 2)"
     );
 }
+
+/// A key the save adds to an indented entry is indented like its siblings.
+#[test]
+fn an_added_key_is_indented_like_its_siblings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), COMMENTED);
+    let mut file = PlanFile::open(&path).unwrap();
+    let mut plan = file.plan().clone();
+    let route = &mut plan.services[0].routes[0];
+    route.stage = RouteStage::Live;
+    route.percent = None;
+    route.sticky = None;
+    file.save(&plan).unwrap();
+    let mut file = PlanFile::open(&path).unwrap();
+    let mut plan = file.plan().clone();
+    let route = &mut plan.services[0].routes[0];
+    route.host = Some("beta.example.com".to_owned());
+    file.save(&plan).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("\n  host = \"beta.example.com\"\n"),
+        "the new key is not indented like `  stage`:\n{text}"
+    );
+}
