@@ -169,6 +169,27 @@ impl Sync {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits until the log holds every one of `lines` and returns the log.
+    /// A table's state is committed before its log line is written, so a
+    /// state seen in the database does not mean the line is there yet.
+    fn wait_for_log(&mut self, lines: &[&str], limit: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.log();
+            if lines.iter().all(|line| text.contains(line)) {
+                return text;
+            }
+            if let Some(status) = self.exited() {
+                panic!("the sync exited ({status}) before logging {lines:?}:\n{text}");
+            }
+            assert!(
+                started.elapsed() < limit,
+                "timed out waiting for {lines:?} in the sync log:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().expect("try_wait")
     }
@@ -631,11 +652,12 @@ fn tables_added_to_the_plan_join_while_the_others_stream() {
         limit,
         &mut sync,
     );
-    let log_text = sync.log();
-    assert!(
-        log_text.contains("pgbench_branches joined the stream")
-            && log_text.contains("pgbench_tellers joined the stream"),
-        "{log_text}"
+    let log_text = sync.wait_for_log(
+        &[
+            "pgbench_branches joined the stream",
+            "pgbench_tellers joined the stream",
+        ],
+        limit,
     );
     assert!(
         !log_text.contains("restarting the stream") && !log_text.contains("retrying in"),
@@ -886,12 +908,8 @@ fn a_plan_mounted_from_a_kubernetes_configmap_is_followed_through_its_symlink_sw
         limit,
         &mut sync,
     );
-    let log_text = sync.log();
-    assert!(
-        log_text.contains("pgbench_branches joined the stream")
-            && !log_text.contains("restarting the stream"),
-        "{log_text}"
-    );
+    let log_text = sync.wait_for_log(&["pgbench_branches joined the stream"], limit);
+    assert!(!log_text.contains("restarting the stream"), "{log_text}");
     wait_caught_up(&source, &target, &mut sync);
     assert_exact(&source, &target, &plan, &TABLES[..2]);
     assert_eq!(sync.terminate(), Some(0));
