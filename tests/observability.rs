@@ -379,6 +379,37 @@ fn check_sync(dir: &Path, plan: &Path, source: &PgCluster, names: &BTreeSet<Stri
             .is_some_and(|v| v > 0.0),
         "{scrape}"
     );
+    // The one table reaches `streaming`; every state has a sample, and the
+    // slot's retained WAL is sampled beside it.
+    let scrape = poll("the table streaming in the metrics", &mut sync, || {
+        let scrape = http(&metrics, "GET", "/metrics", "", "").ok_or("no answer")?;
+        let streaming = sample(&scrape, "strangler_sync_tables", "state=\"streaming\"");
+        if streaming == Some(1.0) {
+            Ok(scrape)
+        } else {
+            Err(format!("tables streaming: {streaming:?}"))
+        }
+    });
+    for state in ["init", "copying", "catching_up", "error"] {
+        assert_eq!(
+            sample(
+                &scrape,
+                "strangler_sync_tables",
+                &format!("state=\"{state}\"")
+            ),
+            Some(0.0),
+            "{state}: {scrape}"
+        );
+    }
+    assert!(
+        sample(
+            &scrape,
+            "strangler_sync_wal_retained_bytes",
+            "service=\"catalog\""
+        )
+        .is_some_and(|v| v >= 0.0),
+        "{scrape}"
+    );
 }
 
 #[test]

@@ -332,6 +332,7 @@ impl Applier {
             self.metrics.errors.fetch_add(1, Ordering::Relaxed);
             state::set_table(
                 &self.client,
+                &self.metrics,
                 &self.service,
                 &table_name,
                 TableState::Error,
@@ -630,14 +631,7 @@ impl Applier {
     async fn check_caught_up(&mut self, lsn: Lsn) -> Result<(), Error> {
         if self.catch_up_to.is_some_and(|target| lsn >= target) {
             self.catch_up_to = None;
-            self.client
-                .execute(
-                    "UPDATE strangler.table_state SET state = 'streaming', updated_at = now() \
-                     WHERE service = $1 AND state = 'catching_up'",
-                    &[&self.service],
-                )
-                .await
-                .ctx(|| "marking tables as streaming".to_owned())?;
+            state::mark_streaming(&self.client, &self.metrics, &self.service).await?;
             tracing::info!("caught up at {lsn}; tables are streaming");
         }
         Ok(())

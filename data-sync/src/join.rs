@@ -95,7 +95,7 @@ impl Joining {
             };
             let result = join(&spec, &added, &options, &main, &events_tx, at_rx).await;
             if let Err(e) = &result {
-                record_failure(&spec, &added, e).await;
+                record_failure(&spec, &added, &main, e).await;
             }
             let _ = events_tx.send(Event::Done(result)).await;
         });
@@ -164,7 +164,7 @@ async fn join(
     let checked = preflight(&source, &target, &sub).await?;
     state::ensure_schema(&target).await?;
     let names: Vec<&str> = checked.iter().map(|t| t.spec.name.as_str()).collect();
-    state::mark_copying(&target, &spec.service, &names).await?;
+    state::mark_copying(&target, main, &spec.service, &names).await?;
     // The publication first: the temporary slot's point comes after it, so
     // every change from that point on is published.
     ensure_publication(&source, spec).await?;
@@ -189,6 +189,7 @@ async fn join(
     for (t, rows) in checked.iter().zip(&rows) {
         state::set_table(
             &target,
+            main,
             &spec.service,
             &t.spec.name,
             TableState::Copying,
@@ -262,6 +263,7 @@ async fn join(
         };
         state::set_table(
             &target,
+            main,
             &spec.service,
             &t.checked.spec.name,
             state,
@@ -329,7 +331,7 @@ async fn catch_up(
 }
 
 /// Puts the tables of a failed join into `error`, so `status` shows why.
-async fn record_failure(spec: &SyncSpec, added: &[TableSpec], error: &Error) {
+async fn record_failure(spec: &SyncSpec, added: &[TableSpec], main: &Metrics, error: &Error) {
     let message = format!(
         "{error}; fix it and save the plan again (or send SIGHUP) to retry joining, or restart \
          `strangler sync run`"
@@ -348,6 +350,7 @@ async fn record_failure(spec: &SyncSpec, added: &[TableSpec], error: &Error) {
     for t in added {
         let _ = state::set_table(
             &target,
+            main,
             &spec.service,
             &t.name,
             TableState::Error,

@@ -19,7 +19,10 @@
 //! connection). With `--no-wait` it fails with [`Error::Locked`] instead.
 //! The holder checks its lock session every few seconds; when the session
 //! is gone, the lock is gone with it, and the service stops streaming.
+//! The check is a query worth its round trip: the WAL the service's slot
+//! retains, which becomes `strangler_sync_wal_retained_bytes`.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
@@ -27,13 +30,16 @@ use tokio_postgres::Client;
 
 use crate::connect::connect_watched;
 use crate::error::{Context as _, Error};
+use crate::metrics::Metrics;
 use crate::run::stopped;
 use crate::spec::SyncSpec;
+use crate::status::SLOT_SQL;
 
 /// The first key of every strangler sync lock: `"STRG"` in ASCII.
 pub(crate) const LOCK_NAMESPACE: i32 = 0x5354_5247;
 
-/// How often the holder checks that its lock session is alive.
+/// How often the holder checks that its lock session is alive (and samples
+/// the WAL its slot retains).
 const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// How long a heartbeat may take before the session counts as lost.
@@ -156,22 +162,32 @@ impl ServiceLock {
     }
 
     /// Completes when the lock's session is gone: its connection ended, or
-    /// a heartbeat failed or took longer than 10 s.
-    pub(crate) async fn lost(&mut self) {
+    /// a heartbeat failed or took longer than 10 s. The heartbeat, at once
+    /// and then every 2 s, reads the WAL `slot` retains on the monolith
+    /// into `metrics.wal_retained_bytes` (0 while the slot does not exist
+    /// or has no restart point).
+    pub(crate) async fn lost(&mut self, slot: &str, metrics: &Metrics) {
         let mut tick = tokio::time::interval(HEARTBEAT);
-        tick.tick().await;
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = &mut self.ended => return,
                 _ = tick.tick() => {
                     let beat = tokio::time::timeout(
                         HEARTBEAT_TIMEOUT,
-                        self.client.simple_query("SELECT 1"),
+                        self.client.query_opt(SLOT_SQL, &[&slot]),
                     )
                     .await;
-                    if !matches!(beat, Ok(Ok(_))) {
+                    let Ok(Ok(row)) = beat else {
                         return;
-                    }
+                    };
+                    let retained = row
+                        .and_then(|r| r.get::<_, Option<i64>>(1))
+                        .unwrap_or(0)
+                        .max(0);
+                    metrics
+                        .wal_retained_bytes
+                        .store(retained as u64, Ordering::Relaxed);
                 }
             }
         }

@@ -1,6 +1,8 @@
 //! Live counters of a running sync, and a minimal Prometheus endpoint.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -8,6 +10,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
 use crate::error::{Context as _, Error};
+use crate::state::TableState;
 
 /// Counters one sync updates as it runs.
 #[derive(Debug, Default)]
@@ -27,6 +30,14 @@ pub struct Metrics {
     /// The source commit time of the last applied transaction, in
     /// microseconds since 2000-01-01 (PostgreSQL's epoch).
     pub last_commit_time: AtomicI64,
+    /// WAL the service's replication slot retains on the monolith
+    /// (`pg_current_wal_lsn() - restart_lsn`), in bytes, as last sampled
+    /// on the lock's session (every heartbeat); 0 before the first sample
+    /// and while the slot does not exist.
+    pub wal_retained_bytes: AtomicU64,
+    /// Each table's state as last written to `strangler.table_state`
+    /// (`state.rs` updates it with every write).
+    tables: Mutex<BTreeMap<String, TableState>>,
 }
 
 impl Metrics {
@@ -54,6 +65,34 @@ impl Metrics {
             .map_or(0, |d| d.as_micros() as i64)
             - 946_684_800_000_000;
         ((now - commit).max(0) as f64) / 1e6
+    }
+
+    /// Records `table`'s new state.
+    pub(crate) fn set_table_state(&self, table: &str, state: TableState) {
+        self.lock_tables().insert(table.to_owned(), state);
+    }
+
+    /// Forgets a table that left the plan.
+    pub(crate) fn forget_table(&self, table: &str) {
+        self.lock_tables().remove(table);
+    }
+
+    /// Replaces every table's state (as read from the target at the start
+    /// of a stream).
+    pub(crate) fn set_table_states(&self, states: impl IntoIterator<Item = (String, TableState)>) {
+        *self.lock_tables() = states.into_iter().collect();
+    }
+
+    /// How many tables are in `state`.
+    #[must_use]
+    pub fn tables_in(&self, state: TableState) -> usize {
+        self.lock_tables().values().filter(|s| **s == state).count()
+    }
+
+    fn lock_tables(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, TableState>> {
+        self.tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The counters in Prometheus' text format.
@@ -103,6 +142,26 @@ impl Metrics {
             "Errors: failed tables and lost connections.",
             self.errors.load(Ordering::Relaxed).to_string(),
         );
+        metric(
+            "strangler_sync_wal_retained_bytes",
+            "gauge",
+            "WAL the service's replication slot retains on the monolith.",
+            self.wal_retained_bytes.load(Ordering::Relaxed).to_string(),
+        );
+        // Every state has a sample (0 when no table is in it), so that
+        // `strangler_sync_tables{state="error"} > 0` needs no absent().
+        let name = "strangler_sync_tables";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Tables of the service in each state.\n# TYPE {name} gauge"
+        );
+        for state in TableState::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{service=\"{s}\",state=\"{state}\"}} {}",
+                self.tables_in(state)
+            );
+        }
         out
     }
 }
@@ -137,5 +196,46 @@ pub async fn serve(addr: &str, metrics: MetricsSet) -> Result<(), Error> {
             );
             let _ = socket.write_all(response.as_bytes()).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_state_has_a_sample_and_the_counts_follow_the_writes() {
+        let m = Metrics::new("catalog");
+        m.wal_retained_bytes.store(4096, Ordering::Relaxed);
+        m.set_table_states([
+            ("a".to_owned(), TableState::Init),
+            ("b".to_owned(), TableState::Init),
+        ]);
+        m.set_table_state("a", TableState::Copying);
+        m.set_table_state("b", TableState::Copying);
+        m.set_table_state("a", TableState::Streaming);
+        m.set_table_state("c", TableState::Error);
+        m.forget_table("c");
+        let text = m.render();
+        for (state, n) in [
+            ("init", 0),
+            ("copying", 1),
+            ("catching_up", 0),
+            ("streaming", 1),
+            ("error", 0),
+        ] {
+            let line =
+                format!("strangler_sync_tables{{service=\"catalog\",state=\"{state}\"}} {n}");
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(
+            text.contains("# TYPE strangler_sync_tables gauge"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l == "strangler_sync_wal_retained_bytes{service=\"catalog\"} 4096"),
+            "{text}"
+        );
     }
 }

@@ -203,7 +203,7 @@ async fn attempt_holding(
         () = async {
             lost = tokio::select! {
                 () = stopped(&mut outer) => false,
-                () = lock.lost() => true,
+                () = lock.lost(&spec.slot, metrics) => true,
             };
             let _ = stop_tx.send(true);
             if lost {
@@ -269,9 +269,15 @@ async fn attempt(
     let checked = preflight_sparing_failed(&source, &target, spec, &failed).await?;
     state::ensure_schema(&target).await?;
     ensure_publication(&source, spec).await?;
-    let (conn, start) = prepare(spec, options, &source, &target, &checked, *first).await?;
+    let (conn, start) = prepare(spec, options, metrics, &source, &target, &checked, *first).await?;
     *first = false;
     let records = state::tables(&target, &spec.service).await?;
+    // What the target holds now is what the gauge says from here on (a
+    // write of an earlier attempt may have rolled back).
+    metrics.set_table_states(spec.tables.iter().map(|t| {
+        let record = records.iter().find(|r| r.table == t.name);
+        (t.name.clone(), record.map_or(TableState::Init, |r| r.state))
+    }));
     let tables: Vec<ApplyTable> = checked
         .into_iter()
         .map(|c| {
@@ -352,6 +358,7 @@ struct Signals<'a> {
 async fn prepare(
     spec: &SyncSpec,
     options: &RunOptions,
+    metrics: &Metrics,
     source: &Client,
     target: &Client,
     checked: &[CheckedTable],
@@ -381,7 +388,7 @@ async fn prepare(
     // its reason); only tables gone from the plan lose theirs.
     for record in &records {
         if !spec.tables.iter().any(|t| t.name == record.table) {
-            state::remove_table(target, &spec.service, &record.table).await?;
+            state::remove_table(target, metrics, &spec.service, &record.table).await?;
         }
     }
     if let (Some(applied), Some(slot)) = (progress, slot.as_ref()) {
@@ -423,6 +430,7 @@ async fn prepare(
             copy_and_record(
                 spec,
                 options,
+                metrics,
                 target,
                 &need,
                 &created.snapshot,
@@ -454,6 +462,7 @@ async fn prepare(
     if let Err(e) = copy_and_record(
         spec,
         options,
+        metrics,
         target,
         checked,
         &created.snapshot,
@@ -519,9 +528,11 @@ async fn drop_unused_slot(spec: &SyncSpec, conn: Option<ReplConnection>) {
 /// Copies `tables` in `snapshot` and, in one target transaction, marks them
 /// `catching_up` from `point` (and, for the first copy, records `point` as
 /// the applied LSN).
+#[allow(clippy::too_many_arguments)] // what to copy, where, and what to record
 async fn copy_and_record(
     spec: &SyncSpec,
     options: &RunOptions,
+    metrics: &Metrics,
     target: &Client,
     tables: &[CheckedTable],
     snapshot: &str,
@@ -529,7 +540,7 @@ async fn copy_and_record(
     set_progress: bool,
 ) -> Result<(), Error> {
     let names: Vec<&str> = tables.iter().map(|t| t.spec.name.as_str()).collect();
-    state::mark_copying(target, &spec.service, &names).await?;
+    state::mark_copying(target, metrics, &spec.service, &names).await?;
     let rows = copy_tables(&spec.source, &spec.target, snapshot, tables, &options.copy).await?;
     target
         .batch_execute("BEGIN")
@@ -538,6 +549,7 @@ async fn copy_and_record(
     for (t, rows) in tables.iter().zip(rows) {
         state::set_table(
             target,
+            metrics,
             &spec.service,
             &t.spec.name,
             TableState::CatchingUp,
@@ -596,6 +608,7 @@ async fn session(
             tracing::error!("table {table} stopped: {message}");
             state::set_table(
                 applier.client(),
+                metrics,
                 &spec.service,
                 &table,
                 TableState::Error,

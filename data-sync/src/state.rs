@@ -1,6 +1,9 @@
 //! The sync's bookkeeping on the target, in the `strangler` schema:
 //! the applied LSN per slot (committed with the data it covers), each
 //! table's state, and the indexes to build after the copy.
+//!
+//! Every write of a table's state goes through this module, and each one
+//! updates the service's [`Metrics`] too (`strangler_sync_tables`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +12,7 @@ use tokio_postgres::GenericClient;
 
 use crate::error::{Context as _, Error};
 use crate::lsn::Lsn;
+use crate::metrics::Metrics;
 
 /// The DDL of the bookkeeping tables; idempotent.
 pub const SCHEMA_SQL: &str = "
@@ -56,6 +60,15 @@ pub enum TableState {
 }
 
 impl TableState {
+    /// Every state, in the order of a table's life.
+    pub const ALL: [TableState; 5] = [
+        TableState::Init,
+        TableState::Copying,
+        TableState::CatchingUp,
+        TableState::Streaming,
+        TableState::Error,
+    ];
+
     /// The state's name as stored.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -207,12 +220,14 @@ pub async fn tables(client: &impl GenericClient, service: &str) -> Result<Vec<Ta
 /// Marks `tables` of `service` as being copied, with no rows yet.
 pub async fn mark_copying(
     client: &impl GenericClient,
+    metrics: &Metrics,
     service: &str,
     tables: &[&str],
 ) -> Result<(), Error> {
     for &table in tables {
         set_table(
             client,
+            metrics,
             service,
             table,
             TableState::Copying,
@@ -225,9 +240,12 @@ pub async fn mark_copying(
     Ok(())
 }
 
-/// Sets a table's state (and error, rows, snapshot LSN when given).
+/// Sets a table's state (and error, rows, snapshot LSN when given), in
+/// the database and in `metrics`.
+#[allow(clippy::too_many_arguments)] // the row's columns
 pub async fn set_table(
     client: &impl GenericClient,
+    metrics: &Metrics,
     service: &str,
     table: &str,
     state: TableState,
@@ -255,12 +273,34 @@ pub async fn set_table(
         )
         .await
         .ctx(|| format!("recording the state of {table}"))?;
+    metrics.set_table_state(table, state);
+    Ok(())
+}
+
+/// Moves every table of `service` in `catching_up` to `streaming`.
+pub async fn mark_streaming(
+    client: &impl GenericClient,
+    metrics: &Metrics,
+    service: &str,
+) -> Result<(), Error> {
+    let rows = client
+        .query(
+            "UPDATE strangler.table_state SET state = 'streaming', updated_at = now() \
+             WHERE service = $1 AND state = 'catching_up' RETURNING table_name",
+            &[&service],
+        )
+        .await
+        .ctx(|| "marking tables as streaming".to_owned())?;
+    for row in &rows {
+        metrics.set_table_state(row.get(0), TableState::Streaming);
+    }
     Ok(())
 }
 
 /// Forgets a table that left the plan.
 pub async fn remove_table(
     client: &impl GenericClient,
+    metrics: &Metrics,
     service: &str,
     table: &str,
 ) -> Result<(), Error> {
@@ -271,5 +311,6 @@ pub async fn remove_table(
         )
         .await
         .ctx(|| format!("forgetting {table}"))?;
+    metrics.forget_table(table);
     Ok(())
 }

@@ -7,6 +7,13 @@ use crate::lsn::Lsn;
 use crate::spec::SyncSpec;
 use crate::state::{self, TableState};
 
+/// A slot's `active` and the WAL it retains on the monolith
+/// (`pg_current_wal_lsn() - restart_lsn`, bytes; NULL while it has no
+/// restart point); no row when the slot `$1` does not exist. `status`
+/// reads it, and a running sync samples it on its lock's session.
+pub(crate) const SLOT_SQL: &str = "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint \
+     FROM pg_replication_slots WHERE slot_name = $1";
+
 /// The WAL a slot may retain before status warns: 1 GiB.
 pub(crate) const DEFAULT_RETENTION_WARNING: i64 = 1 << 30;
 
@@ -61,14 +68,7 @@ pub async fn status(spec: &SyncSpec, retention_warning: i64) -> Result<ServiceSt
         .await
         .ctx(what)?
         .get(0);
-    let slot = source
-        .query_opt(
-            "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint \
-             FROM pg_replication_slots WHERE slot_name = $1",
-            &[&spec.slot],
-        )
-        .await
-        .ctx(what)?;
+    let slot = source.query_opt(SLOT_SQL, &[&spec.slot]).await.ctx(what)?;
     let has_schema = state::has_schema(&target).await?;
     let (applied, records, commit_age) = if has_schema {
         let applied = state::applied_lsn(&target, &spec.slot).await?;

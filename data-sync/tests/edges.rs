@@ -7,7 +7,10 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{pair, plan, rows, spec, start, table_state, wait_caught_up, wait_for};
+use strangler_sync::TableState;
 use strangler_testkit::tokio_postgres::Client;
 
 /// Pins ISO output in a test's own session, so the test reads values the
@@ -509,5 +512,24 @@ async fn a_table_in_error_does_not_stop_the_others_at_reconnect() {
         .get(0);
     assert!(reason.contains("changed shape"), "{reason}");
     assert_eq!(rows(&tgt, "SELECT * FROM a ORDER BY id").await, ["(1,1)"]);
+    // The table-state gauge agrees with the target, across the reconnect.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let counts = || {
+        [
+            TableState::Streaming,
+            TableState::Error,
+            TableState::CatchingUp,
+        ]
+        .map(|s| running.metrics.tables_in(s))
+    };
+    while counts() != [1, 1, 0] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "streaming, error, catching_up: {:?}\n{}",
+            counts(),
+            running.metrics.render()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     running.stop().await;
 }

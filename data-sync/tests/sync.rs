@@ -123,6 +123,43 @@ async fn snapshot_and_stream_under_write_load_match_exactly() {
         "tables to be streaming",
     )
     .await;
+    // The metrics say so too: both tables in `streaming`, every other
+    // state at 0, and the WAL the slot retains sampled (a streaming sync
+    // confirms quickly, so it may be small).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = running.metrics.render();
+        let line = |state: &str, n: usize| {
+            format!("strangler_sync_tables{{service=\"catalog\",state=\"{state}\"}} {n}")
+        };
+        let states_ok = [
+            ("init", 0),
+            ("copying", 0),
+            ("catching_up", 0),
+            ("streaming", 2),
+            ("error", 0),
+        ]
+        .iter()
+        .all(|(state, n)| text.lines().any(|l| l == line(state, *n)));
+        let retained = text
+            .lines()
+            .find_map(|l| l.strip_prefix("strangler_sync_wal_retained_bytes{service=\"catalog\"} "))
+            .and_then(|v| v.parse::<u64>().ok());
+        if states_ok && retained.is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the metrics did not show both tables streaming:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        running
+            .metrics
+            .tables_in(strangler_sync::TableState::Streaming),
+        2
+    );
     let status = strangler_sync::status(&spec, 1 << 30)
         .await
         .expect("status");
