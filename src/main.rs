@@ -240,6 +240,11 @@ struct ProxyArgs {
     /// Write a JSON line per request to this file (`-` for stdout).
     #[arg(long, env = "STRANGLER_ACCESS_LOG")]
     access_log: Option<PathBuf>,
+    /// Export a span per request to this OpenTelemetry collector: its OTLP/HTTP
+    /// base URL, such as `http://127.0.0.1:4318` (spans go to `/v1/traces`, as
+    /// JSON) [default: off].
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     /// Do not add the `x-strangler-target` response header.
     #[arg(long)]
     no_target_header: bool,
@@ -426,6 +431,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 config.threads = threads;
             }
             config.access_log = args.access_log;
+            config.otlp_endpoint = args.otlp_endpoint.filter(|e| !e.is_empty());
             config.target_header = !args.no_target_header;
             config.rewrite_host = args.rewrite_host;
             config.watch = !args.no_watch;

@@ -55,6 +55,11 @@ pub struct ProxyConfig {
     pub rewrite_host: bool,
     /// Write a JSON line per request to this file (`-` for stdout).
     pub access_log: Option<PathBuf>,
+    /// Export a span per request to this OTLP/HTTP collector (its base URL,
+    /// such as `http://127.0.0.1:4318`; spans go to `/v1/traces`, as JSON).
+    /// `None` (the default) exports nothing and forwards the client's
+    /// `traceparent` unchanged.
+    pub otlp_endpoint: Option<String>,
     /// Reload when the plan file changes.
     pub watch: bool,
     /// Reload on SIGHUP, and shut down on SIGTERM (graceful), SIGINT (fast)
@@ -158,6 +163,7 @@ impl ProxyConfig {
             target_header: true,
             rewrite_host: false,
             access_log: None,
+            otlp_endpoint: None,
             watch: true,
             signals: true,
             max_body_bytes: 64 << 20,

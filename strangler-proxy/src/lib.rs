@@ -36,6 +36,8 @@
 //! - `admin`: the admin API, behind `guard`: its bearer token (required
 //!   off loopback), `Host`, `Origin` and `Content-Type` checks;
 //! - `metrics`: Prometheus metrics through pingora's re-export;
+//! - `otel`: a span per request exported over OTLP/HTTP in batches from a
+//!   thread of its own, when an endpoint is set;
 //! - `config` and `error`: [`ProxyConfig`] and [`ProxyError`];
 //! - `server`: start-up, the handle and the signals;
 //! - `control`: the control loop (plan watcher, SIGHUP, health tick).
@@ -48,6 +50,7 @@ mod error;
 mod guard;
 mod http1;
 mod metrics;
+mod otel;
 mod pipeline;
 mod proxy;
 mod request;

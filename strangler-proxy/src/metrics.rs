@@ -39,6 +39,10 @@ pub struct Metrics {
     /// `strangler_header_timeouts_total`: client connections closed because
     /// their request header did not complete in time (slowloris).
     pub header_timeouts: IntCounter,
+    /// `strangler_trace_spans_total{outcome}`: spans `exported`, `failed`
+    /// (the collector refused or could not be reached) or `dropped` (the
+    /// export queue was full).
+    pub trace_spans: IntCounterVec,
 }
 
 /// The label of requests no route matched.
@@ -130,9 +134,16 @@ impl Metrics {
                 "strangler_header_timeouts_total",
                 "Client connections closed because the request header did not complete in time.",
             )?,
+            trace_spans: IntCounterVec::new(
+                Opts::new(
+                    "strangler_trace_spans_total",
+                    "Request spans by outcome (exported, failed, dropped: the export queue was full).",
+                ),
+                &["outcome"],
+            )?,
         };
         let registry = prometheus::default_registry();
-        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
             Box::new(m.requests.clone()),
             Box::new(m.errors.clone()),
             Box::new(m.latency.clone()),
@@ -143,6 +154,7 @@ impl Metrics {
             Box::new(m.upstream_available.clone()),
             Box::new(m.routes.clone()),
             Box::new(m.header_timeouts.clone()),
+            Box::new(m.trace_spans.clone()),
         ];
         for c in collectors {
             // Another copy of this library in the process registered the

@@ -28,6 +28,7 @@ use strangler_plan::Sticky;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::metrics::{FallbackReason, ShadowOutcome};
+use crate::otel::{FinishedSpan, SpanStart, Tracer};
 use crate::request::{self, Refusal};
 use crate::shadow::{self, ShadowJob};
 use crate::sniff;
@@ -48,9 +49,12 @@ pub struct Ctx {
     response_started: bool,
     body_bytes: u64,
     shadow: Option<ShadowCopy>,
-    /// The request's `traceparent`, valid or made; its trace id is the
-    /// request id on error pages.
+    /// The `traceparent` forwarded upstream: the client's when valid (a
+    /// new one without), or with tracing on the proxy's span as parent;
+    /// its trace id is the request id on error pages.
     trace: Option<HeaderValue>,
+    /// The request's span, with tracing on.
+    span: Option<SpanStart>,
     /// Why the request was refused before routing.
     refusal: Option<Refusal>,
     started: Instant,
@@ -64,16 +68,17 @@ struct ShadowCopy {
     too_large: bool,
 }
 
-/// The proxy: the shared state and nothing else.
+/// The proxy: the shared state and the span exporter, when tracing is on.
 pub struct StranglerProxy {
     shared: Arc<Shared>,
+    tracer: Option<Arc<Tracer>>,
 }
 
 impl StranglerProxy {
-    /// A proxy over `shared`.
+    /// A proxy over `shared`, exporting spans to `tracer` when there is one.
     #[must_use]
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(shared: Arc<Shared>, tracer: Option<Arc<Tracer>>) -> Self {
+        Self { shared, tracer }
     }
 
     fn fall_back(ctx: &mut Ctx, reason: FallbackReason) {
@@ -231,6 +236,7 @@ impl ProxyHttp for StranglerProxy {
             body_bytes: 0,
             shadow: None,
             trace: None,
+            span: None,
             refusal: None,
             started: Instant::now(),
         }
@@ -244,9 +250,17 @@ impl ProxyHttp for StranglerProxy {
         // with 400 when the next arrived while it was proxied.
         session.as_downstream_mut().set_pipelining_enabled(true);
         let req = session.req_header_mut();
-        ctx.trace = Some(match req.headers.get("traceparent") {
-            Some(v) if valid_traceparent(v.as_bytes()) => v.clone(),
-            _ => new_traceparent(),
+        let incoming = req
+            .headers
+            .get("traceparent")
+            .filter(|v| valid_traceparent(v.as_bytes()));
+        ctx.trace = Some(if self.tracer.is_some() {
+            // The upstream's parent is the proxy's span.
+            let span = SpanStart::new(incoming.map(HeaderValue::as_bytes));
+            ctx.span = Some(span);
+            span.traceparent()
+        } else {
+            incoming.cloned().unwrap_or_else(new_traceparent)
         });
         if let Err(refusal) = request::prepare(req) {
             // Counted and logged as an unmatched request.
@@ -632,6 +646,9 @@ impl ProxyHttp for StranglerProxy {
         if let Some(log) = &self.shared.access_log {
             log.write(access_line(session, ctx, &snap, status, elapsed, e));
         }
+        if let (Some(tracer), Some(start)) = (&self.tracer, ctx.span.take()) {
+            tracer.submit(finished_span(session, ctx, &snap, start, status));
+        }
         if let Some(copy) = ctx.shadow.take()
             && let Some(rt) = runtime
         {
@@ -693,6 +710,46 @@ fn error_page(code: u16, refusal: Option<Refusal>, id: &str) -> Bytes {
         Some(r) => format!("strangler: {what}: {} (request {id})\n", r.reason()),
         None => format!("strangler: {what} (request {id})\n"),
     })
+}
+
+/// The request's span, answered with `status`.
+fn finished_span(
+    session: &Session,
+    ctx: &Ctx,
+    snap: &Snapshot,
+    start: SpanStart,
+    status: u16,
+) -> FinishedSpan {
+    let req = session.req_header();
+    let route = ctx.route.and_then(|r| snap.table.route(r));
+    let host = req
+        .uri
+        .authority()
+        .map(http::uri::Authority::as_str)
+        .or_else(|| {
+            req.headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        });
+    let target = match ctx.target {
+        Target::Monolith => "monolith",
+        Target::Service(s) => snap
+            .table
+            .services()
+            .get(s)
+            .map_or("service", |s| s.name.as_str()),
+    };
+    FinishedSpan {
+        start,
+        end: std::time::SystemTime::now(),
+        method: req.method.clone(),
+        path: req.uri.path().to_owned(),
+        route: route.map(|r| r.path.as_str().to_owned()),
+        host: host.map(str::to_owned),
+        target: target.to_owned(),
+        stage: route.map(|r| r.stage.as_str()),
+        status,
+    }
 }
 
 fn access_line(

@@ -3,6 +3,7 @@
 //! and [`start`] for tests and embedders, and the signals that stop it.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use crate::config::ProxyConfig;
 use crate::control::Control;
 use crate::error::ProxyError;
 use crate::guard::Guard;
+use crate::otel::Tracer;
 use crate::proxy::StranglerProxy;
 use crate::sniff::{H1OrH2c, HeaderDeadline};
 use crate::state::Shared;
@@ -27,13 +29,16 @@ use crate::state::Shared;
 /// listening sockets to a new process started with
 /// [`ProxyConfig::upgrade`].
 pub fn run(config: ProxyConfig) -> Result<(), ProxyError> {
-    let server = build(config)?;
+    let (server, tracer) = build(config)?;
     server.run(RunArgs {
         shutdown_signal: Box::new(Signals {
             unix: true,
             manual: None,
         }),
     });
+    if let Some(tracer) = tracer {
+        tracer.stop();
+    }
     Ok(())
 }
 
@@ -81,7 +86,7 @@ pub fn start(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
     let listen = config.listen.clone();
     let admin = config.admin.clone();
     let upgrade = config.upgrade;
-    let server = build(config)?;
+    let (server, tracer) = build(config)?;
     let (stop, rx) = watch::channel(None);
     let thread = std::thread::Builder::new()
         .name("strangler-proxy".to_owned())
@@ -92,6 +97,9 @@ pub fn start(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
                     manual: Some(rx),
                 }),
             });
+            if let Some(tracer) = tracer {
+                tracer.stop();
+            }
         })
         .map_err(|e| ProxyError::Start(e.to_string()))?;
     let handle = ProxyHandle {
@@ -145,8 +153,9 @@ fn check_addr(what: &'static str, addr: &str, bind: bool) -> Result<SocketAddr, 
 }
 
 /// Loads the plan and puts the proxy, the admin API and the control loop
-/// on a pingora server, ready to run.
-fn build(config: ProxyConfig) -> Result<Server, ProxyError> {
+/// on a pingora server, ready to run, with the span exporter when tracing
+/// is on (stopped after the server).
+fn build(config: ProxyConfig) -> Result<(Server, Option<Arc<Tracer>>), ProxyError> {
     // Before the plan is read: an exposed admin API without a token is
     // refused first.
     let guard = match &config.admin {
@@ -182,8 +191,17 @@ fn build(config: ProxyConfig) -> Result<Server, ProxyError> {
 
     let mut options = HttpServerOptions::default();
     options.h2c = config.h2c;
-    let mut app =
-        pingora::proxy::http_proxy(&server.configuration, StranglerProxy::new(shared.clone()));
+    let tracer = match &config.otlp_endpoint {
+        Some(endpoint) => Some(Arc::new(Tracer::start(
+            endpoint,
+            shared.metrics.trace_spans.clone(),
+        )?)),
+        None => None,
+    };
+    let mut app = pingora::proxy::http_proxy(
+        &server.configuration,
+        StranglerProxy::new(shared.clone(), tracer.clone()),
+    );
     app.server_options = Some(options);
     let header = HeaderDeadline {
         timeout: config.header_timeout,
@@ -216,7 +234,7 @@ fn build(config: ProxyConfig) -> Result<Server, ProxyError> {
         "strangler control",
         Control::new(shared.clone(), config.watch, config.signals),
     ));
-    Ok(server)
+    Ok((server, tracer))
 }
 
 /// Shutdown signals: Unix signals and, for embedded proxies, a channel.
