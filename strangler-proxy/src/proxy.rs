@@ -142,6 +142,20 @@ fn can_retry(session: &Session, ctx: &Ctx) -> bool {
         && !session.as_downstream().is_upgrade_req()
 }
 
+/// The host a request names: HTTP/2 carries it as `:authority`, which
+/// pingora puts in the URI; HTTP/1 in `Host` (or in an absolute-form
+/// target, which wins).
+fn request_host(req: &RequestHeader) -> Option<&str> {
+    req.uri
+        .authority()
+        .map(http::uri::Authority::as_str)
+        .or_else(|| {
+            req.headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
+}
+
 /// The value of cookie `name` in the request's `Cookie` headers.
 fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
     req.headers
@@ -295,17 +309,7 @@ impl ProxyHttp for StranglerProxy {
                 "request body larger than the limit",
             ));
         }
-        // HTTP/2 carries the host as `:authority`, which pingora puts in the
-        // URI; HTTP/1 in `Host` (or in an absolute-form target, which wins).
-        let host = req
-            .uri
-            .authority()
-            .map(http::uri::Authority::as_str)
-            .or_else(|| {
-                req.headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-            });
+        let host = request_host(req);
         ctx.route = snap.table.lookup(&Request {
             method: req.method.as_str(),
             path: &request::route_path(req.uri.path()),
@@ -722,15 +726,7 @@ fn finished_span(
 ) -> FinishedSpan {
     let req = session.req_header();
     let route = ctx.route.and_then(|r| snap.table.route(r));
-    let host = req
-        .uri
-        .authority()
-        .map(http::uri::Authority::as_str)
-        .or_else(|| {
-            req.headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-        });
+    let host = request_host(req);
     let target = match ctx.target {
         Target::Monolith => "monolith",
         Target::Service(s) => snap
