@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
-use crate::model::{AnalyzeSettings, Monolith, Plan, Route, Service, Table as PlanTable};
+use crate::model::{AnalyzeSettings, Monolith, Plan, Proxy, Route, Service, Table as PlanTable};
 
 /// Makes `doc` describe `plan`, touching only what changed.
 pub fn reconcile(doc: &mut DocumentMut, plan: &Plan) {
@@ -49,6 +49,26 @@ pub fn reconcile(doc: &mut DocumentMut, plan: &Plan) {
     if !services.is_empty() {
         root.insert("service", Item::ArrayOfTables(services));
     }
+    let old = match root.remove("proxy") {
+        Some(Item::ArrayOfTables(array)) => array.into_iter().collect(),
+        _ => Vec::new(),
+    };
+    let proxies = merge_entries(
+        old,
+        &plan.proxies,
+        |t| t.get("admin").and_then(Item::as_str).map(str::to_owned),
+        |p| p.admin.clone(),
+        reconcile_proxy,
+    );
+    if !proxies.is_empty() {
+        root.insert("proxy", Item::ArrayOfTables(proxies));
+    }
+}
+
+fn reconcile_proxy(table: &mut Table, proxy: &Proxy) {
+    set_string(table, "admin", Some(&proxy.admin));
+    set_string(table, "token_file", proxy.token_file.as_deref());
+    set_string(table, "token_env", proxy.token_env.as_deref());
 }
 
 fn reconcile_monolith(table: &mut Table, monolith: &Monolith) {
@@ -166,6 +186,7 @@ fn reconcile_route(table: &mut Table, route: &Route) {
     );
     set_string(table, "host", route.host.as_deref());
     set_string_map(table, "headers", &route.headers);
+    set_strings(table, "writes", &route.writes);
 }
 
 /// The string entries of an inline or standard table under `key`.
@@ -197,6 +218,7 @@ fn reconcile_table(table: &mut Table, entry: &PlanTable) {
     set_string(table, "stage", Some(entry.stage.as_str()));
     set_string_map(table, "rename", &entry.rename);
     set_strings(table, "exclude", &entry.exclude);
+    set_strings(table, "readers", &entry.readers);
 }
 
 fn route_key(route: &Route) -> String {

@@ -56,7 +56,9 @@ pub use diagnostic::{
 pub use file::{PlanError, PlanFile, write_atomic};
 pub use load::{Parsed, parse};
 pub use mask::mask_url;
-pub use model::{AnalyzeSettings, Method, Monolith, Plan, Route, Service, Sticky, Table, VERSION};
+pub use model::{
+    AnalyzeSettings, Method, Monolith, Plan, Proxy, Route, Service, Sticky, Table, VERSION,
+};
 pub use stage::{RouteStage, TableStage, TransitionError, UnknownStage};
 pub use template::{RouteTemplate, Segment, TemplateError};
 pub use validate::validate;

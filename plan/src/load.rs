@@ -15,7 +15,7 @@ use std::str::FromStr;
 use toml_edit::{Item, TableLike, Value};
 
 use crate::diagnostic::{Diagnostic, FieldPath, Step, locate, location_of};
-use crate::model::{AnalyzeSettings, Method, Monolith, Plan, Route, Service, Sticky, Table};
+use crate::model::{AnalyzeSettings, Method, Monolith, Plan, Proxy, Route, Service, Sticky, Table};
 use crate::stage::{RouteStage, TableStage};
 use crate::template::RouteTemplate;
 use crate::validate::validate;
@@ -122,16 +122,17 @@ struct Lower {
     origins: Origins,
 }
 
-const PLAN_KEYS: &[&str] = &["version", "monolith", "analyze", "service"];
+const PLAN_KEYS: &[&str] = &["version", "monolith", "analyze", "service", "proxy"];
+const PROXY_KEYS: &[&str] = &["admin", "token_file", "token_env"];
 const ANALYZE_KEYS: &[&str] = &["granularity", "resolution", "seed", "services", "weights"];
 const MONOLITH_KEYS: &[&str] = &["name", "upstream", "database"];
 const SERVICE_KEYS: &[&str] = &[
     "name", "upstream", "database", "members", "pinned", "route", "table",
 ];
 const ROUTE_KEYS: &[&str] = &[
-    "path", "methods", "stage", "percent", "sticky", "host", "headers",
+    "path", "methods", "stage", "percent", "sticky", "host", "headers", "writes",
 ];
-const TABLE_KEYS: &[&str] = &["name", "stage", "rename", "exclude"];
+const TABLE_KEYS: &[&str] = &["name", "stage", "rename", "exclude", "readers"];
 
 impl Lower {
     fn error(&mut self, diagnostic: Diagnostic) {
@@ -194,11 +195,31 @@ impl Lower {
             services.push(service);
             self.origins.services.push(origin);
         }
+        let mut proxies = Vec::new();
+        for (index, table) in self.entries(root, &path, "proxy") {
+            let proxy_path = path.key("proxy").index(index);
+            let what = format!("proxy #{}", index + 1);
+            self.unknown_keys(table, &proxy_path, &what, PROXY_KEYS);
+            proxies.push(Proxy {
+                admin: self
+                    .required_string(
+                        table,
+                        &proxy_path,
+                        "admin",
+                        "[[proxy]]",
+                        "admin = \"http://127.0.0.1:9901\"",
+                    )
+                    .unwrap_or_default(),
+                token_file: self.string(table, &proxy_path, "token_file"),
+                token_env: self.string(table, &proxy_path, "token_env"),
+            });
+        }
         Plan {
             version,
             monolith,
             analyze,
             services,
+            proxies,
         }
     }
 
@@ -372,6 +393,7 @@ impl Lower {
             "a table of header names",
             "write `headers = { x-tenant = \"beta\" }`",
         );
+        let writes = self.strings(table, path, "writes");
         Some(Route {
             path: template?,
             methods,
@@ -380,6 +402,7 @@ impl Lower {
             sticky,
             host,
             headers,
+            writes,
         })
     }
 
@@ -406,11 +429,13 @@ impl Lower {
             "write `rename = { old_column = \"new_column\" }`",
         );
         let exclude = self.strings(table, path, "exclude");
+        let readers = self.strings(table, path, "readers");
         Some(Table {
             name: name?,
             stage: stage?,
             rename,
             exclude,
+            readers,
         })
     }
 

@@ -31,6 +31,25 @@ pub struct Plan {
     /// The services being extracted, in file order (`[[service]]`).
     #[serde(rename = "service", default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<Service>,
+    /// The proxies in front of the monolith, whose admin APIs `strangler
+    /// cutover` fences and `strangler status` reads (`[[proxy]]`).
+    #[serde(rename = "proxy", default, skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<Proxy>,
+}
+
+/// One running `strangler proxy`, reached through its admin API
+/// (`[[proxy]]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proxy {
+    /// The admin API's base URL, such as `http://127.0.0.1:9901`.
+    pub admin: String,
+    /// A file holding the admin API's bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+    /// An environment variable holding the admin API's bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
 }
 
 /// Settings for `strangler analyze`, kept with the plan so every run of the
@@ -136,6 +155,11 @@ pub struct Route {
     /// value match (names case-insensitive, values exact).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// The tables the route's handler writes, directly or through its
+    /// calls. A route that writes a table answers from the service (`live`,
+    /// or `canary` above 0 %) only once the service owns the table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<String>,
 }
 
 /// A table moving to a service's database (`[[service.table]]`).
@@ -152,6 +176,12 @@ pub struct Table {
     /// Columns left behind in the monolith.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// Code units (module ids as the analyzer names them) that read the
+    /// table, as the last analysis found them. `strangler decommission`
+    /// refuses while one of them is still in the monolith (not a member of
+    /// the owning service).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readers: Vec<String>,
 }
 
 /// An HTTP request method.
@@ -325,6 +355,7 @@ impl Plan {
             monolith,
             analyze: None,
             services: Vec::new(),
+            proxies: Vec::new(),
         }
     }
 
@@ -347,6 +378,17 @@ impl Plan {
 }
 
 impl Route {
+    /// Whether the service answers some of the route's requests: `live`, or
+    /// `canary` with a percent above 0.
+    #[must_use]
+    pub fn serves_from_service(&self) -> bool {
+        match self.stage {
+            RouteStage::Live => true,
+            RouteStage::Canary => self.percent.unwrap_or(0) > 0,
+            RouteStage::Monolith | RouteStage::Shadow => false,
+        }
+    }
+
     /// Whether this route and `other` claim the same requests: the same path
     /// shape (parameter names aside), at least one shared method, and the same
     /// host and header matches. Routes that differ only in their host or

@@ -10,8 +10,8 @@ use url::Url;
 
 use crate::diagnostic::{Diagnostic, FieldPath};
 use crate::mask::mask_url;
-use crate::model::{AnalyzeSettings, Plan, Route, Service, VERSION};
-use crate::stage::RouteStage;
+use crate::model::{AnalyzeSettings, Plan, Proxy, Route, Service, VERSION};
+use crate::stage::{RouteStage, TableStage};
 
 /// Checks a plan and returns every problem found, errors and warnings.
 ///
@@ -112,7 +112,143 @@ pub fn validate(plan: &Plan) -> Vec<Diagnostic> {
         }
         check_tables(&mut out, plan, &path, service, &mut table_owner);
     }
+    check_ownership(&mut out, plan);
+    for (i, proxy) in plan.proxies.iter().enumerate() {
+        check_proxy(&mut out, &root.key("proxy").index(i), i, proxy);
+    }
     out
+}
+
+/// The rules that keep writes in one place: a route that writes a table is
+/// answered by its service only once that service owns the table, and a
+/// table is owned only when every route that writes it is its service's
+/// and `live`. Writes reaching both databases would be lost at the next
+/// sync (the monolith's overwritten by the forward stream, or the
+/// service's never seen by the monolith).
+fn check_ownership(out: &mut Vec<Diagnostic>, plan: &Plan) {
+    let root = FieldPath::root();
+    let owner_of = |table: &str| {
+        plan.services
+            .iter()
+            .find_map(|s| s.tables.iter().find(|t| t.name == table).map(|t| (s, t)))
+    };
+    for (i, service) in plan.services.iter().enumerate() {
+        let name = &service.name;
+        for (j, route) in service.routes.iter().enumerate() {
+            let path = root.key("service").index(i).key("route").index(j);
+            let what = format!(
+                "route {} {} of service `{name}`",
+                route.methods_label(),
+                route.path
+            );
+            for (k, table) in route.writes.iter().enumerate() {
+                if !is_table_name(table) {
+                    out.push(
+                        Diagnostic::error(path.key("writes").index(k), format!("`{table}` in the writes of {what} is not a table name"))
+                            .with_help("write the table's name, schema-qualified when not in public: `orders` or `billing.invoices`"),
+                    );
+                    continue;
+                }
+                if !route.serves_from_service() {
+                    continue;
+                }
+                let stage = route.stage.as_str();
+                match owner_of(table) {
+                    Some((owner, entry)) if owner.name == *name => {
+                        if !matches!(entry.stage, TableStage::Owned | TableStage::Decommissioned) {
+                            out.push(
+                                Diagnostic::error(path.key("stage"), format!(
+                                    "{what} is at stage `{stage}` but writes table `{table}`, which is at `{}`: its writes would reach the service's copy while the monolith still owns the table",
+                                    entry.stage
+                                ))
+                                .with_help(format!(
+                                    "cut the table over first: `strangler cutover --plan strangler.toml --service {name} --table {table}` (it moves the table and this route together), or keep the route at `shadow`"
+                                )),
+                            );
+                        }
+                    }
+                    Some((owner, _)) => out.push(
+                        Diagnostic::error(path.key("stage"), format!(
+                            "{what} is at stage `{stage}` but writes table `{table}`, which belongs to service `{}`",
+                            owner.name
+                        ))
+                        .with_help(format!(
+                            "a table is written by one service: move the route to service `{}`, or the table to `{name}`",
+                            owner.name
+                        )),
+                    ),
+                    None => out.push(
+                        Diagnostic::error(path.key("stage"), format!(
+                            "{what} is at stage `{stage}` but writes table `{table}`, which no service has taken over"
+                        ))
+                        .with_help(format!(
+                            "add `[[service.table]] name = \"{table}\"` to service `{name}`, sync it and cut it over (`strangler cutover`), or keep the route at `shadow`"
+                        )),
+                    ),
+                }
+            }
+        }
+        for (j, table) in service.tables.iter().enumerate() {
+            if table.stage != TableStage::Owned {
+                continue;
+            }
+            let path = root.key("service").index(i).key("table").index(j);
+            for other in &plan.services {
+                for route in other
+                    .routes
+                    .iter()
+                    .filter(|r| r.writes.contains(&table.name))
+                {
+                    let route_what = format!("route {} {}", route.methods_label(), route.path);
+                    if other.name != *name {
+                        out.push(
+                            Diagnostic::error(path.key("stage"), format!(
+                                "table `{}` of service `{name}` is `owned`, but {route_what} of service `{}` writes it",
+                                table.name, other.name
+                            ))
+                            .with_help(format!(
+                                "a table is written by one service: move the route to `{name}`, or roll the table back (`strangler rollback --service {name} --table {}`)",
+                                table.name
+                            )),
+                        );
+                    } else if route.stage != RouteStage::Live {
+                        out.push(
+                            Diagnostic::error(path.key("stage"), format!(
+                                "table `{}` of service `{name}` is `owned`, but {route_what}, which writes it, is at `{}`: its writes would reach the monolith's copy",
+                                table.name, route.stage
+                            ))
+                            .with_help(format!(
+                                "set the route to `live`, or roll the table back with its routes: `strangler rollback --plan strangler.toml --service {name} --table {}`",
+                                table.name
+                            )),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_proxy(out: &mut Vec<Diagnostic>, path: &FieldPath, index: usize, proxy: &Proxy) {
+    let what = format!("proxy #{}", index + 1);
+    check_http_url_of(out, path.key("admin"), "admin API", &what, &proxy.admin);
+    if proxy.token_file.is_some() && proxy.token_env.is_some() {
+        out.push(
+            Diagnostic::error(path.key("token_env"), format!("{what} sets both `token_file` and `token_env`"))
+                .with_help("keep one: the file that holds the admin token, or the environment variable that does"),
+        );
+    }
+    if let Some(var) = &proxy.token_env
+        && (var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        out.push(
+            Diagnostic::error(
+                path.key("token_env"),
+                format!("`{var}` ({what}) is not an environment variable name"),
+            )
+            .with_help("use letters, digits and `_`, as in `STRANGLER_ADMIN_TOKEN`"),
+        );
+    }
 }
 
 fn check_tables<'a>(
@@ -405,7 +541,19 @@ fn is_token_byte(b: u8) -> bool {
 
 // Messages quote URLs through `mask_url` only: a plan's passwords must not
 // reach a terminal, a log line or an HTTP answer through a diagnostic.
+/// Checks an `http(s)://` URL; `field` names it in messages (`upstream`,
+/// `admin API`).
 fn check_http_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, value: &str) {
+    check_http_url_of(out, path, "upstream", owner, value);
+}
+
+fn check_http_url_of(
+    out: &mut Vec<Diagnostic>,
+    path: FieldPath,
+    field: &str,
+    owner: &str,
+    value: &str,
+) {
     let problem = match Url::parse(value) {
         _ if !value.contains("://") => Some("it has no `http://` or `https://` scheme".to_owned()),
         Ok(url) if !matches!(url.scheme(), "http" | "https") => {
@@ -417,7 +565,7 @@ fn check_http_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, value
                 Diagnostic::error(
                     path,
                     format!(
-                        "upstream `{}` of {owner} has a password, which the proxy never sends",
+                        "{field} `{}` of {owner} has a password, which strangler never sends",
                         mask_url(value)
                     ),
                 )
@@ -433,7 +581,7 @@ fn check_http_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, value
             Diagnostic::error(
                 path,
                 format!(
-                    "upstream `{}` of {owner} is not an http(s) URL: {problem}",
+                    "{field} `{}` of {owner} is not an http(s) URL: {problem}",
                     mask_url(value)
                 ),
             )

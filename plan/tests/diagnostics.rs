@@ -34,13 +34,13 @@ fn unknown_keys_everywhere() {
         ),
         r"
 p.toml:1:1: error: unknown key `colour` in the plan
-    help: remove it; the keys of the plan are: version, monolith, analyze, service
+    help: remove it; the keys of the plan are: version, monolith, analyze, service, proxy
 p.toml:6:1: error: unknown key `colur` in [monolith]
     help: remove it; the keys of [monolith] are: name, upstream, database
 p.toml:9:1: error: unknown key `upstrem` in service `a`
     help: did you mean `upstream`? The keys of service `a` are: name, upstream, database, members, pinned, route, table
 p.toml:13:1: error: unknown key `weight` in route `/x` of service `a`
-    help: remove it; the keys of route `/x` of service `a` are: path, methods, stage, percent, sticky, host, headers",
+    help: remove it; the keys of route `/x` of service `a` are: path, methods, stage, percent, sticky, host, headers, writes",
     );
 }
 
@@ -130,7 +130,7 @@ fn passwords_in_urls_are_masked() {
          [[service]]\nname = \"b\"\ndatabase = \"postgres://user:se/cret@x:5432/db\"\n\
          [[service]]\nname = \"c\"\ndatabase = \"user:secret@x/db\"\n",
         r"
-p.toml:4:12: error: upstream `http://u:***@shop:8080` of the monolith has a password, which the proxy never sends
+p.toml:4:12: error: upstream `http://u:***@shop:8080` of the monolith has a password, which strangler never sends
     help: remove `user:password@`; a password there would only end up in logs and metrics
 p.toml:5:12: error: database `postgress://user:***@x/db` of the monolith is not a PostgreSQL URL: its scheme is `postgress`
     help: write it as `postgres://user@host:5432/dbname`

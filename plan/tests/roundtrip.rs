@@ -39,6 +39,7 @@ fn route(service: usize, index: usize) -> impl Strategy<Value = Route> {
                     sticky: if canary { sticky } else { None },
                     host,
                     headers,
+                    writes: Vec::new(),
                 }
             },
         )
@@ -51,8 +52,9 @@ fn table(service: usize, index: usize) -> impl Strategy<Value = Table> {
         // column is either renamed or excluded, never both.
         prop::collection::btree_map("[a-w][a-z]{0,5}", "[a-z_]{1,8}", 0..3),
         prop::collection::vec("x[a-z]{1,6}", 0..3),
+        prop::collection::vec("app::[a-z]{1,6}", 0..3),
     )
-        .prop_map(move |(stage, rename, exclude)| Table {
+        .prop_map(move |(stage, rename, exclude, readers)| Table {
             name: if index.is_multiple_of(2) {
                 format!("t{service}_{index}")
             } else {
@@ -61,6 +63,7 @@ fn table(service: usize, index: usize) -> impl Strategy<Value = Table> {
             stage,
             rename,
             exclude,
+            readers,
         })
 }
 

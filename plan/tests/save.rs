@@ -72,6 +72,7 @@ fn edits_keep_comments_and_layout() {
             stage: TableStage::Monolith,
             rename: [("amount".to_owned(), "amount_cents".to_owned())].into(),
             exclude: vec!["legacy_flag".to_owned()],
+            readers: vec!["shop::reports".to_owned()],
         }],
         ..Service::default()
     });
@@ -117,6 +118,7 @@ name = "payments"
 stage = "monolith"
 rename = { amount = "amount_cents" }
 exclude = ["legacy_flag"]
+readers = ["shop::reports"]
 "#;
     assert_eq!(text, expect);
     // Saved plans read back to exactly what was saved.
@@ -223,6 +225,7 @@ fn a_new_plan_is_created_with_a_header() {
             sticky: None,
             host: None,
             headers: std::collections::BTreeMap::new(),
+            writes: Vec::new(),
         }],
         ..Service::default()
     });

@@ -102,6 +102,7 @@ pub fn apply(existing: Option<&Plan>, suggestion: &Suggestion, name: &str) -> (P
                     stage: TableStage::Monolith,
                     rename: std::collections::BTreeMap::new(),
                     exclude: Vec::new(),
+                    readers: Vec::new(),
                 });
             }
         }
@@ -145,6 +146,7 @@ fn plan_routes(routes: &[super::suggest::RouteRef], warnings: &mut Vec<String>) 
             sticky: None,
             host: None,
             headers: std::collections::BTreeMap::new(),
+            writes: Vec::new(),
         });
     }
     out
