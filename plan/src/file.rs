@@ -12,7 +12,7 @@ use crate::diagnostic::{Diagnostic, has_errors};
 use crate::edit::reconcile;
 use crate::load::{Parsed, parse};
 use crate::model::{Plan, Route};
-use crate::stage::TransitionError;
+use crate::stage::{RouteStage, TableStage, TransitionError};
 use crate::validate::validate;
 
 /// Why a plan could not be read or written.
@@ -261,8 +261,24 @@ fn check_transitions(old: &Plan, new: &Plan) -> Result<(), PlanError> {
             .collect()
     };
     let old_routes = routes(old);
+    let owned = |plan: &Plan, table: &str| {
+        plan.services
+            .iter()
+            .flat_map(|s| &s.tables)
+            .any(|t| t.name == table && t.stage == TableStage::Owned)
+    };
     for (key, route) in routes(new) {
         if let Some((_, before)) = old_routes.iter().find(|(k, _)| *k == key) {
+            // A route that writes tables goes live with their cutover, from
+            // whatever stage it had: it could not be a canary before (its
+            // writes would have reached the service's copy).
+            let goes_live_with_cutover = route.stage == RouteStage::Live
+                && !route.writes.is_empty()
+                && route.writes.iter().all(|t| owned(new, t))
+                && route.writes.iter().any(|t| !owned(old, t));
+            if goes_live_with_cutover {
+                continue;
+            }
             before
                 .stage
                 .transition(route.stage)

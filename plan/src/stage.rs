@@ -30,10 +30,13 @@ pub enum RouteStage {
 
 /// Who owns a table's data.
 ///
-/// Forward moves go one step at a time. Backward moves are the rollbacks
-/// that lose nothing: `syncing → monolith` (stop syncing), `cutover →
-/// syncing` (abort a cutover) and `owned → cutover` (fence writes to hand
-/// ownership back). `decommissioned` is final: the monolith's copy is gone.
+/// Forward moves go one step at a time, except that `strangler cutover`
+/// moves a table from `syncing` to `owned` in one save (its fences and
+/// drain happen outside the plan, recorded in the service's database).
+/// Backward moves are the rollbacks that lose nothing: `syncing → monolith`
+/// (stop syncing), `cutover → syncing` (abort a cutover), `owned → syncing`
+/// (`strangler rollback`) and `owned → cutover`. `decommissioned` is final:
+/// the monolith's copy is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TableStage {
@@ -184,9 +187,9 @@ impl TableStage {
             || matches!(
                 (self, to),
                 (Monolith, Syncing)
-                    | (Syncing, Cutover | Monolith)
+                    | (Syncing, Cutover | Owned | Monolith)
                     | (Cutover, Owned | Syncing)
-                    | (Owned, Decommissioned | Cutover)
+                    | (Owned, Decommissioned | Cutover | Syncing)
             )
     }
 
@@ -220,9 +223,9 @@ mod tests {
     fn table_transitions() {
         table(
             "monolith -> monolith syncing\n\
-             syncing -> monolith syncing cutover\n\
+             syncing -> monolith syncing cutover owned\n\
              cutover -> syncing cutover owned\n\
-             owned -> cutover owned decommissioned\n\
+             owned -> syncing cutover owned decommissioned\n\
              decommissioned -> decommissioned\n",
         );
     }

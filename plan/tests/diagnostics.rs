@@ -347,3 +347,103 @@ p.toml:28:45: error: `x-ok` must be a string (the header's required value), not 
     help: write `headers = { x-tenant = "beta" }`"#,
     );
 }
+
+/// The ownership rules: a route that writes a table is answered by its
+/// service only once the service owns the table, and an owned table's
+/// writers are its service's and `live`. Each case is one plan and the
+/// diagnostics it must give, with their lines.
+#[test]
+fn writes_follow_ownership() {
+    let db = "database = \"postgres://u@h/shop\"\n";
+    let service = |routes: &str, tables: &str| {
+        format!(
+            "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n{db}\
+             [[service]]\nname = \"orders\"\nupstream = \"http://127.0.0.1:9001\"\n\
+             database = \"postgres://u@h/orders\"\n{routes}{tables}"
+        )
+    };
+    let route = |stage: &str, extra: &str| {
+        format!(
+            "[[service.route]]\npath = \"/api/orders\"\nmethods = [\"POST\"]\nstage = \"{stage}\"\n{extra}writes = [\"orders\"]\n"
+        )
+    };
+    let table =
+        |stage: &str| format!("[[service.table]]\nname = \"orders\"\nstage = \"{stage}\"\n");
+    let cases: &[(&str, String, &str)] = &[
+        (
+            "shadow while syncing is fine",
+            service(&route("shadow", ""), &table("syncing")),
+            "",
+        ),
+        (
+            "canary 0 while syncing is fine",
+            service(&route("canary", "percent = 0\n"), &table("syncing")),
+            "",
+        ),
+        (
+            "live with the table owned",
+            service(&route("live", ""), &table("owned")),
+            "",
+        ),
+        (
+            "live after decommissioning",
+            service(&route("live", ""), &table("decommissioned")),
+            "",
+        ),
+        (
+            "canary above 0 before the cutover",
+            service(&route("canary", "percent = 10\n"), &table("syncing")),
+            "p.toml:13:9: error: route POST /api/orders of service `orders` is at stage `canary` but writes table `orders`, which is at `syncing`: its writes would reach the service's copy while the monolith still owns the table\n    help: cut the table over first: `strangler cutover --plan strangler.toml --service orders --table orders` (it moves the table and this route together), or keep the route at `shadow`",
+        ),
+        (
+            "live writing a table nobody took over",
+            service(&route("live", ""), ""),
+            "p.toml:13:9: error: route POST /api/orders of service `orders` is at stage `live` but writes table `orders`, which no service has taken over\n    help: add `[[service.table]] name = \"orders\"` to service `orders`, sync it and cut it over (`strangler cutover`), or keep the route at `shadow`",
+        ),
+        (
+            "owned while a writer still goes to the monolith",
+            service(&route("shadow", ""), &table("owned")),
+            "p.toml:17:9: error: table `orders` of service `orders` is `owned`, but route POST /api/orders, which writes it, is at `shadow`: its writes would reach the monolith's copy\n    help: set the route to `live`, or roll the table back with its routes: `strangler rollback --plan strangler.toml --service orders --table orders`",
+        ),
+        (
+            "a write that is not a table name",
+            service(
+                "[[service.route]]\npath = \"/x\"\nstage = \"monolith\"\nwrites = [\"no such\"]\n",
+                "",
+            ),
+            "p.toml:13:11: error: `no such` in the writes of route * /x of service `orders` is not a table name\n    help: write the table's name, schema-qualified when not in public: `orders` or `billing.invoices`",
+        ),
+    ];
+    for (what, source, expect) in cases {
+        let parsed = parse(source);
+        let got: Vec<String> = parsed
+            .diagnostics
+            .iter()
+            .map(|d| d.render("p.toml"))
+            .collect();
+        assert_eq!(got.join("\n"), expect.trim(), "{what}:\n{source}");
+    }
+    // A table owned by one service and written by another's route.
+    let two = format!(
+        "{}[[service]]\nname = \"billing\"\nupstream = \"http://127.0.0.1:9002\"\n[[service.route]]\npath = \"/api/pay\"\nstage = \"live\"\nwrites = [\"orders\"]\n",
+        service(&route("live", ""), &table("owned"))
+    );
+    check(
+        &two,
+        "p.toml:17:9: error: table `orders` of service `orders` is `owned`, but route * /api/pay of service `billing` writes it\n    help: a table is written by one service: move the route to `orders`, or roll the table back (`strangler rollback --service orders --table orders`)\n\
+         p.toml:23:9: error: route * /api/pay of service `billing` is at stage `live` but writes table `orders`, which belongs to service `orders`\n    help: a table is written by one service: move the route to service `orders`, or the table to `billing`",
+    );
+}
+
+#[test]
+fn proxies_are_checked() {
+    check(
+        &with_head(
+            "[[proxy]]\nadmin = \"http://127.0.0.1:9901\"\ntoken_env = \"STRANGLER_ADMIN_TOKEN\"\n\
+             [[proxy]]\nadmin = \"ftp://x\"\ntoken_file = \"/t\"\ntoken_env = \"bad name\"\n",
+        ),
+        "p.toml:9:9: error: admin API `ftp://x` of proxy #2 is not an http(s) URL: its scheme is `ftp`\n    help: write it as `http://host:port` or `https://host:port`\n\
+         p.toml:11:13: error: proxy #2 sets both `token_file` and `token_env`\n    help: keep one: the file that holds the admin token, or the environment variable that does\n\
+         p.toml:11:13: error: `bad name` (proxy #2) is not an environment variable name\n    help: use letters, digits and `_`, as in `STRANGLER_ADMIN_TOKEN`",
+    );
+}
