@@ -95,6 +95,10 @@ pub(crate) struct Applier {
     service: String,
     pub(crate) tables: Vec<ApplyTable>,
     relations: HashMap<u32, Option<RelMap>>,
+    /// A Relation for a table not in `tables` ends the stream (to restart
+    /// with the plan's new tables) instead of being skipped: a reverse
+    /// stream's publication only holds tables it must apply.
+    restart_on_unknown: bool,
     /// Every Relation message seen, so a table that joins later can be
     /// mapped without waiting for the monolith to resend it.
     seen_relations: HashMap<u32, SeenRelation>,
@@ -142,6 +146,7 @@ impl Applier {
             service: service.to_owned(),
             tables,
             relations: HashMap::new(),
+            restart_on_unknown: false,
             seen_relations: HashMap::new(),
             statements: HashMap::new(),
             run: None,
@@ -300,6 +305,16 @@ impl Applier {
         let Some(index) = self.tables.iter().position(|t| {
             t.checked.spec.table.schema == namespace && t.checked.spec.table.name == name
         }) else {
+            if self.restart_on_unknown {
+                return Err(Error::Replication {
+                    message: format!(
+                        "table {namespace}.{name} joined the reverse publication of service {}; \
+                         restarting the stream to apply it",
+                        self.service
+                    ),
+                    code: None,
+                });
+            }
             return Ok(None);
         };
         let table = &self.tables[index];
@@ -612,6 +627,13 @@ impl Applier {
             .applied_lsn
             .fetch_max(wal_end.0, Ordering::Release);
         self.check_caught_up(wal_end).await
+    }
+
+    /// Makes a Relation message for a table this applier does not know end
+    /// the stream with a transient error instead of being skipped, so that
+    /// the run restarts with the plan's tables (see `restart_on_unknown`).
+    pub(crate) fn restart_on_unknown_relation(&mut self) {
+        self.restart_on_unknown = true;
     }
 
     /// Drops an uncommitted target transaction (on shutdown mid-transaction).

@@ -12,7 +12,7 @@ use crate::connect::connect;
 use crate::error::{Context as _, Error};
 use crate::follow::{FollowOptions, follow};
 use crate::schema::{SchemaReport, create_schema};
-use crate::spec::resolve;
+use crate::spec::{Direction, resolve};
 use crate::status::{DEFAULT_RETENTION_WARNING, ServiceStatus, status};
 use crate::teardown::{TeardownReport, teardown};
 use crate::verify::{VerifyOptions, VerifyReport, verify};
@@ -111,7 +111,7 @@ pub fn execute(request: &Request) -> Result<Report, Error> {
             }
             Command::Schema => {
                 let mut all = Vec::new();
-                for spec in &specs {
+                for spec in specs.iter().filter(|s| s.direction == Direction::Forward) {
                     let source = connect(&spec.source, "the monolith's database").await?;
                     let target = connect(&spec.target, "the service's database").await?;
                     all.push(ServiceSchema {

@@ -183,3 +183,9 @@ impl<T> Context<T> for Result<T, std::io::Error> {
         })
     }
 }
+
+impl From<strangler_plan::PlanError> for Error {
+    fn from(e: strangler_plan::PlanError) -> Self {
+        Error::Plan(e.to_string())
+    }
+}

@@ -75,7 +75,7 @@ pub async fn follow(
     // others go on.
     let mut added_later = HashSet::new();
     let start = |spec: &SyncSpec, tasks: &mut JoinSet<_>| {
-        let m = Arc::new(Metrics::new(&spec.service));
+        let m = Arc::new(Metrics::new(&spec.key()));
         metrics
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -87,7 +87,7 @@ pub async fn follow(
             .push(spec_tx);
         let run = options.run.clone();
         let stop = stop_rx.clone();
-        let name = spec.service.clone();
+        let name = spec.key();
         tasks.spawn(async move {
             let result = run_watching(spec_rx, &run, m, stop).await;
             (name, result)
@@ -112,12 +112,12 @@ pub async fn follow(
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .iter()
-                    .any(|s| s.borrow().service == spec.service);
+                    .any(|s| s.borrow().key() == spec.key());
                 if known {
                     continue;
                 }
-                tracing::info!(service = %spec.service, "service {} is new in the plan; syncing it", spec.service);
-                added_later.insert(spec.service.clone());
+                tracing::info!(service = %spec.service, "{} is new in the plan; syncing it", spec.key());
+                added_later.insert(spec.key());
                 start(&spec, &mut tasks);
                 continue;
             }
@@ -134,7 +134,7 @@ pub async fn follow(
                 senders
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .retain(|s| s.borrow().service != *name);
+                    .retain(|s| s.borrow().key() != *name);
                 tracing::error!(
                     "{e}; the other services go on. Fix it, then save the plan or send SIGHUP \
                      to try service {name} again"
@@ -197,23 +197,29 @@ async fn watch_plan(
             continue;
         };
         let running: Vec<String> = {
-            let senders = senders.lock().unwrap_or_else(PoisonError::into_inner);
-            for sender in senders.iter() {
-                let name = sender.borrow().service.clone();
-                if let Some(spec) = specs.iter().find(|s| s.service == name) {
+            let mut senders = senders.lock().unwrap_or_else(PoisonError::into_inner);
+            senders.retain(|sender| {
+                let key = sender.borrow().key();
+                if let Some(spec) = specs.iter().find(|s| s.key() == key) {
                     let _ = sender.send(spec.clone());
+                    true
                 } else {
-                    tracing::warn!(
-                        "service {name} has no table at stage `syncing` any more; it keeps its \
-                         current tables until `strangler sync run` restarts (`strangler sync \
-                         teardown --service {name}` removes its slot)"
+                    // No table left in this stream: it stops at the next
+                    // transaction boundary (an empty spec ends a run).
+                    tracing::info!(
+                        "{key} has no table left to stream; stopping it at a transaction \
+                         boundary (its slot stays: `strangler sync teardown` removes it)"
                     );
+                    let mut empty = sender.borrow().clone();
+                    empty.tables.clear();
+                    let _ = sender.send(empty);
+                    false
                 }
-            }
-            senders.iter().map(|s| s.borrow().service.clone()).collect()
+            });
+            senders.iter().map(|s| s.borrow().key()).collect()
         };
         for spec in specs {
-            if !running.contains(&spec.service) && new_services.send(spec).is_err() {
+            if !running.contains(&spec.key()) && new_services.send(spec).is_err() {
                 return;
             }
         }

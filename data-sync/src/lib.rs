@@ -33,13 +33,17 @@ mod catalog;
 mod command;
 mod connect;
 mod copy;
+mod cutover;
+mod decommission;
 mod error;
+mod fence;
 mod follow;
 mod join;
 mod lock;
 mod lsn;
 mod metrics;
 mod preflight;
+mod proxies;
 mod publication;
 mod repl;
 mod run;
@@ -53,13 +57,19 @@ mod verify;
 
 pub use command::{Command, Report, Request, ServiceSchema, execute};
 pub use copy::CopyOptions;
+pub use cutover::{MoveReport, MoveRequest, StepTime, cutover, rollback};
+pub use decommission::{
+    ARCHIVE_SCHEMA, DecommissionReport, DecommissionRequest, decommission, restore,
+};
 pub use error::{Error, Problem};
 pub use follow::{FollowOptions, follow};
 pub use metrics::Metrics;
 pub use preflight::check;
 pub use run::{RunOptions, run};
 pub use schema::{SchemaReport, create_schema};
-pub use spec::{SyncSpec, TableName, TableSpec, resolve};
+pub use spec::{
+    Direction, SyncSpec, TableName, TableSpec, resolve, resolve_forward, resolve_reverse,
+};
 pub use state::TableState;
 pub use status::{ServiceStatus, TableStatus, status};
 pub use teardown::{TeardownReport, teardown};

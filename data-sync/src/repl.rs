@@ -335,7 +335,7 @@ impl ReplConnection {
         start: Lsn,
     ) -> Result<(FrameReader, FeedbackWriter), Error> {
         let sql = format!(
-            "START_REPLICATION SLOT {} LOGICAL {start} (\"proto_version\" '1', \
+            "START_REPLICATION SLOT {} LOGICAL {start} (\"proto_version\" '1', \"messages\" 'true', \
              \"publication_names\" {})",
             crate::spec::quote_ident(slot),
             crate::spec::quote_literal(&crate::spec::quote_ident(publication)),

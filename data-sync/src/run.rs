@@ -34,7 +34,7 @@ use crate::metrics::Metrics;
 use crate::preflight::{CheckedTable, preflight_sparing_failed};
 use crate::publication::ensure_publication;
 use crate::repl::ReplConnection;
-use crate::spec::{SyncSpec, TableSpec};
+use crate::spec::{Direction, SyncSpec, TableSpec};
 use crate::state::{self, TableState};
 use crate::stream::{Item, Stream};
 
@@ -105,6 +105,10 @@ pub(crate) async fn run_watching(
             return Ok(());
         }
         let spec = specs.borrow_and_update().clone();
+        if spec.tables.is_empty() {
+            tracing::info!(service = %spec.service, "{}: no table left to stream; stopped", spec.key());
+            return Ok(());
+        }
         let started = Instant::now();
         let result = match lock.as_mut() {
             None => match ServiceLock::acquire(&spec, options.wait_for_lock, &mut shutdown).await {
@@ -309,7 +313,7 @@ async fn attempt(
                     .await?
             }
         };
-        let applier = Applier::new(
+        let mut applier = Applier::new(
             target,
             Some(&spec.slot),
             &spec.service,
@@ -319,6 +323,9 @@ async fn attempt(
             Arc::clone(metrics),
         )
         .await?;
+        if spec.direction == Direction::Reverse {
+            applier.restart_on_unknown_relation();
+        }
         let stream = Stream::start(
             conn,
             &spec.slot,
@@ -384,6 +391,9 @@ async fn prepare(
     }
     let progress = state::applied_lsn(target, &spec.slot).await?;
     let records = state::tables(target, &spec.service).await?;
+    if spec.direction == Direction::Reverse {
+        reverse_recorded(spec, progress, slot.is_some(), &records)?;
+    }
     // A table in `error` that preflight left out keeps its record (and
     // its reason); only tables gone from the plan lose theirs.
     for record in &records {
@@ -477,6 +487,48 @@ async fn prepare(
         return Err(e);
     }
     Ok((Some(conn), created.consistent_point))
+}
+
+/// A reverse stream only resumes what `strangler cutover` started (it
+/// created the slot and recorded every table as streaming, the sides being
+/// equal): it never copies, since a copy would overwrite the monolith's
+/// tables.
+fn reverse_recorded(
+    spec: &SyncSpec,
+    progress: Option<Lsn>,
+    slot: bool,
+    records: &[state::TableRecord],
+) -> Result<(), Error> {
+    let missing: Vec<&str> = spec
+        .tables
+        .iter()
+        .filter(|t| {
+            !records
+                .iter()
+                .any(|r| r.table == t.name && r.state.is_synced())
+        })
+        .map(|t| t.name.as_str())
+        .collect();
+    if progress.is_none() || !slot || !missing.is_empty() {
+        let tables = if missing.is_empty() {
+            spec.tables
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+        } else {
+            missing
+        };
+        return Err(Error::Other(format!(
+            "the reverse sync of service {} has no recorded start for {} (slot {} on the \
+             service's database, progress on the monolith's); only `strangler cutover` starts a \
+             reverse sync: run `strangler cutover --service {} --table …` again to finish or undo it",
+            spec.service,
+            tables.join(", "),
+            spec.slot,
+            spec.service
+        )));
+    }
+    Ok(())
 }
 
 /// Drops the service's slot after a run that created it failed before
@@ -724,6 +776,12 @@ async fn apply_loop(
             match change(current, &new) {
                 Change::None => {}
                 Change::Restart => return Ok(Ended::Restart),
+                // A reverse stream never copies: a table `strangler
+                // cutover` added was recorded as streaming, and a restart
+                // resumes it.
+                Change::Join(_) if new.direction == Direction::Reverse => {
+                    return Ok(Ended::Restart);
+                }
                 Change::Join(added) => {
                     *joining = Some(Joining::start(
                         &new,

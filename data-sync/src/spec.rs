@@ -9,21 +9,63 @@ use strangler_plan::{Plan, TableStage};
 
 use crate::error::Error;
 
-/// One service's sync: from the monolith's database into the service's.
+/// One stream of a service: forward from the monolith's database into the
+/// service's, or, after a cutover, reverse from the service's back into the
+/// monolith's copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncSpec {
     /// The service's name from the plan.
     pub service: String,
-    /// The monolith's database URL.
+    /// Which way the changes flow.
+    pub direction: Direction,
+    /// The database changes come from: the monolith's (forward) or the
+    /// service's (reverse).
     pub source: String,
-    /// The service's database URL.
+    /// The database they are applied to, which keeps the bookkeeping.
     pub target: String,
-    /// The logical replication slot on the monolith (`strangler_<service>`).
+    /// The logical replication slot on the source (`strangler_<service>`,
+    /// reverse `strangler_rev_<service>`).
     pub slot: String,
-    /// The publication on the monolith (`strangler_<service>`).
+    /// The publication on the source, named like the slot.
     pub publication: String,
-    /// The tables being synced (stage `syncing` or `cutover`).
+    /// The tables: forward those at `syncing` or `cutover`, reverse those at
+    /// `owned`.
     pub tables: Vec<TableSpec>,
+}
+
+/// Which way a [`SyncSpec`] moves changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From the monolith into the service: tables at `syncing`.
+    Forward,
+    /// From the service back into the monolith's copy: tables at `owned`.
+    /// Only `strangler cutover` starts one (the sides are equal then), so
+    /// a reverse stream never copies.
+    Reverse,
+}
+
+/// The slot and publication name of a service's stream:
+/// `strangler_<service>` forward, `strangler_rev_<service>` reverse.
+#[must_use]
+pub(crate) fn stream_name(service: &str, direction: Direction) -> String {
+    let ident = service.replace('-', "_");
+    match direction {
+        Direction::Forward => format!("strangler_{ident}"),
+        Direction::Reverse => format!("strangler_rev_{ident}"),
+    }
+}
+
+impl SyncSpec {
+    /// The stream's name in logs, metrics and the follow loop: the
+    /// service's name, with ` (reverse)` for a reverse stream.
+    #[must_use]
+    pub fn key(&self) -> String {
+        match self.direction {
+            Direction::Forward => self.service.clone(),
+            Direction::Reverse => format!("{} (reverse)", self.service),
+        }
+    }
 }
 
 /// One table's mapping.
@@ -105,12 +147,92 @@ pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// Resolves the services to sync: every service with a table at `syncing`
-/// or `cutover`, or only `service` when given.
+/// Resolves the streams to run: for every service with a table at
+/// `syncing` or `cutover` a forward [`SyncSpec`], and for every service with
+/// a table at `owned` a reverse one; or only `service`'s when given.
 ///
 /// A service named on purpose must exist and have a database; without a
 /// name, services with nothing to sync are skipped.
 pub fn resolve(plan: &Plan, service: Option<&str>) -> Result<Vec<SyncSpec>, Error> {
+    let mut specs = resolve_forward(plan, service)?;
+    for spec in resolve_reverse(plan, service)? {
+        specs.push(spec);
+    }
+    if specs.is_empty() {
+        return Err(Error::Plan(
+            "no table in the plan is at stage `syncing` or `owned`; set a table's stage to \
+             \"syncing\" to sync it"
+                .to_owned(),
+        ));
+    }
+    Ok(specs)
+}
+
+/// The reverse streams: per service, its tables at `owned`, from the
+/// service's database back into the monolith's, with the column mapping
+/// turned around.
+pub fn resolve_reverse(plan: &Plan, service: Option<&str>) -> Result<Vec<SyncSpec>, Error> {
+    let mut specs = Vec::new();
+    for svc in &plan.services {
+        if service.is_some_and(|name| name != svc.name) {
+            continue;
+        }
+        let tables: Vec<TableSpec> = svc
+            .tables
+            .iter()
+            .filter(|t| t.stage == TableStage::Owned)
+            .map(|t| TableSpec {
+                name: t.name.clone(),
+                table: TableName::parse(&t.name),
+                rename: t
+                    .rename
+                    .iter()
+                    .map(|(m, s)| (s.clone(), m.clone()))
+                    .collect(),
+                exclude: Vec::new(),
+            })
+            .collect();
+        if tables.is_empty() {
+            continue;
+        }
+        let (monolith, own) = databases(plan, svc)?;
+        let name = stream_name(&svc.name, Direction::Reverse);
+        specs.push(SyncSpec {
+            service: svc.name.clone(),
+            direction: Direction::Reverse,
+            source: own,
+            target: monolith,
+            slot: name.clone(),
+            publication: name,
+            tables,
+        });
+    }
+    Ok(specs)
+}
+
+/// The monolith's and the service's database URLs, checked.
+fn databases(plan: &Plan, svc: &strangler_plan::Service) -> Result<(String, String), Error> {
+    let source = plan.monolith.database.clone().ok_or_else(|| {
+        Error::Plan(
+            "the plan's [monolith] has no `database`; add the monolith's PostgreSQL URL \
+             (database = \"postgres://user@host:5432/db\")"
+                .to_owned(),
+        )
+    })?;
+    let target = svc.database.clone().ok_or_else(|| {
+        Error::Plan(format!(
+            "service `{}` has no `database`; add the service's PostgreSQL URL to its \
+             [[service]] entry",
+            svc.name
+        ))
+    })?;
+    check_url("monolith", &source)?;
+    check_url(&format!("service {}", svc.name), &target)?;
+    Ok((source, target))
+}
+
+/// The forward streams only (see [`resolve`]).
+pub fn resolve_forward(plan: &Plan, service: Option<&str>) -> Result<Vec<SyncSpec>, Error> {
     if let Some(name) = service
         && !plan.services.iter().any(|s| s.name == name)
     {
@@ -139,38 +261,17 @@ pub fn resolve(plan: &Plan, service: Option<&str>) -> Result<Vec<SyncSpec>, Erro
         if tables.is_empty() && service.is_none() {
             continue;
         }
-        let source = plan.monolith.database.clone().ok_or_else(|| {
-            Error::Plan(
-                "the plan's [monolith] has no `database`; add the monolith's PostgreSQL URL \
-                 (database = \"postgres://user@host:5432/db\")"
-                    .to_owned(),
-            )
-        })?;
-        let target = svc.database.clone().ok_or_else(|| {
-            Error::Plan(format!(
-                "service `{}` has no `database`; add the service's PostgreSQL URL to its \
-                 [[service]] entry",
-                svc.name
-            ))
-        })?;
-        check_url("monolith", &source)?;
-        check_url(&format!("service {}", svc.name), &target)?;
-        let ident = svc.name.replace('-', "_");
+        let (source, target) = databases(plan, svc)?;
+        let name = stream_name(&svc.name, Direction::Forward);
         specs.push(SyncSpec {
             service: svc.name.clone(),
+            direction: Direction::Forward,
             source,
             target,
-            slot: format!("strangler_{ident}"),
-            publication: format!("strangler_{ident}"),
+            slot: name.clone(),
+            publication: name,
             tables,
         });
-    }
-    if specs.is_empty() {
-        return Err(Error::Plan(
-            "no table in the plan is at stage `syncing`; set a table's stage to \"syncing\" \
-             to sync it"
-                .to_owned(),
-        ));
     }
     Ok(specs)
 }

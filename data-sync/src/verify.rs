@@ -207,11 +207,14 @@ async fn source_snapshot(source: &Client) -> Result<Lsn, Error> {
     lsn.parse().map_err(Error::Other)
 }
 
-async fn wait_applied(
+/// Waits until `target` has applied `slot`'s stream up to `lsn`, polling
+/// its bookkeeping; `what` names who waits, for the timeout's message.
+pub(crate) async fn wait_applied(
     target: &Client,
     slot: &str,
     lsn: Lsn,
     timeout: Duration,
+    what: &str,
 ) -> Result<(), Error> {
     let started = Instant::now();
     loop {
@@ -221,12 +224,12 @@ async fn wait_applied(
         }
         if started.elapsed() > timeout {
             return Err(Error::Other(format!(
-                "the service's database has applied up to {} but verify needs {lsn}; is \
-                 `strangler sync run` running?",
+                "the target database has applied {slot}'s stream up to {} but {what} needs \
+                 {lsn}; is `strangler sync run` running?",
                 applied.map_or("nothing".to_owned(), |a| a.to_string())
             )));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -298,7 +301,7 @@ pub async fn verify(spec: &SyncSpec, options: &VerifyOptions) -> Result<VerifyRe
         .batch_execute("COMMIT")
         .await
         .ctx(|| "closing the snapshot".to_owned())?;
-    wait_applied(&target, &spec.slot, lsn, options.timeout).await?;
+    wait_applied(&target, &spec.slot, lsn, options.timeout, "verify").await?;
     let mut tables = Vec::new();
     for (sides, source_buckets) in plans.iter().zip(source_sides) {
         let target_buckets = buckets(&target, &sides.query(true, None)).await?;
@@ -325,7 +328,7 @@ pub async fn verify(spec: &SyncSpec, options: &VerifyOptions) -> Result<VerifyRe
                         .batch_execute("COMMIT")
                         .await
                         .ctx(|| "closing the snapshot".to_owned())?;
-                    wait_applied(&target, &spec.slot, at, options.timeout).await?;
+                    wait_applied(&target, &spec.slot, at, options.timeout, "verify").await?;
                     let t = buckets(&target, &sides.query(true, Some(bucket))).await?;
                     last = (
                         s.get(&bucket).copied().unwrap_or((0, 0)),

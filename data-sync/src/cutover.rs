@@ -1,0 +1,1388 @@
+//! `strangler cutover` and `strangler rollback`: moving the ownership of
+//! tables (and the routes that write them) between the monolith and a
+//! service, under load, as a state machine recorded in the service
+//! database's `strangler` schema.
+//!
+//! A cutover: preflight (nothing changed yet, every problem listed) → the
+//! HTTP fence (every proxy holds new writes to the tables' routes and
+//! drains those in flight) → the database fence (a trigger on the
+//! monolith's tables refuses everyone but strangler) → drain (the service
+//! has applied the monolith's WAL up to a mark written after the fence) →
+//! sequences (set on the service to at least the monolith's) → the reverse
+//! stream's slot and bookkeeping (the sides are equal, so it starts with no
+//! copy) and the tables leave the forward publication → the flip (one
+//! `PlanFile::save`: tables `owned`, write routes `live`) → the proxies
+//! reload and release what they held.
+//!
+//! A rollback is the same machine in the other direction: fence the
+//! routes and the service's tables, drain the reverse stream, put the
+//! tables back into the forward publication at the monolith's current
+//! position, flip (tables `syncing`, write routes `monolith`), drop the
+//! reverse stream's part, lift both database fences, release.
+//!
+//! The plan is the record of the flip. A run that finds a record of an
+//! interrupted move looks at the plan: flipped, it finishes the move;
+//! not, it undoes every step (each undo is idempotent). Any failure before
+//! the flip undoes everything and the plan is unchanged.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use strangler_plan::{Plan, PlanFile, RouteStage, TableStage, validate};
+use tokio_postgres::Client;
+
+use crate::catalog;
+use crate::connect::connect;
+use crate::error::{Context as _, Error, Problem};
+use crate::fence;
+use crate::lsn::Lsn;
+use crate::metrics::Metrics;
+use crate::proxies::Admin;
+use crate::publication::ensure_publication;
+use crate::repl::ReplConnection;
+use crate::spec::{
+    Direction, SyncSpec, TableName, quote_ident, resolve_forward, resolve_reverse, stream_name,
+};
+use crate::state::{self, TableState};
+use crate::verify::{VerifyOptions, verify, wait_applied};
+
+/// What to move.
+#[derive(Debug, Clone)]
+pub struct MoveRequest {
+    /// The plan file; the flip saves it.
+    pub plan_path: PathBuf,
+    /// The service that takes (cutover) or gives back (rollback) the tables.
+    pub service: String,
+    /// The tables, as the plan names them.
+    pub tables: Vec<String>,
+    /// The longest the proxies hold requests, and the bound on the
+    /// database fence's lock wait and the drain.
+    pub timeout: Duration,
+    /// Preflight refuses when the stream is further behind than this.
+    pub max_lag_bytes: u64,
+}
+
+impl MoveRequest {
+    /// A request with the defaults: a 30 s hold and 16 MiB of lag.
+    #[must_use]
+    pub fn new(plan_path: PathBuf, service: &str, tables: Vec<String>) -> MoveRequest {
+        MoveRequest {
+            plan_path,
+            service: service.to_owned(),
+            tables,
+            timeout: Duration::from_secs(30),
+            max_lag_bytes: 16 << 20,
+        }
+    }
+}
+
+/// What a cutover or rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MoveReport {
+    /// `cutover` or `rollback`.
+    pub operation: &'static str,
+    /// The service.
+    pub service: String,
+    /// The tables moved.
+    pub tables: Vec<String>,
+    /// The routes that moved with them.
+    pub routes: Vec<String>,
+    /// A move that an earlier run left unfinished and this one finished or
+    /// undid first, described.
+    pub resumed: Option<String>,
+    /// From the first proxy holding requests to the last releasing them.
+    pub held_ms: u64,
+    /// The longest any request waited, as the proxies report it.
+    pub longest_request_held_ms: Option<u64>,
+    /// Each step and how long it took.
+    pub steps: Vec<StepTime>,
+    /// What the user should know (no proxy listed, a slot left behind).
+    pub warnings: Vec<String>,
+}
+
+/// One step of a move and its duration.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTime {
+    /// The step's name.
+    pub step: &'static str,
+    /// How long it took.
+    pub ms: u64,
+}
+
+/// Which way a move goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Cutover,
+    Rollback,
+}
+
+impl Operation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Operation::Cutover => "cutover",
+            Operation::Rollback => "rollback",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Operation> {
+        match text {
+            "cutover" => Some(Operation::Cutover),
+            "rollback" => Some(Operation::Rollback),
+            _ => None,
+        }
+    }
+
+    /// The stage the tables have before the move, and after.
+    fn stages(self) -> (TableStage, TableStage) {
+        match self {
+            Operation::Cutover => (TableStage::Syncing, TableStage::Owned),
+            Operation::Rollback => (TableStage::Owned, TableStage::Syncing),
+        }
+    }
+}
+
+/// The record of a move in progress, on the service's database.
+const RECORD_SQL: &str = "
+CREATE SCHEMA IF NOT EXISTS strangler;
+CREATE TABLE IF NOT EXISTS strangler.ownership_move (
+    service text PRIMARY KEY,
+    operation text NOT NULL,
+    tables text[] NOT NULL,
+    step text NOT NULL,
+    mark_lsn pg_lsn,
+    created_slot boolean NOT NULL DEFAULT false,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+";
+
+#[derive(Debug, Clone)]
+struct Record {
+    operation: Operation,
+    tables: Vec<String>,
+    step: String,
+    created_slot: bool,
+}
+
+/// Everything a move works with, resolved from the plan.
+struct Move {
+    op: Operation,
+    plan_path: PathBuf,
+    service: String,
+    tables: Vec<String>,
+    names: Vec<TableName>,
+    timeout: Duration,
+    max_lag_bytes: u64,
+    admins: Vec<Admin>,
+    /// The forward stream with the service's tables as they will be
+    /// streamed forward once the move is done (for rollback, with these
+    /// tables; for cutover, without them).
+    forward: SyncSpec,
+    /// The reverse stream likewise.
+    reverse: SyncSpec,
+    monolith: Client,
+    own: Client,
+    fence_name: String,
+    report: MoveReport,
+    held_since: Option<Instant>,
+}
+
+/// Cuts `request.tables` over to the service: see the module's docs.
+pub async fn cutover(request: &MoveRequest) -> Result<MoveReport, Error> {
+    run_move(Operation::Cutover, request).await
+}
+
+/// Hands `request.tables` back to the monolith: see the module's docs.
+pub async fn rollback(request: &MoveRequest) -> Result<MoveReport, Error> {
+    run_move(Operation::Rollback, request).await
+}
+
+async fn run_move(op: Operation, request: &MoveRequest) -> Result<MoveReport, Error> {
+    let mut m = Move::open(op, request).await?;
+    m.own
+        .batch_execute(RECORD_SQL)
+        .await
+        .ctx(|| "creating the move record on the service's database".to_owned())?;
+    if let Some(record) = m.load_record().await? {
+        let what = format!(
+            "an interrupted {} of {} (at step `{}`)",
+            record.operation.as_str(),
+            record.tables.join(", "),
+            record.step
+        );
+        let finished = resume(&mut m, &record).await?;
+        let done = if finished { "finished" } else { "undid" };
+        m.report.resumed = Some(format!("{done} {what}"));
+        if finished && record.operation == op && m.tables.iter().all(|t| record.tables.contains(t))
+        {
+            return Ok(m.report);
+        }
+        // The plan changed: take the move's view of it afresh.
+        m = Move::open(op, request).await.map(|mut fresh| {
+            fresh.report.resumed = m.report.resumed.take();
+            fresh
+        })?;
+    }
+    let problems = m.preflight().await?;
+    if !problems.is_empty() {
+        return Err(Error::Preflight(problems));
+    }
+    m.save_record("preflight", None, false).await?;
+    match m.forward_steps().await {
+        Ok(()) => {}
+        Err(e) => {
+            // Finish if the plan was flipped (the save may have landed
+            // before the error), else undo: the plan decides, as on a
+            // re-run after a crash.
+            let undone = match m.load_record().await {
+                Ok(Some(record)) => resume(&mut m, &record).await,
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            };
+            return Err(match undone {
+                Ok(true) => Error::Other(format!(
+                    "{} of {} to service {} hit an error after the plan was flipped ({e}); it \
+                     was finished",
+                    op.as_str(),
+                    m.tables.join(", "),
+                    m.service
+                )),
+                Ok(false) => Error::Other(format!(
+                    "{} of {} to service {} aborted: {e}; every step was undone and the plan is \
+                     unchanged",
+                    op.as_str(),
+                    m.tables.join(", "),
+                    m.service
+                )),
+                Err(undo) => Error::Other(format!(
+                    "{} of {} aborted: {e}; undoing it failed too ({undo}); run the same command \
+                     again to undo it",
+                    op.as_str(),
+                    m.tables.join(", ")
+                )),
+            });
+        }
+    }
+    m.finish().await?;
+    Ok(m.report)
+}
+
+/// Finishes (after the flip) or undoes (before it) the move `record`
+/// describes; returns whether it was finished.
+async fn resume(m: &mut Move, record: &Record) -> Result<bool, Error> {
+    let file = PlanFile::open(&m.plan_path)?;
+    let (_, after) = record.operation.stages();
+    let flipped = record.tables.iter().all(|t| {
+        file.plan()
+            .service(&m.service)
+            .and_then(|s| s.tables.iter().find(|x| &x.name == t))
+            .is_some_and(|x| x.stage == after)
+    });
+    // Act as the recorded move, on its tables.
+    let saved = (m.op, m.tables.clone(), m.names.clone());
+    m.op = record.operation;
+    m.tables.clone_from(&record.tables);
+    m.names = record.tables.iter().map(|t| TableName::parse(t)).collect();
+    m.fence_name = fence_name(m.op, &m.service);
+    m.recompute_specs(file.plan())?;
+    let result = if flipped {
+        m.finish().await
+    } else {
+        m.undo(false).await
+    };
+    (m.op, m.tables, m.names) = saved;
+    m.fence_name = fence_name(m.op, &m.service);
+    result.map(|()| flipped)
+}
+
+fn fence_name(op: Operation, service: &str) -> String {
+    format!("{}:{service}", op.as_str())
+}
+
+/// Test hook: `STRANGLER_TEST_CRASH_AFTER=<step>` makes the process die
+/// at once (as by `kill -9`: no undo, no cleanup) right after recording
+/// that step, so the crash tests can stop a move at every step.
+fn crash_point(step: &str) {
+    if std::env::var("STRANGLER_TEST_CRASH_AFTER").is_ok_and(|s| s == step) {
+        eprintln!("STRANGLER_TEST_CRASH_AFTER={step}: dying here");
+        std::process::abort();
+    }
+}
+
+impl Move {
+    async fn open(op: Operation, request: &MoveRequest) -> Result<Move, Error> {
+        let file = PlanFile::open(&request.plan_path)?;
+        let plan = file.ensure_valid()?.clone();
+        let svc = plan.service(&request.service).ok_or_else(|| {
+            let known: Vec<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
+            Error::Plan(format!(
+                "no service named `{}` in {}; services: {}",
+                request.service,
+                request.plan_path.display(),
+                known.join(", ")
+            ))
+        })?;
+        if request.tables.is_empty() {
+            return Err(Error::Plan(format!(
+                "name the tables to {} with --table NAME (service {}'s tables: {})",
+                op.as_str(),
+                svc.name,
+                svc.tables
+                    .iter()
+                    .map(|t| format!("{} ({})", t.name, t.stage))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        for t in &request.tables {
+            if !svc.tables.iter().any(|x| &x.name == t) {
+                return Err(Error::Plan(format!(
+                    "service {} has no table `{t}` in {}; its tables: {}",
+                    svc.name,
+                    request.plan_path.display(),
+                    svc.tables
+                        .iter()
+                        .map(|x| x.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let monolith_url = plan
+            .monolith
+            .database
+            .clone()
+            .ok_or_else(|| Error::Plan("the plan's [monolith] has no `database`".to_owned()))?;
+        let own_url = svc
+            .database
+            .clone()
+            .ok_or_else(|| Error::Plan(format!("service `{}` has no `database`", svc.name)))?;
+        let admins = Admin::from_plan(&plan)?;
+        let monolith = connect(&monolith_url, "the monolith's database").await?;
+        let own = connect(&own_url, &format!("service {}'s database", svc.name)).await?;
+        let mut tables = request.tables.clone();
+        tables.sort();
+        tables.dedup();
+        let names = tables.iter().map(|t| TableName::parse(t)).collect();
+        let mut m = Move {
+            op,
+            plan_path: request.plan_path.clone(),
+            service: svc.name.clone(),
+            names,
+            timeout: request.timeout,
+            max_lag_bytes: request.max_lag_bytes,
+            admins,
+            forward: empty_spec(),
+            reverse: empty_spec(),
+            monolith,
+            own,
+            fence_name: fence_name(op, &svc.name),
+            report: MoveReport {
+                operation: op.as_str(),
+                service: svc.name.clone(),
+                tables: tables.clone(),
+                routes: Vec::new(),
+                resumed: None,
+                held_ms: 0,
+                longest_request_held_ms: None,
+                steps: Vec::new(),
+                warnings: Vec::new(),
+            },
+            tables,
+            held_since: None,
+        };
+        m.recompute_specs(&plan)?;
+        m.report.routes = write_routes(&plan, &m.service, &m.tables);
+        if m.admins.is_empty() {
+            m.report.warnings.push(
+                "the plan lists no [[proxy]]: no proxy held requests, so writes that reached the \
+                 monolith during the switch were refused by its database fence; list every \
+                 proxy's admin address to have them held instead"
+                    .to_owned(),
+            );
+        }
+        Ok(m)
+    }
+
+    /// The forward and reverse streams as they are once the move is done.
+    fn recompute_specs(&mut self, plan: &Plan) -> Result<(), Error> {
+        let mut after = plan.clone();
+        let (_, to) = self.op.stages();
+        if let Some(svc) = after.service_mut(&self.service) {
+            for t in &mut svc.tables {
+                if self.tables.contains(&t.name) {
+                    t.stage = to;
+                }
+            }
+        }
+        self.forward = resolve_forward(&after, Some(&self.service))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Plan(format!("service {} cannot sync", self.service)))?;
+        let before = resolve_forward(plan, Some(&self.service))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Plan(format!("service {} cannot sync", self.service)))?;
+        self.reverse = reverse_spec(&after, &self.service, &before)?;
+        Ok(())
+    }
+
+    fn step_done(&mut self, step: &'static str, since: Instant) {
+        self.report.steps.push(StepTime {
+            step,
+            ms: millis(since.elapsed()),
+        });
+        tracing::info!(service = %self.service, "{} step `{step}` done", self.op.as_str());
+    }
+
+    async fn load_record(&self) -> Result<Option<Record>, Error> {
+        let row = self
+            .own
+            .query_opt(
+                "SELECT operation, tables, step, created_slot FROM strangler.ownership_move \
+                 WHERE service = $1",
+                &[&self.service],
+            )
+            .await
+            .ctx(|| "reading the move record".to_owned())?;
+        Ok(row.and_then(|r| {
+            Some(Record {
+                operation: Operation::parse(r.get(0))?,
+                tables: r.get(1),
+                step: r.get(2),
+                created_slot: r.get(3),
+            })
+        }))
+    }
+
+    async fn save_record(
+        &self,
+        step: &str,
+        mark: Option<Lsn>,
+        created_slot: bool,
+    ) -> Result<(), Error> {
+        self.own
+            .execute(
+                "INSERT INTO strangler.ownership_move AS m \
+                     (service, operation, tables, step, mark_lsn, created_slot) \
+                 VALUES ($1, $2, $3, $4, $5::text::pg_lsn, $6) \
+                 ON CONFLICT (service) DO UPDATE SET step = EXCLUDED.step, \
+                     mark_lsn = coalesce(EXCLUDED.mark_lsn, m.mark_lsn), \
+                     created_slot = m.created_slot OR EXCLUDED.created_slot, updated_at = now()",
+                &[
+                    &self.service,
+                    &self.op.as_str(),
+                    &self.tables,
+                    &step,
+                    &mark.map(|l| l.to_string()),
+                    &created_slot,
+                ],
+            )
+            .await
+            .ctx(|| format!("recording step `{step}`"))?;
+        crash_point(step);
+        Ok(())
+    }
+
+    async fn clear_record(&self) -> Result<(), Error> {
+        self.own
+            .execute(
+                "DELETE FROM strangler.ownership_move WHERE service = $1",
+                &[&self.service],
+            )
+            .await
+            .ctx(|| "clearing the move record".to_owned())?;
+        Ok(())
+    }
+
+    /// Every problem that would stop the move, none changed.
+    #[allow(clippy::too_many_lines)] // one check after the other
+    async fn preflight(&mut self) -> Result<Vec<Problem>, Error> {
+        let mut problems = Vec::new();
+        let file = PlanFile::open(&self.plan_path)?;
+        let plan = file.plan().clone();
+        let (from, to) = self.op.stages();
+        let svc = plan
+            .service(&self.service)
+            .ok_or_else(|| Error::Plan(format!("no service `{}`", self.service)))?;
+        for t in &self.tables {
+            if let Some(entry) = svc.tables.iter().find(|x| &x.name == t)
+                && entry.stage != from
+            {
+                problems.push(Problem {
+                    message: format!(
+                        "table {t} of service {} is at `{}`; a {} starts from `{from}`",
+                        self.service,
+                        entry.stage,
+                        self.op.as_str()
+                    ),
+                    fix: match (self.op, entry.stage) {
+                        (Operation::Cutover, TableStage::Monolith) => format!(
+                            "sync it first: set `stage = \"syncing\"` and run `strangler sync run`"
+                        ),
+                        (Operation::Cutover, TableStage::Owned) => {
+                            "it is already cut over".to_owned()
+                        }
+                        _ => format!(
+                            "check `strangler status --plan {}`",
+                            self.plan_path.display()
+                        ),
+                    },
+                });
+            }
+        }
+        // The plan after the flip must be valid: plan/ decides, so the
+        // rules live in one place.
+        let flipped = flip(&plan, self.op, &self.service, &self.tables);
+        for d in validate(&flipped)
+            .iter()
+            .filter(|d| d.severity == strangler_plan::Severity::Error)
+        {
+            problems.push(Problem {
+                message: format!(
+                    "after the {}, the plan would be invalid: {}",
+                    self.op.as_str(),
+                    d.message
+                ),
+                fix: d
+                    .help
+                    .clone()
+                    .unwrap_or_else(|| "fix the plan first".to_owned()),
+            });
+        }
+        // The stream that carries the tables now must be live and close.
+        let (stream, source, target, source_what) = match self.op {
+            Operation::Cutover => {
+                let mut spec = self.forward.clone();
+                spec.tables = resolve_forward(&plan, Some(&self.service))?
+                    .into_iter()
+                    .flat_map(|s| s.tables)
+                    .filter(|t| self.tables.contains(&t.name))
+                    .collect();
+                (spec, &self.monolith, &self.own, "the monolith's")
+            }
+            Operation::Rollback => {
+                let spec = resolve_reverse(&plan, Some(&self.service))?
+                    .into_iter()
+                    .next()
+                    .map(|mut s| {
+                        s.tables.retain(|t| self.tables.contains(&t.name));
+                        s
+                    })
+                    .unwrap_or_else(empty_spec);
+                (spec, &self.own, &self.monolith, "the service's")
+            }
+        };
+        let records = if state::has_schema(target).await? {
+            state::tables(target, &self.service).await?
+        } else {
+            Vec::new()
+        };
+        for t in &self.tables {
+            let rec = records.iter().find(|r| &r.table == t);
+            if rec.is_none_or(|r| r.state != TableState::Streaming) {
+                problems.push(Problem {
+                    message: format!(
+                        "table {t} is not streaming from {source_what} database ({})",
+                        rec.map_or("no record".to_owned(), |r| r.state.to_string())
+                    ),
+                    fix: "run `strangler sync run` and wait for `strangler sync status` to show \
+                          it streaming"
+                        .to_owned(),
+                });
+            }
+        }
+        let slot: Option<(Option<i32>,)> = source
+            .query_opt(
+                "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",
+                &[&stream.slot],
+            )
+            .await
+            .ctx(|| format!("looking for slot {}", stream.slot))?
+            .map(|r| (r.get(0),));
+        if slot.and_then(|s| s.0).is_none() {
+            problems.push(Problem {
+                message: format!(
+                    "nothing is streaming slot {} from {source_what} database",
+                    stream.slot
+                ),
+                fix: "start `strangler sync run` for the plan; the move drains through it"
+                    .to_owned(),
+            });
+        } else {
+            let now = current_lsn(source).await?;
+            let applied = state::applied_lsn(target, &stream.slot).await?;
+            let lag = applied.map_or(u64::MAX, |a| now.0.saturating_sub(a.0));
+            if lag > self.max_lag_bytes {
+                problems.push(Problem {
+                    message: format!(
+                        "the stream of slot {} is {} behind (the bound is {})",
+                        stream.slot,
+                        bytes(lag),
+                        bytes(self.max_lag_bytes)
+                    ),
+                    fix: "wait for it to catch up, or raise --max-lag".to_owned(),
+                });
+            }
+        }
+        // The two sides must be equal.
+        if !stream.tables.is_empty() && problems.is_empty() {
+            let options = VerifyOptions {
+                timeout: self.timeout,
+                ..VerifyOptions::default()
+            };
+            match verify(&stream, &options).await {
+                Ok(report) => {
+                    for t in report.tables.iter().filter(|t| !t.mismatches.is_empty()) {
+                        problems.push(Problem {
+                            message: format!(
+                                "table {} differs between the two databases in {} key range(s)",
+                                t.table,
+                                t.mismatches.len()
+                            ),
+                            fix: "run `strangler sync verify` to see where; a table that \
+                                  drifted is copied afresh by `strangler sync run` after \
+                                  setting it to `monolith` and back to `syncing`"
+                                .to_owned(),
+                        });
+                    }
+                }
+                Err(e) => problems.push(Problem {
+                    message: format!("the tables could not be compared: {e}"),
+                    fix: "make sure `strangler sync run` is running and both databases answer"
+                        .to_owned(),
+                }),
+            }
+        }
+        // The way back must be possible.
+        let (reverse_source, reverse_target, reverse_what) = match self.op {
+            Operation::Cutover => (&self.own, &self.monolith, "service's"),
+            Operation::Rollback => (&self.monolith, &self.own, "monolith's"),
+        };
+        let wal: String = reverse_source
+            .query_one("SHOW wal_level", &[])
+            .await
+            .ctx(|| "reading wal_level".to_owned())?
+            .get(0);
+        if wal != "logical" {
+            problems.push(Problem {
+                message: format!(
+                    "the {reverse_what} database has wal_level = {wal}, so changes cannot \
+                     stream back from it"
+                ),
+                fix: format!(
+                    "run `ALTER SYSTEM SET wal_level = logical;` on the {reverse_what} database \
+                     and restart it"
+                ),
+            });
+        }
+        let can_replicate: bool = reverse_source
+            .query_one(
+                "SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .await
+            .ctx(|| "reading the role's privileges".to_owned())?
+            .get(0);
+        if !can_replicate {
+            problems.push(Problem {
+                message: format!(
+                    "the role strangler uses on the {reverse_what} database cannot create a \
+                     replication slot"
+                ),
+                fix: "`ALTER ROLE … REPLICATION` (and ownership of the tables, to publish them)"
+                    .to_owned(),
+            });
+        }
+        for name in &self.names {
+            match catalog::table_info(reverse_source, name).await? {
+                None => problems.push(Problem {
+                    message: format!("the {reverse_what} database has no table {name}"),
+                    fix: "create it (`strangler sync schema`)".to_owned(),
+                }),
+                Some(info) if info.identity().is_none() => problems.push(Problem {
+                    message: format!(
+                        "table {name} on the {reverse_what} database has no usable key, so its \
+                         updates and deletes cannot stream"
+                    ),
+                    fix: format!(
+                        "add a primary key to {name} there (`ALTER TABLE {} ADD PRIMARY KEY …`)",
+                        name.quoted()
+                    ),
+                }),
+                Some(_) => {}
+            }
+            let writable: Option<bool> = reverse_target
+                .query_one(
+                    "SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL ELSE \
+                     has_table_privilege(current_user, $1, 'INSERT, UPDATE, DELETE') END",
+                    &[&name.quoted()],
+                )
+                .await
+                .ctx(|| format!("checking the privileges on {name}"))?
+                .get(0);
+            if writable == Some(false) {
+                problems.push(Problem {
+                    message: format!(
+                        "the role strangler uses cannot write {name} on the database the \
+                         changes will stream into"
+                    ),
+                    fix: format!("`GRANT INSERT, UPDATE, DELETE ON {} TO …`", name.quoted()),
+                });
+            }
+        }
+        if self.op == Operation::Cutover {
+            for (table, column, _) in sequences(&self.monolith, &self.names).await? {
+                let target_col = self
+                    .forward_column(&plan, &table, &column)
+                    .unwrap_or_else(|| column.clone());
+                if sequence_of(&self.own, &TableName::parse(&table), &target_col)
+                    .await?
+                    .is_none()
+                {
+                    problems.push(Problem {
+                        message: format!(
+                            "column {target_col} of {table} on the service's database has no \
+                             sequence, while the monolith's takes its values from one: after the \
+                             cutover the service could not insert"
+                        ),
+                        fix: format!(
+                            "give it an identity or serial default on the service (`ALTER TABLE \
+                             {} ALTER COLUMN {} ADD GENERATED BY DEFAULT AS IDENTITY`)",
+                            TableName::parse(&table).quoted(),
+                            quote_ident(&target_col)
+                        ),
+                    });
+                }
+            }
+            if let Some(upstream) = &svc.upstream
+                && let Err(reason) = reachable(upstream).await
+            {
+                problems.push(Problem {
+                    message: format!(
+                        "service {} does not answer at {}: {reason}",
+                        self.service,
+                        strangler_plan::mask_url(upstream)
+                    ),
+                    fix: "start the service before moving its writes to it".to_owned(),
+                });
+            }
+        }
+        for admin in &self.admins {
+            if let Err(e) = admin.probe().await {
+                problems.push(Problem {
+                    message: e.to_string(),
+                    fix: "start the proxy, or fix its [[proxy]] entry; nothing is held until \
+                          every proxy answers"
+                        .to_owned(),
+                });
+            }
+        }
+        let _ = to;
+        Ok(problems)
+    }
+
+    /// The monolith column `column` of `table` as the service names it.
+    fn forward_column(&self, plan: &Plan, table: &str, column: &str) -> Option<String> {
+        let entry = plan
+            .service(&self.service)?
+            .tables
+            .iter()
+            .find(|t| t.name == table)?;
+        Some(
+            entry
+                .rename
+                .get(column)
+                .cloned()
+                .unwrap_or_else(|| column.to_owned()),
+        )
+    }
+
+    /// Fences, drains, prepares the new direction and flips the plan.
+    async fn forward_steps(&mut self) -> Result<(), Error> {
+        // HTTP fence: every proxy holds the writes, or none does.
+        let t = Instant::now();
+        self.held_since = Some(Instant::now());
+        self.save_record("http_fence", None, false).await?;
+        for admin in &self.admins {
+            admin
+                .fence(&self.fence_name, &self.tables, self.timeout)
+                .await?;
+        }
+        self.step_done("http_fence", t);
+        // Database fence on the side that owned the tables.
+        let t = Instant::now();
+        let reason = format!("{} in progress", self.op.as_str());
+        let (source, slot) = match self.op {
+            Operation::Cutover => ("monolith", self.forward.slot.clone()),
+            Operation::Rollback => ("service", self.reverse.slot.clone()),
+        };
+        let lock_wait = self.remaining();
+        let fenced = match self.op {
+            Operation::Cutover => &mut self.monolith,
+            Operation::Rollback => &mut self.own,
+        };
+        fence::fence(fenced, &self.names, &self.service, &reason, lock_wait).await?;
+        let mark = fence::mark(fenced, &format!("{} {}", self.op.as_str(), self.service)).await?;
+        self.save_record("db_fence", Some(mark), false).await?;
+        self.step_done("db_fence", t);
+        // Drain what was written before the fence.
+        let t = Instant::now();
+        let target = match self.op {
+            Operation::Cutover => &self.own,
+            Operation::Rollback => &self.monolith,
+        };
+        wait_applied(
+            target,
+            &slot,
+            mark,
+            self.remaining(),
+            &format!(
+                "the {} (drain after the {source}'s fence)",
+                self.op.as_str()
+            ),
+        )
+        .await?;
+        self.save_record("drained", None, false).await?;
+        self.step_done("drain", t);
+        match self.op {
+            Operation::Cutover => {
+                let t = Instant::now();
+                self.set_sequences().await?;
+                self.save_record("sequences", None, false).await?;
+                self.step_done("sequences", t);
+                let t = Instant::now();
+                let created = self.start_reverse().await?;
+                self.save_record("reverse_ready", None, created).await?;
+                self.step_done("reverse_ready", t);
+            }
+            Operation::Rollback => {
+                let t = Instant::now();
+                let created = self.restart_forward().await?;
+                self.save_record("forward_ready", None, created).await?;
+                self.step_done("forward_ready", t);
+            }
+        }
+        // The flip: one save of the plan.
+        let t = Instant::now();
+        let mut file = PlanFile::open(&self.plan_path)?;
+        let flipped = flip(file.plan(), self.op, &self.service, &self.tables);
+        file.save(&flipped)?;
+        crash_point("flip");
+        self.save_record("flipped", None, false).await?;
+        self.step_done("flip", t);
+        Ok(())
+    }
+
+    /// What is left of the timeout since the move started.
+    fn remaining(&self) -> Duration {
+        self.timeout
+            .saturating_sub(self.held_since.map_or(Duration::ZERO, |h| h.elapsed()))
+            .max(Duration::from_millis(100))
+    }
+
+    /// Sets each sequence behind the tables' columns on the service to at
+    /// least the monolith's, so the service never issues a value the
+    /// monolith already did.
+    async fn set_sequences(&self) -> Result<(), Error> {
+        let file = PlanFile::open(&self.plan_path)?;
+        for (table, column, monolith_seq) in sequences(&self.monolith, &self.names).await? {
+            let issued = issued_max(&self.monolith, &monolith_seq).await?;
+            let target_col = self
+                .forward_column(file.plan(), &table, &column)
+                .unwrap_or(column);
+            let Some(own_seq) =
+                sequence_of(&self.own, &TableName::parse(&table), &target_col).await?
+            else {
+                continue;
+            };
+            let Some(issued) = issued else { continue };
+            let own_issued = issued_max(&self.own, &own_seq).await?.unwrap_or(i64::MIN);
+            if issued > own_issued {
+                self.own
+                    .execute(
+                        "SELECT setval($1::regclass, $2, true)",
+                        &[&own_seq, &issued],
+                    )
+                    .await
+                    .ctx(|| format!("setting sequence {own_seq} on the service"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Prepares the reverse stream: the tables join the service's reverse
+    /// publication, its slot exists (created here if it did not), the
+    /// monolith records them as streaming from that point, and they leave
+    /// the forward publication. Returns whether the slot was created.
+    async fn start_reverse(&mut self) -> Result<bool, Error> {
+        ensure_publication(&self.own, &self.reverse).await?;
+        let exists = slot_exists(&self.own, &self.reverse.slot).await?;
+        let from = if exists {
+            current_lsn(&self.own).await?
+        } else {
+            let mut conn = ReplConnection::connect(
+                &self.reverse.source,
+                &format!("strangler-cutover-{}", self.service),
+            )
+            .await?;
+            let created = conn.create_slot(&self.reverse.slot, false).await?;
+            created.consistent_point
+        };
+        state::ensure_schema(&self.monolith).await?;
+        let metrics = Metrics::new(&self.reverse.key());
+        if !exists {
+            state::set_applied_lsn(&self.monolith, &self.reverse.slot, from, None).await?;
+        }
+        for t in &self.tables {
+            state::set_table(
+                &self.monolith,
+                &metrics,
+                &self.service,
+                t,
+                TableState::Streaming,
+                None,
+                Some(from),
+                None,
+            )
+            .await?;
+        }
+        ensure_publication(&self.monolith, &self.forward).await?;
+        Ok(!exists)
+    }
+
+    /// Puts the tables back into the forward stream at the monolith's
+    /// current position (the sides are equal: no copy). Returns whether the
+    /// forward slot was created.
+    async fn restart_forward(&mut self) -> Result<bool, Error> {
+        ensure_publication(&self.monolith, &self.forward).await?;
+        let exists = slot_exists(&self.monolith, &self.forward.slot).await?;
+        let from = if exists {
+            current_lsn(&self.monolith).await?
+        } else {
+            let mut conn = ReplConnection::connect(
+                &self.forward.source,
+                &format!("strangler-rollback-{}", self.service),
+            )
+            .await?;
+            conn.create_slot(&self.forward.slot, false)
+                .await?
+                .consistent_point
+        };
+        state::ensure_schema(&self.own).await?;
+        let metrics = Metrics::new(&self.forward.key());
+        if !exists {
+            state::set_applied_lsn(&self.own, &self.forward.slot, from, None).await?;
+        }
+        for t in &self.tables {
+            state::set_table(
+                &self.own,
+                &metrics,
+                &self.service,
+                t,
+                TableState::Streaming,
+                None,
+                Some(from),
+                None,
+            )
+            .await?;
+        }
+        Ok(!exists)
+    }
+
+    /// After the flip: the old direction's part goes, the fences that are
+    /// not to stay are lifted, and the proxies reload and release.
+    async fn finish(&mut self) -> Result<(), Error> {
+        let t = Instant::now();
+        match self.op {
+            Operation::Cutover => {
+                // The forward stream forgets the tables; the monolith's
+                // fence stays, now naming the owner.
+                let metrics = Metrics::new(&self.forward.key());
+                for table in &self.tables {
+                    state::remove_table(&self.own, &metrics, &self.service, table).await?;
+                }
+                ensure_publication_or_drop(&self.monolith, &self.forward).await?;
+                fence::fence(
+                    &mut self.monolith,
+                    &self.names,
+                    &self.service,
+                    "it owns the table since the cutover",
+                    Duration::from_secs(30),
+                )
+                .await?;
+                if self.forward.tables.is_empty() {
+                    self.drop_unused_slot(Direction::Forward).await;
+                }
+            }
+            Operation::Rollback => {
+                let metrics = Metrics::new(&self.reverse.key());
+                for table in &self.tables {
+                    state::remove_table(&self.monolith, &metrics, &self.service, table).await?;
+                }
+                ensure_publication_or_drop(&self.own, &self.reverse).await?;
+                if self.reverse.tables.is_empty() {
+                    self.drop_unused_slot(Direction::Reverse).await;
+                }
+                fence::unfence(&self.monolith, &self.names).await?;
+                fence::unfence(&self.own, &self.names).await?;
+            }
+        }
+        self.release(true).await;
+        self.clear_record().await?;
+        self.step_done("release", t);
+        Ok(())
+    }
+
+    /// Undoes every step before the flip; each part is idempotent.
+    async fn undo(&mut self, flipped: bool) -> Result<(), Error> {
+        if flipped {
+            return self.finish().await;
+        }
+        let record = self.load_record().await?;
+        let created = record.as_ref().is_some_and(|r| r.created_slot);
+        let file = PlanFile::open(&self.plan_path)?;
+        let plan = file.plan().clone();
+        match self.op {
+            Operation::Cutover => {
+                // The reverse part goes: the reverse publication and state
+                // as the plan has them now, the slot if this move made it.
+                let current = reverse_spec(&plan, &self.service, &self.forward)?;
+                ensure_publication_or_drop(&self.own, &current).await?;
+                if state::has_schema(&self.monolith).await? {
+                    let metrics = Metrics::new(&current.key());
+                    for table in &self.tables {
+                        state::remove_table(&self.monolith, &metrics, &self.service, table).await?;
+                    }
+                }
+                if created || current.tables.is_empty() {
+                    let saved = std::mem::replace(&mut self.reverse, current);
+                    self.drop_unused_slot(Direction::Reverse).await;
+                    self.reverse = saved;
+                }
+                // The tables go back into the forward publication before
+                // the monolith's fence lifts.
+                let forward = resolve_forward(&plan, Some(&self.service))?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Plan(format!("service {} cannot sync", self.service)))?;
+                ensure_publication(&self.monolith, &forward).await?;
+                fence::unfence(&self.monolith, &self.names).await?;
+            }
+            Operation::Rollback => {
+                let current = resolve_forward(&plan, Some(&self.service))?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Plan(format!("service {} cannot sync", self.service)))?;
+                ensure_publication_or_drop(&self.monolith, &current).await?;
+                let metrics = Metrics::new(&current.key());
+                for table in &self.tables {
+                    state::remove_table(&self.own, &metrics, &self.service, table).await?;
+                }
+                if created && current.tables.is_empty() {
+                    let saved = std::mem::replace(&mut self.forward, current);
+                    self.drop_unused_slot(Direction::Forward).await;
+                    self.forward = saved;
+                }
+                fence::unfence(&self.own, &self.names).await?;
+            }
+        }
+        self.release(false).await;
+        self.clear_record().await
+    }
+
+    /// Releases every proxy's fence (after reloading the plan, with
+    /// `reload`); a proxy that does not answer lets go by itself when the
+    /// hold times out, which is said in the report.
+    async fn release(&mut self, reload: bool) {
+        let mut longest: Option<u64> = None;
+        for admin in &self.admins {
+            let answer = match admin.release(&self.fence_name, reload).await {
+                Ok(v) => Ok(v),
+                // The plan may not load on that proxy: release anyway.
+                Err(e) if reload => {
+                    self.report
+                        .warnings
+                        .push(format!("{e}; released without reloading the plan there"));
+                    admin.release(&self.fence_name, false).await
+                }
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(v) => {
+                    if let Some(ms) = v.get("longest_held_ms").and_then(serde_json::Value::as_u64) {
+                        longest = Some(longest.map_or(ms, |l| l.max(ms)));
+                    }
+                }
+                Err(e) => self.report.warnings.push(format!(
+                    "{e}; its fence lifts by itself {} s after it was set",
+                    self.timeout.as_secs()
+                )),
+            }
+        }
+        if let Some(since) = self.held_since.take() {
+            self.report.held_ms = millis(since.elapsed());
+        }
+        self.report.longest_request_held_ms = longest;
+    }
+
+    /// Drops the stream's slot once nothing streams it (the sync notices
+    /// the plan change and stops it), waiting a little; a slot still in use
+    /// is left with a warning, since dropping it would stop a stream.
+    async fn drop_unused_slot(&mut self, direction: Direction) {
+        let (client, spec) = match direction {
+            Direction::Forward => (&self.monolith, &self.forward),
+            Direction::Reverse => (&self.own, &self.reverse),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let row = client
+                .query_opt(
+                    "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",
+                    &[&spec.slot],
+                )
+                .await;
+            match row {
+                Ok(None) => return,
+                Ok(Some(r)) if r.get::<_, Option<i32>>(0).is_none() => {
+                    let dropped = client
+                        .execute("SELECT pg_drop_replication_slot($1)", &[&spec.slot])
+                        .await;
+                    if dropped.is_ok() {
+                        let _ = state::clear_progress(
+                            match direction {
+                                Direction::Forward => &self.own,
+                                Direction::Reverse => &self.monolith,
+                            },
+                            &spec.slot,
+                        )
+                        .await;
+                        return;
+                    }
+                }
+                Ok(Some(_)) if Instant::now() < deadline => {}
+                Ok(Some(_)) | Err(_) => {
+                    self.report.warnings.push(format!(
+                        "slot {} has no table left but is still in use; once `strangler sync \
+                         run` has let it go, `strangler sync teardown --service {}` drops it",
+                        spec.slot, self.service
+                    ));
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The reverse stream of `plan` for `service`, with its tables' column
+/// mapping; `forward` lends its databases when no table is owned yet.
+fn reverse_spec(plan: &Plan, service: &str, forward: &SyncSpec) -> Result<SyncSpec, Error> {
+    let name = stream_name(service, Direction::Reverse);
+    Ok(resolve_reverse(plan, Some(service))?
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| SyncSpec {
+            service: service.to_owned(),
+            direction: Direction::Reverse,
+            source: forward.target.clone(),
+            target: forward.source.clone(),
+            slot: name.clone(),
+            publication: name,
+            tables: Vec::new(),
+        }))
+}
+
+/// Brings a publication in line with `spec`'s tables, dropping it when
+/// there are none (a publication cannot be emptied by the same means).
+async fn ensure_publication_or_drop(client: &Client, spec: &SyncSpec) -> Result<(), Error> {
+    if spec.tables.is_empty() {
+        client
+            .batch_execute(&format!(
+                "DROP PUBLICATION IF EXISTS {}",
+                quote_ident(&spec.publication)
+            ))
+            .await
+            .ctx(|| format!("dropping publication {}", spec.publication))
+    } else {
+        ensure_publication(client, spec).await
+    }
+}
+
+/// `plan` with the move done: the tables at their new stage and the
+/// routes that write them live (cutover) or back at the monolith
+/// (rollback).
+fn flip(plan: &Plan, op: Operation, service: &str, tables: &[String]) -> Plan {
+    let mut plan = plan.clone();
+    let (_, to) = op.stages();
+    if let Some(svc) = plan.service_mut(service) {
+        for t in &mut svc.tables {
+            if tables.contains(&t.name) {
+                t.stage = to;
+            }
+        }
+        for r in &mut svc.routes {
+            if r.writes.iter().any(|w| tables.contains(w)) {
+                r.stage = match op {
+                    Operation::Cutover => RouteStage::Live,
+                    Operation::Rollback => RouteStage::Monolith,
+                };
+                r.percent = None;
+                r.sticky = None;
+            }
+        }
+    }
+    plan
+}
+
+/// The routes of `service` that write any of `tables`, as `METHODS path`.
+fn write_routes(plan: &Plan, service: &str, tables: &[String]) -> Vec<String> {
+    plan.service(service)
+        .map(|s| {
+            s.routes
+                .iter()
+                .filter(|r| r.writes.iter().any(|w| tables.contains(w)))
+                .map(|r| format!("{} {}", r.methods_label(), r.path))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn empty_spec() -> SyncSpec {
+    SyncSpec {
+        service: String::new(),
+        direction: Direction::Forward,
+        source: String::new(),
+        target: String::new(),
+        slot: String::new(),
+        publication: String::new(),
+        tables: Vec::new(),
+    }
+}
+
+async fn current_lsn(client: &Client) -> Result<Lsn, Error> {
+    let lsn: String = client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .ctx(|| "reading the WAL position".to_owned())?
+        .get(0);
+    lsn.parse().map_err(Error::Other)
+}
+
+async fn slot_exists(client: &Client, slot: &str) -> Result<bool, Error> {
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await
+        .ctx(|| format!("looking for slot {slot}"))?
+        .is_some())
+}
+
+/// Every (table, column, sequence) where a column of one of `tables`
+/// takes its values from a sequence (serial or identity).
+async fn sequences(
+    client: &Client,
+    tables: &[TableName],
+) -> Result<Vec<(String, String, String)>, Error> {
+    let mut out = BTreeSet::new();
+    for table in tables {
+        let rows = client
+            .query(
+                "SELECT a.attname::text, pg_get_serial_sequence($1, a.attname) \
+                 FROM pg_attribute a \
+                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+                   AND pg_get_serial_sequence($1, a.attname) IS NOT NULL",
+                &[&table.quoted()],
+            )
+            .await
+            .ctx(|| format!("reading the sequences of {table}"))?;
+        for r in rows {
+            out.insert((
+                table.to_string(),
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+            ));
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+async fn sequence_of(
+    client: &Client,
+    table: &TableName,
+    column: &str,
+) -> Result<Option<String>, Error> {
+    Ok(client
+        .query_one(
+            "SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL \
+             ELSE pg_get_serial_sequence($1, $2) END",
+            &[&table.quoted(), &column],
+        )
+        .await
+        .ctx(|| format!("looking for the sequence of {table}.{column}"))?
+        .get(0))
+}
+
+/// The largest value `sequence` has handed out, or `None` if none yet.
+async fn issued_max(client: &Client, sequence: &str) -> Result<Option<i64>, Error> {
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT s.last_value, s.is_called, p.increment_by \
+                 FROM {} s, pg_sequences p \
+                 WHERE format('%I.%I', p.schemaname, p.sequencename)::regclass = $1::regclass",
+                sequence
+            ),
+            &[&sequence],
+        )
+        .await
+        .ctx(|| format!("reading sequence {sequence}"))?;
+    let last: i64 = row.get(0);
+    let called: bool = row.get(1);
+    let increment: i64 = row.get(2);
+    Ok(if called {
+        Some(last)
+    } else {
+        last.checked_sub(increment)
+            .filter(|_| increment > 0 && last > 1)
+    })
+}
+
+/// Whether something accepts TCP connections at the URL's host and port.
+async fn reachable(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let host = parsed.host_str().ok_or("no host")?.to_owned();
+    let port = parsed.port_or_known_default().ok_or("no port")?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 3 s".to_owned()),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn bytes(n: u64) -> String {
+    if n == u64::MAX {
+        "an unknown amount".to_owned()
+    } else if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / f64::from(1 << 20))
+    } else {
+        format!("{n} bytes")
+    }
+}
