@@ -9,6 +9,14 @@
 //!   invalid result, 409 when several routes fit (the message lists them)
 //!   or the file cannot be written.
 //! - `POST /reload`: re-reads the plan; 400 with the problems if invalid.
+//! - `POST /fence` with `{"name", "tables", "hold_ms"}`: holds the unsafe
+//!   requests on the routes that write those tables and answers once the
+//!   ones already in flight have finished (504, and the fence lifted, when
+//!   they do not within `hold_ms`); see [`crate::fence`].
+//! - `POST /fence/release` with `{"name", "reload"?}`: re-reads the plan
+//!   when `reload` is true (400 and nothing released if it is invalid),
+//!   then lets the held requests go on by the plan in force.
+//! - `GET /fences`: the fences up, their tables, routes, held requests, age.
 //! - `GET /metrics`: Prometheus text format (the default registry).
 //!
 //! Every request passes the `guard` first: `Host` and `Origin` name the
@@ -16,14 +24,17 @@
 //! `/healthz`; the writes also need `Content-Type: application/json`.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use pingora_prometheus::PrometheusHttpApp;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::fence::{self, Fence, NotDrained};
 use crate::guard::{Guard, Refusal, json_only};
 use crate::metrics::FallbackReason;
 use crate::state::{ReloadOutcome, Shared, StageChange, StageError};
@@ -52,7 +63,11 @@ impl ServeHttp for AdminApp {
         let req = session.req_header();
         let method = req.method.clone();
         let path = req.uri.path().to_owned();
-        let write = method == Method::POST && matches!(path.as_str(), "/routes/stage" | "/reload");
+        let write = method == Method::POST
+            && matches!(
+                path.as_str(),
+                "/routes/stage" | "/reload" | "/fence" | "/fence/release"
+            );
         let checked = self.guard.check(req, path == "/healthz").and_then(|()| {
             if write {
                 json_only(&req.headers)
@@ -76,12 +91,23 @@ impl ServeHttp for AdminApp {
                 Ok(body) => set_stage(&self.shared, &body),
                 Err(response) => response,
             },
-            (_, "/healthz" | "/routes" | "/metrics" | "/reload" | "/routes/stage") => {
-                error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-            }
+            (Method::POST, "/fence") => match read_body(session).await {
+                Ok(body) => set_fence(&self.shared, &body).await,
+                Err(response) => response,
+            },
+            (Method::POST, "/fence/release") => match read_body(session).await {
+                Ok(body) => release_fence(&self.shared, &body),
+                Err(response) => response,
+            },
+            (Method::GET, "/fences") => json_response(StatusCode::OK, &fences(&self.shared)),
+            (
+                _,
+                "/healthz" | "/routes" | "/metrics" | "/reload" | "/routes/stage" | "/fence"
+                | "/fence/release" | "/fences",
+            ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
             _ => error(
                 StatusCode::NOT_FOUND,
-                "not found; try GET /routes, POST /routes/stage, POST /reload, GET /healthz or GET /metrics",
+                "not found; try GET /routes, POST /routes/stage, POST /reload, POST /fence, POST /fence/release, GET /fences, GET /healthz or GET /metrics",
             ),
         }
     }
@@ -186,6 +212,7 @@ fn routes(shared: &Shared) -> Value {
                 "requests": {"service": rt.service.requests.get(), "monolith": rt.monolith.requests.get()},
                 "errors": {"service": rt.service.errors.get(), "monolith": rt.monolith.errors.get()},
                 "fallbacks": fallbacks,
+                "writes": r.writes,
             })
         })
         .collect();
@@ -196,6 +223,206 @@ fn routes(shared: &Shared) -> Value {
         "unmatched_requests": snap.unmatched.requests.get(),
         "routes": routes,
     })
+}
+
+/// The body of `POST /fence`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FenceRequest {
+    name: String,
+    tables: Vec<String>,
+    hold_ms: u64,
+}
+
+/// The body of `POST /fence/release`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseRequest {
+    name: String,
+    #[serde(default)]
+    reload: bool,
+}
+
+const FENCE_SHAPE: &str =
+    r#"{"name": "cutover:catalog", "tables": ["orders", "order_items"], "hold_ms": 30000}"#;
+const RELEASE_SHAPE: &str = r#"{"name": "cutover:catalog", "reload": true}"#;
+
+/// `POST /fence`: sets the fence, waits for the drain, answers with the
+/// routes it holds.
+async fn set_fence(shared: &Arc<Shared>, body: &[u8]) -> Response<Vec<u8>> {
+    let bad = |why: &str| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid body: {why}; expected {FENCE_SHAPE}"),
+        )
+    };
+    let request: FenceRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return bad(&e.to_string()),
+    };
+    if !fence::valid_name(&request.name) {
+        return bad(&format!(
+            "\"name\" must be 1 to {} printable characters",
+            fence::MAX_NAME_CHARS
+        ));
+    }
+    if !(1..=fence::MAX_HOLD_MS).contains(&request.hold_ms) {
+        return bad(&format!("\"hold_ms\" must be 1 to {}", fence::MAX_HOLD_MS));
+    }
+    let tables = request.tables.into_iter().collect();
+    let fence = shared.fences.set(
+        &request.name,
+        tables,
+        Duration::from_millis(request.hold_ms),
+    );
+    spawn_expiry(shared, &fence);
+    let routes = fenced_routes(shared, &fence);
+    tracing::info!(
+        fence = %fence.name,
+        tables = ?fence.tables,
+        hold_ms = request.hold_ms,
+        "write fence set; waiting for the writes in flight"
+    );
+    match shared.fences.drain(&fence).await {
+        Ok(drained) => json_response(
+            StatusCode::OK,
+            &json!({"name": fence.name, "routes": routes, "drained_in_flight": drained}),
+        ),
+        Err(NotDrained {
+            in_flight,
+            released,
+        }) => {
+            tracing::warn!(
+                fence = %fence.name,
+                in_flight,
+                released,
+                "write fence lifted: the writes in flight did not finish within hold_ms"
+            );
+            json_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                &json!({
+                    "error": format!(
+                        "{in_flight} requests in flight on the fenced routes did not finish within hold_ms ({} ms); the fence is lifted and the {released} requests it held went on",
+                        request.hold_ms
+                    ),
+                    "name": fence.name,
+                    "in_flight": in_flight,
+                    "released": released,
+                }),
+            )
+        }
+    }
+}
+
+/// Lifts `fence` when its `hold_ms` is up, if it is still in force then.
+fn spawn_expiry(shared: &Arc<Shared>, fence: &Arc<Fence>) {
+    let deadline = tokio::time::Instant::from(fence.deadline);
+    // The fence set is what holds on to a fence, and the proxy to its
+    // state: the task keeps neither alive until the deadline.
+    let weak = Arc::downgrade(fence);
+    let shared = Arc::downgrade(shared);
+    tokio::spawn(async move {
+        tokio::time::sleep_until(deadline).await;
+        if let (Some(fence), Some(shared)) = (weak.upgrade(), shared.upgrade()) {
+            shared.fences.expire(&fence);
+        }
+    });
+}
+
+/// The routes of the live table that write one of the fence's tables.
+fn fenced_routes(shared: &Shared, fence: &Fence) -> Vec<Value> {
+    let snap = shared.snapshot();
+    snap.table
+        .routes()
+        .iter()
+        .filter(|r| r.writes.iter().any(|t| fence.tables.contains(t)))
+        .map(|r| {
+            json!({
+                "service": snap.table.services()[r.service].name,
+                "route": r.path.as_str(),
+                "methods": r.methods,
+            })
+        })
+        .collect()
+}
+
+/// `POST /fence/release`: reloads when asked, then lets the held go on.
+fn release_fence(shared: &Shared, body: &[u8]) -> Response<Vec<u8>> {
+    let request: ReleaseRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid body: {e}; expected {RELEASE_SHAPE}"),
+            );
+        }
+    };
+    if !fence::valid_name(&request.name) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "invalid body: \"name\" must be 1 to {} printable characters; expected {RELEASE_SHAPE}",
+                fence::MAX_NAME_CHARS
+            ),
+        );
+    }
+    let mut generation = None;
+    if request.reload {
+        match shared.reload() {
+            Ok(
+                ReloadOutcome::Applied { generation: g }
+                | ReloadOutcome::Unchanged { generation: g },
+            ) => {
+                generation = Some(g);
+            }
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "the plan did not reload, so fence `{}` still holds; fix the plan or release with \"reload\": false: {e}",
+                        request.name
+                    ),
+                );
+            }
+        }
+    }
+    let released = shared.fences.release(&request.name);
+    tracing::info!(
+        fence = %request.name,
+        released = released.released,
+        longest_held_ms = released.longest_held_ms,
+        "write fence released"
+    );
+    let mut body = json!({
+        "name": request.name,
+        "released": released.released,
+        "longest_held_ms": released.longest_held_ms,
+    });
+    if let Some(g) = generation {
+        body["generation"] = json!(g);
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+/// `GET /fences`.
+fn fences(shared: &Shared) -> Value {
+    let now = Instant::now();
+    let fences: Vec<Value> = shared
+        .fences
+        .list()
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "tables": f.tables,
+                "routes": fenced_routes(shared, f),
+                "held": f.held(),
+                "age_ms": fence::millis(now.saturating_duration_since(f.set_at)),
+                "lifts_in_ms": fence::millis(f.deadline.saturating_duration_since(now)),
+            })
+        })
+        .collect();
+    json!({"fences": fences})
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response<Vec<u8>> {

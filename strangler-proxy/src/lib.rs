@@ -47,6 +47,7 @@ mod admin;
 mod config;
 mod control;
 mod error;
+mod fence;
 mod guard;
 mod http1;
 mod metrics;

@@ -43,6 +43,11 @@ pub struct Metrics {
     /// (the collector refused or could not be reached) or `dropped` (the
     /// export queue was full).
     pub trace_spans: IntCounterVec,
+    /// `strangler_proxy_fence_held`: requests a write fence holds now.
+    pub fence_held: IntGauge,
+    /// `strangler_proxy_fence_hold_seconds`: how long each held request
+    /// waited for its fence to lift.
+    pub fence_hold_seconds: Histogram,
 }
 
 /// The label of requests no route matched.
@@ -69,6 +74,7 @@ pub fn metrics() -> Result<&'static Metrics, prometheus::Error> {
 
 impl Metrics {
     fn register() -> Result<Self, prometheus::Error> {
+        let (fence_held, fence_hold_seconds) = fence_metrics()?;
         let rts = &["route", "target", "stage"];
         let buckets = vec![
             0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -103,7 +109,7 @@ impl Metrics {
             shadow: IntCounterVec::new(
                 Opts::new(
                     "strangler_shadow_requests_total",
-                    "Shadow copies by outcome (same_status, different_status, error, timeout, dropped, body_too_large, unavailable, upgrade_skipped).",
+                    "Shadow copies by outcome (same_status, different_status, error, timeout, dropped, body_too_large, unavailable, upgrade_skipped, write_not_owned_skipped).",
                 ),
                 &["route", "outcome"],
             )?,
@@ -141,9 +147,11 @@ impl Metrics {
                 ),
                 &["outcome"],
             )?,
+            fence_held,
+            fence_hold_seconds,
         };
         let registry = prometheus::default_registry();
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
             Box::new(m.requests.clone()),
             Box::new(m.errors.clone()),
             Box::new(m.latency.clone()),
@@ -155,6 +163,8 @@ impl Metrics {
             Box::new(m.routes.clone()),
             Box::new(m.header_timeouts.clone()),
             Box::new(m.trace_spans.clone()),
+            Box::new(m.fence_held.clone()),
+            Box::new(m.fence_hold_seconds.clone()),
         ];
         for c in collectors {
             // Another copy of this library in the process registered the
@@ -165,6 +175,25 @@ impl Metrics {
         }
         Ok(m)
     }
+}
+
+/// The write fences' gauge of held requests and histogram of their waits.
+fn fence_metrics() -> Result<(IntGauge, Histogram), prometheus::Error> {
+    Ok((
+        IntGauge::new(
+            "strangler_proxy_fence_held",
+            "Requests a write fence holds now.",
+        )?,
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "strangler_proxy_fence_hold_seconds",
+                "How long each request held by a write fence waited.",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+        )?,
+    ))
 }
 
 /// The pre-resolved counters of one route and target.
@@ -289,12 +318,16 @@ pub enum ShadowOutcome {
     Unavailable,
     /// Protocol upgrades (WebSockets) are not copied.
     UpgradeSkipped,
+    /// An unsafe request (RFC 9110 §9.2.1) on a route that writes a table
+    /// its service does not own yet is not copied: the service's copy of
+    /// the table is still fed by the sync.
+    WriteNotOwnedSkipped,
 }
 
 impl ShadowOutcome {
     /// Every outcome, in the order of [`ShadowMetrics`]' counters: the
     /// order of declaration, so `outcome as usize` is its index.
-    pub const ALL: [ShadowOutcome; 8] = [
+    pub const ALL: [ShadowOutcome; 9] = [
         ShadowOutcome::SameStatus,
         ShadowOutcome::DifferentStatus,
         ShadowOutcome::Error,
@@ -303,6 +336,7 @@ impl ShadowOutcome {
         ShadowOutcome::BodyTooLarge,
         ShadowOutcome::Unavailable,
         ShadowOutcome::UpgradeSkipped,
+        ShadowOutcome::WriteNotOwnedSkipped,
     ];
 
     /// The metric label.
@@ -317,6 +351,7 @@ impl ShadowOutcome {
             ShadowOutcome::BodyTooLarge => "body_too_large",
             ShadowOutcome::Unavailable => "unavailable",
             ShadowOutcome::UpgradeSkipped => "upgrade_skipped",
+            ShadowOutcome::WriteNotOwnedSkipped => "write_not_owned_skipped",
         }
     }
 }

@@ -27,6 +27,7 @@ use pingora::{ErrorSource, RetryType};
 use strangler_plan::Sticky;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::fence::InFlightGuard;
 use crate::metrics::{FallbackReason, ShadowOutcome};
 use crate::otel::{FinishedSpan, SpanStart, Tracer};
 use crate::request::{self, Refusal};
@@ -58,6 +59,12 @@ pub struct Ctx {
     /// Why the request was refused before routing.
     refusal: Option<Refusal>,
     started: Instant,
+    /// How long a write fence held the request; the total upstream timeout
+    /// counts from after the hold.
+    held: Option<std::time::Duration>,
+    /// The request counted among its route's unsafe requests in flight,
+    /// which a fence being set waits for.
+    in_flight: Option<InFlightGuard>,
 }
 
 struct ShadowCopy {
@@ -106,7 +113,12 @@ impl StranglerProxy {
     fn check_total(&self, session: &Session, ctx: &Ctx) -> Result<()> {
         match self.shared.config.timeouts.total {
             Some(total)
-                if ctx.started.elapsed() > total && !session.as_downstream().is_upgrade_req() =>
+                if ctx
+                    .started
+                    .elapsed()
+                    .saturating_sub(ctx.held.unwrap_or_default())
+                    > total
+                    && !session.as_downstream().is_upgrade_req() =>
             {
                 Error::e_explain(
                     HTTPStatus(504),
@@ -115,6 +127,59 @@ impl StranglerProxy {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Looks the request up in the live table. An unsafe request on a
+    /// route writing a fenced table waits until the fence lifts and is
+    /// looked up again, in the table in force then; otherwise it is counted
+    /// among the route's writes in flight (`ctx.in_flight`).
+    async fn route_or_hold(
+        &self,
+        session: &Session,
+        ctx: &mut Ctx,
+        unsafe_method: bool,
+    ) -> (Arc<Snapshot>, Option<usize>) {
+        let mut held_since: Option<Instant> = None;
+        let found = loop {
+            let snap = self.shared.snapshot();
+            let req = session.req_header();
+            let route = snap.table.lookup(&Request {
+                method: req.method.as_str(),
+                path: &request::route_path(req.uri.path()),
+                host: request_host(req),
+                headers: &req.headers,
+            });
+            let writer = route
+                .filter(|_| unsafe_method)
+                .and_then(|id| snap.in_flight.get(id).cloned().flatten());
+            let Some(writer) = writer else {
+                break (snap, route);
+            };
+            let guard = writer.enter();
+            let tables = route
+                .and_then(|id| snap.table.route(id))
+                .map_or(&[][..], |r| r.writes.as_slice());
+            let Some(fence) = self.shared.fences.covering(tables) else {
+                ctx.in_flight = Some(guard);
+                break (snap, route);
+            };
+            drop(guard);
+            let since = *held_since.get_or_insert_with(Instant::now);
+            self.shared.fences.hold(fence, since).await;
+        };
+        if let Some(since) = held_since {
+            let held = since.elapsed();
+            self.shared.fences.observe_hold(held);
+            ctx.held = Some(held);
+            let req = session.req_header();
+            tracing::info!(
+                method = %req.method,
+                path = req.uri.path(),
+                held_ms = crate::fence::millis(held),
+                "request held by a write fence goes on"
+            );
+        }
+        found
     }
 
     fn upstream_of(ctx: &Ctx) -> Option<&Upstream> {
@@ -253,6 +318,8 @@ impl ProxyHttp for StranglerProxy {
             span: None,
             refusal: None,
             started: Instant::now(),
+            held: None,
+            in_flight: None,
         }
     }
 
@@ -289,7 +356,6 @@ impl ProxyHttp for StranglerProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let snap = self.shared.snapshot();
         let req = session.req_header();
         if header_bytes(req) > self.shared.config.max_header_bytes {
             return Err(Error::explain(
@@ -309,13 +375,10 @@ impl ProxyHttp for StranglerProxy {
                 "request body larger than the limit",
             ));
         }
-        let host = request_host(req);
-        ctx.route = snap.table.lookup(&Request {
-            method: req.method.as_str(),
-            path: &request::route_path(req.uri.path()),
-            host,
-            headers: &req.headers,
-        });
+        let unsafe_method = !req.method.is_safe();
+        let (snap, route) = self.route_or_hold(session, ctx, unsafe_method).await;
+        let req = session.req_header();
+        ctx.route = route;
         if let Some(entry) = ctx.route.and_then(|id| snap.table.route(id)) {
             let key = match &entry.sticky {
                 Some(Sticky::Header(name)) => {
@@ -336,16 +399,26 @@ impl ProxyHttp for StranglerProxy {
             if let Some(s) = decision.shadow
                 && let Some(rt) = ctx.route.and_then(|r| snap.routes.get(r))
             {
-                let upgrade = session.as_downstream().is_upgrade_req();
-                ctx.shadow =
-                    shadow::prepare(&self.shared, &rt.shadow, snap.services[s].as_ref(), upgrade)
-                        .map(|permit| ShadowCopy {
-                            service: s,
-                            permit,
-                            chunks: Vec::new(),
-                            size: 0,
-                            too_large: false,
-                        });
+                if unsafe_method && entry.writes_unowned {
+                    // The service's copy of a table it does not own yet is
+                    // the sync's to write.
+                    rt.shadow.count(ShadowOutcome::WriteNotOwnedSkipped);
+                } else {
+                    let upgrade = session.as_downstream().is_upgrade_req();
+                    ctx.shadow = shadow::prepare(
+                        &self.shared,
+                        &rt.shadow,
+                        snap.services[s].as_ref(),
+                        upgrade,
+                    )
+                    .map(|permit| ShadowCopy {
+                        service: s,
+                        permit,
+                        chunks: Vec::new(),
+                        size: 0,
+                        too_large: false,
+                    });
+                }
             }
         } else {
             ctx.snap = Some(snap);
@@ -636,6 +709,8 @@ impl ProxyHttp for StranglerProxy {
             .response_written()
             .map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.started.elapsed();
+        // The request is over: a fence being set no longer waits for it.
+        ctx.in_flight = None;
         let runtime = ctx.route.and_then(|r| snap.routes.get(r));
         let counters = match (runtime, ctx.target) {
             (Some(rt), Target::Service(_)) => &rt.service,
@@ -779,6 +854,7 @@ fn access_line(
         "target": target,
         "fallback": ctx.fallback.map(FallbackReason::as_str),
         "duration_ms": elapsed.as_secs_f64() * 1e3,
+        "held_ms": ctx.held.map(|h| h.as_secs_f64() * 1e3),
         "bytes_sent": session.as_downstream().body_bytes_sent(),
         "traceparent": ctx.trace.as_ref().and_then(|t| t.to_str().ok()),
         "error": e.map(ToString::to_string),

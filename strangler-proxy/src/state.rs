@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use crate::access_log::AccessLog;
 use crate::config::{PeerTimeouts, ProxyConfig};
 use crate::error::ProxyError;
+use crate::fence::{Fences, InFlight};
 use crate::metrics::{Metrics, RouteMetrics, RouteRuntime, UNMATCHED, metrics};
 use crate::table::{RouteTable, Target};
 use crate::upstream::Upstream;
@@ -44,6 +45,9 @@ pub struct Snapshot {
     pub routes: Vec<RouteRuntime>,
     /// Counters of requests no route matched.
     pub unmatched: RouteMetrics,
+    /// Per route, parallel to the table's routes: the counter of its
+    /// unsafe requests in flight, for routes that write tables.
+    pub in_flight: Vec<Option<Arc<InFlight>>>,
 }
 
 impl Snapshot {
@@ -73,6 +77,8 @@ pub struct Shared {
     pub access_log: Option<AccessLog>,
     /// The process-wide metrics.
     pub metrics: &'static Metrics,
+    /// The write fences up, and the in-flight counters they drain.
+    pub fences: Fences,
     upstreams: Mutex<HashMap<String, Arc<Upstream>>>,
     edit: Mutex<()>,
     generation: AtomicU64,
@@ -183,6 +189,10 @@ impl Shared {
             connector: Connector::new(None),
             access_log,
             metrics,
+            fences: Fences::new(
+                metrics.fence_held.clone(),
+                metrics.fence_hold_seconds.clone(),
+            ),
             upstreams: Mutex::new(HashMap::new()),
             edit: Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -386,12 +396,21 @@ impl Shared {
             .iter()
             .map(|s| HeaderValue::from_str(&s.name).unwrap_or(HeaderValue::from_static("service")))
             .collect();
-        let routes = table
+        let routes: Vec<RouteRuntime> = table
             .routes()
             .iter()
             .map(|r| {
                 let service = &table.services()[r.service].name;
                 RouteRuntime::new(self.metrics, r.label(), service, r.stage.as_str())
+            })
+            .collect();
+        let in_flight = table
+            .routes()
+            .iter()
+            .zip(&routes)
+            .map(|(r, rt)| {
+                let service = &table.services()[r.service].name;
+                self.fences.in_flight_for(service, &rt.label, &r.writes)
             })
             .collect();
         self.metrics
@@ -406,8 +425,10 @@ impl Shared {
             service_names,
             routes,
             unmatched: RouteMetrics::new(self.metrics, UNMATCHED, "monolith", "monolith"),
+            in_flight,
         };
         self.current.store(Arc::new(snapshot));
+        self.fences.prune();
         generation
     }
 }
@@ -422,5 +443,6 @@ fn empty_snapshot(metrics: &Metrics) -> Snapshot {
         service_names: Vec::new(),
         routes: Vec::new(),
         unmatched: RouteMetrics::new(metrics, UNMATCHED, "monolith", "monolith"),
+        in_flight: Vec::new(),
     }
 }

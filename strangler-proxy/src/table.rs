@@ -13,7 +13,7 @@
 //! specific paths. A request no route matches goes to the monolith.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use strangler_plan::{Method, Plan, RouteStage, RouteTemplate, Segment, Sticky};
+use strangler_plan::{Method, Plan, RouteStage, RouteTemplate, Segment, Sticky, TableStage};
 
 use crate::split;
 
@@ -50,6 +50,13 @@ pub struct RouteEntry {
     /// The host and header matches as one label (`host=a.example.com
     /// x-tenant=acme`); empty without conditions.
     pub conditions: String,
+    /// The tables the route's handler writes, as in the plan.
+    pub writes: Vec<String>,
+    /// Whether one of [`RouteEntry::writes`] is not yet `owned` (or
+    /// `decommissioned`) by the route's service: a shadow copy of an
+    /// unsafe request would then write the service's copy of a table the
+    /// sync still feeds, so none is sent.
+    pub writes_unowned: bool,
     /// The host match, lower case, ready for comparisons.
     host_match: Option<HostMatch>,
     /// False when a header match cannot be represented (never in a valid
@@ -133,6 +140,16 @@ struct Node {
 
 const OTHER_METHODS: usize = Method::ALL.len();
 
+/// Whether `service` owns every one of `tables` (`owned` or
+/// `decommissioned`).
+fn owns_all(service: &strangler_plan::Service, tables: &[String]) -> bool {
+    tables.iter().all(|name| {
+        service.tables.iter().any(|t| {
+            t.name == *name && matches!(t.stage, TableStage::Owned | TableStage::Decommissioned)
+        })
+    })
+}
+
 impl RouteTable {
     /// Builds the table from a plan. The plan should be valid: when two
     /// routes claim the same requests (which validation forbids) the first
@@ -173,6 +190,8 @@ impl RouteTable {
                     matchable: headers.is_some(),
                     headers: headers.unwrap_or_default(),
                     conditions: route.conditions_label(),
+                    writes: route.writes.clone(),
+                    writes_unowned: !owns_all(service, &route.writes),
                     host_match: route.host.as_deref().map(HostMatch::new),
                 });
                 match &route.methods {
@@ -455,6 +474,65 @@ mod tests {
         format!("[[service.route]]\npath = \"{path}\"\n{methods}stage = \"live\"\n")
     }
 
+    #[test]
+    fn a_route_owns_its_writes_only_when_its_service_owns_every_table() {
+        let text = "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:1\"\n\
+                    [[service]]\nname = \"a\"\nupstream = \"http://127.0.0.1:2\"\n\
+                    [[service.route]]\npath = \"/w\"\nstage = \"shadow\"\nwrites = [\"orders\", \"items\"]\n\
+                    [[service.route]]\npath = \"/r\"\nstage = \"shadow\"\n";
+        let mut plan = strangler_plan::parse(text).plan;
+        let table = |stages: &[(&str, TableStage)], plan: &mut Plan| {
+            plan.services[0].tables = stages
+                .iter()
+                .map(|&(name, stage)| strangler_plan::Table {
+                    name: name.to_owned(),
+                    stage,
+                    rename: std::collections::BTreeMap::new(),
+                    exclude: Vec::new(),
+                    readers: Vec::new(),
+                })
+                .collect();
+            let t = RouteTable::new(plan);
+            (t.routes()[0].writes_unowned, t.routes()[1].writes_unowned)
+        };
+        assert_eq!(table(&[], &mut plan), (true, false));
+        assert_eq!(
+            table(
+                &[
+                    ("orders", TableStage::Owned),
+                    ("items", TableStage::Syncing)
+                ],
+                &mut plan
+            ),
+            (true, false)
+        );
+        assert_eq!(
+            table(
+                &[
+                    ("orders", TableStage::Owned),
+                    ("items", TableStage::Cutover)
+                ],
+                &mut plan
+            ),
+            (true, false)
+        );
+        assert_eq!(
+            table(
+                &[
+                    ("orders", TableStage::Owned),
+                    ("items", TableStage::Decommissioned)
+                ],
+                &mut plan
+            ),
+            (false, false)
+        );
+        assert!(!table(&[], &mut plan).1, "a route that writes nothing");
+        assert_eq!(
+            RouteTable::new(&plan).routes()[0].writes,
+            ["orders", "items"]
+        );
+    }
+
     /// Looks each request up and prints the matched template, or `-`.
     fn check(routes: &[(&str, &str)], requests: &[(&str, &str)], expect: &str) {
         let text: String = routes.iter().map(|(p, m)| route(p, m)).collect();
@@ -694,6 +772,8 @@ mod tests {
             host: None,
             headers: Vec::new(),
             conditions: String::new(),
+            writes: Vec::new(),
+            writes_unowned: false,
             host_match: None,
             matchable: true,
         }
