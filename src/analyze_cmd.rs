@@ -98,6 +98,16 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if let Some(truth) = &truth {
         score(&analysis, &mut suggestion, truth);
     }
+    // The plan is built before the report is printed, so the report carries
+    // its warnings too (such as a write left out of a route's `writes`
+    // because adding it would make the plan invalid).
+    let planned = args.out.as_ref().map(|path| {
+        let name = monolith_name(&analysis, &args.repo);
+        let (plan, warnings) =
+            plan_out::apply(existing.as_ref().map(PlanFile::plan), &suggestion, &name);
+        suggestion.warnings.extend(warnings);
+        (path, plan)
+    });
     for warning in &suggestion.warnings {
         tracing::warn!("{warning}");
     }
@@ -119,13 +129,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     out.write_all(rendered.as_bytes())?;
     out.flush()?;
 
-    if let Some(path) = &args.out {
-        let name = monolith_name(&analysis, &args.repo);
-        let (plan, warnings) =
-            plan_out::apply(existing.as_ref().map(PlanFile::plan), &suggestion, &name);
-        for warning in warnings {
-            tracing::warn!("{warning}");
-        }
+    if let Some((path, plan)) = planned {
         let mut file = existing.unwrap_or_else(|| PlanFile::new(path));
         file.save(&plan)?;
         eprintln!(

@@ -244,71 +244,93 @@ impl Graph {
     /// linear in the calls, whatever the recursion.
     #[must_use]
     pub fn transitive_table_access(&self) -> BTreeMap<String, TableAccess> {
-        let mut calls: DiGraph<&str, ()> = DiGraph::new();
-        let mut index: BTreeMap<&str, NodeIndex> = BTreeMap::new();
-        for node in self.nodes_of(NodeKind::Function) {
-            index.insert(&node.id, calls.add_node(&node.id));
-        }
-        let mut direct: BTreeMap<NodeIndex, TableAccess> = BTreeMap::new();
-        for edge in &self.edges {
-            let Some(&from) = index.get(edge.from.as_str()) else {
-                continue;
-            };
-            match edge.kind {
-                EdgeKind::Calls => {
-                    if let Some(&to) = index.get(edge.to.as_str()) {
-                        calls.add_edge(from, to, ());
-                    }
-                }
-                EdgeKind::Reads => {
-                    direct
-                        .entry(from)
-                        .or_default()
-                        .reads
-                        .insert(edge.to.clone());
-                }
-                EdgeKind::Writes => {
-                    direct
-                        .entry(from)
-                        .or_default()
-                        .writes
-                        .insert(edge.to.clone());
-                }
-                _ => {}
-            }
-        }
-        // Components come sinks first (callees before their callers).
-        let components = petgraph::algo::tarjan_scc(&calls);
-        let mut component_of = vec![0; calls.node_count()];
-        for (c, members) in components.iter().enumerate() {
-            for m in members {
-                component_of[m.index()] = c;
-            }
-        }
-        let mut reach: Vec<TableAccess> = vec![TableAccess::default(); components.len()];
-        for (c, members) in components.iter().enumerate() {
-            let mut access = TableAccess::default();
-            for &m in members {
-                if let Some(own) = direct.get(&m) {
-                    access.extend(own);
-                }
-                for callee in calls.neighbors(m) {
-                    let d = component_of[callee.index()];
-                    if d != c {
-                        access.extend(&reach[d]);
-                    }
-                }
-            }
-            reach[c] = access;
-        }
-        index
-            .iter()
-            .filter_map(|(id, &n)| {
-                let access = &reach[component_of[n.index()]];
-                (!access.is_empty()).then(|| ((*id).to_owned(), access.clone()))
-            })
-            .collect()
+        self.transitive_table_access_except(&BTreeSet::new())
     }
+
+    /// [`Graph::transitive_table_access`], except that calls into the
+    /// functions of `opaque` are not followed: their own access stays
+    /// theirs, and their callers do not inherit it. The readers of a table
+    /// use it with the route handlers, whose callers only register them.
+    #[must_use]
+    pub fn transitive_table_access_except(
+        &self,
+        opaque: &BTreeSet<&str>,
+    ) -> BTreeMap<String, TableAccess> {
+        transitive_access(&self.nodes, &self.edges, opaque)
+    }
+}
+
+/// [`Graph::transitive_table_access_except`] on nodes and edges held
+/// elsewhere (an [`crate::Analysis`]), without copying them into a graph.
+pub(crate) fn transitive_access(
+    nodes: &[Node],
+    edges: &[Edge],
+    opaque: &BTreeSet<&str>,
+) -> BTreeMap<String, TableAccess> {
+    let mut calls: DiGraph<&str, ()> = DiGraph::new();
+    let mut index: BTreeMap<&str, NodeIndex> = BTreeMap::new();
+    for node in nodes.iter().filter(|n| n.kind == NodeKind::Function) {
+        index.insert(&node.id, calls.add_node(&node.id));
+    }
+    let mut direct: BTreeMap<NodeIndex, TableAccess> = BTreeMap::new();
+    for edge in edges {
+        let Some(&from) = index.get(edge.from.as_str()) else {
+            continue;
+        };
+        match edge.kind {
+            EdgeKind::Calls if !opaque.contains(edge.to.as_str()) => {
+                if let Some(&to) = index.get(edge.to.as_str()) {
+                    calls.add_edge(from, to, ());
+                }
+            }
+            EdgeKind::Reads => {
+                direct
+                    .entry(from)
+                    .or_default()
+                    .reads
+                    .insert(edge.to.clone());
+            }
+            EdgeKind::Writes => {
+                direct
+                    .entry(from)
+                    .or_default()
+                    .writes
+                    .insert(edge.to.clone());
+            }
+            _ => {}
+        }
+    }
+    // Components come sinks first (callees before their callers).
+    let components = petgraph::algo::tarjan_scc(&calls);
+    let mut component_of = vec![0; calls.node_count()];
+    for (c, members) in components.iter().enumerate() {
+        for m in members {
+            component_of[m.index()] = c;
+        }
+    }
+    let mut reach: Vec<TableAccess> = vec![TableAccess::default(); components.len()];
+    for (c, members) in components.iter().enumerate() {
+        let mut access = TableAccess::default();
+        for &m in members {
+            if let Some(own) = direct.get(&m) {
+                access.extend(own);
+            }
+            for callee in calls.neighbors(m) {
+                let d = component_of[callee.index()];
+                if d != c {
+                    access.extend(&reach[d]);
+                }
+            }
+        }
+        reach[c] = access;
+    }
+    index
+        .iter()
+        .filter_map(|(id, &n)| {
+            let access = &reach[component_of[n.index()]];
+            (!access.is_empty()).then(|| ((*id).to_owned(), access.clone()))
+        })
+        .collect()
 }
 
 /// The tables a function reaches, by table id (`table:orders`).

@@ -22,6 +22,7 @@
 //! IFN 0 or more, MoJoFM 0 to 100, ARI −1 to 1; each has a unit test on a
 //! hand-worked example.
 
+mod access;
 mod compare;
 mod coupling;
 mod leiden;

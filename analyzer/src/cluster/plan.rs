@@ -1,7 +1,7 @@
 //! Turning a suggestion into a migration plan, or folding it into an
 //! existing one without undoing the user's decisions.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use strangler_plan::{
     Method, Monolith, Plan, Route, RouteStage, RouteTemplate, Service, Table, TableStage,
@@ -28,9 +28,18 @@ pub fn existing_services(plan: &Plan) -> Vec<ExistingService> {
 ///
 /// Kept from `existing`: every service and its upstream and database, every
 /// route and table with its stage (even when the suggestion would place the
-/// handler elsewhere: a route's stage is a decision), and every pin. Changed:
-/// members follow the suggestion; routes and tables the plan does not list
-/// yet are added at stage `monolith`.
+/// handler elsewhere: a route's stage is a decision), every pin, and every
+/// table a route's `writes` lists. Changed: members follow the suggestion;
+/// routes and tables the plan does not list yet are added at stage
+/// `monolith`; each route's `writes` gains the tables its handler writes
+/// (the user's entries stay, the analysis adds); each table's `readers`
+/// become the modules the analysis finds using it (a table the analysis
+/// does not know keeps its list).
+///
+/// The plan stays valid: a write that would break the rules keeping writes
+/// in one place (a route answered by its service writes only tables that
+/// service owns; an `owned` table is written only by its service's `live`
+/// routes) is not added, and a warning names the route and the table.
 #[must_use]
 pub fn apply(existing: Option<&Plan>, suggestion: &Suggestion, name: &str) -> (Plan, Vec<String>) {
     let mut warnings = Vec::new();
@@ -107,7 +116,143 @@ pub fn apply(existing: Option<&Plan>, suggestion: &Suggestion, name: &str) -> (P
             }
         }
     }
+    add_writes(&mut plan, suggestion, &mut warnings);
+    for table in plan.services.iter_mut().flat_map(|s| &mut s.tables) {
+        if let Some(readers) = suggestion.readers.get(&table.name) {
+            table.readers.clone_from(readers);
+        }
+    }
     (plan, warnings)
+}
+
+/// Adds to every route of `plan` the tables the suggestion finds its
+/// handler writing, unless the write would make the plan invalid (then a
+/// warning says which and why).
+fn add_writes(plan: &mut Plan, suggestion: &Suggestion, warnings: &mut Vec<String>) {
+    // Each analysed route: its path shape, its methods (`None` for any)
+    // and the tables its handler writes.
+    let found: Vec<AnalysedRoute> = suggestion
+        .services
+        .iter()
+        .flat_map(|s| &s.routes)
+        .filter(|r| !r.writes.is_empty())
+        .filter_map(|r| {
+            let shape = RouteTemplate::parse(&r.path).ok()?.shape();
+            let methods = (!r.methods.iter().any(|m| m == "*"))
+                .then(|| r.methods.iter().map(String::as_str).collect());
+            Some((shape, methods, r.writes.as_slice()))
+        })
+        .collect();
+    let owners: BTreeMap<String, (String, TableStage)> = plan
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.tables
+                .iter()
+                .map(|t| (t.name.clone(), (s.name.clone(), t.stage)))
+        })
+        .collect();
+    for service in &mut plan.services {
+        for route in &mut service.routes {
+            let shape = route.path.shape();
+            let path = route.path.to_string();
+            // A plan route gets the writes of every analysed route whose
+            // requests it may take: the same path shape and a method in
+            // common (its host and header matches aside, so more, not less).
+            let tables: BTreeSet<&String> = found
+                .iter()
+                .filter(|(s, methods, _)| {
+                    *s == shape
+                        && match (&route.methods, methods) {
+                            (Some(mine), Some(theirs)) => {
+                                mine.iter().any(|m| theirs.contains(m.as_str()))
+                            }
+                            _ => true,
+                        }
+                })
+                .flat_map(|(_, _, writes)| writes.iter())
+                .collect();
+            for table in tables {
+                if route.writes.contains(table) {
+                    continue;
+                }
+                match write_conflict(&service.name, route, table, owners.get(table)) {
+                    None => route.writes.push(table.clone()),
+                    Some(why) => warnings.push(format!(
+                        "route {} {path} of service `{}` writes table `{table}`, but it was not added to the route's `writes`: {why}; the plan would not be valid. Resolve it before moving the route or the table further",
+                        route.methods_label(),
+                        service.name
+                    )),
+                }
+            }
+            route.writes.sort();
+        }
+    }
+}
+
+/// An analysed route as [`add_writes`] matches it: its path shape, its
+/// methods (`None` for any) and the tables its handler writes.
+type AnalysedRoute<'s> = (String, Option<BTreeSet<&'s str>>, &'s [String]);
+
+/// Why `route` of `service` may not list `table` in its writes, by the
+/// plan's validation rules, or `None` when it may. `owner` is the service
+/// that lists the table and the table's stage there.
+fn write_conflict(
+    service: &str,
+    route: &Route,
+    table: &str,
+    owner: Option<&(String, TableStage)>,
+) -> Option<String> {
+    if !is_table_name(table) {
+        return Some("the plan cannot name it (not a plain or schema-qualified name)".to_owned());
+    }
+    let stage = route.stage;
+    if route.serves_from_service() {
+        match owner {
+            Some((s, TableStage::Owned | TableStage::Decommissioned)) if s == service => {}
+            Some((s, t)) if s == service => {
+                return Some(format!(
+                    "the route is at `{stage}` while the table is only at `{t}`"
+                ));
+            }
+            Some((s, _)) => {
+                return Some(format!(
+                    "the route is at `{stage}` and the table belongs to service `{s}`"
+                ));
+            }
+            None => {
+                return Some(format!(
+                    "the route is at `{stage}` and no service has taken the table over"
+                ));
+            }
+        }
+    }
+    match owner {
+        Some((s, TableStage::Owned)) if s != service => Some(format!(
+            "the table is `owned` by service `{s}`, so only its live routes may write it"
+        )),
+        Some((_, TableStage::Owned)) if stage != RouteStage::Live => Some(format!(
+            "the table is `owned` by this service, so only its live routes may write it, and the route is at `{stage}`"
+        )),
+        _ => None,
+    }
+}
+
+/// The plan's rule for a table name: an identifier, optionally
+/// schema-qualified (`orders`, `billing.invoices`). The same rule as
+/// `strangler_plan`'s validation, which does not export it.
+fn is_table_name(name: &str) -> bool {
+    let part = |p: &str| {
+        p.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && p.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+    };
+    match name.split_once('.') {
+        Some((schema, table)) => part(schema) && part(table),
+        None => part(name),
+    }
 }
 
 /// The plan routes for suggested routes, at stage `monolith`; routes whose

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::access::DataAccess;
 use super::compare::Comparison;
 use super::coupling::{Coupling, Granularity, Weights};
 use super::leiden::{DEFAULT_SEED, LeidenConfig, leiden};
@@ -106,6 +107,11 @@ pub struct Suggestion {
     pub warnings: Vec<String>,
     /// Code units left out of every service: shared libraries and wiring.
     pub shared: Vec<String>,
+    /// Every table of the analysis → the modules that read or write it,
+    /// themselves or through calls (calls into route handlers aside: see
+    /// the plan's `readers`), sorted. Empty from [`evaluate`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub readers: BTreeMap<String, Vec<String>>,
     /// How services depend on each other: `from` calls, reads or writes
     /// `to` (the coupling matrix).
     pub links: Vec<ServiceLink>,
@@ -151,6 +157,9 @@ pub struct RouteRef {
     pub path: String,
     /// Upper-case methods; `["*"]` for any.
     pub methods: Vec<String>,
+    /// The tables its handler writes, itself or through its calls, sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<String>,
 }
 
 /// How much one service depends on another.
@@ -357,6 +366,7 @@ pub fn evaluate(
         tables_needing_decision,
         warnings,
         shared: Vec::new(),
+        readers: BTreeMap::new(),
         links: links(coupling, &service_index),
         resolution: 0.0,
         granularity,
@@ -596,6 +606,7 @@ fn build(
     }
 
     // Routes go where their handler is.
+    let access = DataAccess::of(analysis);
     for node in analysis.nodes.iter().filter(|n| n.kind == NodeKind::Route) {
         if let Detail::Route {
             methods,
@@ -608,6 +619,7 @@ fn build(
             service.routes.push(RouteRef {
                 methods: methods.clone(),
                 path: path.clone(),
+                writes: access.writes.get(handler).cloned().unwrap_or_default(),
             });
         }
     }
@@ -644,6 +656,7 @@ fn build(
         tables_needing_decision,
         warnings,
         shared: Vec::new(),
+        readers: access.readers,
         links: links(coupling, &service_index),
         resolution,
         granularity: config.granularity,
