@@ -21,6 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod analyze_cmd;
 mod completions_cmd;
+mod move_cmd;
 mod show;
 mod sync_cmd;
 
@@ -66,6 +67,22 @@ enum Command {
     Sync(SyncArgs),
     /// How far the monolith is from being switched off.
     Status(StatusArgs),
+    /// Move tables, and the routes that write them, to their service, under load.
+    #[command(
+        after_help = "Example:\n  strangler cutover --plan strangler.toml --service orders --table orders --timeout 30s"
+    )]
+    Cutover(move_cmd::MoveArgs),
+    /// Hand owned tables back to the monolith, with the routes that write them.
+    #[command(
+        after_help = "Example:\n  strangler rollback --plan strangler.toml --service orders --table orders"
+    )]
+    Rollback(move_cmd::MoveArgs),
+    /// Retire the monolith's copy of an owned table, archived to a file.
+    #[command(
+        after_help = "Examples:\n  strangler decommission --service orders --table orders --archive orders.copy --watch 60s\n  \
+        strangler decommission --restore orders.copy --database postgres://…/shop"
+    )]
+    Decommission(move_cmd::DecommissionArgs),
     /// Print the completion script for a shell on stdout.
     Completions(completions_cmd::CompletionsArgs),
     /// Print the man page, or write one per subcommand with --out.
@@ -366,10 +383,13 @@ struct SyncTarget {
 }
 
 #[derive(Args)]
-struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// The plan to report on.
     #[arg(long, default_value = "strangler.toml", env = "STRANGLER_PLAN")]
-    plan: PathBuf,
+    pub(crate) plan: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 fn main() -> ExitCode {
@@ -457,19 +477,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync(SyncArgs { command }) => sync_cmd::run(command),
-        Command::Status(_) => Ok(not_implemented("status", 2)),
+        Command::Status(args) => move_cmd::status(&args),
+        Command::Cutover(args) => move_cmd::run_move(&args, true),
+        Command::Rollback(args) => move_cmd::run_move(&args, false),
+        Command::Decommission(args) => move_cmd::decommission(&args),
         Command::Completions(args) => completions_cmd::completions(&args, Cli::command()),
         Command::Man(args) => completions_cmd::man(&args, Cli::command()),
     }
-}
-
-/// Says plainly that a tool is not built yet; nothing pretends to work.
-fn not_implemented(what: &str, issue: u32) -> ExitCode {
-    eprintln!(
-        "strangler: `{what}` is not implemented yet (tracked in issue {issue}); \
-         `strangler plan check` and `strangler plan show` work today"
-    );
-    ExitCode::from(EXIT_ERROR)
 }
 
 fn open_plan(file: &Path) -> anyhow::Result<PlanFile> {

@@ -131,3 +131,15 @@ pub fn execute(request: &Request) -> Result<Report, Error> {
         }
     })
 }
+
+/// Runs `future` (a cutover, rollback, decommission or overview) to
+/// completion on a Tokio runtime of its own.
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .ctx(|| "starting the async runtime".to_owned())?
+        .block_on(future)
+}

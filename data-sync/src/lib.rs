@@ -42,6 +42,7 @@ mod join;
 mod lock;
 mod lsn;
 mod metrics;
+mod overview;
 mod preflight;
 mod proxies;
 mod publication;
@@ -55,7 +56,7 @@ mod stream;
 mod teardown;
 mod verify;
 
-pub use command::{Command, Report, Request, ServiceSchema, execute};
+pub use command::{Command, Report, Request, ServiceSchema, block_on, execute};
 pub use copy::CopyOptions;
 pub use cutover::{MoveReport, MoveRequest, StepTime, cutover, rollback};
 pub use decommission::{
@@ -64,6 +65,7 @@ pub use decommission::{
 pub use error::{Error, Problem};
 pub use follow::{FollowOptions, follow};
 pub use metrics::Metrics;
+pub use overview::{Overview, RouteOverview, ServiceOverview, TableOverview, overview};
 pub use preflight::check;
 pub use run::{RunOptions, run};
 pub use schema::{SchemaReport, create_schema};
