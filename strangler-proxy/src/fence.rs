@@ -32,6 +32,10 @@ use tokio::sync::Notify;
 /// The longest `hold_ms` a fence may ask for: one hour.
 pub const MAX_HOLD_MS: u64 = 3_600_000;
 
+/// How long after its deadline a held request lifts the fence itself,
+/// should the timer that lifts it be gone.
+const BACKSTOP: Duration = Duration::from_millis(250);
+
 /// The longest fence name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
@@ -64,6 +68,8 @@ pub struct Fence {
     /// held.
     held: Mutex<HashMap<u64, Instant>>,
     lifted: std::sync::atomic::AtomicBool,
+    /// How many requests it let go when it lifted.
+    released: AtomicUsize,
     lift: Notify,
 }
 
@@ -198,7 +204,9 @@ impl Fences {
             if !fence.lifted.load(Ordering::SeqCst) {
                 tokio::select! {
                     () = lifted => {}
-                    () = tokio::time::sleep_until(fence.deadline.into()) => {
+                    // The admin API's timer lifts the fence at its deadline;
+                    // this is the backstop should that task be gone.
+                    () = tokio::time::sleep_until((fence.deadline + BACKSTOP).into()) => {
                         self.expire(fence);
                     }
                 }
@@ -225,6 +233,7 @@ impl Fences {
             deadline: now + hold,
             held: Mutex::new(HashMap::new()),
             lifted: std::sync::atomic::AtomicBool::new(false),
+            released: AtomicUsize::new(0),
             lift: Notify::new(),
         });
         let old = self.current.load();
@@ -270,13 +279,15 @@ impl Fences {
         }
     }
 
-    /// Lifts `fence` because its in-flight requests did not finish in time.
+    /// Lifts `fence` because its in-flight requests did not finish in
+    /// time; returns how many requests it let go, whoever lifted it (its
+    /// own timer fires at the same deadline).
     fn abandon(&self, fence: &Arc<Fence>) -> usize {
         let _edit = lock(&self.edit);
         if self.remove(fence) {
             fence.lift().released
         } else {
-            0
+            fence.released.load(Ordering::SeqCst)
         }
     }
 
@@ -343,6 +354,7 @@ impl Fence {
         self.lifted.store(true, Ordering::SeqCst);
         let now = Instant::now();
         let held = std::mem::take(&mut *lock(&self.held));
+        self.released.fetch_add(held.len(), Ordering::SeqCst);
         self.lift.notify_waiters();
         Released {
             released: held.len(),

@@ -21,7 +21,8 @@
 //!    token; it tells only that the proxy is up and its generation).
 //!    Otherwise 401 with `WWW-Authenticate: Bearer`.
 //!
-//! Writes (`POST /routes/stage`, `POST /reload`) also need
+//! Writes (`POST /routes/stage`, `POST /reload`, `POST /fence`,
+//! `POST /fence/release`) also need
 //! `Content-Type: application/json` ([`json_only`], else 415): an HTML form
 //! or a `no-cors` fetch cannot send it, and a page that asks for it must
 //! pass a CORS preflight, which the admin API never grants.

@@ -11,7 +11,8 @@
 //! [`run`] serves until a signal stops it; [`start`] runs a proxy on a
 //! thread of the caller and returns a [`ProxyHandle`] that [`Stop`]s it.
 //! Everything else is reached through the plan file and the admin API
-//! (`/routes`, `/routes/stage`, `/reload`, `/healthz`, `/metrics`), so the
+//! (`/routes`, `/routes/stage`, `/reload`, `/fence`, `/fence/release`,
+//! `/fences`, `/healthz`, `/metrics`), so the
 //! only way to a new route table is a plan that validates.
 //!
 //! Inside, one module per concern, as pingora splits its own:
@@ -33,6 +34,9 @@
 //! - `upstream`: peers and health (active checks, passive ejection);
 //! - `state`: the live snapshot behind an `ArcSwap`, reloads, and stage
 //!   changes written back to the plan through `strangler_plan::PlanFile`;
+//! - `fence`: write fences for `strangler cutover`: unsafe requests on
+//!   routes writing a fenced table held until it lifts, and the drain of
+//!   those in flight;
 //! - `admin`: the admin API, behind `guard`: its bearer token (required
 //!   off loopback), `Host`, `Origin` and `Content-Type` checks;
 //! - `metrics`: Prometheus metrics through pingora's re-export;

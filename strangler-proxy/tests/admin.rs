@@ -15,6 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "s3cr3t-admin-token-0123456789";
 const STAGE: &str = r#"{"service":"catalog","route":"/api/products/{id}","stage":"shadow"}"#;
+const FENCE: &str = r#"{"name":"cutover:catalog","tables":["orders"],"hold_ms":60000}"#;
+const RELEASE: &str = r#"{"name":"cutover:catalog","reload":false}"#;
 
 /// Which proxy a case is sent to.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +107,32 @@ const CASES: &[Case] = &[
          STAGE, 415, "", false),
     case("reload as text/plain", To::Token,
          "POST /reload HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/plain\r\n", "", 415, "", false),
+    // The fence endpoints are guarded like the other writes.
+    case("fence without a token", To::Token,
+         "POST /fence HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n", FENCE, 401, CHALLENGE, false),
+    case("fences without a token", To::Token,
+         "GET /fences HTTP/1.1\r\nHost: {host}\r\n", "", 401, CHALLENGE, false),
+    case("fence release without a token", To::Token,
+         "POST /fence/release HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n", RELEASE, 401, CHALLENGE, false),
+    case("fence as text/plain", To::Token,
+         "POST /fence HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/plain\r\n",
+         FENCE, 415, "accept: application/json", false),
+    case("fence release as text/plain", To::Token,
+         "POST /fence/release HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/plain\r\n",
+         RELEASE, 415, "", false),
+    case("fence from a foreign Origin, with the token", To::Token,
+         "POST /fence HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nOrigin: http://evil.example\r\n",
+         FENCE, 403, "", false),
+    case("fence, with the token", To::Token,
+         "POST /fence HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n",
+         FENCE, 200, "", false),
+    case("fences, with the token", To::Token,
+         "GET /fences HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n", "", 200, "", false),
+    case("fence release, with the token", To::Token,
+         "POST /fence/release HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n",
+         RELEASE, 200, "", false),
+    case("open: fence as text/plain", To::Open,
+         "POST /fence HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\n", FENCE, 415, "", false),
     // Cross-origin: refused even with the token.
     case("stage from a foreign Origin, with the token", To::Token,
          "POST /routes/stage HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nOrigin: http://evil.example\r\n",
