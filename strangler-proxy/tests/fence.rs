@@ -547,3 +547,59 @@ async fn shadow_copies_of_writes_wait_until_the_service_owns_the_table() {
     let metrics = get(&c, &p.admin_url("/metrics")).await.body;
     assert_eq!(common::sample(&metrics, skipped), 1, "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_request_whose_client_hangs_up_leaves_nothing_behind() {
+    use tokio::io::AsyncWriteExt;
+    let mono = gated().await;
+    mono.open();
+    let svc = backend("catalog").await;
+    let (_dir, p) = start(&plan_text(
+        &mono.url,
+        &svc.url(),
+        "gone",
+        "monolith",
+        "cutover",
+    ))
+    .await;
+    let c = client();
+    let fence = r#"{"name": "cutover:gone", "tables": ["orders"], "hold_ms": 60000}"#;
+    let (status, _) = admin_post(&c, &p, "/fence", fence).await;
+    assert_eq!(status, 200);
+    let mut stream = tokio::net::TcpStream::connect(&p.addr).await.unwrap();
+    stream
+        .write_all(b"POST /api/gone/1 HTTP/1.1\r\nHost: shop\r\nContent-Length: 1\r\n\r\nx")
+        .await
+        .unwrap();
+    assert_eq!(held(&fences_when(&c, &p, |f| held(f) == 1).await), 1);
+    drop(stream);
+    let (status, released) =
+        admin_post(&c, &p, "/fence/release", r#"{"name": "cutover:gone"}"#).await;
+    assert_eq!(
+        (status, released["released"].as_u64()),
+        (200, Some(1)),
+        "{released}"
+    );
+    // Whatever became of the orphan, it is counted out: a new fence finds
+    // nothing in flight once it is done, and holds nothing.
+    let (c2, p_url) = (c.clone(), p.url("/api/gone/2"));
+    let mut drained = None;
+    for _ in 0..100 {
+        let (status, again) = admin_post(&c, &p, "/fence", fence).await;
+        assert_eq!(status, 200, "{again}");
+        if again["drained_in_flight"] == 0 {
+            drained = Some(again);
+            break;
+        }
+    }
+    assert!(drained.is_some(), "the orphan stayed counted in flight");
+    assert_eq!(held(&fences_when(&c, &p, |_| true).await), 0);
+    let (status, released) =
+        admin_post(&c, &p, "/fence/release", r#"{"name": "cutover:gone"}"#).await;
+    assert_eq!((status, released["released"].as_u64()), (200, Some(0)));
+    let a = send(&c2, "POST", &p_url, &[], "y").await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (200, "monolith POST /api/gone/2")
+    );
+}
