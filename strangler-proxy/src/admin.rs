@@ -366,14 +366,10 @@ fn release_fence(shared: &Shared, body: &[u8]) -> Response<Vec<u8>> {
             ),
         );
     }
-    let mut generation = None;
     if request.reload {
         match shared.reload() {
-            Ok(
-                ReloadOutcome::Applied { generation: g }
-                | ReloadOutcome::Unchanged { generation: g },
-            ) => {
-                generation = Some(g);
+            Ok(outcome) => {
+                tracing::info!(?outcome, "plan re-read before the fence release");
             }
             Err(e) => {
                 return error(
@@ -393,15 +389,14 @@ fn release_fence(shared: &Shared, body: &[u8]) -> Response<Vec<u8>> {
         longest_held_ms = released.longest_held_ms,
         "write fence released"
     );
-    let mut body = json!({
-        "name": request.name,
-        "released": released.released,
-        "longest_held_ms": released.longest_held_ms,
-    });
-    if let Some(g) = generation {
-        body["generation"] = json!(g);
-    }
-    json_response(StatusCode::OK, &body)
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "name": request.name,
+            "released": released.released,
+            "longest_held_ms": released.longest_held_ms,
+        }),
+    )
 }
 
 /// `GET /fences`.
