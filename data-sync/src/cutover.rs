@@ -802,6 +802,10 @@ impl Move {
 
     /// Fences, drains, prepares the new direction and flips the plan.
     async fn forward_steps(&mut self) -> Result<(), Error> {
+        let t = Instant::now();
+        let created = self.prepare().await?;
+        self.save_record("prepared", None, created).await?;
+        self.step_done("prepare", t);
         // HTTP fence: every proxy holds the writes, or none does.
         let t = Instant::now();
         self.held_since = Some(Instant::now());
@@ -847,24 +851,14 @@ impl Move {
         .await?;
         self.save_record("drained", None, false).await?;
         self.step_done("drain", t);
-        match self.op {
-            Operation::Cutover => {
-                let t = Instant::now();
-                self.set_sequences().await?;
-                self.save_record("sequences", None, false).await?;
-                self.step_done("sequences", t);
-                let t = Instant::now();
-                let created = self.start_reverse().await?;
-                self.save_record("reverse_ready", None, created).await?;
-                self.step_done("reverse_ready", t);
-            }
-            Operation::Rollback => {
-                let t = Instant::now();
-                let created = self.restart_forward().await?;
-                self.save_record("forward_ready", None, created).await?;
-                self.step_done("forward_ready", t);
-            }
-        }
+        let t = Instant::now();
+        self.set_sequences().await?;
+        self.save_record("sequences", None, false).await?;
+        self.step_done("sequences", t);
+        let t = Instant::now();
+        self.join_new_stream().await?;
+        self.save_record("joined", None, false).await?;
+        self.step_done("join", t);
         // The flip: one save of the plan.
         let t = Instant::now();
         let mut file = PlanFile::open(&self.plan_path)?;
@@ -888,97 +882,121 @@ impl Move {
     /// monolith already did.
     async fn set_sequences(&self) -> Result<(), Error> {
         let file = PlanFile::open(&self.plan_path)?;
-        for (table, column, monolith_seq) in sequences(&self.monolith, &self.names).await? {
-            let issued = issued_max(&self.monolith, &monolith_seq).await?;
-            let target_col = self
-                .forward_column(file.plan(), &table, &column)
-                .unwrap_or(column);
-            let Some(own_seq) =
-                sequence_of(&self.own, &TableName::parse(&table), &target_col).await?
-            else {
+        // The side that owned the tables until now, and the one that will.
+        let (from, to, to_what) = match self.op {
+            Operation::Cutover => (&self.monolith, &self.own, "the service"),
+            Operation::Rollback => (&self.own, &self.monolith, "the monolith"),
+        };
+        for (table, column, from_seq) in sequences(from, &self.names).await? {
+            let Some(issued) = issued_max(from, &from_seq).await? else {
                 continue;
             };
-            let Some(issued) = issued else { continue };
-            let own_issued = issued_max(&self.own, &own_seq).await?.unwrap_or(i64::MIN);
-            if issued > own_issued {
-                self.own
-                    .execute(
-                        "SELECT setval($1::regclass, $2, true)",
-                        &[&own_seq, &issued],
-                    )
-                    .await
-                    .ctx(|| format!("setting sequence {own_seq} on the service"))?;
+            let to_col = match self.op {
+                Operation::Cutover => self.forward_column(file.plan(), &table, &column),
+                Operation::Rollback => self.monolith_column(file.plan(), &table, &column),
+            }
+            .unwrap_or(column);
+            let Some(to_seq) = sequence_of(to, &TableName::parse(&table), &to_col).await? else {
+                continue;
+            };
+            let to_issued = issued_max(to, &to_seq).await?.unwrap_or(i64::MIN);
+            if issued > to_issued {
+                to.execute(
+                    "SELECT setval($1::text::regclass, $2, true)",
+                    &[&to_seq, &issued],
+                )
+                .await
+                .ctx(|| format!("setting sequence {to_seq} on {to_what}"))?;
             }
         }
         Ok(())
     }
 
-    /// Prepares the reverse stream: the tables join the service's reverse
-    /// publication, its slot exists (created here if it did not), the
-    /// monolith records them as streaming from that point, and they leave
-    /// the forward publication. Returns whether the slot was created.
-    async fn start_reverse(&mut self) -> Result<bool, Error> {
-        ensure_publication(&self.own, &self.reverse).await?;
-        let exists = slot_exists(&self.own, &self.reverse.slot).await?;
-        let from = if exists {
-            current_lsn(&self.own).await?
-        } else {
-            let mut conn = ReplConnection::connect(
-                &self.reverse.source,
-                &format!("strangler-cutover-{}", self.service),
-            )
-            .await?;
-            let created = conn.create_slot(&self.reverse.slot, false).await?;
-            created.consistent_point
-        };
-        state::ensure_schema(&self.monolith).await?;
-        let metrics = Metrics::new(&self.reverse.key());
-        if !exists {
-            state::set_applied_lsn(&self.monolith, &self.reverse.slot, from, None).await?;
-        }
-        for t in &self.tables {
-            state::set_table(
-                &self.monolith,
-                &metrics,
-                &self.service,
-                t,
-                TableState::Streaming,
-                None,
-                Some(from),
-                None,
-            )
-            .await?;
-        }
-        ensure_publication(&self.monolith, &self.forward).await?;
-        Ok(!exists)
+    /// The service column `column` of `table` as the monolith names it.
+    fn monolith_column(&self, plan: &Plan, table: &str, column: &str) -> Option<String> {
+        let entry = plan
+            .service(&self.service)?
+            .tables
+            .iter()
+            .find(|t| t.name == table)?;
+        Some(
+            entry
+                .rename
+                .iter()
+                .find(|(_, to)| *to == column)
+                .map_or_else(|| column.to_owned(), |(from, _)| from.clone()),
+        )
     }
 
-    /// Puts the tables back into the forward stream at the monolith's
-    /// current position (the sides are equal: no copy). Returns whether the
-    /// forward slot was created.
-    async fn restart_forward(&mut self) -> Result<bool, Error> {
-        ensure_publication(&self.monolith, &self.forward).await?;
-        let exists = slot_exists(&self.monolith, &self.forward.slot).await?;
-        let from = if exists {
-            current_lsn(&self.monolith).await?
-        } else {
-            let mut conn = ReplConnection::connect(
-                &self.forward.source,
-                &format!("strangler-rollback-{}", self.service),
-            )
-            .await?;
-            conn.create_slot(&self.forward.slot, false)
-                .await?
-                .consistent_point
-        };
-        state::ensure_schema(&self.own).await?;
-        let metrics = Metrics::new(&self.forward.key());
-        if !exists {
-            state::set_applied_lsn(&self.own, &self.forward.slot, from, None).await?;
+    /// The stream the tables move into: reverse for a cutover, forward for
+    /// a rollback; its source database and its target's.
+    fn new_stream(&self) -> (&SyncSpec, &Client, &Client) {
+        match self.op {
+            Operation::Cutover => (&self.reverse, &self.own, &self.monolith),
+            Operation::Rollback => (&self.forward, &self.monolith, &self.own),
         }
+    }
+
+    /// Before anything is held: the stream that carries the tables now
+    /// catches up (so the drain under the fences is short), and the stream
+    /// they move into gets its publication (without them yet) and its slot,
+    /// created here if missing, with its starting position recorded on its
+    /// target. Creating a slot waits for every running transaction, which
+    /// is why it happens before the fences. Returns whether it was created.
+    async fn prepare(&mut self) -> Result<bool, Error> {
+        let (old_source, old_target, old_slot) = match self.op {
+            Operation::Cutover => (&self.monolith, &self.own, self.forward.slot.clone()),
+            Operation::Rollback => (&self.own, &self.monolith, self.reverse.slot.clone()),
+        };
+        let mark = fence::mark(old_source, "catch up before the fences").await?;
+        wait_applied(
+            old_target,
+            &old_slot,
+            mark,
+            self.timeout,
+            "the catch-up before the fences",
+        )
+        .await?;
+        let file = PlanFile::open(&self.plan_path)?;
+        let plan = file.plan().clone();
+        // The new stream's publication as the plan has it now: the tables
+        // join it under the fences, once the sides are equal.
+        let current = match self.op {
+            Operation::Cutover => reverse_spec(&plan, &self.service, &self.forward)?,
+            Operation::Rollback => resolve_forward(&plan, Some(&self.service))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::Plan(format!("service {} cannot sync", self.service)))?,
+        };
+        let (spec, source, target) = self.new_stream();
+        ensure_publication(source, &current).await?;
+        if slot_exists(source, &spec.slot).await? {
+            return Ok(false);
+        }
+        let mut conn = ReplConnection::connect(
+            &spec.source,
+            &format!("strangler-{}-{}", self.op.as_str(), self.service),
+        )
+        .await?;
+        let from = conn.create_slot(&spec.slot, false).await?.consistent_point;
+        drop(conn);
+        state::ensure_schema(target).await?;
+        state::set_applied_lsn(target, &spec.slot, from, None).await?;
+        Ok(true)
+    }
+
+    /// Under the fences, the sides equal: the tables join the new stream's
+    /// publication and are recorded on its target as streaming from here
+    /// (no copy), and leave the old stream's publication, so nothing loops.
+    async fn join_new_stream(&mut self) -> Result<(), Error> {
+        let (spec, source, target) = self.new_stream();
+        ensure_publication(source, spec).await?;
+        let from = current_lsn(source).await?;
+        state::ensure_schema(target).await?;
+        let metrics = Metrics::new(&spec.key());
         for t in &self.tables {
             state::set_table(
-                &self.own,
+                target,
                 &metrics,
                 &self.service,
                 t,
@@ -989,7 +1007,12 @@ impl Move {
             )
             .await?;
         }
-        Ok(!exists)
+        // The old stream lets go of them (its publication may stay empty
+        // until the sync stops that stream after the flip).
+        match self.op {
+            Operation::Cutover => ensure_publication(&self.monolith, &self.forward).await,
+            Operation::Rollback => ensure_publication(&self.own, &self.reverse).await,
+        }
     }
 
     /// After the flip: the old direction's part goes, the fences that are
@@ -1334,7 +1357,7 @@ async fn issued_max(client: &Client, sequence: &str) -> Result<Option<i64>, Erro
             &format!(
                 "SELECT s.last_value, s.is_called, p.increment_by \
                  FROM {} s, pg_sequences p \
-                 WHERE format('%I.%I', p.schemaname, p.sequencename)::regclass = $1::regclass",
+                 WHERE format('%I.%I', p.schemaname, p.sequencename)::regclass = $1::text::regclass",
                 sequence
             ),
             &[&sequence],

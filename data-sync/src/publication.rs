@@ -19,11 +19,17 @@ pub(crate) async fn ensure_publication(source: &Client, spec: &SyncSpec) -> Resu
         .is_some();
     let wanted: Vec<String> = spec.tables.iter().map(|t| t.table.quoted()).collect();
     if !exists {
+        // An empty publication (a cutover prepares the reverse stream's
+        // before any table joins it) has no FOR clause.
+        let tables = if wanted.is_empty() {
+            String::new()
+        } else {
+            format!(" FOR TABLE {}", wanted.join(", "))
+        };
         source
             .batch_execute(&format!(
-                "CREATE PUBLICATION {} FOR TABLE {}",
-                quote_ident(&spec.publication),
-                wanted.join(", ")
+                "CREATE PUBLICATION {}{tables}",
+                quote_ident(&spec.publication)
             ))
             .await
             .ctx(what)?;
