@@ -144,16 +144,44 @@ fn show_prints_the_plan_as_text_and_json() {
 }
 
 #[test]
-fn unbuilt_tools_say_so_and_exit_2() {
-    let args: &[&str] = &["status"];
-    let out = strangler(args);
-    assert_eq!(out.status.code(), Some(2), "{args:?}");
+fn status_reports_from_the_plan_and_names_a_missing_one() {
+    let out = strangler(&["status", "--plan", "/nonexistent/strangler.toml"]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("is not implemented yet"),
-        "{args:?}: {}",
+        text(&out.stderr).contains("/nonexistent/strangler.toml"),
+        "{}",
         text(&out.stderr)
     );
-    assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+    assert!(out.stdout.is_empty());
+    // A plan without databases or proxies: the shares come from its stages.
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("strangler.toml");
+    std::fs::write(
+        &plan,
+        "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n\
+         [[service]]\nname = \"catalog\"\nupstream = \"http://127.0.0.1:9001\"\n\
+         [[service.route]]\npath = \"/api/products/{id}\"\nstage = \"canary\"\npercent = 25\n\
+         [[service.route]]\npath = \"/api/products\"\nmethods = [\"POST\"]\nstage = \"shadow\"\nwrites = [\"products\"]\n\
+         [[service.table]]\nname = \"products\"\nstage = \"monolith\"\n",
+    )
+    .unwrap();
+    let out = strangler(&["status", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.starts_with(
+            "monolith: 88% of the traffic (from the plan's stages; no proxy answered), 1 of 1 table(s) still its own"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("strangler cutover --service catalog --table products"),
+        "{shown}"
+    );
+    let out = strangler(&["status", "--plan", plan.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["traffic_from"], "plan");
+    assert_eq!(json["services"][0]["routes"][0]["service_share"], 0.25);
 }
 
 #[test]

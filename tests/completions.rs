@@ -4,12 +4,15 @@
 
 use std::process::{Command, Output};
 
-const SUBCOMMANDS: [&str; 7] = [
+const SUBCOMMANDS: [&str; 10] = [
     "analyze",
     "plan",
     "proxy",
     "sync",
     "status",
+    "cutover",
+    "rollback",
+    "decommission",
     "completions",
     "man",
 ];

@@ -251,18 +251,23 @@ fn start_load(
     runtime: &tokio::runtime::Runtime,
     proxy: u16,
     writers: usize,
+    readers: usize,
     stop: Arc<AtomicBool>,
 ) -> (Arc<Tally>, Vec<tokio::task::JoinHandle<()>>) {
     let tally = Arc::new(Tally::default());
     let mut tasks = Vec::new();
-    for w in 0..writers + 2 {
+    for w in 0..writers + readers {
         let tally = Arc::clone(&tally);
         let stop = Arc::clone(&stop);
         let writer = w < writers;
         tasks.push(runtime.spawn(async move {
             let mut n = 0u64;
             let mut conn: Option<BufReader<TcpStream>> = None;
+            // Each client keeps a steady pace (20 requests/s), so the load
+            // is the same on a fast machine and on a busy one.
+            let mut pace = tokio::time::interval(Duration::from_millis(50));
             while !stop.load(Ordering::Relaxed) {
+                pace.tick().await;
                 n += 1;
                 let item = format!("w{w}-{n}");
                 let request = if writer {
@@ -346,6 +351,7 @@ struct World {
     proxy_port: u16,
     admin_port: u16,
     sync: Option<Process>,
+    syncs: usize,
     proxy: Option<Process>,
 }
 
@@ -404,6 +410,7 @@ impl World {
             proxy_port,
             admin_port,
             sync: None,
+            syncs: 0,
             proxy: None,
         };
         world.start_sync();
@@ -435,7 +442,8 @@ impl World {
 
     fn start_sync(&mut self) {
         let plan = self.plan_arg();
-        let n = fs::read_dir(self.dir.path()).map_or(0, Iterator::count);
+        self.syncs += 1;
+        let n = self.syncs;
         self.sync = Some(Process::start(
             &["sync", "run", "--plan", &plan],
             self.dir.path().join(format!("sync{n}.log")),
@@ -500,6 +508,8 @@ impl World {
             Duration::from_secs(60),
             &logs,
         );
+        // After a kill -9 the old walsender holds the slot until it
+        // notices its client is gone (up to wal_sender_timeout, 60 s).
         wait_true(
             &self.cluster,
             source,
@@ -507,7 +517,7 @@ impl World {
                 "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '{slot}' \
                  AND active)"
             ),
-            Duration::from_secs(60),
+            Duration::from_secs(120),
             &logs,
         );
     }
@@ -556,7 +566,7 @@ impl World {
                 "--table",
                 "orders",
                 "--timeout",
-                "20s",
+                "60s",
             ],
             env,
         )
@@ -608,7 +618,19 @@ fn held_ms(out: &Output) -> u64 {
 fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
     let world = World::start(None);
     let stop = Arc::new(AtomicBool::new(false));
-    let (tally, tasks) = start_load(&world.runtime, world.proxy_port, 8, Arc::clone(&stop));
+    // 8 writers at 20 writes/s each; the held-time measurement runs the
+    // same scenario with more (STRANGLER_CUTOVER_WRITERS=50 is 1,000/s).
+    let writers = std::env::var("STRANGLER_CUTOVER_WRITERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(8);
+    let (tally, tasks) = start_load(
+        &world.runtime,
+        world.proxy_port,
+        writers,
+        4,
+        Arc::clone(&stop),
+    );
     wait_acked(&tally, 300, &world);
 
     let started = Instant::now();

@@ -143,6 +143,9 @@ impl Operation {
     }
 }
 
+/// A catch-up round shorter than this ends the catch-up before the fences.
+const CAUGHT_UP: Duration = Duration::from_millis(500);
+
 /// The record of a move in progress, on the service's database.
 const RECORD_SQL: &str = "
 CREATE SCHEMA IF NOT EXISTS strangler;
@@ -187,6 +190,10 @@ struct Move {
     fence_name: String,
     report: MoveReport,
     held_since: Option<Instant>,
+    /// Tables that differed in preflight while writes went on (a hot key
+    /// range moves under any comparison): compared again under the fences,
+    /// after the drain, when neither side changes.
+    recheck: Option<SyncSpec>,
 }
 
 /// Cuts `request.tables` over to the service: see the module's docs.
@@ -392,6 +399,7 @@ impl Move {
             },
             tables,
             held_since: None,
+            recheck: None,
         };
         m.recompute_specs(&plan)?;
         m.report.routes = write_routes(&plan, &m.service, &m.tables);
@@ -635,18 +643,16 @@ impl Move {
             };
             match verify(&stream, &options).await {
                 Ok(report) => {
-                    for t in report.tables.iter().filter(|t| !t.mismatches.is_empty()) {
-                        problems.push(Problem {
-                            message: format!(
-                                "table {} differs between the two databases in {} key range(s)",
-                                t.table,
-                                t.mismatches.len()
-                            ),
-                            fix: "run `strangler sync verify` to see where; a table that \
-                                  drifted is copied afresh by `strangler sync run` after \
-                                  setting it to `monolith` and back to `syncing`"
-                                .to_owned(),
-                        });
+                    let differing: Vec<String> = report
+                        .tables
+                        .iter()
+                        .filter(|t| !t.mismatches.is_empty())
+                        .map(|t| t.table.clone())
+                        .collect();
+                    if !differing.is_empty() {
+                        let mut again = stream.clone();
+                        again.tables.retain(|t| differing.contains(&t.name));
+                        self.recheck = Some(again);
                     }
                 }
                 Err(e) => problems.push(Problem {
@@ -849,6 +855,24 @@ impl Move {
             ),
         )
         .await?;
+        if let Some(again) = self.recheck.take() {
+            let options = VerifyOptions {
+                timeout: self.remaining(),
+                rechecks: 0,
+                ..VerifyOptions::default()
+            };
+            let report = verify(&again, &options).await?;
+            if let Some(t) = report.tables.iter().find(|t| !t.mismatches.is_empty()) {
+                return Err(Error::Other(format!(
+                    "table {} differs between the two databases in {} key range(s), compared \
+                     with the writes fenced; run `strangler sync verify` to see where (a table \
+                     that drifted is copied afresh by setting it to `monolith` and back to \
+                     `syncing`)",
+                    t.table,
+                    t.mismatches.len()
+                )));
+            }
+        }
         self.save_record("drained", None, false).await?;
         self.step_done("drain", t);
         let t = Instant::now();
@@ -948,15 +972,36 @@ impl Move {
             Operation::Cutover => (&self.monolith, &self.own, self.forward.slot.clone()),
             Operation::Rollback => (&self.own, &self.monolith, self.reverse.slot.clone()),
         };
-        let mark = fence::mark(old_source, "catch up before the fences").await?;
-        wait_applied(
-            old_target,
-            &old_slot,
-            mark,
-            self.timeout,
-            "the catch-up before the fences",
-        )
-        .await?;
+        // Catch up until a round takes less than CAUGHT_UP: the drain under
+        // the fences then has at most about that much to apply. A stream
+        // that applies more slowly than the writes arrive never gets there,
+        // and holding requests for it would hold them ever longer.
+        let started = Instant::now();
+        loop {
+            let round = Instant::now();
+            let mark = fence::mark(old_source, "catch up before the fences").await?;
+            let left = self.timeout.saturating_sub(started.elapsed());
+            wait_applied(
+                old_target,
+                &old_slot,
+                mark,
+                left.max(Duration::from_millis(100)),
+                "the catch-up before the fences",
+            )
+            .await?;
+            let took = round.elapsed();
+            if took < CAUGHT_UP {
+                break;
+            }
+            if started.elapsed() >= self.timeout {
+                return Err(Error::Other(format!(
+                    "the stream of slot {old_slot} does not catch up: applying the last round of \
+                     writes took {:.1} s, so requests would be held about that long; nothing was \
+                     held. Cut over when the writes are fewer, or give the sync more CPU",
+                    took.as_secs_f64()
+                )));
+            }
+        }
         let file = PlanFile::open(&self.plan_path)?;
         let plan = file.plan().clone();
         // The new stream's publication as the plan has it now: the tables

@@ -108,11 +108,13 @@ pub async fn follow(
         let joined = tokio::select! {
             joined = tasks.join_next() => joined,
             Some(spec) = new_rx.recv(), if !*stop_rx.borrow() => {
-                let known = senders
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .iter()
-                    .any(|s| s.borrow().key() == spec.key());
+                let known = {
+                    let mut senders = senders.lock().unwrap_or_else(PoisonError::into_inner);
+                    // A stream whose run has ended (its receiver is gone) is
+                    // not running any more, whatever ended it.
+                    senders.retain(|s| !s.is_closed());
+                    senders.iter().any(|s| s.borrow().key() == spec.key())
+                };
                 if known {
                     continue;
                 }
@@ -198,6 +200,7 @@ async fn watch_plan(
         };
         let running: Vec<String> = {
             let mut senders = senders.lock().unwrap_or_else(PoisonError::into_inner);
+            senders.retain(|s| !s.is_closed());
             senders.retain(|sender| {
                 let key = sender.borrow().key();
                 if let Some(spec) = specs.iter().find(|s| s.key() == key) {
