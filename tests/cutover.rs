@@ -27,6 +27,11 @@ use strangler_testkit::{ClusterConfig, PgCluster};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The scenarios run one at a time: each starts a cluster, a sync, a proxy
+/// and a load, and on two cores side by side they would starve each other
+/// (a stream that cannot keep up is refused by the cutover).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 const TABLE_SQL: &str =
     "CREATE TABLE orders (id bigserial PRIMARY KEY, item text NOT NULL, qty int NOT NULL)";
 
@@ -353,10 +358,14 @@ struct World {
     sync: Option<Process>,
     syncs: usize,
     proxy: Option<Process>,
+    /// Held for the world's life (see [`ONE_AT_A_TIME`]); last, so it is
+    /// released after the processes are gone.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
 impl World {
     fn start(proxy_admin_override: Option<u16>) -> World {
+        let guard = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let cluster = ClusterConfig::new()
             .database("shop")
             .start_blocking()
@@ -412,6 +421,7 @@ impl World {
             sync: None,
             syncs: 0,
             proxy: None,
+            _one_at_a_time: guard,
         };
         world.start_sync();
         let plan = world.plan_arg();

@@ -104,10 +104,24 @@ pub async fn follow(
         drop(new_tx);
     }
     let mut first_error = None;
+    // With the plan watched, a moment with no stream running (every table
+    // between two stages, a cutover's flip) is not the end: the next plan
+    // change starts one again. Without a watcher, or once stopping, the
+    // last stream to end ends `follow`.
+    let mut watching = options.plan_path.is_some();
+    let mut stopping = stop_rx.clone();
     loop {
+        if tasks.is_empty() && (!watching || *stop_rx.borrow()) {
+            break;
+        }
         let joined = tokio::select! {
-            joined = tasks.join_next() => joined,
-            Some(spec) = new_rx.recv(), if !*stop_rx.borrow() => {
+            joined = tasks.join_next(), if !tasks.is_empty() => joined,
+            _ = stopping.changed(), if tasks.is_empty() => continue,
+            spec = new_rx.recv(), if watching && !*stop_rx.borrow() => {
+                let Some(spec) = spec else {
+                    watching = false;
+                    continue;
+                };
                 let known = {
                     let mut senders = senders.lock().unwrap_or_else(PoisonError::into_inner);
                     // A stream whose run has ended (its receiver is gone) is
