@@ -132,7 +132,7 @@ pub async fn follow(
                 if known {
                     continue;
                 }
-                tracing::info!(service = %spec.service, "{} is new in the plan; syncing it", spec.key());
+                tracing::info!(service = %spec.service, "service {} is new in the plan; syncing it", spec.key());
                 added_later.insert(spec.key());
                 start(&spec, &mut tasks);
                 continue;
