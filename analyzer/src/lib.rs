@@ -275,7 +275,11 @@ fn assemble(
         crates: found.crates.len(),
         ..Stats::default()
     };
-    for table in schema.iter().chain(&diesel) {
+    for table in schema
+        .iter()
+        .chain(&diesel)
+        .chain(symbols.entities.values())
+    {
         add_table(&mut builder, table);
     }
     add_facts(&mut builder, &mut stats, &mut diagnostics, facts);

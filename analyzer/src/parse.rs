@@ -48,10 +48,11 @@ pub fn parse_one(file: &RustFile, max_bytes: u64) -> Result<(SourceFile, usize),
             ),
         ));
     }
-    let ast = syn::parse_file(&text).map_err(|e| {
+    let mut ast = syn::parse_file(&text).map_err(|e| {
         let line = u32::try_from(e.span().start().line).unwrap_or(u32::MAX);
         fail(Some(line), format!("skipped: does not parse as Rust: {e}"))
     })?;
+    strip_tests(&mut ast.items);
     let source = SourceFile {
         rel_path: file.rel_path.clone(),
         crate_name: file.crate_name.clone(),
@@ -60,6 +61,100 @@ pub fn parse_one(file: &RustFile, max_bytes: u64) -> Result<(SourceFile, usize),
         ast,
     };
     Ok((source, text.lines().count()))
+}
+
+/// Removes test code from a file's items, recursively: every item under
+/// `#[cfg(test)]` (or `#[cfg(all(test, ..))]`), and inline `mod tests { }`
+/// blocks with or without the attribute. Test code is not production code:
+/// it would become service members, and its routers routes. A `mod x;`
+/// line is kept (its file is judged by [`is_test_module`]).
+pub fn strip_tests(items: &mut Vec<syn::Item>) {
+    items.retain(|item| match item {
+        syn::Item::Mod(m) if m.content.is_none() => true,
+        syn::Item::Mod(m) if m.ident == "tests" => false,
+        other => !item_attrs(other).iter().any(is_cfg_test),
+    });
+    for item in items.iter_mut() {
+        match item {
+            syn::Item::Mod(m) => {
+                if let Some((_, inner)) = &mut m.content {
+                    strip_tests(inner);
+                }
+            }
+            syn::Item::Impl(imp) => imp.items.retain(|i| match i {
+                syn::ImplItem::Fn(f) => !f.attrs.iter().any(is_cfg_test),
+                _ => true,
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// The child modules a file declares as test code: `#[cfg(test)] mod x;`
+/// and `mod tests;`, by module id.
+#[must_use]
+pub fn declared_test_modules(file: &SourceFile) -> Vec<String> {
+    let module = file.module.join("::");
+    let mut out = Vec::new();
+    let mut stack: Vec<(String, &[syn::Item])> = vec![(module, &file.ast.items)];
+    while let Some((module, items)) = stack.pop() {
+        for item in items {
+            if let syn::Item::Mod(m) = item {
+                let id = format!("{module}::{}", m.ident);
+                match &m.content {
+                    None if m.ident == "tests" || m.attrs.iter().any(is_cfg_test) => out.push(id),
+                    Some((_, inner)) => stack.push((id, inner)),
+                    None => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a module id is test code: named `tests`, or at or under one of
+/// the `declared` test modules.
+#[must_use]
+pub fn is_test_module(id: &str, declared: &std::collections::BTreeSet<String>) -> bool {
+    id.rsplit("::").next() == Some("tests")
+        || declared.iter().any(|d| {
+            id.strip_prefix(d.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
+fn item_attrs(item: &syn::Item) -> &[syn::Attribute] {
+    match item {
+        syn::Item::Const(i) => &i.attrs,
+        syn::Item::Enum(i) => &i.attrs,
+        syn::Item::Fn(i) => &i.attrs,
+        syn::Item::Impl(i) => &i.attrs,
+        syn::Item::Macro(i) => &i.attrs,
+        syn::Item::Mod(i) => &i.attrs,
+        syn::Item::Static(i) => &i.attrs,
+        syn::Item::Struct(i) => &i.attrs,
+        syn::Item::Trait(i) => &i.attrs,
+        syn::Item::Type(i) => &i.attrs,
+        syn::Item::Use(i) => &i.attrs,
+        _ => &[],
+    }
+}
+
+/// `#[cfg(test)]`, or `#[cfg(all(test, ..))]`.
+fn is_cfg_test(attr: &syn::Attribute) -> bool {
+    if !attr.path().is_ident("cfg") {
+        return false;
+    }
+    let Ok(list) = attr.meta.require_list() else {
+        return false;
+    };
+    let text: String = list
+        .tokens
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    text == "test" || text.starts_with("all(test,") || text.starts_with("all(test)")
 }
 
 /// The line where bracket nesting first exceeds `limit`, skipping strings,

@@ -8,6 +8,7 @@
 //! symbols (reading the `.sql` files meanwhile) and sends the complete table
 //! to every worker; each worker then analyzes its functions and routes.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
@@ -46,6 +47,7 @@ pub struct Run<T> {
 struct Summary {
     symbols: Symbols,
     diesel: Vec<TableDef>,
+    tests: Vec<String>,
     diagnostics: Vec<Diagnostic>,
     lines: usize,
     parsed: usize,
@@ -54,6 +56,7 @@ struct Summary {
 struct Shared {
     symbols: Symbols,
     diesel: Vec<TableDef>,
+    tests: BTreeSet<String>,
 }
 
 #[derive(Default)]
@@ -102,20 +105,29 @@ pub fn run<T: Send, R>(
         let schema = meanwhile();
         let mut symbols = Symbols::default();
         let mut diesel = Vec::new();
+        let mut tests = BTreeSet::new();
         let mut diagnostics = Vec::new();
         let (mut lines, mut parsed) = (0, 0);
         // Ends when every worker has sent its summary (or died).
         for summary in summary_rx {
             symbols.merge(summary.symbols);
             diesel.extend(summary.diesel);
+            tests.extend(summary.tests);
             diagnostics.extend(summary.diagnostics);
             lines += summary.lines;
             parsed += summary.parsed;
         }
+        // Test modules declared in a file other than theirs (`#[cfg(test)]
+        // mod x;`) are known only now: their symbols go.
+        symbols.retain_modules(|m| !parse::is_test_module(m, &tests));
         symbols.finish();
         diesel.sort_by(|a: &TableDef, b| a.name.cmp(&b.name));
         diesel.dedup_by(|a, b| a.name == b.name);
-        let shared = Arc::new(Shared { symbols, diesel });
+        let shared = Arc::new(Shared {
+            symbols,
+            diesel,
+            tests,
+        });
         for tx in shared_txs {
             // A worker that died has dropped its receiver; its join says so.
             let _ = tx.send(Arc::clone(&shared));
@@ -153,7 +165,9 @@ pub fn run<T: Send, R>(
                 })?
             }
         };
-        let Shared { symbols, diesel } = shared;
+        let Shared {
+            symbols, diesel, ..
+        } = shared;
         Ok(finish(Run {
             symbols,
             diesel,
@@ -180,6 +194,7 @@ fn work(
     let mut summary = Summary {
         symbols: Symbols::default(),
         diesel: Vec::new(),
+        tests: Vec::new(),
         diagnostics: Vec::new(),
         lines: 0,
         parsed: 0,
@@ -188,6 +203,7 @@ fn work(
         match parse::parse_one(file, max_bytes) {
             Ok((source, lines)) => {
                 summary.symbols.collect_file(&source);
+                summary.tests.extend(parse::declared_test_modules(&source));
                 let (tables, diagnostics) = sql::diesel_tables(&source);
                 summary.diesel.extend(tables);
                 summary.diagnostics.extend(diagnostics);
@@ -206,6 +222,9 @@ fn work(
     let Ok(shared) = shared_rx.recv() else {
         return;
     };
+    let before = mine.len();
+    mine.retain(|f| !parse::is_test_module(&f.module.join("::"), &shared.tests));
+    bar.inc((before - mine.len()) as u64);
     let mut out = Output::default();
     for file in &mine {
         let ctx = sql::FileContext {

@@ -16,14 +16,14 @@
 //! A call whose path starts in the analyzed code but does not resolve is
 //! counted in the stats as unresolved; calls into other crates are dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use syn::visit::{self, Visit};
 
 use super::paths::path_segments;
 use super::symbols::{Def, Symbols};
 use crate::source::{Diagnostic, SourceFile};
-use crate::sql::{self, Access, FileContext};
+use crate::sql::{self, Access, FileContext, seaorm};
 
 /// Facts about one file's functions and types.
 #[derive(Debug, Default)]
@@ -248,6 +248,8 @@ fn function(
         resolved: 0,
         unresolved: 0,
         macro_depth: 0,
+        entities: Access::default(),
+        columns: BTreeSet::new(),
     };
     calls.visit_block(block);
     facts.resolved_calls += calls.resolved;
@@ -258,8 +260,21 @@ fn function(
         }
     }
     let module_path: Vec<String> = module.split("::").map(str::to_owned).collect();
-    let (access, diagnostics) = sql::access_in_fn(block, &module_path, self_type, sql_ctx);
+    let (mut access, diagnostics) = sql::access_in_fn(block, &module_path, self_type, sql_ctx);
     facts.diagnostics.extend(diagnostics);
+    // sea-orm: each `Entity`/`ActiveModel` use is a statement; a table
+    // named only through its `Column`s counts one read.
+    for (table, n) in calls.entities.reads {
+        *access.reads.entry(table).or_default() += n;
+    }
+    for (table, n) in calls.entities.writes {
+        *access.writes.entry(table).or_default() += n;
+    }
+    for table in calls.columns {
+        if !access.reads.contains_key(&table) && !access.writes.contains_key(&table) {
+            access.reads.insert(table, 1);
+        }
+    }
     if !access.reads.is_empty() || !access.writes.is_empty() {
         facts.access.push((id.to_owned(), access));
     }
@@ -314,20 +329,72 @@ struct CallCollector<'a> {
     resolved: u32,
     unresolved: u32,
     macro_depth: u32,
+    /// Tables read and written through sea-orm entities.
+    entities: Access,
+    /// Tables whose `Column`s are named.
+    columns: BTreeSet<String>,
 }
 
 impl CallCollector<'_> {
+    /// A path that may name a type sea-orm generates for an entity: the
+    /// whole path (`users::ActiveModel`, `users::Column::Email`, `User` as
+    /// a value), or all but its last segment (`users::Entity::find`).
+    fn entity_path(&mut self, segments: &[String], whole: Option<&Def>) {
+        if self.symbols.entities.is_empty() {
+            return;
+        }
+        let (type_id, next) = match (segments.first().map(String::as_str), self.self_type) {
+            (Some("Self"), Some(t)) => (t.to_owned(), segments.get(1).map(String::as_str)),
+            _ => match whole {
+                Some(Def::Type(id)) => (id.clone(), None),
+                None if segments.len() > 1 => {
+                    let Some((last, prefix)) = segments.split_last() else {
+                        return;
+                    };
+                    match self.symbols.resolve(self.module, prefix) {
+                        Some(Def::Type(id)) => (id, Some(last.as_str())),
+                        _ => return,
+                    }
+                }
+                _ => return,
+            },
+        };
+        let Some((table, ty)) = self.symbols.entity_type(&type_id) else {
+            return;
+        };
+        if ty == "Column" {
+            self.columns.insert(table.to_owned());
+            return;
+        }
+        let slot = match seaorm::classify(ty, next) {
+            Some(seaorm::Use::Read) => &mut self.entities.reads,
+            Some(seaorm::Use::Write) => &mut self.entities.writes,
+            None => return,
+        };
+        *slot.entry(table.to_owned()).or_default() += 1;
+    }
+
     /// A path in expression position: a call, or a function named as a value.
     fn path(&mut self, path: &syn::Path) {
         let mut segments = path_segments(path);
-        let def = match (segments.first().map(String::as_str), self.self_type) {
-            (Some("Self"), Some(t)) => {
-                segments.remove(0);
-                let id = segments.first().map(|m| format!("{t}::{m}"));
-                id.filter(|id| self.symbols.fns.contains_key(id))
-                    .map(Def::Fn)
+        let def = if let (Some("Self"), Some(t)) =
+            (segments.first().map(String::as_str), self.self_type)
+        {
+            let id = segments.get(1).map(|m| format!("{t}::{m}"));
+            let def = id
+                .filter(|id| self.symbols.fns.contains_key(id))
+                .map(Def::Fn);
+            if def.is_none() {
+                self.entity_path(&segments, None);
             }
-            _ => self.symbols.resolve(self.module, &segments),
+            segments.remove(0);
+            def
+        } else {
+            let def = self.symbols.resolve(self.module, &segments);
+            if !matches!(def, Some(Def::Fn(_))) {
+                self.entity_path(&segments, def.as_ref());
+            }
+            def
         };
         match def {
             Some(Def::Fn(id)) => self.found(id),
@@ -415,6 +482,16 @@ impl<'ast> Visit<'ast> for CallCollector<'_> {
         if path.qself.is_none() && !path.path.is_ident("self") {
             self.path(&path.path);
         }
+    }
+
+    fn visit_expr_struct(&mut self, expr: &'ast syn::ExprStruct) {
+        // A struct literal: `users::ActiveModel { .. }` builds a row.
+        if expr.qself.is_none() {
+            let segments = path_segments(&expr.path);
+            let def = self.symbols.resolve(self.module, &segments);
+            self.entity_path(&segments, def.as_ref());
+        }
+        visit::visit_expr_struct(self, expr);
     }
 
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::consts::Consts;
 use super::paths::path_segments;
 use crate::source::{Resolver, SourceFile, line_of};
+use crate::sql::{TableDef, seaorm};
 
 /// What a name refers to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,6 +113,8 @@ pub struct Symbols {
     pub consts: Consts,
     /// Method name → ids of the methods with that name.
     pub methods_by_name: HashMap<String, Vec<String>>,
+    /// sea-orm entity modules (their `Model` names a table) → the table.
+    pub entities: BTreeMap<String, TableDef>,
     /// Impl blocks collected but not yet resolved (see [`Symbols::finish`]).
     pending: Vec<PendingImpl>,
 }
@@ -193,6 +196,24 @@ impl Symbols {
             self.methods_by_name.entry(name).or_default().extend(ids);
         }
         self.implements.extend(other.implements);
+        for (module, table) in other.entities {
+            self.entities.entry(module).or_insert(table);
+        }
+    }
+
+    /// Keeps only the modules `keep` accepts, with their functions, types
+    /// and entities (test code found once every file was read). Names that
+    /// resolved to what was dropped then name nothing the graph has.
+    pub fn retain_modules(&mut self, keep: impl Fn(&str) -> bool) {
+        self.modules.retain(|id, _| keep(id));
+        self.fns.retain(|_, f| keep(&f.module));
+        self.types.retain(|_, t| keep(&t.module));
+        self.entities.retain(|m, _| keep(m));
+        self.pending.retain(|p| keep(&p.module));
+        let fns = &self.fns;
+        for ids in self.methods_by_name.values_mut() {
+            ids.retain(|id| fns.contains_key(id));
+        }
     }
 
     /// Resolves what needed every file: parent modules and impl blocks.
@@ -271,7 +292,12 @@ impl Symbols {
                     );
                     self.scope(module).items.insert(name, Def::Fn(id));
                 }
-                syn::Item::Struct(s) => self.add_type(module, &s.ident, "struct"),
+                syn::Item::Struct(s) => {
+                    self.add_type(module, &s.ident, "struct");
+                    if let Some(table) = seaorm::entity_table(s, file) {
+                        self.add_entity(module, &s.ident, table);
+                    }
+                }
                 syn::Item::Enum(e) => self.add_type(module, &e.ident, "enum"),
                 syn::Item::Union(u) => self.add_type(module, &u.ident, "union"),
                 syn::Item::Type(t) => self.add_type(module, &t.ident, "type"),
@@ -342,6 +368,30 @@ impl Symbols {
         self.scope(module)
             .items
             .insert(ident.to_string(), Def::Type(id));
+    }
+
+    /// Records an entity module and the types sea-orm generates in it,
+    /// unless the source defines them itself.
+    fn add_entity(&mut self, module: &str, model: &syn::Ident, table: TableDef) {
+        for name in seaorm::GENERATED_TYPES {
+            if self.scope(module).items.contains_key(*name) {
+                continue;
+            }
+            let ident = syn::Ident::new(name, model.span());
+            self.add_type(module, &ident, "struct");
+        }
+        self.entities.insert(module.to_owned(), table);
+    }
+
+    /// The entity table behind a type id (`…::users::Entity`) and the
+    /// type's name there, when the type is one sea-orm generates.
+    #[must_use]
+    pub fn entity_type<'a>(&'a self, type_id: &'a str) -> Option<(&'a str, &'a str)> {
+        let (module, name) = type_id.rsplit_once("::")?;
+        let table = self.entities.get(module)?;
+        seaorm::GENERATED_TYPES
+            .contains(&name)
+            .then_some((table.name.as_str(), name))
     }
 
     fn add_method(&mut self, type_id: &str, module: &str, name: &str, line: u32) {

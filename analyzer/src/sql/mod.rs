@@ -6,13 +6,15 @@
 //! says which tables a statement reads and writes, `schema` applies DDL in
 //! order, `diesel` reads `table!`/`joinable!`, `calls` lists the library
 //! calls that take SQL, `text` turns Rust strings into SQL text, and
-//! `extract` walks function bodies for SQL strings and Diesel DSL.
+//! `extract` walks function bodies for SQL strings and Diesel DSL, and
+//! `seaorm` reads sea-orm entities and classifies the paths that name them.
 
 mod calls;
 mod diesel;
 mod extract;
 mod parse;
 mod schema;
+pub(crate) mod seaorm;
 mod split;
 mod text;
 

@@ -1,0 +1,3 @@
+pub mod post;
+pub mod prelude;
+pub mod user;
