@@ -109,3 +109,32 @@ fn file_granularity_is_scored_through_the_modules_files_hold() {
         "{comparison:?}"
     );
 }
+
+#[test]
+fn code_is_tied_to_the_tables_its_calls_reach() {
+    use strangler_analyzer::cluster::{Coupling, Weights};
+    let analysis = analyze(&shop(), &Config::default()).unwrap();
+    let coupling = Coupling::build(&analysis, Granularity::Module, &Weights::default());
+    // Checkout reserves stock through `inventory::stock::reserve`: no SQL
+    // of its own on `stock_levels`, but a tie all the same, at a share of
+    // the weight of a direct write.
+    let tie = coupling
+        .ties("shop::orders::checkout")
+        .find(|t| t.other == "table:stock_levels")
+        .expect("checkout is tied to stock_levels");
+    assert_eq!(tie.evidence.writes, 0);
+    assert!(tie.evidence.writes_through_calls >= 1, "{:?}", tie.evidence);
+    let w = Weights::default();
+    let e = tie.evidence;
+    let expected = w.reads * f64::from(e.reads)
+        + w.writes * strangler_analyzer::cluster::REACHED_SHARE * f64::from(e.writes_through_calls)
+        + w.reads * strangler_analyzer::cluster::REACHED_SHARE * f64::from(e.reads_through_calls);
+    assert!((tie.weight - expected).abs() < 1e-9, "{}", tie.weight);
+    // Migration bookkeeping is no unit.
+    assert!(
+        !coupling
+            .units()
+            .iter()
+            .any(|u| u.id == "table:schema_migrations")
+    );
+}

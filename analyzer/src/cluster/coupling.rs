@@ -14,20 +14,56 @@
 //!   in a signature or field: code coupling, the next best signal; a type
 //!   use is looser than a call.
 //! - `nesting` 4 between a module and its parent module (not between a crate
-//!   root and its top-level modules): the module tree is the developers' own
-//!   grouping of code by area, as strong as a couple of table reads.
+//!   root and its top-level modules, nor under a layer's module such as
+//!   `routes` or `db::models`, whose children are areas of one layer): the
+//!   module tree is the developers' own grouping of code by area, as strong
+//!   as a couple of table reads.
 //! - `co_changes` 0.5 per shared commit (`--git` only): the weakest, noisiest
 //!   signal (co-change based tools matched developers least).
 //! - `references` 0.5 per foreign key between two tables.
+//! - Tables reached through calls: a function that reads or writes a table
+//!   only through the functions it calls (a handler calling a repository)
+//!   ties its unit to the table with a tenth of the direct weight, once per
+//!   function and table ([`REACHED_SHARE`]; more smeared the shop fixture's
+//!   areas: at a half, checkout, which reaches eight tables of six areas,
+//!   pulled orders apart). Real applications reach their
+//!   tables through a model, repository or ORM layer; without this, their
+//!   handlers and services look tableless and cluster by layer.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::Analysis;
-use crate::graph::{EdgeKind, NodeKind};
+use crate::graph::{EdgeKind, NodeKind, transitive_access};
 
 use super::leiden::WeightedGraph;
+
+/// The share of a read's or write's weight that a function gets for a
+/// table it reaches only through its calls (once per function and table,
+/// not per statement): a handler that writes `orders` through
+/// `OrderRepo::insert` belongs with `orders`, but the code holding the SQL
+/// is far stronger evidence, and a handler reaching many areas' tables
+/// must not be pulled apart by them.
+pub const REACHED_SHARE: f64 = 0.1;
+
+/// Tables that migration tools keep for themselves. They belong to no
+/// service, so they are no units: every area's migrations touch them.
+pub const BOOKKEEPING_TABLES: &[&str] = &[
+    "__diesel_schema_migrations",
+    "_sqlx_migrations",
+    "flyway_schema_history",
+    "refinery_schema_history",
+    "schema_migrations",
+    "seaql_migrations",
+];
+
+/// Whether a table (schema-qualified or not) is a migration tool's.
+#[must_use]
+pub fn is_bookkeeping(table: &str) -> bool {
+    let name = table.rsplit('.').next().unwrap_or(table);
+    BOOKKEEPING_TABLES.contains(&name)
+}
 
 /// Which units are clustered and moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -75,6 +111,10 @@ pub struct Weights {
     pub co_changes: f64,
     /// Per foreign key between tables.
     pub references: f64,
+    /// The share of `reads` and `writes` a function gets for a table it
+    /// reaches only through its calls ([`REACHED_SHARE`] by default). Not
+    /// one of the plan's `[analyze.weights]`.
+    pub reached: f64,
 }
 
 impl Default for Weights {
@@ -87,6 +127,7 @@ impl Default for Weights {
             nesting: 4.0,
             co_changes: 0.5,
             references: 0.5,
+            reached: REACHED_SHARE,
         }
     }
 }
@@ -131,6 +172,12 @@ pub struct Evidence {
     pub reads: u32,
     /// Statements of the code unit writing the table unit.
     pub writes: u32,
+    /// Functions of the code unit that read the table unit only through
+    /// their calls.
+    pub reads_through_calls: u32,
+    /// Functions of the code unit that write the table unit only through
+    /// their calls.
+    pub writes_through_calls: u32,
     /// Shared commits.
     pub co_changes: u32,
     /// Module nesting or foreign keys.
@@ -208,7 +255,9 @@ impl Coupling {
         let unit_names = unit_map(analysis, granularity);
         let mut ids: BTreeSet<&str> = unit_names.values().map(String::as_str).collect();
         for node in analysis.nodes.iter().filter(|n| n.kind == NodeKind::Table) {
-            ids.insert(&node.id);
+            if !is_bookkeeping(&node.name) {
+                ids.insert(&node.id);
+            }
         }
         let units: Vec<Unit> = ids
             .iter()
@@ -271,21 +320,79 @@ impl Coupling {
                 }
                 EdgeKind::Contains => {
                     // A module and its submodule; not a crate root and its
-                    // top-level modules, which would tie every area together.
+                    // top-level modules, which would tie every area together,
+                    // and not a layer's module (`routes`, `db::models`) and
+                    // its areas, which would cluster by layer.
                     let both_units = units[a].id == edge.from && units[b].id == edge.to;
-                    if both_units && edge.from.contains("::") {
+                    let layer = edge
+                        .from
+                        .rsplit("::")
+                        .next()
+                        .is_some_and(super::naming::is_layer);
+                    if both_units && edge.from.contains("::") && !layer {
                         coupling.add(a, b, weights.nesting, |e, _| e.structure += 1);
                     }
                 }
                 EdgeKind::Handles => {}
             }
         }
+        coupling.add_reached(analysis, weights, &unit_of_node);
         coupling.neighbors = vec![Vec::new(); coupling.units.len()];
         for &(a, b) in coupling.edges.keys() {
             coupling.neighbors[a].push((b, (a, b)));
             coupling.neighbors[b].push((a, (a, b)));
         }
         coupling
+    }
+
+    /// Table access through call chains: for each function, every table it
+    /// reaches only through its calls ties its unit to the table with
+    /// [`REACHED_SHARE`] of the direct weight, once per function. Calls into
+    /// route handlers are not followed (naming a handler registers it).
+    fn add_reached(
+        &mut self,
+        analysis: &Analysis,
+        weights: &Weights,
+        unit_of_node: &impl Fn(&str) -> Option<usize>,
+    ) {
+        let handlers: BTreeSet<&str> = analysis
+            .edges
+            .iter()
+            .filter(|e| e.kind == EdgeKind::Handles)
+            .map(|e| e.to.as_str())
+            .collect();
+        let direct: BTreeSet<(&str, &str, EdgeKind)> = analysis
+            .edges
+            .iter()
+            .filter(|e| matches!(e.kind, EdgeKind::Reads | EdgeKind::Writes))
+            .map(|e| (e.from.as_str(), e.to.as_str(), e.kind))
+            .collect();
+        let reach = transitive_access(&analysis.nodes, &analysis.edges, &handlers);
+        for (function, access) in &reach {
+            let Some(a) = unit_of_node(function) else {
+                continue;
+            };
+            for table in &access.writes {
+                if direct.contains(&(function.as_str(), table.as_str(), EdgeKind::Writes)) {
+                    continue;
+                }
+                if let Some(b) = unit_of_node(table) {
+                    self.add(a, b, weights.writes * weights.reached, |e, _| {
+                        e.writes_through_calls += 1;
+                    });
+                }
+            }
+            for table in access.reads.difference(&access.writes) {
+                if direct.contains(&(function.as_str(), table.as_str(), EdgeKind::Reads)) {
+                    continue;
+                }
+                if let Some(b) = unit_of_node(table) {
+                    self.add(a, b, weights.reads * weights.reached, |e, _| {
+                        e.reads_through_calls += 1;
+                    });
+                }
+            }
+        }
     }
 
     fn add(&mut self, a: usize, b: usize, weight: f64, count: impl Fn(&mut Evidence, bool)) {

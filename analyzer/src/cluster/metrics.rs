@@ -274,7 +274,11 @@ mod tests {
         let coupling = Coupling::build(
             &analysis,
             Granularity::Module,
-            &crate::cluster::Weights::default(),
+            // The hand-worked figures count direct access only.
+            &crate::cluster::Weights {
+                reached: 0.0,
+                ..crate::cluster::Weights::default()
+            },
         );
         let service_of: Vec<Option<&str>> = coupling
             .units

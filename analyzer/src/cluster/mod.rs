@@ -36,7 +36,10 @@ mod suggest;
 
 pub use compare::{Comparison, Truth, read_truth, score};
 pub(crate) use coupling::unit_map;
-pub use coupling::{Coupling, Evidence, Granularity, Tie, Unit, Weights};
+pub use coupling::{
+    BOOKKEEPING_TABLES, Coupling, Evidence, Granularity, REACHED_SHARE, Tie, Unit, Weights,
+    is_bookkeeping,
+};
 pub use leiden::DEFAULT_SEED;
 pub use metrics::{Metrics, ServiceMetrics};
 pub use reasons::Reason;

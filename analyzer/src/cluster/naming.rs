@@ -1,6 +1,8 @@
 //! Naming suggested services: a plan service keeps its name; a new one is
 //! named after its dominant area (the module path segment after the crate
-//! that most members share), else its most-written table.
+//! that most members share, layer names such as `routes` or `db` skipped),
+//! else its most-written table; never after a layer or a helper (`api`,
+//! `db`, `macros`, `utils`, `mod`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,12 +69,16 @@ pub(super) fn name_communities(
         let candidate = ranked
             .iter()
             .map(|(_, w)| sanitize(w))
-            .find(|w| !w.is_empty() && !taken.contains(w))
+            .find(|w| !w.is_empty() && nameable(w) && !taken.contains(w))
             .unwrap_or_else(|| {
                 let base = ranked
-                    .first()
-                    .map_or_else(|| "service".to_owned(), |(_, w)| sanitize(w));
-                // At most `taken.len()` suffixes are in use, so one of these is free.
+                    .iter()
+                    .map(|(_, w)| sanitize(w))
+                    .find(|w| !w.is_empty() && nameable(w))
+                    .unwrap_or_else(|| "service".to_owned());
+                if !taken.contains(&base) && !ranked.iter().any(|(_, w)| sanitize(w) == base) {
+                    return base;
+                }
                 (2..=taken.len() + 2)
                     .map(|n| format!("{base}-{n}"))
                     .find(|n| !taken.contains(n))
@@ -84,9 +90,95 @@ pub(super) fn name_communities(
     names
 }
 
+/// Module names that say which layer code is in, not which business area:
+/// layered applications repeat them in every area (`routes::orders`,
+/// `domain::orders`, `db::orders`), so they neither name a service nor
+/// tell areas apart.
+pub(super) const LAYER_WORDS: &[&str] = &[
+    "api",
+    "apis",
+    "controller",
+    "controllers",
+    "db",
+    "dao",
+    "domain",
+    "endpoint",
+    "endpoints",
+    "entities",
+    "entity",
+    "handler",
+    "handlers",
+    "http",
+    "model",
+    "models",
+    "repo",
+    "repos",
+    "repositories",
+    "repository",
+    "resources",
+    "rest",
+    "routes",
+    "schema",
+    "service",
+    "services",
+    "store",
+    "storage",
+    "v1",
+    "v2",
+    "v3",
+    "web",
+];
+
+/// Module names of helpers and plumbing, which never name a service.
+const HELPER_WORDS: &[&str] = &[
+    "common",
+    "core",
+    "error",
+    "errors",
+    "helpers",
+    "impls",
+    "lib",
+    "macros",
+    "middleware",
+    "mod",
+    "prelude",
+    "source",
+    "types",
+    "util",
+    "utils",
+];
+
+/// Whether a module name is a layer's (see [`LAYER_WORDS`]).
+pub(super) fn is_layer(word: &str) -> bool {
+    LAYER_WORDS.contains(&word)
+}
+
 /// The area a unit belongs to: the first module segment after the crate
-/// (`shop::orders::checkout` → `orders`), the crate itself for its root.
+/// that is not a layer's (`shop::orders::checkout` → `orders`,
+/// `app::routes::subscriptions::confirm` → `subscriptions`), else the first
+/// segment after the crate, the crate itself for its root.
 pub(super) fn area_of(id: &str) -> String {
+    let id = id.strip_prefix("file:").unwrap_or(id);
+    let mut parts = id
+        .split(['/', ':'])
+        .filter(|p| !p.is_empty() && *p != "src")
+        .map(|p| p.trim_end_matches(".rs"));
+    let first = parts.next().unwrap_or_default();
+    let rest: Vec<&str> = parts.collect();
+    rest.iter()
+        .find(|p| !is_layer(p))
+        .or_else(|| rest.first())
+        .copied()
+        .unwrap_or(first)
+        .to_owned()
+}
+
+/// The top-level area of a unit: the first module segment after the
+/// crate, layers included (`app::routes::orders` → `routes`), the crate
+/// itself for its root. The shared-infrastructure rule counts these: with
+/// layers skipped, every module a handler calls would count as another
+/// area, and generated clients (one module per resource) as dozens.
+pub(super) fn top_area_of(id: &str) -> String {
     let id = id.strip_prefix("file:").unwrap_or(id);
     let mut parts = id
         .split(['/', ':'])
@@ -96,6 +188,11 @@ pub(super) fn area_of(id: &str) -> String {
         .next()
         .map_or(first, |s| s.trim_end_matches(".rs"))
         .to_owned()
+}
+
+/// Whether a word may name a service: not a layer's, not a helper's.
+fn nameable(word: &str) -> bool {
+    !is_layer(word) && !HELPER_WORDS.contains(&word)
 }
 
 fn sanitize(word: &str) -> String {
@@ -110,4 +207,44 @@ fn sanitize(word: &str) -> String {
         })
         .collect();
     lower.trim_matches('-').replace("--", "-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(id: &str) -> Unit {
+        Unit {
+            id: id.to_owned(),
+            table: id.starts_with("table:"),
+        }
+    }
+
+    #[test]
+    fn areas_skip_layer_names() {
+        assert_eq!(area_of("shop::orders::checkout"), "orders");
+        assert_eq!(area_of("zero2prod::routes::subscriptions"), "subscriptions");
+        assert_eq!(area_of("app::db::models::users"), "users");
+        assert_eq!(area_of("zero2prod::routes"), "routes");
+        assert_eq!(area_of("zero2prod"), "zero2prod");
+        assert_eq!(area_of("file:src/api/v1/users.rs"), "users");
+    }
+
+    #[test]
+    fn services_are_never_named_after_a_layer_or_a_helper() {
+        // One community of `db`/`utils` helpers writing `invoices`, one of
+        // `macros` only.
+        let units = [
+            unit("app::db"),
+            unit("app::utils"),
+            unit("app::utils::time"),
+            unit("table:billing.invoices"),
+            unit("app::macros"),
+        ];
+        let community_of = [0, 0, 0, 0, 1];
+        let communities = BTreeSet::from([0, 1]);
+        let names = name_communities(&[], &units, &community_of, &communities, &BTreeMap::new());
+        assert_eq!(names[&0], "invoices");
+        assert_eq!(names[&1], "service");
+    }
 }

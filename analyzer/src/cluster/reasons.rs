@@ -75,6 +75,14 @@ pub(super) fn reason_for(
     }
 }
 
+fn functions(n: u32) -> String {
+    if n == 1 {
+        "1 function".to_owned()
+    } else {
+        format!("{n} functions")
+    }
+}
+
 /// One tie in words: `writes orders (2 statements), calls shop::a (5)`.
 fn describe(e: &Evidence, forward: bool, other: &str) -> String {
     let name = other.strip_prefix("table:").unwrap_or(other);
@@ -92,6 +100,32 @@ fn describe(e: &Evidence, forward: bool, other: &str) -> String {
             format!("reads {name} ({})", statements(e.reads))
         } else {
             format!("read by {name} ({})", statements(e.reads))
+        });
+    }
+    if e.writes_through_calls > 0 {
+        parts.push(if other.starts_with("table:") {
+            format!(
+                "writes {name} through calls ({})",
+                functions(e.writes_through_calls)
+            )
+        } else {
+            format!(
+                "written by {name} through calls ({})",
+                functions(e.writes_through_calls)
+            )
+        });
+    }
+    if e.reads_through_calls > 0 {
+        parts.push(if other.starts_with("table:") {
+            format!(
+                "reads {name} through calls ({})",
+                functions(e.reads_through_calls)
+            )
+        } else {
+            format!(
+                "read by {name} through calls ({})",
+                functions(e.reads_through_calls)
+            )
         });
     }
     let (calls, called_by) = if forward {

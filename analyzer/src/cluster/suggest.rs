@@ -11,7 +11,7 @@ use super::compare::Comparison;
 use super::coupling::{Coupling, Granularity, Weights};
 use super::leiden::{DEFAULT_SEED, LeidenConfig, leiden};
 use super::metrics::{Metrics, ServiceMetrics, metrics};
-use super::naming::{area_of, name_communities};
+use super::naming::{name_communities, top_area_of};
 use super::reasons::{Reason, reason_for};
 use crate::Analysis;
 use crate::graph::{Detail, NodeKind};
@@ -376,16 +376,19 @@ pub fn evaluate(
     }
 }
 
-/// Code units that belong to no one service: they touch no table, and
-/// three or more other areas depend on them (a `util` or `db` module) or
-/// they depend on three or more other areas (a composition root such as
-/// `main` wiring every router), or nothing else ties them to any unit.
+/// Code units that belong to no one service: they touch no table
+/// themselves, and three or more other areas depend on them while they
+/// reach no table through their calls either (a `util` or `db::pool`
+/// module), or they depend on three or more other areas (a composition
+/// root such as `main` wiring every router, which reaches tables through
+/// the jobs it starts), or nothing else ties them to any unit.
 /// They are left out of clustering and reported as `shared`: a library
 /// every service links, or wiring the services replace.
 fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
     let units = &coupling.units;
-    let area: Vec<String> = units.iter().map(|u| area_of(&u.id)).collect();
+    let area: Vec<String> = units.iter().map(|u| top_area_of(&u.id)).collect();
     let mut touches_table = vec![false; units.len()];
+    let mut reaches_table = vec![false; units.len()];
     let mut fan_in: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); units.len()];
     let mut fan_out: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); units.len()];
     for (&(a, b), (_, e)) in &coupling.edges {
@@ -393,6 +396,9 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
             let code = if units[a].table { b } else { a };
             if e.reads + e.writes > 0 {
                 touches_table[code] = true;
+            }
+            if e.reads_through_calls + e.writes_through_calls > 0 {
+                reaches_table[code] = true;
             }
             continue;
         }
@@ -416,7 +422,7 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
             !units[i].table
                 && !touches_table[i]
                 && !keep.contains(units[i].id.as_str())
-                && (fan_in[i].len() >= 3 || fan_out[i].len() >= 3)
+                && (fan_in[i].len() >= 3 && !reaches_table[i] || fan_out[i].len() >= 3)
         })
         .collect();
     // Units tied to nothing but shared ones are shared too.
@@ -426,6 +432,7 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
                 !units[i].table
                     && !shared.contains(&i)
                     && !touches_table[i]
+                    && !reaches_table[i]
                     && !keep.contains(units[i].id.as_str())
             })
             .filter(|&i| {
