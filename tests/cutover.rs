@@ -257,13 +257,13 @@ fn start_load(
     proxy: u16,
     writers: usize,
     readers: usize,
-    stop: Arc<AtomicBool>,
+    stop: &Arc<AtomicBool>,
 ) -> (Arc<Tally>, Vec<tokio::task::JoinHandle<()>>) {
     let tally = Arc::new(Tally::default());
     let mut tasks = Vec::new();
     for w in 0..writers + readers {
         let tally = Arc::clone(&tally);
-        let stop = Arc::clone(&stop);
+        let stop = Arc::clone(stop);
         let writer = w < writers;
         tasks.push(runtime.spawn(async move {
             let mut n = 0u64;
@@ -305,8 +305,7 @@ fn start_load(
                     read_request(c).await
                 }
                 .await;
-                match answer {
-                    Ok(Some((_, status, body))) => {
+                if let Ok(Some((_, status, body))) = answer {
                         let code: u16 = status.parse().unwrap_or(0);
                         if code >= 500 || code == 0 {
                             tally.failed.fetch_add(1, Ordering::Relaxed);
@@ -327,8 +326,7 @@ fn start_load(
                                 tally.duplicates.lock().expect("lock").push(id);
                             }
                         }
-                    }
-                    Ok(None) | Err(_) => {
+                } else {
                         tally.failed.fetch_add(1, Ordering::Relaxed);
                         tally
                             .failures
@@ -336,7 +334,6 @@ fn start_load(
                             .expect("lock")
                             .push(format!("{request:?}: connection closed or reset"));
                         conn = None;
-                    }
                 }
             }
         }));
@@ -365,7 +362,9 @@ struct World {
 
 impl World {
     fn start(proxy_admin_override: Option<u16>) -> World {
-        let guard = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let cluster = ClusterConfig::new()
             .database("shop")
             .start_blocking()
@@ -634,13 +633,7 @@ fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(8);
-    let (tally, tasks) = start_load(
-        &world.runtime,
-        world.proxy_port,
-        writers,
-        4,
-        Arc::clone(&stop),
-    );
+    let (tally, tasks) = start_load(&world.runtime, world.proxy_port, writers, 4, &stop);
     wait_acked(&tally, 300, &world);
 
     let started = Instant::now();

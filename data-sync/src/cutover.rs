@@ -527,9 +527,10 @@ impl Move {
                         self.op.as_str()
                     ),
                     fix: match (self.op, entry.stage) {
-                        (Operation::Cutover, TableStage::Monolith) => format!(
+                        (Operation::Cutover, TableStage::Monolith) => {
                             "sync it first: set `stage = \"syncing\"` and run `strangler sync run`"
-                        ),
+                                .to_owned()
+                        }
                         (Operation::Cutover, TableStage::Owned) => {
                             "it is already cut over".to_owned()
                         }
@@ -575,11 +576,10 @@ impl Move {
                 let spec = resolve_reverse(&plan, Some(&self.service))?
                     .into_iter()
                     .next()
-                    .map(|mut s| {
+                    .map_or_else(empty_spec, |mut s| {
                         s.tables.retain(|t| self.tables.contains(&t.name));
                         s
-                    })
-                    .unwrap_or_else(empty_spec);
+                    });
                 (spec, &self.own, &self.monolith, "the service's")
             }
         };
@@ -1401,9 +1401,8 @@ async fn issued_max(client: &Client, sequence: &str) -> Result<Option<i64>, Erro
         .query_one(
             &format!(
                 "SELECT s.last_value, s.is_called, p.increment_by \
-                 FROM {} s, pg_sequences p \
-                 WHERE format('%I.%I', p.schemaname, p.sequencename)::regclass = $1::text::regclass",
-                sequence
+                 FROM {sequence} s, pg_sequences p \
+                 WHERE format('%I.%I', p.schemaname, p.sequencename)::regclass = $1::text::regclass"
             ),
             &[&sequence],
         )

@@ -48,6 +48,7 @@ pub struct FollowOptions {
 /// cleanly and its error is returned. A service added to the plan later
 /// that fails is logged and the others go on; the next change to the plan
 /// or SIGHUP tries it again.
+#[allow(clippy::too_many_lines)] // one supervision loop, read top to bottom
 pub async fn follow(
     plan: &Plan,
     service: Option<&str>,

@@ -82,6 +82,7 @@ pub struct TableOverview {
 
 /// Builds the overview of the plan at `path`. Databases and proxies that
 /// do not answer are listed, not fatal.
+#[allow(clippy::too_many_lines)] // the report, built in the order it prints
 pub async fn overview(path: &Path) -> Result<Overview, Error> {
     let file = PlanFile::open(path)?;
     let plan = file.plan().clone();
