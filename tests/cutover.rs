@@ -27,6 +27,12 @@ use strangler_testkit::{ClusterConfig, PgCluster};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The binary under test: this build's, or `STRANGLER_BIN` (the held-time
+/// measurement runs the scenario against a release build).
+fn binary() -> String {
+    std::env::var("STRANGLER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_strangler").to_owned())
+}
+
 /// The scenarios run one at a time: each starts a cluster, a sync, a proxy
 /// and a load, and on two cores side by side they would starve each other
 /// (a stream that cannot keep up is refused by the cutover).
@@ -79,7 +85,7 @@ struct Process {
 
 impl Process {
     fn start(args: &[&str], log: PathBuf) -> Process {
-        let child = Command::new(env!("CARGO_BIN_EXE_strangler"))
+        let child = Command::new(binary())
             .args(args)
             .env("RUST_LOG", "info")
             .env_remove("STRANGLER_ADMIN_TOKEN")
@@ -104,7 +110,7 @@ impl Drop for Process {
 
 /// Runs `strangler args…` to the end (at most 120 s), with `env` set.
 fn strangler(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_strangler"));
+    let mut command = Command::new(binary());
     command
         .args(args)
         .env("RUST_LOG", "warn")

@@ -988,7 +988,15 @@ impl Move {
                 left.max(Duration::from_millis(100)),
                 "the catch-up before the fences",
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                Error::Other(format!(
+                    "the stream of slot {old_slot} does not catch up within {} s ({e}); nothing \
+                     was held. Cut over when the writes are fewer, give the sync more CPU, or \
+                     raise --timeout",
+                    self.timeout.as_secs()
+                ))
+            })?;
             let took = round.elapsed();
             if took < CAUGHT_UP {
                 break;
