@@ -61,5 +61,5 @@ pub use model::{
 };
 pub use stage::{RouteStage, TableStage, TransitionError, UnknownStage};
 pub use template::{RouteTemplate, Segment, TemplateError};
-pub use validate::validate;
+pub use validate::{is_table_name, validate};
 pub use watch::{POLL_INTERVAL, PlanWatcher};

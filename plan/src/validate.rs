@@ -614,7 +614,12 @@ fn check_postgres_url(out: &mut Vec<Diagnostic>, path: FieldPath, owner: &str, v
     }
 }
 
-fn is_table_name(name: &str) -> bool {
+/// Whether `name` is a table name the plan accepts: an identifier,
+/// optionally schema-qualified (`orders`, `billing.invoices`). Tools that
+/// write table names into a plan check them with this, so the rule has
+/// one home.
+#[must_use]
+pub fn is_table_name(name: &str) -> bool {
     let part = |p: &str| {
         p.chars()
             .next()
