@@ -34,6 +34,7 @@ pub mod cluster;
 mod discover;
 mod graph;
 pub mod history;
+pub mod java;
 mod output;
 mod parse;
 pub mod routes;
@@ -89,8 +90,8 @@ pub enum AnalyzeError {
         /// The root given.
         path: PathBuf,
     },
-    /// The root holds no Rust crate.
-    #[error("no Rust crate found under {}: expected a Cargo.toml with [package] and .rs files under src/", path.display())]
+    /// The root holds no Rust crate and is no Java project.
+    #[error("no Rust crate or Java project found under {}: expected a Cargo.toml with [package] and .rs files under src/, or a pom.xml, build.gradle or src/main/java", path.display())]
     NoRust {
         /// The root given.
         path: PathBuf,
@@ -142,6 +143,19 @@ pub struct Stats {
     pub calls_unresolved: u32,
     /// Commits counted for co-changes (`--git`).
     pub history_commits: Option<usize>,
+    /// Production `.java` files found (the Java front end).
+    #[serde(default)]
+    pub java_files: usize,
+    /// Java files parsed (a file with syntax errors still counts, with a
+    /// diagnostic; unreadable ones do not).
+    #[serde(default)]
+    pub java_files_parsed: usize,
+    /// Java files under `src/test`, counted and not analyzed.
+    #[serde(default)]
+    pub java_test_files: usize,
+    /// Lines of Java parsed.
+    #[serde(default)]
+    pub java_lines: usize,
 }
 
 impl Analysis {
@@ -163,6 +177,9 @@ pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
         });
     }
     let found = discover::discover(root);
+    if found.rust.is_empty() && java::is_java_project(root) {
+        return java::analyze(root, config);
+    }
     if found.rust.is_empty() {
         return Err(AnalyzeError::NoRust {
             path: root.to_owned(),
