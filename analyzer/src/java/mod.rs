@@ -82,7 +82,7 @@ pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
         .num_threads(threads)
         .build()
         .map_err(|e| AnalyzeError::Threads(e.to_string()))?;
-    Ok(pool.install(|| run(root, config, layout)))
+    Ok(pool.install(|| run(config, layout)))
 }
 
 /// What one file's methods do, resolved.
@@ -100,7 +100,7 @@ struct Facts {
     diagnostics: Vec<Diagnostic>,
 }
 
-fn run(root: &Path, config: &Config, layout: layout::Layout) -> Analysis {
+fn run(config: &Config, layout: layout::Layout) -> Analysis {
     let mut diagnostics = layout.diagnostics.clone();
     let parsed: Vec<(Option<JavaFile>, Vec<Diagnostic>)> = layout
         .java
@@ -178,7 +178,13 @@ fn run(root: &Path, config: &Config, layout: layout::Layout) -> Analysis {
             });
         }
     }
+    // The mappings' foreign keys, where the DDL did not already declare
+    // the tables (it knows the keys better, and counting both would double
+    // their weight).
     for (from, to) in &entities.references {
+        if schema_names.contains_key(from) && schema_names.contains_key(to) {
+            continue;
+        }
         let (from, to) = (table_name(from), table_name(to));
         crate::ensure_table(&mut builder, &from);
         crate::ensure_table(&mut builder, &to);
@@ -289,7 +295,6 @@ fn run(root: &Path, config: &Config, layout: layout::Layout) -> Analysis {
     for edge in &graph.edges {
         *stats.edges.entry(edge.kind).or_default() += 1;
     }
-    let _ = root;
     diagnostics.sort();
     diagnostics.dedup();
     Analysis {
