@@ -1,10 +1,10 @@
 //! Data access in Java: JPA entities and their tables, Spring Data
 //! repositories, JPQL and SQL strings (JDBC, `EntityManager`, `@Query`,
-//! MyBatis annotations) and MyBatis XML mappers.
+//! `MyBatis` annotations) and `MyBatis` XML mappers.
 //!
 //! - An `@Entity`'s table is `@Table(name)`, else its entity name
 //!   (`@Entity(name)` or the class name) in Spring Boot's default
-//!   snake_case (`PetType` → `pet_type`); an entity extending another
+//!   `snake_case` (`PetType` → `pet_type`); an entity extending another
 //!   without a `@Table` shares its table (JPA's default single-table
 //!   inheritance). `@ManyToOne`/`@OneToOne` fields, `@OneToMany` and
 //!   `@ManyToMany` collections, and `@JoinTable`s become foreign keys.
@@ -18,7 +18,7 @@
 //! - SQL strings passed to JDBC and `JdbcTemplate` methods, and JPQL
 //!   passed to `EntityManager.createQuery`, resolved through constants and
 //!   concatenation (unknown parts left out).
-//! - MyBatis: `@Select`/`@Insert`/`@Update`/`@Delete` on mapper methods and
+//! - `MyBatis`: `@Select`/`@Insert`/`@Update`/`@Delete` on mapper methods and
 //!   XML mappers whose `namespace` is the mapper interface, dynamic SQL
 //!   (`<where>`, `<set>`, `<if>`, `<foreach>`, `<include>`) flattened.
 
@@ -189,17 +189,16 @@ pub fn entities(index: &Index<'_>) -> Entities {
                     out.references.push((table.clone(), target));
                 } else if has("OneToMany") {
                     out.references.push((target, table.clone()));
-                } else if has("ManyToMany") {
-                    if let Some(join) = field
+                } else if has("ManyToMany")
+                    && let Some(join) = field
                         .annotations
                         .iter()
                         .find(|a| a.name == "JoinTable")
                         .and_then(|a| first_text(index, scope, a.arg("name")))
-                    {
-                        let join = join.to_lowercase();
-                        out.references.push((join.clone(), table.clone()));
-                        out.references.push((join, target));
-                    }
+                {
+                    let join = join.to_lowercase();
+                    out.references.push((join.clone(), table.clone()));
+                    out.references.push((join, target));
                 }
             }
         }
@@ -349,7 +348,7 @@ pub fn access_of(text: &str, jpql: bool, entities: &Entities) -> Result<Access, 
     })
 }
 
-/// Replaces JDBC, JPQL and MyBatis parameters with `?` (with Spring
+/// Replaces JDBC, JPQL and `MyBatis` parameters with `?` (with Spring
 /// Data's `%` wildcards around a named parameter).
 fn placeholders(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -401,7 +400,7 @@ fn placeholders(text: &str) -> String {
     out
 }
 
-/// One MyBatis XML statement: the mapper method id it belongs to, whether
+/// One `MyBatis` XML statement: the mapper method id it belongs to, whether
 /// it is an `<insert>`/`<update>`/`<delete>`, its SQL and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapperStatement {
@@ -415,7 +414,7 @@ pub struct MapperStatement {
     pub line: u32,
 }
 
-/// The statements of a MyBatis (or iBATIS `sqlMap`) XML mapper, or nothing
+/// The statements of a `MyBatis` (or `iBATIS` `sqlMap`) XML mapper, or nothing
 /// for another XML file; broken XML in a file that looks like a mapper is a
 /// diagnostic.
 pub fn mapper_statements(rel: &str, text: &str) -> (Vec<MapperStatement>, Vec<Diagnostic>) {
@@ -471,7 +470,7 @@ pub fn mapper_statements(rel: &str, text: &str) -> (Vec<MapperStatement>, Vec<Di
     (out, Vec::new())
 }
 
-/// MyBatis dynamic SQL as one statement: every branch kept, `<where>` and
+/// `MyBatis` dynamic SQL as one statement: every branch kept, `<where>` and
 /// `<set>` as their keywords, `<include>` replaced by its `<sql>` fragment,
 /// `<selectKey>` left out.
 fn flatten(el: &Element, fragments: &BTreeMap<&str, &Element>, out: &mut String, depth: usize) {

@@ -113,8 +113,7 @@ pub fn discover(root: &Path) -> Layout {
     out.java.sort_by(|a, b| a.1.cmp(&b.1));
     out.xml.sort_by(|a, b| a.1.cmp(&b.1));
     out.config.sort_by(|a, b| a.1.cmp(&b.1));
-    out.sql
-        .sort_by(|a, b| sql_order(&a.1).cmp(&sql_order(&b.1)));
+    out.sql.sort_by_key(|a| sql_order(&a.1));
     read_modules(root, "", &mut out, 0);
     read_gradle_modules(root, &mut out);
     out.modules.sort();

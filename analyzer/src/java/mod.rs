@@ -1,5 +1,5 @@
 //! The Java front end: a Maven or Gradle project's Java sources, its SQL,
-//! MyBatis mappers and `web.xml` become the same [`Analysis`] the Rust
+//! `MyBatis` mappers and `web.xml` become the same [`Analysis`] the Rust
 //! front end produces, so clustering, metrics, reasons, the plan and the
 //! report work on it unchanged.
 //!
@@ -59,7 +59,7 @@ pub fn parse_source(rel_path: &str, text: &str) -> (Vec<String>, Vec<Diagnostic>
     (types, diagnostics)
 }
 
-/// Reads one MyBatis XML mapper as the analyzer does and returns each
+/// Reads one `MyBatis` XML mapper as the analyzer does and returns each
 /// statement's mapper method id with its flattened SQL, and diagnostics;
 /// any other XML gives nothing. For tests and fuzzing of the XML reader.
 #[must_use]
@@ -82,7 +82,7 @@ pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
         .num_threads(threads)
         .build()
         .map_err(|e| AnalyzeError::Threads(e.to_string()))?;
-    Ok(pool.install(|| run(config, layout)))
+    Ok(pool.install(|| run(config, &layout)))
 }
 
 /// What one file's methods do, resolved.
@@ -100,7 +100,7 @@ struct Facts {
     diagnostics: Vec<Diagnostic>,
 }
 
-fn run(config: &Config, layout: layout::Layout) -> Analysis {
+fn run(config: &Config, layout: &layout::Layout) -> Analysis {
     let mut diagnostics = layout.diagnostics.clone();
     let parsed: Vec<(Option<JavaFile>, Vec<Diagnostic>)> = layout
         .java
@@ -140,29 +140,97 @@ fn run(config: &Config, layout: layout::Layout) -> Analysis {
     let context = layout::context_path(&layout.config, &mut diagnostics);
     let found_routes = routes::find(&index, context.as_deref(), &web_xml, &mut diagnostics);
 
-    let facts: Vec<Facts> = (0..files.len())
-        .into_par_iter()
-        .map(|i| file_facts(&index, &entities, &files[i]))
+    let facts: Vec<Facts> = files
+        .par_iter()
+        .map(|file| file_facts(&index, &entities, file))
         .collect();
 
     let mut builder = GraphBuilder::default();
     add_code(&mut builder, &index);
-    // Table names as the schema spells them, whatever case the code uses.
-    let schema_names: BTreeMap<String, String> = schema
-        .iter()
-        .map(|t| (t.name.to_lowercase(), t.name.clone()))
-        .collect();
-    let table_name = |t: &str| {
-        schema_names
-            .get(&t.to_lowercase())
-            .cloned()
-            .unwrap_or_else(|| t.to_lowercase())
+    let tables = add_tables(&mut builder, &schema, &entities);
+    let mut stats = Stats {
+        java_files: layout.java.len(),
+        java_files_parsed: files.len(),
+        java_test_files: layout.test_java,
+        java_lines: files.iter().map(|f| f.lines).sum(),
+        sql_files: sql_texts.len(),
+        ..Stats::default()
     };
-    for table in &schema {
-        crate::add_table(&mut builder, table);
+    add_facts(
+        &mut builder,
+        &index,
+        &entities,
+        &tables,
+        facts,
+        &mut stats,
+        &mut diagnostics,
+    );
+    add_mappers(
+        &mut builder,
+        &index,
+        &entities,
+        &tables,
+        &mapper_statements,
+        &mut diagnostics,
+    );
+    crate::add_routes(&mut builder, &found_routes);
+    let graph = builder.finish();
+    for node in &graph.nodes {
+        *stats.nodes.entry(node.kind).or_default() += 1;
+    }
+    for edge in &graph.edges {
+        *stats.edges.entry(edge.kind).or_default() += 1;
+    }
+    diagnostics.sort();
+    diagnostics.dedup();
+    Analysis {
+        nodes: graph.nodes,
+        edges: graph.edges,
+        diagnostics,
+        stats,
+    }
+}
+
+/// Table names as the schema spells them, whatever case the code uses;
+/// tables no DDL declares are lower-cased.
+struct TableNames(BTreeMap<String, String>);
+
+impl TableNames {
+    fn name(&self, table: &str) -> String {
+        let lower = table.to_lowercase();
+        self.0.get(&lower).cloned().unwrap_or(lower)
+    }
+
+    fn in_schema(&self, table: &str) -> bool {
+        self.0.contains_key(&table.to_lowercase())
+    }
+}
+
+fn access_kind(write: bool) -> EdgeKind {
+    if write {
+        EdgeKind::Writes
+    } else {
+        EdgeKind::Reads
+    }
+}
+
+/// The schema's tables, the entities' tables and the mappings' foreign keys.
+fn add_tables(
+    builder: &mut GraphBuilder,
+    schema: &[sql::TableDef],
+    entities: &data::Entities,
+) -> TableNames {
+    let names = TableNames(
+        schema
+            .iter()
+            .map(|t| (t.name.to_lowercase(), t.name.clone()))
+            .collect(),
+    );
+    for table in schema {
+        crate::add_table(builder, table);
     }
     for (table, (file, line)) in &entities.declared_at {
-        let name = table_name(table);
+        let name = names.name(table);
         if !builder.has(&table_id(&name)) {
             builder.node(Node {
                 id: table_id(&name),
@@ -182,55 +250,53 @@ fn run(config: &Config, layout: layout::Layout) -> Analysis {
     // the tables (it knows the keys better, and counting both would double
     // their weight).
     for (from, to) in &entities.references {
-        if schema_names.contains_key(from) && schema_names.contains_key(to) {
+        if names.in_schema(from) && names.in_schema(to) {
             continue;
         }
-        let (from, to) = (table_name(from), table_name(to));
-        crate::ensure_table(&mut builder, &from);
-        crate::ensure_table(&mut builder, &to);
+        let (from, to) = (names.name(from), names.name(to));
+        crate::ensure_table(builder, &from);
+        crate::ensure_table(builder, &to);
         builder.edge(&table_id(&from), &table_id(&to), EdgeKind::References, 1);
     }
-    let mut stats = Stats {
-        java_files: layout.java.len(),
-        java_files_parsed: files.len(),
-        java_test_files: layout.test_java,
-        java_lines: files.iter().map(|f| f.lines).sum(),
-        sql_files: sql_texts.len(),
-        ..Stats::default()
-    };
+    names
+}
+
+/// Each file's calls, type uses and table access, and the inherited
+/// repository methods they call.
+fn add_facts(
+    builder: &mut GraphBuilder,
+    index: &Index<'_>,
+    entities: &data::Entities,
+    tables: &TableNames,
+    facts: Vec<Facts>,
+    stats: &mut Stats,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let mut synthesized: BTreeSet<String> = BTreeSet::new();
     for f in facts {
         stats.calls_resolved += f.resolved;
         stats.calls_unresolved += f.unresolved;
         for (ty, name) in &f.inherited {
             let id = format!("{ty}.{name}");
-            if synthesized.insert(id.clone()) {
-                let info = index.types.get(ty);
-                builder.node(Node {
-                    id: id.clone(),
-                    kind: NodeKind::Function,
-                    name: name.clone(),
-                    file: info.map(|i| files[i.file].rel_path.clone()),
-                    line: info.map(|i| i.decl.line),
-                    detail: Detail::None,
-                });
-                builder.edge(ty, &id, EdgeKind::Contains, 1);
-                if let Some(table) = data::repository_table(&index, &entities, ty)
-                    && let Some(write) = data::derived_write(name)
-                {
-                    let table = table_name(&table);
-                    crate::ensure_table(&mut builder, &table);
-                    builder.edge(
-                        &id,
-                        &table_id(&table),
-                        if write {
-                            EdgeKind::Writes
-                        } else {
-                            EdgeKind::Reads
-                        },
-                        1,
-                    );
-                }
+            if !synthesized.insert(id.clone()) {
+                continue;
+            }
+            let info = index.types.get(ty);
+            builder.node(Node {
+                id: id.clone(),
+                kind: NodeKind::Function,
+                name: name.clone(),
+                file: info.map(|i| index.files[i.file].rel_path.clone()),
+                line: info.map(|i| i.decl.line),
+                detail: Detail::None,
+            });
+            builder.edge(ty, &id, EdgeKind::Contains, 1);
+            if let Some(table) = data::repository_table(index, entities, ty)
+                && let Some(write) = data::derived_write(name)
+            {
+                let table = tables.name(&table);
+                crate::ensure_table(builder, &table);
+                builder.edge(&id, &table_id(&table), access_kind(write), 1);
             }
         }
         for (from, to) in f.calls {
@@ -240,22 +306,24 @@ fn run(config: &Config, layout: layout::Layout) -> Analysis {
             builder.edge(&from, &to, EdgeKind::UsesType, 1);
         }
         for (function, table, write) in f.access {
-            let table = table_name(&table);
-            crate::ensure_table(&mut builder, &table);
-            builder.edge(
-                &function,
-                &table_id(&table),
-                if write {
-                    EdgeKind::Writes
-                } else {
-                    EdgeKind::Reads
-                },
-                1,
-            );
+            let table = tables.name(&table);
+            crate::ensure_table(builder, &table);
+            builder.edge(&function, &table_id(&table), access_kind(write), 1);
         }
         diagnostics.extend(f.diagnostics);
     }
-    for st in &mapper_statements {
+}
+
+/// `MyBatis` XML statements as the table access of their mapper methods.
+fn add_mappers(
+    builder: &mut GraphBuilder,
+    index: &Index<'_>,
+    entities: &data::Entities,
+    tables: &TableNames,
+    statements: &[data::MapperStatement],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for st in statements {
         let Some((ty, name)) = st.method.rsplit_once('.') else {
             continue;
         };
@@ -278,8 +346,8 @@ fn run(config: &Config, layout: layout::Layout) -> Analysis {
             });
             builder.edge(ty, &st.method, EdgeKind::Contains, 1);
         }
-        match data::access_of(&st.sql, false, &entities) {
-            Ok(access) => add_access(&mut builder, &st.method, &access, &table_name),
+        match data::access_of(&st.sql, false, entities) {
+            Ok(access) => add_access(builder, &st.method, &access, tables),
             Err(e) => diagnostics.push(Diagnostic::new(
                 st.file.clone(),
                 Some(st.line),
@@ -287,36 +355,15 @@ fn run(config: &Config, layout: layout::Layout) -> Analysis {
             )),
         }
     }
-    crate::add_routes(&mut builder, &found_routes);
-    let graph = builder.finish();
-    for node in &graph.nodes {
-        *stats.nodes.entry(node.kind).or_default() += 1;
-    }
-    for edge in &graph.edges {
-        *stats.edges.entry(edge.kind).or_default() += 1;
-    }
-    diagnostics.sort();
-    diagnostics.dedup();
-    Analysis {
-        nodes: graph.nodes,
-        edges: graph.edges,
-        diagnostics,
-        stats,
-    }
 }
 
-fn add_access(
-    builder: &mut GraphBuilder,
-    function: &str,
-    access: &Access,
-    table_name: &impl Fn(&str) -> String,
-) {
-    for (kind, tables) in [
+fn add_access(builder: &mut GraphBuilder, function: &str, access: &Access, tables: &TableNames) {
+    for (kind, found) in [
         (EdgeKind::Reads, &access.reads),
         (EdgeKind::Writes, &access.writes),
     ] {
-        for (table, n) in tables {
-            let table = table_name(table);
+        for (table, n) in found {
+            let table = tables.name(table);
             crate::ensure_table(builder, &table);
             builder.edge(function, &table_id(&table), kind, *n);
         }
@@ -325,13 +372,13 @@ fn add_access(
 
 fn read_text(path: &Path, rel: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => Some(t),
-            Err(_) => {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes).ok();
+            if text.is_none() {
                 diagnostics.push(Diagnostic::new(rel, None, "not UTF-8; skipped"));
-                None
             }
-        },
+            text
+        }
         Err(e) => {
             diagnostics.push(Diagnostic::new(rel, None, format!("cannot read: {e}")));
             None
@@ -681,7 +728,7 @@ fn repository_method(
     }
 }
 
-/// MyBatis `@Select`, `@Insert`, `@Update` and `@Delete` on a method.
+/// `MyBatis` `@Select`, `@Insert`, `@Update` and `@Delete` on a method.
 fn mybatis_annotations(
     index: &Index<'_>,
     entities: &data::Entities,
@@ -718,7 +765,7 @@ fn mybatis_annotations(
     }
 }
 
-/// MyBatis `<script>` annotations hold XML; their text is the SQL.
+/// `MyBatis` `<script>` annotations hold XML; their text is the SQL.
 fn strip_script(text: &str) -> String {
     if text.trim_start().starts_with("<script>") {
         match xml::parse(text) {

@@ -74,6 +74,15 @@ pub struct TypeInfo<'a> {
     pub fields: BTreeMap<String, (Option<String>, bool)>,
 }
 
+/// A type's resolved supertypes, external supertypes and fields, computed
+/// before they are stored.
+type Resolution = (
+    String,
+    Vec<String>,
+    Vec<TypeRef>,
+    BTreeMap<String, (Option<String>, bool)>,
+);
+
 /// Every analyzed type, and what resolution needs across files.
 #[derive(Debug, Default)]
 pub struct Index<'a> {
@@ -147,12 +156,7 @@ impl<'a> Index<'a> {
                 });
             }
         }
-        let mut resolved: Vec<(
-            String,
-            Vec<String>,
-            Vec<TypeRef>,
-            BTreeMap<String, (Option<String>, bool)>,
-        )> = Vec::new();
+        let mut resolved: Vec<Resolution> = Vec::new();
         for info in index.types.values() {
             let scope = Scope {
                 file: &files[info.file],
@@ -322,9 +326,10 @@ impl<'a> Index<'a> {
         {
             return self.text_of(scope, None, pieces, depth + 1);
         }
-        let (owner, field) = match name.rsplit_once('.') {
-            Some((ty, field)) => (self.resolve_type(scope, ty)?, field),
-            None => {
+        let (owner, field) = if let Some((ty, field)) = name.rsplit_once('.') {
+            (self.resolve_type(scope, ty)?, field)
+        } else {
+            {
                 let own = fqn(&scope.file.package, scope.type_name);
                 let mut found = None;
                 let mut prefix = own.as_str();

@@ -1,4 +1,4 @@
-//! HTTP routes in Java: Spring MVC and WebFlux annotations, JAX-RS,
+//! HTTP routes in Java: Spring MVC and `WebFlux` annotations, JAX-RS,
 //! Stripes action beans, `@WebServlet` and `web.xml` servlet mappings.
 //!
 //! - Spring: a type annotated `@RestController` or `@Controller` (or any
@@ -352,6 +352,7 @@ fn web_xml_routes(
 
 /// One path template: slashes merged, no trailing slash, `{id:regex}` →
 /// `{id}`, a trailing `**` or `*` → `{*rest}`, an inner `*` → `{param}`.
+#[must_use]
 pub fn normalise(path: &str) -> String {
     let mut segments: Vec<String> = Vec::new();
     let mut depth = 0i32;

@@ -141,6 +141,8 @@ impl Cx<'_> {
         })
     }
 
+    // One dispatch over the member kinds reads better than several pieces.
+    #[allow(clippy::too_many_lines)]
     /// A type declaration (or anything else at the top level, ignored),
     /// nested in `outer` (empty at the top).
     fn declaration(&mut self, node: Node<'_>, outer: &str, depth: usize) {
@@ -510,6 +512,8 @@ impl Cx<'_> {
         method
     }
 
+    // One dispatch over the expression kinds the passes need.
+    #[allow(clippy::too_many_lines)]
     /// Walks a body for calls, constructions, locals and named types.
     /// Local and anonymous classes inside are walked as part of the body.
     fn body(

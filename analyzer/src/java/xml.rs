@@ -1,9 +1,15 @@
 //! A small, forgiving XML reader for the few files the Java front end reads
-//! (`pom.xml`, MyBatis mappers, `web.xml`): elements, attributes, text,
+//! (`pom.xml`, `MyBatis` mappers, `web.xml`): elements, attributes, text,
 //! CDATA, comments, processing instructions and a DOCTYPE skipped. No
 //! namespaces beyond keeping the prefix off element names, no entities
 //! beyond the five predefined ones and numeric ones. Broken markup is an
 //! error with its line, never a panic.
+
+/// A problem with a document: its 1-based line and what is wrong.
+pub type XmlError = (u32, String);
+
+/// An element's attributes, in order.
+type Attributes = Vec<(String, String)>;
 
 /// An element with its attributes, children and text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,7 +56,7 @@ impl Element {
         self.children.iter().find(|c| c.name == name)
     }
 
-    /// Its text and its descendants' text, in document order (MyBatis
+    /// Its text and its descendants' text, in document order (`MyBatis`
     /// dynamic SQL such as `<where>`/`<if>` keeps its fragments).
     pub fn deep_text(&self) -> String {
         let mut out = String::new();
@@ -243,7 +249,7 @@ impl Reader<'_> {
         }
     }
 
-    fn attributes(&mut self) -> Result<(Vec<(String, String)>, bool), (u32, String)> {
+    fn attributes(&mut self) -> Result<(Attributes, bool), XmlError> {
         let mut attrs = Vec::new();
         loop {
             self.skip_ws();
@@ -318,15 +324,12 @@ fn decode(s: &str) -> String {
                 .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
                 .and_then(char::from_u32),
         };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+        if let Some(c) = decoded {
+            out.push(c);
+            rest = &rest[end + 1..];
+        } else {
+            out.push('&');
+            rest = &rest[1..];
         }
     }
     out.push_str(rest);
