@@ -5,6 +5,10 @@
 //! beyond the five predefined ones and numeric ones. Broken markup is an
 //! error with its line, never a panic.
 
+/// Deeper nesting is an error, so no recursion over a tree can exhaust the
+/// stack.
+const MAX_DEPTH: usize = 256;
+
 /// A problem with a document: its 1-based line and what is wrong.
 pub type XmlError = (u32, String);
 
@@ -137,6 +141,8 @@ pub fn parse(text: &str) -> Result<Element, (u32, String)> {
             };
             if self_closing {
                 attach(&mut stack, &mut root, el);
+            } else if stack.len() >= MAX_DEPTH {
+                return Err((line, format!("elements nested deeper than {MAX_DEPTH}")));
             } else {
                 stack.push(el);
             }
