@@ -91,7 +91,7 @@ pub enum AnalyzeError {
         path: PathBuf,
     },
     /// The root holds no Rust crate and is no Java project.
-    #[error("no Rust crate or Java project found under {}: expected a Cargo.toml with [package] and .rs files under src/, or a pom.xml, build.gradle or src/main/java", path.display())]
+    #[error("no Rust crate found under {}: expected a Cargo.toml with [package] and .rs files under src/ (or, for Java, a pom.xml, build.gradle, settings.gradle or src/main/java)", path.display())]
     NoRust {
         /// The root given.
         path: PathBuf,
