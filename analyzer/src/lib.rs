@@ -1,5 +1,5 @@
-//! The analyzer behind `strangler analyze`: a monolith's Rust code and SQL
-//! become one dependency graph of crates, modules, functions, types, HTTP
+//! The analyzer behind `strangler analyze`: a monolith's Rust or Java code
+//! and SQL become one dependency graph of crates, modules, functions, types, HTTP
 //! routes and tables, which later steps cluster into services.
 //!
 //! ```no_run
@@ -14,7 +14,9 @@
 //! The analysis never stops at a bad file: a file that cannot be read or
 //! parsed, SQL the parser rejects, or a symlink loop becomes a
 //! [`Diagnostic`] and the rest goes on. It fails only when the root does not
-//! exist or holds no Rust crate. It never opens a socket.
+//! exist or holds neither a Rust crate nor a Java project ([`java`] is the
+//! Java front end, chosen when there is no Rust crate). It never opens a
+//! socket.
 //!
 //! The public API is the [`analyze`] entry point and its [`Config`], the
 //! graph types ([`Analysis`], [`Node`], [`Edge`], ...), [`render`] and

@@ -569,3 +569,61 @@ fn gradle_projects_jaxrs_servlets_and_context_from_yaml() {
         analysis.diagnostics
     );
 }
+
+#[test]
+fn jpa_naming_entity_manager_native_queries_and_text_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("pom.xml", b"<project/>"),
+            (
+                "src/main/java/s/PetType.java",
+                b"package s;\n@Entity\npublic class PetType { @Id Long id; }\n",
+            ),
+            (
+                "src/main/java/s/Animal.java",
+                b"package s;\n@Entity(name = \"Beast\")\npublic class Animal { @ManyToOne PetType type; }\n",
+            ),
+            ("src/main/java/s/Dog.java", b"package s;\n@Entity\npublic class Dog extends Animal {}\n"),
+            (
+                "src/main/java/s/Dogs.java",
+                b"package s;\ninterface Dogs extends JpaRepository<Dog, Long> {\n  @Query(value = \"select * from kennel k\", nativeQuery = true) List<Dog> inKennel();\n  @Modifying @Query(\"delete from Beast b where b.id = ?1\") void purge(long id);\n  long countByType(PetType t);\n}\n",
+            ),
+            (
+                "src/main/java/s/Store.java",
+                b"package s;\nclass Store {\n  @PersistenceContext EntityManager em;\n  private final Helper helper = new Helper();\n  void put(Dog d) { em.persist(d); }\n  Dog get(long id) { return em.find(Dog.class, id); }\n  Object report() {\n    return em.createNativeQuery(\"\"\"\n        SELECT count(*)\n        FROM audit_log\n        \"\"\").getSingleResult();\n  }\n  void chain() { this.helper.help(); }\n}\n",
+            ),
+            ("src/main/java/s/Helper.java", b"package s;\nclass Helper { void help() {} }\n"),
+        ],
+    );
+    let analysis = run(dir.path());
+    let tables: Vec<&str> = analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Table)
+        .map(|n| n.name.as_str())
+        .collect();
+    // `@Entity(name)` names the table; a subclass shares its parent's.
+    assert_eq!(tables, ["audit_log", "beast", "kennel", "pet_type"]);
+    for (from, to, kind) in [
+        ("s.Dogs.inKennel", "table:kennel", EdgeKind::Reads),
+        ("s.Dogs.purge", "table:beast", EdgeKind::Writes),
+        ("s.Dogs.countByType", "table:beast", EdgeKind::Reads),
+        ("s.Store.put", "table:beast", EdgeKind::Writes),
+        ("s.Store.get", "table:beast", EdgeKind::Reads),
+        ("s.Store.report", "table:audit_log", EdgeKind::Reads),
+        ("s.Store.chain", "s.Helper.help", EdgeKind::Calls),
+        ("table:beast", "table:pet_type", EdgeKind::References),
+    ] {
+        assert!(
+            has_edge(&analysis, from, to, kind),
+            "{from} -{kind:?}-> {to}"
+        );
+    }
+    assert!(
+        analysis.diagnostics.is_empty(),
+        "{:?}",
+        analysis.diagnostics
+    );
+}

@@ -1,5 +1,5 @@
 //! The Java front end never panics: arbitrary and Java-like text through
-//! the tree-sitter pass, arbitrary and XML-like text through the MyBatis
+//! the tree-sitter pass, arbitrary and XML-like text through the `MyBatis`
 //! mapper reader, deep nesting through both, and whole projects of fuzzed
 //! files through `analyze`.
 

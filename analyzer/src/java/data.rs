@@ -128,6 +128,8 @@ pub fn entities(index: &Index<'_>) -> Entities {
             .filter(|n| !n.is_empty())
             .map(|n| n.to_lowercase())
     };
+    // Each entity's own table: `@Table(name)`, else its entity name.
+    let mut own: BTreeMap<String, (String, bool)> = BTreeMap::new();
     for info in index.types.values().filter(|i| is_entity(i)) {
         let scope = scope_of(index, info);
         let entity_name = info
@@ -145,26 +147,47 @@ pub fn entities(index: &Index<'_>) -> Entities {
                     .unwrap_or_default()
                     .to_owned()
             });
-        // An entity under another entity shares its table unless it has its own.
-        let mut table = own_table(info);
-        if table.is_none() {
+        let explicit = own_table(info);
+        let has_table = explicit.is_some();
+        own.insert(
+            info.fqn.clone(),
+            (explicit.unwrap_or_else(|| snake(&entity_name)), has_table),
+        );
+        out.by_jpql_name
+            .insert(entity_name.to_lowercase(), info.fqn.clone());
+    }
+    // An entity under another entity shares the topmost one's table unless
+    // it has its own `@Table` (single-table inheritance, JPA's default).
+    for info in index.types.values().filter(|i| is_entity(i)) {
+        let Some((mut table, has_table)) = own.get(&info.fqn).cloned() else {
+            continue;
+        };
+        if !has_table {
             for ancestor in index.ancestry(&info.fqn).into_iter().skip(1) {
-                if let Some(parent) = index.types.get(&ancestor).filter(|p| is_entity(p)) {
-                    table = Some(own_table(parent).unwrap_or_else(|| {
-                        snake(parent.decl.name.rsplit('.').next().unwrap_or_default())
-                    }));
+                if let Some((t, _)) = own.get(&ancestor) {
+                    table.clone_from(t);
                 }
             }
         }
-        let table = table.unwrap_or_else(|| snake(&entity_name));
         out.table_of.insert(info.fqn.clone(), table.clone());
-        out.by_jpql_name
-            .insert(entity_name.to_lowercase(), table.clone());
         out.declared_at
             .entry(table)
             .or_insert((index.files[info.file].rel_path.clone(), info.decl.line));
     }
-    // Relationships, fields of mapped superclasses included.
+    // JPQL names map to the entity's table.
+    for value in out.by_jpql_name.values_mut() {
+        if let Some(table) = out.table_of.get(value.as_str()) {
+            value.clone_from(table);
+        }
+    }
+    relationships(index, &mut out);
+    out
+}
+
+/// The foreign keys entity relationships declare, fields of mapped
+/// superclasses included.
+fn relationships(index: &Index<'_>, out: &mut Entities) {
+    let is_entity = |info: &TypeInfo<'_>| info.decl.annotations.iter().any(|a| a.name == "Entity");
     for info in index.types.values().filter(|i| is_entity(i)) {
         let Some(table) = out.table_of.get(&info.fqn).cloned() else {
             continue;
@@ -205,7 +228,6 @@ pub fn entities(index: &Index<'_>) -> Entities {
     }
     out.references.sort();
     out.references.dedup();
-    out
 }
 
 /// The entity table of a Spring Data repository type, if it is one.

@@ -431,6 +431,7 @@ impl<'a> Index<'a> {
         name: &str,
     ) -> Option<(Option<String>, TypeRef, bool, bool)> {
         let own = fqn(&scope.file.package, scope.type_name);
+        let name = name.strip_prefix("this.").unwrap_or(name);
         let mut parts = name.split('.');
         let first = parts.next()?;
         let mut current: (Option<String>, TypeRef, bool, bool) =

@@ -348,7 +348,8 @@ impl Cx<'_> {
                 out.push(Piece::Lit(self.string(node)));
                 true
             }
-            "identifier" | "field_access" | "scoped_identifier" | "class_literal" => {
+            "identifier" | "field_access" | "scoped_identifier" | "class_literal" | "true"
+            | "false" => {
                 out.push(Piece::Name(self.text(node)));
                 true
             }
