@@ -594,7 +594,10 @@ fn jpa_naming_entity_manager_native_queries_and_text_blocks() {
                 "src/main/java/s/Store.java",
                 b"package s;\nclass Store {\n  @PersistenceContext EntityManager em;\n  private final Helper helper = new Helper();\n  void put(Dog d) { em.persist(d); }\n  Dog get(long id) { return em.find(Dog.class, id); }\n  Object report() {\n    return em.createNativeQuery(\"\"\"\n        SELECT count(*)\n        FROM audit_log\n        \"\"\").getSingleResult();\n  }\n  void chain() { this.helper.help(); }\n}\n",
             ),
-            ("src/main/java/s/Helper.java", b"package s;\nclass Helper { void help() {} }\n"),
+            (
+                "src/main/java/s/Helper.java",
+                b"package s;\n@Data\nclass Helper {\n  void help() {}\n  Object load() throws Exception { return Class.forName(\"s.Plugin\"); }\n}\n",
+            ),
         ],
     );
     let analysis = run(dir.path());
@@ -621,9 +624,19 @@ fn jpa_naming_entity_manager_native_queries_and_text_blocks() {
             "{from} -{kind:?}-> {to}"
         );
     }
+    // Lombok and reflection are diagnostics naming the file and line.
+    let diags: Vec<String> = analysis
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.file, d.line.unwrap_or(0), d.message))
+        .collect();
+    assert_eq!(diags.len(), 2, "{diags:#?}");
     assert!(
-        analysis.diagnostics.is_empty(),
-        "{:?}",
-        analysis.diagnostics
+        diags[0].starts_with("src/main/java/s/Helper.java:2: `@Data` (Lombok)"),
+        "{diags:#?}"
+    );
+    assert!(
+        diags[1].starts_with("src/main/java/s/Helper.java:5: reflection"),
+        "{diags:#?}"
     );
 }

@@ -39,7 +39,20 @@ use crate::source::Diagnostic;
 use crate::sql::{self, Access, Dialect};
 use crate::{Analysis, AnalyzeError, Config, Stats};
 
-use model::{JavaFile, Method, Value};
+use model::{JavaFile, Method, Receiver, Value};
+
+/// Lombok annotations that generate members the source does not show.
+const LOMBOK: [&str; 9] = [
+    "Data",
+    "Getter",
+    "Setter",
+    "Value",
+    "Builder",
+    "AllArgsConstructor",
+    "NoArgsConstructor",
+    "RequiredArgsConstructor",
+    "SuperBuilder",
+];
 use resolve::{Index, Scope, fqn};
 
 pub use layout::is_java_project;
@@ -497,6 +510,20 @@ fn file_facts(index: &Index<'_>, entities: &data::Entities, file: &JavaFile) -> 
             type_name: &decl.name,
         };
         let own = fqn(&file.package, &decl.name);
+        if let Some(lombok) = decl
+            .annotations
+            .iter()
+            .find(|a| LOMBOK.contains(&a.name.as_str()))
+        {
+            facts.diagnostics.push(Diagnostic::new(
+                file.rel_path.clone(),
+                Some(lombok.line),
+                format!(
+                    "`@{}` (Lombok) generates members that are not in the source; calls to them count as unresolved",
+                    lombok.name
+                ),
+            ));
+        }
         let repo_table = data::repository_table(index, entities, &own);
         // Field types are the type's own uses.
         for field in &decl.fields {
@@ -546,6 +573,13 @@ fn method_facts(
         }
     }
     for call in &method.calls {
+        if matches!(&call.receiver, Receiver::Name(n) if n == "Class") && call.name == "forName" {
+            facts.diagnostics.push(Diagnostic::new(
+                scope.file.rel_path.clone(),
+                Some(call.line),
+                "reflection (`Class.forName`): the class it loads is not followed",
+            ));
+        }
         if let Some(created) = &call.created {
             if let Some(ty) = index.resolve_type(scope, &created.name) {
                 facts.resolved += 1;
