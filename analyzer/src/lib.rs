@@ -1,5 +1,5 @@
-//! The analyzer behind `strangler analyze`: a monolith's Rust code and SQL
-//! become one dependency graph of crates, modules, functions, types, HTTP
+//! The analyzer behind `strangler analyze`: a monolith's Rust or Java code
+//! and SQL become one dependency graph of crates, modules, functions, types, HTTP
 //! routes and tables, which later steps cluster into services.
 //!
 //! ```no_run
@@ -14,7 +14,9 @@
 //! The analysis never stops at a bad file: a file that cannot be read or
 //! parsed, SQL the parser rejects, or a symlink loop becomes a
 //! [`Diagnostic`] and the rest goes on. It fails only when the root does not
-//! exist or holds no Rust crate. It never opens a socket.
+//! exist or holds neither a Rust crate nor a Java project ([`java`] is the
+//! Java front end, chosen when there is no Rust crate). It never opens a
+//! socket.
 //!
 //! The public API is the [`analyze`] entry point and its [`Config`], the
 //! graph types ([`Analysis`], [`Node`], [`Edge`], ...), [`render`] and
@@ -34,6 +36,7 @@ pub mod cluster;
 mod discover;
 mod graph;
 pub mod history;
+pub mod java;
 mod output;
 mod parse;
 pub mod routes;
@@ -89,8 +92,8 @@ pub enum AnalyzeError {
         /// The root given.
         path: PathBuf,
     },
-    /// The root holds no Rust crate.
-    #[error("no Rust crate found under {}: expected a Cargo.toml with [package] and .rs files under src/", path.display())]
+    /// The root holds no Rust crate and is no Java project.
+    #[error("no Rust crate found under {}: expected a Cargo.toml with [package] and .rs files under src/ (or, for Java, a pom.xml, build.gradle, settings.gradle or src/main/java)", path.display())]
     NoRust {
         /// The root given.
         path: PathBuf,
@@ -142,6 +145,19 @@ pub struct Stats {
     pub calls_unresolved: u32,
     /// Commits counted for co-changes (`--git`).
     pub history_commits: Option<usize>,
+    /// Production `.java` files found (the Java front end).
+    #[serde(default)]
+    pub java_files: usize,
+    /// Java files parsed (a file with syntax errors still counts, with a
+    /// diagnostic; unreadable ones do not).
+    #[serde(default)]
+    pub java_files_parsed: usize,
+    /// Java files under `src/test`, counted and not analyzed.
+    #[serde(default)]
+    pub java_test_files: usize,
+    /// Lines of Java parsed.
+    #[serde(default)]
+    pub java_lines: usize,
 }
 
 impl Analysis {
@@ -163,6 +179,9 @@ pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
         });
     }
     let found = discover::discover(root);
+    if found.rust.is_empty() && java::is_java_project(root) {
+        return java::analyze(root, config);
+    }
     if found.rust.is_empty() {
         return Err(AnalyzeError::NoRust {
             path: root.to_owned(),

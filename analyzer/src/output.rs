@@ -105,18 +105,29 @@ impl ModuleGraph {
     }
 }
 
+/// The first line of the text output: what was read.
+fn summary(s: &crate::Stats) -> String {
+    if s.java_files > 0 {
+        format!(
+            "analyzed {} Java files ({} lines; {} test files skipped), and {} SQL files\n",
+            s.java_files_parsed, s.java_lines, s.java_test_files, s.sql_files
+        )
+    } else {
+        format!(
+            "analyzed {} Rust files ({} lines) in {} crate{}, and {} SQL files\n",
+            s.rust_files_parsed,
+            s.rust_lines,
+            s.crates,
+            if s.crates == 1 { "" } else { "s" },
+            s.sql_files
+        )
+    }
+}
+
 fn text(analysis: &Analysis) -> String {
     let s = &analysis.stats;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "analyzed {} Rust files ({} lines) in {} crate{}, and {} SQL files",
-        s.rust_files_parsed,
-        s.rust_lines,
-        s.crates,
-        if s.crates == 1 { "" } else { "s" },
-        s.sql_files
-    );
+    out.push_str(&summary(s));
     let counts = |map: &BTreeMap<String, usize>| {
         map.iter()
             .map(|(k, v)| format!("{v} {k}"))

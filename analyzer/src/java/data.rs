@@ -1,0 +1,622 @@
+//! Data access in Java: JPA entities and their tables, Spring Data
+//! repositories, JPQL and SQL strings (JDBC, `EntityManager`, `@Query`,
+//! `MyBatis` annotations) and `MyBatis` XML mappers.
+//!
+//! - An `@Entity`'s table is `@Table(name)`, else its entity name
+//!   (`@Entity(name)` or the class name) in Spring Boot's default
+//!   `snake_case` (`PetType` → `pet_type`); an entity extending another
+//!   without a `@Table` shares its table (JPA's default single-table
+//!   inheritance). `@ManyToOne`/`@OneToOne` fields, `@OneToMany` and
+//!   `@ManyToMany` collections, and `@JoinTable`s become foreign keys.
+//! - A Spring Data repository (an interface extending `Repository`,
+//!   `CrudRepository`, `JpaRepository`, ... with the entity as first type
+//!   argument) reads its entity's table in `find*`/`get*`/`read*`/
+//!   `query*`/`count*`/`exists*`/`search*`/`stream*` methods and writes it
+//!   in `save*`/`delete*`/`remove*`/`insert*`/`update*`/`persist*`, unless
+//!   an `@Query` says otherwise (parsed as native SQL with
+//!   `nativeQuery = true`, else as JPQL with entity names mapped to tables).
+//! - SQL strings passed to JDBC and `JdbcTemplate` methods, and JPQL
+//!   passed to `EntityManager.createQuery`, resolved through constants and
+//!   concatenation (unknown parts left out).
+//! - `MyBatis`: `@Select`/`@Insert`/`@Update`/`@Delete` on mapper methods and
+//!   XML mappers whose `namespace` is the mapper interface, dynamic SQL
+//!   (`<where>`, `<set>`, `<if>`, `<foreach>`, `<include>`) flattened.
+
+use std::collections::BTreeMap;
+
+use super::model::Value;
+use super::resolve::{Index, Scope, TypeInfo};
+use super::xml::{self, Element, Item};
+use crate::source::Diagnostic;
+use crate::sql::{self, Access, Dialect};
+
+/// Spring Data repository interfaces whose first type argument is the entity.
+const REPOSITORY_BASES: &[&str] = &[
+    "Repository",
+    "CrudRepository",
+    "ListCrudRepository",
+    "PagingAndSortingRepository",
+    "ListPagingAndSortingRepository",
+    "JpaRepository",
+    "JpaSpecificationExecutor",
+    "MongoRepository",
+    "ReactiveCrudRepository",
+    "R2dbcRepository",
+    "QuerydslPredicateExecutor",
+];
+
+/// Methods of JDBC, `JdbcTemplate` and friends whose first string argument is SQL.
+const SQL_METHODS: &[&str] = &[
+    "query",
+    "queryForObject",
+    "queryForList",
+    "queryForMap",
+    "queryForRowSet",
+    "queryForStream",
+    "update",
+    "batchUpdate",
+    "execute",
+    "executeQuery",
+    "executeUpdate",
+    "executeLargeUpdate",
+    "addBatch",
+    "prepareStatement",
+    "prepareCall",
+    "createNativeQuery",
+    "createQuery",
+    "sql",
+];
+
+/// Entities and their tables.
+#[derive(Debug, Default)]
+pub struct Entities {
+    /// Entity type id → table name.
+    pub table_of: BTreeMap<String, String>,
+    /// Entity name as JPQL writes it (lower case) → table name.
+    pub by_jpql_name: BTreeMap<String, String>,
+    /// Foreign keys: (from table, to table).
+    pub references: Vec<(String, String)>,
+    /// Where each table's entity is declared: table → (file, line).
+    pub declared_at: BTreeMap<String, (String, u32)>,
+}
+
+/// `PetType` → `pet_type`.
+pub fn snake(name: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if i > 0 && (prev_lower || (next_lower && chars[i - 1].is_uppercase())) {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(*c);
+        }
+    }
+    out
+}
+
+fn first_text(index: &Index<'_>, scope: Scope<'_>, values: &[Value]) -> Option<String> {
+    values.iter().find_map(|v| match v {
+        Value::Text(p) => index.text_of(scope, None, p, 0),
+        Value::Other => None,
+    })
+}
+
+fn scope_of<'a>(index: &'a Index<'a>, info: &'a TypeInfo<'a>) -> Scope<'a> {
+    Scope {
+        file: &index.files[info.file],
+        type_name: &info.decl.name,
+    }
+}
+
+/// Finds the entities and their tables.
+pub fn entities(index: &Index<'_>) -> Entities {
+    let mut out = Entities::default();
+    let is_entity = |info: &TypeInfo<'_>| info.decl.annotations.iter().any(|a| a.name == "Entity");
+    let own_table = |info: &TypeInfo<'_>| -> Option<String> {
+        let scope = scope_of(index, info);
+        info.decl
+            .annotations
+            .iter()
+            .find(|a| a.name == "Table")
+            .and_then(|a| first_text(index, scope, a.arg("name")))
+            .filter(|n| !n.is_empty())
+            .map(|n| n.to_lowercase())
+    };
+    // Each entity's own table: `@Table(name)`, else its entity name.
+    let mut own: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    for info in index.types.values().filter(|i| is_entity(i)) {
+        let scope = scope_of(index, info);
+        let entity_name = info
+            .decl
+            .annotations
+            .iter()
+            .find(|a| a.name == "Entity")
+            .and_then(|a| first_text(index, scope, a.arg("name")))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| {
+                info.decl
+                    .name
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            });
+        let explicit = own_table(info);
+        let has_table = explicit.is_some();
+        own.insert(
+            info.fqn.clone(),
+            (explicit.unwrap_or_else(|| snake(&entity_name)), has_table),
+        );
+        out.by_jpql_name
+            .insert(entity_name.to_lowercase(), info.fqn.clone());
+    }
+    // An entity under another entity shares the topmost one's table unless
+    // it has its own `@Table` (single-table inheritance, JPA's default).
+    for info in index.types.values().filter(|i| is_entity(i)) {
+        let Some((mut table, has_table)) = own.get(&info.fqn).cloned() else {
+            continue;
+        };
+        if !has_table {
+            for ancestor in index.ancestry(&info.fqn).into_iter().skip(1) {
+                if let Some((t, _)) = own.get(&ancestor) {
+                    table.clone_from(t);
+                }
+            }
+        }
+        out.table_of.insert(info.fqn.clone(), table.clone());
+        out.declared_at
+            .entry(table)
+            .or_insert((index.files[info.file].rel_path.clone(), info.decl.line));
+    }
+    // JPQL names map to the entity's table.
+    for value in out.by_jpql_name.values_mut() {
+        if let Some(table) = out.table_of.get(value.as_str()) {
+            value.clone_from(table);
+        }
+    }
+    relationships(index, &mut out);
+    out
+}
+
+/// The foreign keys entity relationships declare, fields of mapped
+/// superclasses included.
+fn relationships(index: &Index<'_>, out: &mut Entities) {
+    let is_entity = |info: &TypeInfo<'_>| info.decl.annotations.iter().any(|a| a.name == "Entity");
+    for info in index.types.values().filter(|i| is_entity(i)) {
+        let Some(table) = out.table_of.get(&info.fqn).cloned() else {
+            continue;
+        };
+        for ancestor in index.ancestry(&info.fqn) {
+            let Some(holder) = index.types.get(&ancestor) else {
+                continue;
+            };
+            let scope = scope_of(index, holder);
+            for field in &holder.decl.fields {
+                let has = |n: &str| field.annotations.iter().any(|a| a.name == n);
+                let target = field
+                    .ty
+                    .all()
+                    .iter()
+                    .filter_map(|t| index.resolve_type(scope, &t.name))
+                    .find_map(|id| out.table_of.get(&id).cloned());
+                let Some(target) = target else {
+                    continue;
+                };
+                if has("ManyToOne") || (has("OneToOne") && has("JoinColumn")) {
+                    out.references.push((table.clone(), target));
+                } else if has("OneToMany") {
+                    out.references.push((target, table.clone()));
+                } else if has("ManyToMany")
+                    && let Some(join) = field
+                        .annotations
+                        .iter()
+                        .find(|a| a.name == "JoinTable")
+                        .and_then(|a| first_text(index, scope, a.arg("name")))
+                {
+                    let join = join.to_lowercase();
+                    out.references.push((join.clone(), table.clone()));
+                    out.references.push((join, target));
+                }
+            }
+        }
+    }
+    out.references.sort();
+    out.references.dedup();
+}
+
+/// The entity table of a Spring Data repository type, if it is one.
+pub fn repository_table(index: &Index<'_>, entities: &Entities, id: &str) -> Option<String> {
+    for t in index.ancestry(id) {
+        let info = index.types.get(&t)?;
+        let scope = scope_of(index, info);
+        for sup in &info.external_supers {
+            let simple = sup.name.rsplit('.').next().unwrap_or_default();
+            if REPOSITORY_BASES.contains(&simple)
+                && let Some(entity) = sup.args.first()
+                && let Some(entity_id) = index.resolve_type(scope, &entity.name)
+            {
+                return entities.table_of.get(&entity_id).cloned();
+            }
+        }
+    }
+    None
+}
+
+/// Whether a repository method name reads or writes: `Some(true)` writes.
+pub fn derived_write(name: &str) -> Option<bool> {
+    const WRITE: [&str; 7] = [
+        "save", "delete", "remove", "insert", "update", "persist", "merge",
+    ];
+    const READ: [&str; 9] = [
+        "find", "get", "read", "query", "count", "exists", "search", "stream", "load",
+    ];
+    if WRITE.iter().any(|p| name.starts_with(p)) {
+        Some(true)
+    } else if READ.iter().any(|p| name.starts_with(p)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether a method named `name` on a receiver of (external) type
+/// `receiver` takes SQL as its first string argument.
+pub fn takes_sql(receiver: Option<&str>, name: &str) -> bool {
+    if !SQL_METHODS.contains(&name) {
+        return false;
+    }
+    // `update`/`execute`/`query` are common names: only on JDBC-like types.
+    let receiver = receiver.unwrap_or_default();
+    let jdbc_like = [
+        "Jdbc",
+        "Statement",
+        "Connection",
+        "EntityManager",
+        "Session",
+        "JdbcClient",
+        "DataSource",
+        "SqlSession",
+        "Query",
+    ];
+    jdbc_like.iter().any(|k| receiver.contains(k))
+        || matches!(
+            name,
+            "executeQuery"
+                | "executeUpdate"
+                | "prepareStatement"
+                | "createNativeQuery"
+                | "queryForObject"
+                | "queryForList"
+                | "batchUpdate"
+        )
+}
+
+/// Whether `text` starts like a SQL (or JPQL) statement.
+pub fn looks_like_sql(text: &str) -> bool {
+    let first = text
+        .trim_start()
+        .trim_start_matches('(')
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "SELECT"
+            | "INSERT"
+            | "UPDATE"
+            | "DELETE"
+            | "WITH"
+            | "MERGE"
+            | "REPLACE"
+            | "UPSERT"
+            | "TRUNCATE"
+            | "FROM"
+    )
+}
+
+/// The tables a SQL or JPQL text reads and writes. JPQL entity names are
+/// mapped to their tables and path expressions (`o.pets`) dropped; table
+/// names are lower-cased. Parameters (`:name`, `?1`, `#{x}`, `${x}`) become
+/// `?` first.
+///
+/// # Errors
+/// The parser's message.
+pub fn access_of(text: &str, jpql: bool, entities: &Entities) -> Result<Access, String> {
+    let mut sql = placeholders(text);
+    if jpql {
+        sql = sql
+            .split_whitespace()
+            .filter(|w| !w.eq_ignore_ascii_case("fetch"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        // `FROM Owner` with no SELECT is valid JPQL.
+        if sql.trim_start().to_ascii_uppercase().starts_with("FROM ") {
+            sql = format!("SELECT * {sql}");
+        }
+    }
+    let access = sql::sql_access(&sql, Dialect::Generic)?;
+    let map = |tables: BTreeMap<String, u32>| -> BTreeMap<String, u32> {
+        let mut out = BTreeMap::new();
+        for (t, n) in tables {
+            let lower = t.to_lowercase();
+            let mapped = if jpql {
+                match entities.by_jpql_name.get(&lower) {
+                    Some(table) => table.clone(),
+                    None if lower.contains('.') => continue,
+                    None => continue,
+                }
+            } else {
+                entities
+                    .by_jpql_name
+                    .get(&lower)
+                    .cloned()
+                    .filter(|_| false)
+                    .unwrap_or(lower)
+            };
+            *out.entry(mapped).or_default() += n;
+        }
+        out
+    };
+    Ok(Access {
+        reads: map(access.reads),
+        writes: map(access.writes),
+    })
+}
+
+/// Replaces JDBC, JPQL and `MyBatis` parameters with `?` (with Spring
+/// Data's `%` wildcards around a named parameter).
+fn placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let mut quote = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            quote = !quote;
+            out.push(c);
+            i += 1;
+        } else if !quote && (c == '#' || c == '$') && chars.get(i + 1) == Some(&'{') {
+            while i < chars.len() && chars[i] != '}' {
+                i += 1;
+            }
+            out.push('?');
+            i += 1;
+        } else if !quote
+            && c == ':'
+            && chars
+                .get(i + 1)
+                .is_some_and(|n| n.is_alphabetic() || *n == '_')
+            && (i == 0 || chars[i - 1] != ':')
+        {
+            i += 1;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            // Spring Data's `LIKE %:name%` wildcards belong to the parameter.
+            while out.ends_with('%') {
+                out.pop();
+            }
+            while chars.get(i) == Some(&'%') {
+                i += 1;
+            }
+            out.push('?');
+        } else if !quote && c == '?' {
+            out.push('?');
+            i += 1;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// One `MyBatis` XML statement: the mapper method id it belongs to, whether
+/// it is an `<insert>`/`<update>`/`<delete>`, its SQL and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapperStatement {
+    /// `namespace.id`.
+    pub method: String,
+    /// Its SQL with dynamic elements flattened.
+    pub sql: String,
+    /// File, relative to the root.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+}
+
+/// The statements of a `MyBatis` (or `iBATIS` `sqlMap`) XML mapper, or nothing
+/// for another XML file; broken XML in a file that looks like a mapper is a
+/// diagnostic.
+pub fn mapper_statements(rel: &str, text: &str) -> (Vec<MapperStatement>, Vec<Diagnostic>) {
+    let looks_like_mapper = text.contains("<mapper") || text.contains("<sqlMap");
+    if !looks_like_mapper {
+        return (Vec::new(), Vec::new());
+    }
+    let root = match xml::parse(text) {
+        Ok(r) => r,
+        Err((line, message)) => {
+            return (
+                Vec::new(),
+                vec![Diagnostic::new(
+                    rel,
+                    Some(line),
+                    format!("MyBatis mapper is not well-formed XML ({message}); skipped"),
+                )],
+            );
+        }
+    };
+    if root.name != "mapper" && root.name != "sqlMap" {
+        return (Vec::new(), Vec::new());
+    }
+    let Some(namespace) = root.attr("namespace").map(str::to_owned) else {
+        return (
+            Vec::new(),
+            vec![Diagnostic::new(
+                rel,
+                Some(root.line),
+                "mapper has no namespace; its statements are tied to no method",
+            )],
+        );
+    };
+    let fragments: BTreeMap<&str, &Element> = root
+        .children_named("sql")
+        .filter_map(|e| e.attr("id").map(|id| (id, e)))
+        .collect();
+    let mut out = Vec::new();
+    for el in &root.children {
+        if !matches!(el.name.as_str(), "select" | "insert" | "update" | "delete") {
+            continue;
+        }
+        let Some(id) = el.attr("id") else { continue };
+        let mut sql = String::new();
+        flatten(el, &fragments, &mut sql, 0);
+        out.push(MapperStatement {
+            method: format!("{namespace}.{id}"),
+            sql,
+            file: rel.to_owned(),
+            line: el.line,
+        });
+    }
+    (out, Vec::new())
+}
+
+/// `MyBatis` dynamic SQL as one statement: every branch kept, `<where>` and
+/// `<set>` as their keywords, `<include>` replaced by its `<sql>` fragment,
+/// `<selectKey>` left out.
+fn flatten(el: &Element, fragments: &BTreeMap<&str, &Element>, out: &mut String, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    for item in &el.items {
+        let c = match item {
+            Item::Text(t) => {
+                out.push(' ');
+                out.push_str(t);
+                continue;
+            }
+            Item::Child(i) => match el.children.get(*i) {
+                Some(c) => c,
+                None => continue,
+            },
+        };
+        match c.name.as_str() {
+            "selectKey" | "bind" => {}
+            "include" => {
+                if let Some(f) = c.attr("refid").and_then(|r| fragments.get(r)) {
+                    flatten(f, fragments, out, depth + 1);
+                }
+            }
+            "where" | "set" => {
+                let mut inner = String::new();
+                flatten(c, fragments, &mut inner, depth + 1);
+                let trimmed = inner.trim();
+                let trimmed = trimmed
+                    .strip_prefix("AND ")
+                    .or_else(|| trimmed.strip_prefix("and "))
+                    .or_else(|| trimmed.strip_prefix("OR "))
+                    .unwrap_or(trimmed)
+                    .trim_end_matches(',');
+                out.push_str(if c.name == "where" {
+                    " WHERE "
+                } else {
+                    " SET "
+                });
+                out.push_str(trimmed);
+            }
+            "trim" => {
+                out.push(' ');
+                out.push_str(c.attr("prefix").unwrap_or_default());
+                flatten(c, fragments, out, depth + 1);
+            }
+            "foreach" => {
+                out.push(' ');
+                out.push_str(c.attr("open").unwrap_or_default());
+                flatten(c, fragments, out, depth + 1);
+                out.push_str(c.attr("close").unwrap_or_default());
+            }
+            "choose" => {
+                // One branch is enough to see which tables are touched.
+                if let Some(first) = c
+                    .children
+                    .iter()
+                    .find(|w| w.name == "when" || w.name == "otherwise")
+                {
+                    flatten(first, fragments, out, depth + 1);
+                }
+            }
+            _ => flatten(c, fragments, out, depth + 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_queries() {
+        assert_eq!(snake("PetType"), "pet_type");
+        assert_eq!(snake("Owner"), "owner");
+        assert_eq!(snake("HTTPLog"), "http_log");
+        let mut entities = Entities::default();
+        entities
+            .by_jpql_name
+            .insert("owner".into(), "owners".into());
+        entities.by_jpql_name.insert("pet".into(), "pets".into());
+        let a = access_of(
+            "SELECT DISTINCT owner FROM Owner owner left join fetch owner.pets WHERE owner.lastName LIKE :lastName%",
+            true,
+            &entities,
+        )
+        .unwrap();
+        assert_eq!(a.reads.keys().collect::<Vec<_>>(), ["owners"]);
+        let a = access_of("UPDATE Pet p SET p.name = ?1", true, &entities).unwrap();
+        assert_eq!(a.writes.keys().collect::<Vec<_>>(), ["pets"]);
+        let a = access_of(
+            "INSERT INTO ACCOUNT (userid) VALUES (#{username})",
+            false,
+            &entities,
+        )
+        .unwrap();
+        assert_eq!(a.writes.keys().collect::<Vec<_>>(), ["account"]);
+    }
+
+    #[test]
+    fn mapper_xml_flattens_dynamic_sql() {
+        let (stmts, diags) = mapper_statements(
+            "m.xml",
+            r#"<mapper namespace="a.AccountMapper">
+  <sql id="cols">USERID, EMAIL</sql>
+  <select id="getAccount">SELECT <include refid="cols"/> FROM ACCOUNT <where><if test="u != null">AND USERID = #{u}</if></where></select>
+  <update id="updateAccount">UPDATE ACCOUNT <set><if test="e">EMAIL = #{e},</if></set> WHERE USERID = #{u}</update>
+</mapper>"#,
+        );
+        assert!(diags.is_empty());
+        assert_eq!(stmts[0].method, "a.AccountMapper.getAccount");
+        let e = Entities::default();
+        let read = access_of(&stmts[0].sql, false, &e).unwrap();
+        assert_eq!(
+            read.reads.keys().collect::<Vec<_>>(),
+            ["account"],
+            "{}",
+            stmts[0].sql
+        );
+        assert!(
+            access_of(&stmts[1].sql, false, &e).is_ok(),
+            "{}",
+            stmts[1].sql
+        );
+    }
+}

@@ -1,0 +1,812 @@
+//! The Java front end: a Maven or Gradle project's Java sources, its SQL,
+//! `MyBatis` mappers and `web.xml` become the same [`Analysis`] the Rust
+//! front end produces, so clustering, metrics, reasons, the plan and the
+//! report work on it unchanged.
+//!
+//! Nodes: packages are modules (`org.example.owner`), classes, interfaces,
+//! enums, records and annotation types are types (`org.example.owner.Owner`,
+//! nested ones `org.example.owner.Owner.Builder`), methods are functions
+//! (`org.example.owner.OwnerController.showOwner`; constructors are `new`,
+//! overloads share one node, initialisers are `<clinit>`). A package
+//! contains its types (and the packages directly under it that have
+//! types), a type its methods and nested types; so at module granularity
+//! the units are packages, and at file granularity (one top-level class a
+//! file) they are classes.
+//!
+//! Steps: `layout` finds the files; `syntax` parses each with
+//! tree-sitter-java on a rayon pool; `resolve` indexes every type and
+//! resolves names; `data` finds entities, repositories and SQL; `routes`
+//! finds HTTP routes; this module resolves each file's methods (in
+//! parallel again) and assembles the graph. Nothing here panics on input:
+//! unreadable, oversized or unparsable files, broken XML and SQL the
+//! parser rejects are diagnostics.
+
+mod data;
+mod layout;
+mod model;
+mod resolve;
+mod routes;
+mod syntax;
+mod xml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::graph::{Detail, EdgeKind, GraphBuilder, Node, NodeKind, table_id};
+use crate::source::Diagnostic;
+use crate::sql::{self, Access, Dialect};
+use crate::{Analysis, AnalyzeError, Config, Stats};
+
+use model::{JavaFile, Method, Receiver, Value};
+
+/// Lombok annotations that generate members the source does not show.
+const LOMBOK: [&str; 9] = [
+    "Data",
+    "Getter",
+    "Setter",
+    "Value",
+    "Builder",
+    "AllArgsConstructor",
+    "NoArgsConstructor",
+    "RequiredArgsConstructor",
+    "SuperBuilder",
+];
+use resolve::{Index, Scope, fqn};
+
+pub use layout::is_java_project;
+pub use routes::normalise as normalise_path;
+
+/// Parses one Java source as the analyzer does and returns the names of the
+/// types it declares (fully qualified) and its diagnostics; for tests and
+/// fuzzing of the syntax pass.
+#[must_use]
+pub fn parse_source(rel_path: &str, text: &str) -> (Vec<String>, Vec<Diagnostic>) {
+    let (file, diagnostics) = syntax::parse_file(rel_path, text);
+    let types = file
+        .types
+        .iter()
+        .map(|t| fqn(&file.package, &t.name))
+        .collect();
+    (types, diagnostics)
+}
+
+/// Reads one `MyBatis` XML mapper as the analyzer does and returns each
+/// statement's mapper method id with its flattened SQL, and diagnostics;
+/// any other XML gives nothing. For tests and fuzzing of the XML reader.
+#[must_use]
+pub fn read_mapper(rel_path: &str, text: &str) -> (Vec<(String, String)>, Vec<Diagnostic>) {
+    let (statements, diagnostics) = data::mapper_statements(rel_path, text);
+    (
+        statements.into_iter().map(|s| (s.method, s.sql)).collect(),
+        diagnostics,
+    )
+}
+
+/// Analyzes the Java project at `root` (which [`is_java_project`] accepted).
+pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
+    let layout = layout::discover(root);
+    let threads = config
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+        .max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| AnalyzeError::Threads(e.to_string()))?;
+    Ok(pool.install(|| run(config, &layout)))
+}
+
+/// What one file's methods do, resolved.
+#[derive(Debug, Default)]
+struct Facts {
+    calls: Vec<(String, String)>,
+    uses_type: Vec<(String, String)>,
+    /// (function, table, writes).
+    access: Vec<(String, String, bool)>,
+    /// Repository methods called but inherited (`save`, `findById`): the
+    /// repository type and the method name.
+    inherited: Vec<(String, String)>,
+    resolved: u32,
+    unresolved: u32,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn run(config: &Config, layout: &layout::Layout) -> Analysis {
+    let mut diagnostics = layout.diagnostics.clone();
+    let parsed: Vec<(Option<JavaFile>, Vec<Diagnostic>)> = layout
+        .java
+        .par_iter()
+        .map(|(path, rel)| read_and_parse(path, rel, config.max_file_bytes))
+        .collect();
+    let mut files = Vec::new();
+    for (file, diags) in parsed {
+        diagnostics.extend(diags);
+        files.extend(file);
+    }
+    let index = Index::build(&files);
+    let entities = data::entities(&index);
+
+    // Schema, mappers, web.xml, context path.
+    let sql_texts: Vec<(String, String)> = layout
+        .sql
+        .iter()
+        .filter(|(p, _)| !sql::is_down_migration(p))
+        .filter_map(|(path, rel)| read_text(path, rel, &mut diagnostics).map(|t| (rel.clone(), t)))
+        .collect();
+    let (schema, schema_diags) = sql::schema_from_files(&sql_texts, Dialect::Postgres);
+    diagnostics.extend(schema_diags);
+    let mut mapper_statements = Vec::new();
+    let mut web_xml = Vec::new();
+    for (path, rel) in &layout.xml {
+        let Some(text) = read_text(path, rel, &mut diagnostics) else {
+            continue;
+        };
+        let (statements, diags) = data::mapper_statements(rel, &text);
+        mapper_statements.extend(statements);
+        diagnostics.extend(diags);
+        if rel.ends_with("web.xml") {
+            web_xml.push((rel.clone(), text));
+        }
+    }
+    let context = layout::context_path(&layout.config, &mut diagnostics);
+    let found_routes = routes::find(&index, context.as_deref(), &web_xml, &mut diagnostics);
+
+    let facts: Vec<Facts> = files
+        .par_iter()
+        .map(|file| file_facts(&index, &entities, file))
+        .collect();
+
+    let mut builder = GraphBuilder::default();
+    add_code(&mut builder, &index);
+    let tables = add_tables(&mut builder, &schema, &entities);
+    let mut stats = Stats {
+        java_files: layout.java.len(),
+        java_files_parsed: files.len(),
+        java_test_files: layout.test_java,
+        java_lines: files.iter().map(|f| f.lines).sum(),
+        sql_files: sql_texts.len(),
+        ..Stats::default()
+    };
+    add_facts(
+        &mut builder,
+        &index,
+        &entities,
+        &tables,
+        facts,
+        &mut stats,
+        &mut diagnostics,
+    );
+    add_mappers(
+        &mut builder,
+        &index,
+        &entities,
+        &tables,
+        &mapper_statements,
+        &mut diagnostics,
+    );
+    crate::add_routes(&mut builder, &found_routes);
+    let graph = builder.finish();
+    for node in &graph.nodes {
+        *stats.nodes.entry(node.kind).or_default() += 1;
+    }
+    for edge in &graph.edges {
+        *stats.edges.entry(edge.kind).or_default() += 1;
+    }
+    diagnostics.sort();
+    diagnostics.dedup();
+    Analysis {
+        nodes: graph.nodes,
+        edges: graph.edges,
+        diagnostics,
+        stats,
+    }
+}
+
+/// Table names as the schema spells them, whatever case the code uses;
+/// tables no DDL declares are lower-cased.
+struct TableNames(BTreeMap<String, String>);
+
+impl TableNames {
+    fn name(&self, table: &str) -> String {
+        let lower = table.to_lowercase();
+        self.0.get(&lower).cloned().unwrap_or(lower)
+    }
+
+    fn in_schema(&self, table: &str) -> bool {
+        self.0.contains_key(&table.to_lowercase())
+    }
+}
+
+fn access_kind(write: bool) -> EdgeKind {
+    if write {
+        EdgeKind::Writes
+    } else {
+        EdgeKind::Reads
+    }
+}
+
+/// The schema's tables, the entities' tables and the mappings' foreign keys.
+fn add_tables(
+    builder: &mut GraphBuilder,
+    schema: &[sql::TableDef],
+    entities: &data::Entities,
+) -> TableNames {
+    let names = TableNames(
+        schema
+            .iter()
+            .map(|t| (t.name.to_lowercase(), t.name.clone()))
+            .collect(),
+    );
+    for table in schema {
+        crate::add_table(builder, table);
+    }
+    for (table, (file, line)) in &entities.declared_at {
+        let name = names.name(table);
+        if !builder.has(&table_id(&name)) {
+            builder.node(Node {
+                id: table_id(&name),
+                kind: NodeKind::Table,
+                name: name.clone(),
+                file: Some(file.clone()),
+                line: Some(*line),
+                detail: Detail::Table {
+                    columns: Vec::new(),
+                    primary_key: Vec::new(),
+                    view: false,
+                },
+            });
+        }
+    }
+    // The mappings' foreign keys, where the DDL did not already declare
+    // the tables (it knows the keys better, and counting both would double
+    // their weight).
+    for (from, to) in &entities.references {
+        if names.in_schema(from) && names.in_schema(to) {
+            continue;
+        }
+        let (from, to) = (names.name(from), names.name(to));
+        crate::ensure_table(builder, &from);
+        crate::ensure_table(builder, &to);
+        builder.edge(&table_id(&from), &table_id(&to), EdgeKind::References, 1);
+    }
+    names
+}
+
+/// Each file's calls, type uses and table access, and the inherited
+/// repository methods they call.
+fn add_facts(
+    builder: &mut GraphBuilder,
+    index: &Index<'_>,
+    entities: &data::Entities,
+    tables: &TableNames,
+    facts: Vec<Facts>,
+    stats: &mut Stats,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut synthesized: BTreeSet<String> = BTreeSet::new();
+    for f in facts {
+        stats.calls_resolved += f.resolved;
+        stats.calls_unresolved += f.unresolved;
+        for (ty, name) in &f.inherited {
+            let id = format!("{ty}.{name}");
+            if !synthesized.insert(id.clone()) {
+                continue;
+            }
+            let info = index.types.get(ty);
+            builder.node(Node {
+                id: id.clone(),
+                kind: NodeKind::Function,
+                name: name.clone(),
+                file: info.map(|i| index.files[i.file].rel_path.clone()),
+                line: info.map(|i| i.decl.line),
+                detail: Detail::None,
+            });
+            builder.edge(ty, &id, EdgeKind::Contains, 1);
+            if let Some(table) = data::repository_table(index, entities, ty)
+                && let Some(write) = data::derived_write(name)
+            {
+                let table = tables.name(&table);
+                crate::ensure_table(builder, &table);
+                builder.edge(&id, &table_id(&table), access_kind(write), 1);
+            }
+        }
+        for (from, to) in f.calls {
+            builder.edge(&from, &to, EdgeKind::Calls, 1);
+        }
+        for (from, to) in f.uses_type {
+            builder.edge(&from, &to, EdgeKind::UsesType, 1);
+        }
+        for (function, table, write) in f.access {
+            let table = tables.name(&table);
+            crate::ensure_table(builder, &table);
+            builder.edge(&function, &table_id(&table), access_kind(write), 1);
+        }
+        diagnostics.extend(f.diagnostics);
+    }
+}
+
+/// `MyBatis` XML statements as the table access of their mapper methods.
+fn add_mappers(
+    builder: &mut GraphBuilder,
+    index: &Index<'_>,
+    entities: &data::Entities,
+    tables: &TableNames,
+    statements: &[data::MapperStatement],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for st in statements {
+        let Some((ty, name)) = st.method.rsplit_once('.') else {
+            continue;
+        };
+        if !index.types.contains_key(ty) {
+            diagnostics.push(Diagnostic::new(
+                st.file.clone(),
+                Some(st.line),
+                format!("mapper namespace `{ty}` is no analyzed interface; statement `{name}` is tied to no method"),
+            ));
+            continue;
+        }
+        if !builder.has(&st.method) {
+            builder.node(Node {
+                id: st.method.clone(),
+                kind: NodeKind::Function,
+                name: name.to_owned(),
+                file: Some(st.file.clone()),
+                line: Some(st.line),
+                detail: Detail::None,
+            });
+            builder.edge(ty, &st.method, EdgeKind::Contains, 1);
+        }
+        match data::access_of(&st.sql, false, entities) {
+            Ok(access) => add_access(builder, &st.method, &access, tables),
+            Err(e) => diagnostics.push(Diagnostic::new(
+                st.file.clone(),
+                Some(st.line),
+                format!("SQL of `{name}` does not parse ({e}); skipped"),
+            )),
+        }
+    }
+}
+
+fn add_access(builder: &mut GraphBuilder, function: &str, access: &Access, tables: &TableNames) {
+    for (kind, found) in [
+        (EdgeKind::Reads, &access.reads),
+        (EdgeKind::Writes, &access.writes),
+    ] {
+        for (table, n) in found {
+            let table = tables.name(table);
+            crate::ensure_table(builder, &table);
+            builder.edge(function, &table_id(&table), kind, *n);
+        }
+    }
+}
+
+fn read_text(path: &Path, rel: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes).ok();
+            if text.is_none() {
+                diagnostics.push(Diagnostic::new(rel, None, "not UTF-8; skipped"));
+            }
+            text
+        }
+        Err(e) => {
+            diagnostics.push(Diagnostic::new(rel, None, format!("cannot read: {e}")));
+            None
+        }
+    }
+}
+
+fn read_and_parse(path: &Path, rel: &str, max_bytes: u64) -> (Option<JavaFile>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > max_bytes => {
+            diagnostics.push(Diagnostic::new(
+                rel,
+                None,
+                format!("larger than {max_bytes} bytes; skipped"),
+            ));
+            return (None, diagnostics);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            diagnostics.push(Diagnostic::new(rel, None, format!("cannot read: {e}")));
+            return (None, diagnostics);
+        }
+    }
+    let Some(text) = read_text(path, rel, &mut diagnostics) else {
+        return (None, diagnostics);
+    };
+    let (file, more) = syntax::parse_file(rel, &text);
+    diagnostics.extend(more);
+    (Some(file), diagnostics)
+}
+
+/// Packages, types and methods with `contains` and `implements`.
+fn add_code(builder: &mut GraphBuilder, index: &Index<'_>) {
+    let mut packages: BTreeMap<&str, (&str, u32)> = BTreeMap::new();
+    for file in index.files {
+        packages.entry(&file.package).or_insert((&file.rel_path, 1));
+    }
+    for (&package, &(file, line)) in &packages {
+        let id = package_id(package);
+        builder.node(Node {
+            id: id.clone(),
+            kind: NodeKind::Module,
+            name: id.rsplit('.').next().unwrap_or(&id).to_owned(),
+            file: Some(file.to_owned()),
+            line: Some(line),
+            detail: Detail::None,
+        });
+        // The nearest enclosing package that has types contains this one.
+        let mut parent = package;
+        while let Some((up, _)) = parent.rsplit_once('.') {
+            if packages.contains_key(up) {
+                builder.edge(up, &id, EdgeKind::Contains, 1);
+                break;
+            }
+            parent = up;
+        }
+    }
+    for info in index.types.values() {
+        let file = &index.files[info.file];
+        let path = Some(file.rel_path.clone());
+        let parent = match info.decl.name.rsplit_once('.') {
+            Some((outer, _)) => fqn(&file.package, outer),
+            None => package_id(&file.package),
+        };
+        builder.node(Node {
+            id: info.fqn.clone(),
+            kind: NodeKind::Type,
+            name: info
+                .decl
+                .name
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            file: path.clone(),
+            line: Some(info.decl.line),
+            detail: Detail::Type {
+                type_kind: info.decl.kind.to_owned(),
+            },
+        });
+        builder.edge(&parent, &info.fqn, EdgeKind::Contains, 1);
+        for sup in &info.supers {
+            builder.edge(&info.fqn, sup, EdgeKind::Implements, 1);
+        }
+        for m in &info.decl.methods {
+            let id = format!("{}.{}", info.fqn, m.name);
+            builder.node(Node {
+                id: id.clone(),
+                kind: NodeKind::Function,
+                name: m.name.clone(),
+                file: path.clone(),
+                line: Some(m.line),
+                detail: Detail::None,
+            });
+            builder.edge(&info.fqn, &id, EdgeKind::Contains, 1);
+        }
+    }
+}
+
+/// The module id of a package; the default package is `(default)`.
+fn package_id(package: &str) -> String {
+    if package.is_empty() {
+        "(default)".to_owned()
+    } else {
+        package.to_owned()
+    }
+}
+
+/// Resolves every method of one file.
+fn file_facts(index: &Index<'_>, entities: &data::Entities, file: &JavaFile) -> Facts {
+    let mut facts = Facts::default();
+    for decl in &file.types {
+        let scope = Scope {
+            file,
+            type_name: &decl.name,
+        };
+        let own = fqn(&file.package, &decl.name);
+        if let Some(lombok) = decl
+            .annotations
+            .iter()
+            .find(|a| LOMBOK.contains(&a.name.as_str()))
+        {
+            facts.diagnostics.push(Diagnostic::new(
+                file.rel_path.clone(),
+                Some(lombok.line),
+                format!(
+                    "`@{}` (Lombok) generates members that are not in the source; calls to them count as unresolved",
+                    lombok.name
+                ),
+            ));
+        }
+        let repo_table = data::repository_table(index, entities, &own);
+        // Field types are the type's own uses.
+        for field in &decl.fields {
+            for t in field.ty.all() {
+                if let Some(id) = index.resolve_type(scope, &t.name)
+                    && id != own
+                {
+                    facts.uses_type.push((own.clone(), id));
+                }
+            }
+        }
+        for method in &decl.methods {
+            let id = format!("{own}.{}", method.name);
+            method_facts(index, entities, scope, method, &id, &mut facts);
+            if let Some(table) = &repo_table {
+                repository_method(index, entities, scope, method, &id, table, &mut facts);
+            }
+            mybatis_annotations(index, entities, scope, method, &id, &mut facts);
+        }
+    }
+    facts
+}
+
+fn method_facts(
+    index: &Index<'_>,
+    entities: &data::Entities,
+    scope: Scope<'_>,
+    method: &Method,
+    id: &str,
+    facts: &mut Facts,
+) {
+    let own = fqn(&scope.file.package, scope.type_name);
+    let signature = method
+        .params
+        .iter()
+        .map(|p| &p.1)
+        .chain(method.ret.as_ref())
+        .chain(&method.body_types)
+        .chain(method.locals.iter().map(|l| &l.1));
+    for t in signature {
+        for part in t.all() {
+            if let Some(ty) = index.resolve_type(scope, &part.name)
+                && ty != own
+            {
+                facts.uses_type.push((id.to_owned(), ty));
+            }
+        }
+    }
+    for call in &method.calls {
+        if matches!(&call.receiver, Receiver::Name(n) if n == "Class") && call.name == "forName" {
+            facts.diagnostics.push(Diagnostic::new(
+                scope.file.rel_path.clone(),
+                Some(call.line),
+                "reflection (`Class.forName`): the class it loads is not followed",
+            ));
+        }
+        if let Some(created) = &call.created {
+            if let Some(ty) = index.resolve_type(scope, &created.name) {
+                facts.resolved += 1;
+                let has_ctor = index
+                    .types
+                    .get(&ty)
+                    .is_some_and(|i| i.decl.methods.iter().any(|m| m.is_constructor));
+                if has_ctor {
+                    facts.calls.push((id.to_owned(), format!("{ty}.new")));
+                }
+            }
+            continue;
+        }
+        let r = index.resolve_call(scope, method, &call.receiver, &call.name);
+        if r.targets.is_empty() {
+            if let Some(repo) = &r.receiver_type
+                && data::repository_table(index, entities, repo).is_some()
+                && data::derived_write(&call.name).is_some()
+            {
+                // An inherited repository method (`save`, `findById`).
+                facts.resolved += 1;
+                facts.inherited.push((repo.clone(), call.name.clone()));
+                facts
+                    .calls
+                    .push((id.to_owned(), format!("{repo}.{}", call.name)));
+                continue;
+            }
+            if r.unresolved {
+                facts.unresolved += 1;
+            }
+        } else {
+            facts.resolved += 1;
+            for t in r.targets {
+                facts.calls.push((id.to_owned(), t));
+            }
+        }
+        // SQL and JPQL passed to library calls.
+        let receiver_name = r.receiver_ref.as_ref().map(|t| t.name.as_str());
+        if r.receiver_type.is_none() && data::takes_sql(receiver_name, &call.name) {
+            let text = call.args.iter().find_map(|a| match a {
+                Value::Text(p) => index.text_of(scope, Some(method), p, 0),
+                Value::Other => None,
+            });
+            if let Some(text) = text.filter(|t| data::looks_like_sql(t)) {
+                let jpql = call.name == "createQuery";
+                sql_facts(
+                    &text,
+                    jpql,
+                    entities,
+                    id,
+                    &scope.file.rel_path,
+                    call.line,
+                    facts,
+                );
+            }
+        }
+        // EntityManager / Hibernate Session writes and reads of an entity.
+        if r.receiver_type.is_none()
+            && receiver_name.is_some_and(|n| n.contains("EntityManager") || n.ends_with("Session"))
+        {
+            let write = matches!(
+                call.name.as_str(),
+                "persist" | "merge" | "remove" | "save" | "saveOrUpdate" | "delete" | "update"
+            );
+            let read = matches!(call.name.as_str(), "find" | "getReference" | "get" | "load");
+            if write || read {
+                for table in entity_args(index, entities, scope, method, &call.args) {
+                    facts.access.push((id.to_owned(), table, write));
+                }
+            }
+        }
+    }
+}
+
+/// The entity tables that call arguments name: `Owner.class`, or a
+/// variable of an entity type.
+fn entity_args(
+    index: &Index<'_>,
+    entities: &data::Entities,
+    scope: Scope<'_>,
+    method: &Method,
+    args: &[Value],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in args {
+        let Value::Text(pieces) = a else { continue };
+        let [model::Piece::Name(name)] = pieces.as_slice() else {
+            continue;
+        };
+        let ty = if let Some(class) = name.strip_suffix(".class") {
+            index.resolve_type(scope, class)
+        } else {
+            method
+                .locals
+                .iter()
+                .map(|(n, t)| (n, t))
+                .chain(method.params.iter().map(|p| (&p.0, &p.1)))
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, t)| index.resolve_type(scope, &t.name))
+        };
+        if let Some(table) = ty.and_then(|t| entities.table_of.get(&t)) {
+            out.push(table.clone());
+        }
+    }
+    out
+}
+
+fn sql_facts(
+    text: &str,
+    jpql: bool,
+    entities: &data::Entities,
+    id: &str,
+    file: &str,
+    line: u32,
+    facts: &mut Facts,
+) {
+    match data::access_of(text, jpql, entities) {
+        Ok(access) => {
+            for (t, n) in &access.reads {
+                for _ in 0..*n {
+                    facts.access.push((id.to_owned(), t.clone(), false));
+                }
+            }
+            for (t, n) in &access.writes {
+                for _ in 0..*n {
+                    facts.access.push((id.to_owned(), t.clone(), true));
+                }
+            }
+        }
+        Err(e) => facts.diagnostics.push(Diagnostic::new(
+            file,
+            Some(line),
+            format!(
+                "{} does not parse ({e}); skipped",
+                if jpql { "JPQL" } else { "SQL" }
+            ),
+        )),
+    }
+}
+
+/// A method declared in a Spring Data repository: its `@Query`, else what
+/// its name derives.
+fn repository_method(
+    index: &Index<'_>,
+    entities: &data::Entities,
+    scope: Scope<'_>,
+    method: &Method,
+    id: &str,
+    table: &str,
+    facts: &mut Facts,
+) {
+    if let Some(q) = method.annotations.iter().find(|a| a.name == "Query") {
+        let native = q.arg("nativeQuery").iter().any(|v| matches!(v, Value::Text(p) if p.iter().any(|x| matches!(x, model::Piece::Name(n) if n == "true"))));
+        let text = q.arg("value").iter().find_map(|v| match v {
+            Value::Text(p) => index.text_of(scope, None, p, 0),
+            Value::Other => None,
+        });
+        if let Some(text) = text {
+            sql_facts(
+                &text,
+                !native,
+                entities,
+                id,
+                &scope.file.rel_path,
+                q.line,
+                facts,
+            );
+            return;
+        }
+    }
+    if method.is_constructor
+        || method.annotations.iter().any(|a| {
+            a.name == "Select" || a.name == "Insert" || a.name == "Update" || a.name == "Delete"
+        })
+    {
+        return;
+    }
+    if let Some(write) = data::derived_write(&method.name) {
+        facts.access.push((id.to_owned(), table.to_owned(), write));
+    }
+}
+
+/// `MyBatis` `@Select`, `@Insert`, `@Update` and `@Delete` on a method.
+fn mybatis_annotations(
+    index: &Index<'_>,
+    entities: &data::Entities,
+    scope: Scope<'_>,
+    method: &Method,
+    id: &str,
+    facts: &mut Facts,
+) {
+    for ann in &method.annotations {
+        if !matches!(ann.name.as_str(), "Select" | "Insert" | "Update" | "Delete") {
+            continue;
+        }
+        // An array of strings is one statement written over several lines.
+        let text: Vec<String> = ann
+            .arg("value")
+            .iter()
+            .filter_map(|v| match v {
+                Value::Text(p) => index.text_of(scope, None, p, 0),
+                Value::Other => None,
+            })
+            .collect();
+        let text = text.join(" ");
+        if !text.trim().is_empty() {
+            sql_facts(
+                &strip_script(&text),
+                false,
+                entities,
+                id,
+                &scope.file.rel_path,
+                ann.line,
+                facts,
+            );
+        }
+    }
+}
+
+/// `MyBatis` `<script>` annotations hold XML; their text is the SQL.
+fn strip_script(text: &str) -> String {
+    if text.trim_start().starts_with("<script>") {
+        match xml::parse(text) {
+            Ok(el) => el.deep_text(),
+            Err(_) => text.to_owned(),
+        }
+    } else {
+        text.to_owned()
+    }
+}

@@ -1,0 +1,642 @@
+//! The Java front end on its fixtures: the PetClinic-shaped Spring Boot app
+//! and the JPetStore-shaped MyBatis/JDBC app (routes, tables, reads and
+//! writes, edges, and the suggestion scored against the hand-labelled
+//! references), plus small inline projects for layouts, frameworks and bad
+//! input.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use strangler_analyzer::cluster::{Granularity, SuggestConfig, read_truth, score, suggest};
+use strangler_analyzer::{Analysis, Config, EdgeKind, Format, NodeKind, analyze, render};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
+}
+
+fn run(root: &Path) -> Analysis {
+    analyze(root, &Config::default()).unwrap()
+}
+
+/// Routes as `METHODS path`, parameter names replaced by `{}` (the corpus
+/// scoring ignores them too).
+fn routes(analysis: &Analysis) -> BTreeSet<String> {
+    analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Route)
+        .map(|n| {
+            let mut out = String::new();
+            let mut skip = false;
+            for c in n.name.chars() {
+                match c {
+                    '{' => {
+                        skip = true;
+                        out.push('{');
+                    }
+                    '}' => {
+                        skip = false;
+                        out.push('}');
+                    }
+                    '*' if skip => out.push('*'),
+                    _ if skip => {}
+                    _ => out.push(c),
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+fn edges(analysis: &Analysis, kind: EdgeKind) -> Vec<String> {
+    analysis
+        .edges
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| format!("{} -> {}", e.from, e.to))
+        .collect()
+}
+
+fn has_edge(analysis: &Analysis, from: &str, to: &str, kind: EdgeKind) -> bool {
+    analysis
+        .edges
+        .iter()
+        .any(|e| e.from == from && e.to == to && e.kind == kind)
+}
+
+/// The expected routes listed in a fixture's README, normalised as
+/// [`routes`] does.
+fn readme_routes(name: &str) -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(fixture(name).join("README.md")).unwrap();
+    let block = readme
+        .split("## Expected routes")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .unwrap();
+    block
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            let (m, p) = (parts.next().unwrap(), parts.next().unwrap());
+            let p: String = p
+                .split('/')
+                .map(|s| {
+                    if s.starts_with("{*") {
+                        "{*}".to_owned()
+                    } else if s.starts_with('{') {
+                        "{}".to_owned()
+                    } else {
+                        s.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            format!("{m} {p}")
+        })
+        .collect()
+}
+
+fn scored(analysis: &Analysis, name: &str, granularity: Granularity) -> (f64, f64) {
+    let truth =
+        read_truth(&std::fs::read_to_string(fixture(name).join("ground-truth.toml")).unwrap())
+            .unwrap();
+    let config = SuggestConfig {
+        granularity,
+        ..SuggestConfig::default()
+    };
+    let mut suggestion = suggest(analysis, &config).unwrap();
+    score(analysis, &mut suggestion, &truth);
+    let comparison = suggestion.comparison.as_ref().unwrap();
+    assert_eq!(
+        (comparison.scored, comparison.missing.len()),
+        (truth.len(), 0),
+        "{comparison:?}"
+    );
+    (suggestion.mojofm.unwrap(), suggestion.ari.unwrap())
+}
+
+#[test]
+fn petclinic_routes_are_the_expected_ones() {
+    let analysis = run(&fixture("java-petclinic"));
+    let expected = readme_routes("java-petclinic");
+    assert_eq!(expected.len(), 18);
+    assert_eq!(routes(&analysis), expected);
+    // Every route has its handler, and the context path is applied.
+    let handles = edges(&analysis, EdgeKind::Handles);
+    assert_eq!(handles.len(), 18);
+    assert!(handles.contains(
+        &"route:GET /petclinic/owners/{ownerId} -> org.springframework.samples.petclinic.owner.OwnerController.showOwner".to_owned()
+    ));
+    // `method = { RequestMethod.POST }` with a `path` array.
+    assert!(handles.contains(
+        &"route:POST /petclinic/owners/{ownerId}/pets/{petId}/visits/new -> org.springframework.samples.petclinic.visit.VisitController.processNewVisitForm".to_owned()
+    ));
+}
+
+#[test]
+fn petclinic_tables_reads_and_writes() {
+    let analysis = run(&fixture("java-petclinic"));
+    let tables: Vec<&str> = analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Table)
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            "owners",
+            "pets",
+            "specialties",
+            "types",
+            "vet_specialties",
+            "vets",
+            "visits"
+        ]
+    );
+    // V10 applies after V2 (Flyway versions, not names): visits has both columns.
+    let visits = analysis
+        .nodes
+        .iter()
+        .find(|n| n.id == "table:visits")
+        .unwrap();
+    let columns = match &visits.detail {
+        strangler_analyzer::Detail::Table { columns, .. } => columns.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(columns[columns.len() - 2..], ["vet_id", "status"]);
+    let p = "org.springframework.samples.petclinic";
+    let mut access: Vec<String> = edges(&analysis, EdgeKind::Reads)
+        .into_iter()
+        .map(|e| format!("reads {e}"))
+        .chain(
+            edges(&analysis, EdgeKind::Writes)
+                .into_iter()
+                .map(|e| format!("writes {e}")),
+        )
+        .map(|e| e.replace(p, ""))
+        .collect();
+    access.sort();
+    assert_eq!(
+        access,
+        [
+            "reads .owner.OwnerRepository.findById -> table:owners",
+            "reads .owner.OwnerRepository.findByLastName -> table:owners",
+            "reads .owner.OwnerRepository.findByTelephone -> table:owners",
+            "reads .pet.PetRepository.findById -> table:pets",
+            "reads .pet.PetRepository.findPetTypes -> table:types",
+            "reads .vet.VetReport.specialtiesOf -> table:vet_specialties",
+            "reads .vet.VetReport.visitsPerVet -> table:vets",
+            "reads .vet.VetReport.visitsPerVet -> table:visits",
+            "reads .vet.VetRepository.countByLastName -> table:vets",
+            "reads .vet.VetRepository.findAll -> table:vets",
+            "reads .visit.VisitRepository.findByPetId -> table:visits",
+            "writes .owner.OwnerRepository.save -> table:owners",
+            "writes .pet.PetRepository.save -> table:pets",
+            "writes .visit.VisitRepository.save -> table:visits",
+        ]
+    );
+}
+
+#[test]
+fn petclinic_edges_follow_injection_fields_and_inheritance() {
+    let analysis = run(&fixture("java-petclinic"));
+    let p = "org.springframework.samples.petclinic";
+    let id = |s: &str| format!("{p}.{s}");
+    for (from, to, kind) in [
+        // Constructor injection of an interface: its one implementation too.
+        (
+            "pet.PetController.findOwner",
+            "owner.OwnerService.findOwner",
+            EdgeKind::Calls,
+        ),
+        (
+            "pet.PetController.findOwner",
+            "owner.OwnerServiceImpl.findOwner",
+            EdgeKind::Calls,
+        ),
+        // `this.owners.findById(..)` on an inherited repository method.
+        (
+            "owner.OwnerServiceImpl.findOwner",
+            "owner.OwnerRepository.findById",
+            EdgeKind::Calls,
+        ),
+        // `@Autowired` field.
+        (
+            "pet.PetService.findPet",
+            "pet.PetRepository.findById",
+            EdgeKind::Calls,
+        ),
+        // A loop variable's type, across packages.
+        (
+            "owner.OwnerController.showOwner",
+            "visit.VisitService.findByPetId",
+            EdgeKind::Calls,
+        ),
+        (
+            "owner.OwnerController.showOwner",
+            "pet.Pet.setVisitsInternal",
+            EdgeKind::Calls,
+        ),
+        // An inherited method through a parameter (`pet.isNew()` is BaseEntity's).
+        (
+            "owner.Owner.addPet",
+            "model.BaseEntity.isNew",
+            EdgeKind::Calls,
+        ),
+        // Constants resolve; `new Visit()` calls its constructor.
+        (
+            "visit.VisitController.loadPetWithVisit",
+            "visit.Visit.new",
+            EdgeKind::Calls,
+        ),
+        (
+            "owner.OwnerServiceImpl",
+            "owner.OwnerService",
+            EdgeKind::Implements,
+        ),
+        ("pet.Pet", "model.NamedEntity", EdgeKind::Implements),
+        ("owner.Owner", "pet.Pet", EdgeKind::UsesType),
+        ("owner", "owner.Owner", EdgeKind::Contains),
+        ("owner.Owner", "owner.Owner.addPet", EdgeKind::Contains),
+    ] {
+        let (from, to) = (id(from), id(to));
+        assert!(
+            has_edge(&analysis, &from, &to, kind),
+            "{from} -{kind:?}-> {to}"
+        );
+    }
+    // Through the call chains, the owner page reads owners and visits.
+    let reach = analysis.graph().transitive_table_access();
+    let show = &reach[&id("owner.OwnerController.showOwner")];
+    assert!(show.reads.contains("table:owners") && show.reads.contains("table:visits"));
+    assert_eq!(analysis.stats.java_files, 27);
+    assert_eq!(analysis.stats.java_test_files, 1);
+    assert!(
+        analysis.diagnostics.is_empty(),
+        "{:?}",
+        analysis.diagnostics
+    );
+}
+
+#[test]
+fn petclinic_scores_against_its_reference() {
+    let analysis = run(&fixture("java-petclinic"));
+    let (mojofm, ari) = scored(&analysis, "java-petclinic", Granularity::Module);
+    assert!(
+        mojofm >= 90.0 && ari >= 0.8,
+        "MoJoFM {mojofm:.1}, ARI {ari:.3}"
+    );
+    // At file granularity (one class a file, the literature's class level),
+    // packages are scored where most of their classes go.
+    let (mojofm, _) = scored(&analysis, "java-petclinic", Granularity::File);
+    assert!(mojofm >= 70.0, "file-level MoJoFM {mojofm:.1}");
+}
+
+#[test]
+fn jpetstore_routes_tables_and_mappers() {
+    let analysis = run(&fixture("java-jpetstore"));
+    assert_eq!(routes(&analysis), readme_routes("java-jpetstore"));
+    let p = "org.example.jpetstore";
+    let access = |function: &str, kind: EdgeKind| -> Vec<String> {
+        let from = format!("{p}.{function}");
+        analysis
+            .edges
+            .iter()
+            .filter(|e| e.from == from && e.kind == kind)
+            .map(|e| e.to.trim_start_matches("table:").to_owned())
+            .collect()
+    };
+    // XML with <include> and <where>.
+    assert_eq!(
+        access(
+            "account.AccountMapper.getAccountByUsernameAndPassword",
+            EdgeKind::Reads
+        ),
+        ["account", "bannerdata", "profile", "signon"]
+    );
+    // XML with <set>.
+    assert_eq!(
+        access("account.AccountMapper.updateAccount", EdgeKind::Writes),
+        ["account"]
+    );
+    // Annotations, with a constant and an array of lines.
+    assert_eq!(
+        access("order.OrderMapper.getOrder", EdgeKind::Reads),
+        ["orders", "orderstatus"]
+    );
+    assert_eq!(
+        access("order.SequenceMapper.updateSequence", EdgeKind::Writes),
+        ["sequence"]
+    );
+    // JDBC with constants and concatenation.
+    assert_eq!(
+        access("report.SalesReportDao.salesSince", EdgeKind::Reads),
+        ["item", "lineitem", "orders"]
+    );
+    // The tangle: placing an order writes the catalog's inventory.
+    let reach = analysis.graph().transitive_table_access();
+    let insert = &reach[&format!("{p}.order.OrderService.insertOrder")];
+    let writes: Vec<&str> = insert
+        .writes
+        .iter()
+        .map(|t| t.trim_start_matches("table:"))
+        .collect();
+    assert_eq!(
+        writes,
+        ["inventory", "lineitem", "orders", "orderstatus", "sequence"]
+    );
+    assert_eq!(analysis.stats.java_test_files, 1);
+    assert!(
+        analysis.diagnostics.is_empty(),
+        "{:?}",
+        analysis.diagnostics
+    );
+}
+
+#[test]
+fn jpetstore_scores_against_its_reference() {
+    let analysis = run(&fixture("java-jpetstore"));
+    let (mojofm, ari) = scored(&analysis, "java-jpetstore", Granularity::Module);
+    assert!(
+        mojofm >= 90.0 && ari >= 0.8,
+        "MoJoFM {mojofm:.1}, ARI {ari:.3}"
+    );
+    let (mojofm, _) = scored(&analysis, "java-jpetstore", Granularity::File);
+    assert!(mojofm >= 70.0, "file-level MoJoFM {mojofm:.1}");
+}
+
+#[test]
+fn output_is_the_same_on_one_thread_and_many() {
+    let root = fixture("java-petclinic");
+    let one = analyze(
+        &root,
+        &Config {
+            threads: Some(1),
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let two = analyze(
+        &root,
+        &Config {
+            threads: Some(3),
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(render(&one, Format::Json), render(&two, Format::Json));
+}
+
+fn write(root: &Path, files: &[(&str, &[u8])]) {
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+#[test]
+fn maven_modules_and_bad_input_are_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "pom.xml",
+                b"<project>\n  <modules>\n    <module>core</module>\n    <module>gone</module>\n  </modules>\n</project>\n",
+            ),
+            ("core/pom.xml", b"<project>\n<modules>\n</project>\n"),
+            (
+                "core/src/main/java/a/A.java",
+                b"package a;\n@RestController\nclass A {\n  @Query(\"SELECT FROM WHERE\")\n  @GetMapping(\"/a\") void a() { new B().b(); }\n}\n",
+            ),
+            ("core/src/main/java/a/B.java", b"package a;\nclass B {\n  void b() {}\n  void c( {\n}\n"),
+            ("core/src/main/java/a/C.java", b"package a;\nclass C { String s = \"\xff\xfe\"; }\n"),
+            (
+                "core/src/main/resources/a/AMapper.xml",
+                b"<mapper namespace=\"a.A\">\n  <select id=\"x\">SELECT\n</mapper>\n",
+            ),
+            (
+                "core/src/main/resources/a/BMapper.xml",
+                b"<mapper namespace=\"a.B\">\n  <select id=\"b\">SELECT * FROM WHERE</select>\n  <select id=\"c\">SELECT * FROM t</select>\n</mapper>\n",
+            ),
+            (
+                "core/src/main/resources/a/Gone.xml",
+                b"<mapper namespace=\"a.Gone\"><select id=\"x\">SELECT 1</select></mapper>",
+            ),
+        ],
+    );
+    let analysis = run(dir.path());
+    let diags: Vec<String> = analysis
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.file, d.line.unwrap_or(0), d.message))
+        .collect();
+    let has = |prefix: &str, words: &str| {
+        diags
+            .iter()
+            .any(|d| d.starts_with(prefix) && d.contains(words))
+    };
+    assert!(has("pom.xml:4:", "module `gone` is declared"), "{diags:#?}");
+    assert!(has("core/pom.xml:3:", "not well-formed XML"), "{diags:#?}");
+    assert!(
+        has("core/src/main/java/a/B.java:4:", "not valid Java"),
+        "{diags:#?}"
+    );
+    assert!(
+        has("core/src/main/java/a/C.java:0:", "not UTF-8"),
+        "{diags:#?}"
+    );
+    assert!(
+        has("core/src/main/resources/a/AMapper.xml:", "not well-formed"),
+        "{diags:#?}"
+    );
+    assert!(
+        has("core/src/main/resources/a/BMapper.xml:2:", "does not parse"),
+        "{diags:#?}"
+    );
+    assert!(
+        has(
+            "core/src/main/resources/a/Gone.xml:1:",
+            "no analyzed interface"
+        ),
+        "{diags:#?}"
+    );
+    // What parsed is kept: the broken class's type is still a node, the
+    // valid route and call are there, and the good statement of a mapper
+    // with a bad one is read.
+    assert!(analysis.nodes.iter().any(|n| n.id == "a.B"));
+    assert!(has_edge(&analysis, "a.A.a", "a.B.b", EdgeKind::Calls));
+    assert!(has_edge(&analysis, "a.B.c", "table:t", EdgeKind::Reads));
+    assert_eq!(routes(&analysis), BTreeSet::from(["GET /a".to_owned()]));
+}
+
+#[test]
+fn gradle_projects_jaxrs_servlets_and_context_from_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("settings.gradle", b"rootProject.name = 'x'\ninclude 'app', ':lib:core'\ninclude(\"missing\")\n"),
+            (
+                "app/src/main/resources/application.yml",
+                b"spring:\n  application:\n    name: x\nserver:\n  servlet:\n    context-path: /shop/\n",
+            ),
+            (
+                "app/src/main/java/x/api/Api.java",
+                b"package x.api;\nimport jakarta.ws.rs.*;\n@ApplicationPath(\"/api\")\npublic class Api extends Application {}\n",
+            ),
+            (
+                "app/src/main/java/x/api/Users.java",
+                b"package x.api;\nimport x.core.*;\n@Path(\"/users\")\npublic class Users {\n  @Inject UserStore store;\n  @GET @Path(\"{id: \\\\d+}\") public User get(@PathParam(\"id\") long id) { return store.load(id); }\n  @POST public void add(User u) { store.add(u); }\n}\n",
+            ),
+            (
+                "app/src/main/java/x/api/Items.java",
+                b"package x.api;\n@RestController @RequestMapping(path = {\"/items\", \"/goods\"})\nclass Items {\n  static final String BY_ID = \"/{id}\";\n  @RequestMapping(value = BY_ID, method = {RequestMethod.GET, RequestMethod.HEAD}) Object one() { return null; }\n  @DeleteMapping(Items.BY_ID) void drop() {}\n}\n",
+            ),
+            (
+                "app/src/main/java/x/api/Health.java",
+                b"package x.api;\n@WebServlet(urlPatterns = \"/health/*\")\nclass Health extends HttpServlet { protected void doGet(Object a, Object b) {} }\n",
+            ),
+            (
+                "lib/core/src/main/java/x/core/UserStore.java",
+                b"package x.core;\npublic interface UserStore { User load(long id); void add(User u); }\n",
+            ),
+            (
+                "lib/core/src/main/java/x/core/JdbcUserStore.java",
+                b"package x.core;\nclass JdbcUserStore implements UserStore {\n  private static final String TABLE = \"users\";\n  private JdbcTemplate jdbc;\n  public User load(long id) { return jdbc.queryForObject(\"SELECT * FROM \" + TABLE + \" WHERE id = ?\", MAPPER, id); }\n  public void add(User u) { jdbc.update(\"INSERT INTO users (id) VALUES (?)\", u.id()); }\n}\n",
+            ),
+            ("lib/core/src/main/java/x/core/User.java", b"package x.core;\npublic record User(long id, String name) {}\n"),
+            ("lib/core/src/test/java/x/core/UserTest.java", b"package x.core;\nclass UserTest {}\n"),
+        ],
+    );
+    let analysis = run(dir.path());
+    assert_eq!(
+        routes(&analysis),
+        BTreeSet::from(
+            [
+                "GET /shop/api/users/{}",
+                "POST /shop/api/users",
+                "GET,HEAD /shop/items/{}",
+                "GET,HEAD /shop/goods/{}",
+                "DELETE /shop/items/{}",
+                "DELETE /shop/goods/{}",
+                "GET /shop/health/{*}",
+            ]
+            .map(str::to_owned)
+        )
+    );
+    // An injected interface reaches its implementation, and the JDBC
+    // strings (a concatenation with a constant) give the table access.
+    assert!(has_edge(
+        &analysis,
+        "x.api.Users.get",
+        "x.core.JdbcUserStore.load",
+        EdgeKind::Calls
+    ));
+    assert!(has_edge(
+        &analysis,
+        "x.core.JdbcUserStore.load",
+        "table:users",
+        EdgeKind::Reads
+    ));
+    assert!(has_edge(
+        &analysis,
+        "x.core.JdbcUserStore.add",
+        "table:users",
+        EdgeKind::Writes
+    ));
+    assert!(has_edge(
+        &analysis,
+        "x.api.Users.get",
+        "x.core.User",
+        EdgeKind::UsesType
+    ));
+    assert_eq!(analysis.stats.java_files, 7);
+    assert_eq!(analysis.stats.java_test_files, 1);
+    assert!(
+        analysis
+            .diagnostics
+            .iter()
+            .any(|d| d.file == "settings.gradle"
+                && d.line == Some(3)
+                && d.message.contains("missing")),
+        "{:?}",
+        analysis.diagnostics
+    );
+}
+
+#[test]
+fn jpa_naming_entity_manager_native_queries_and_text_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("pom.xml", b"<project/>"),
+            (
+                "src/main/java/s/PetType.java",
+                b"package s;\n@Entity\npublic class PetType { @Id Long id; }\n",
+            ),
+            (
+                "src/main/java/s/Animal.java",
+                b"package s;\n@Entity(name = \"Beast\")\npublic class Animal { @ManyToOne PetType type; }\n",
+            ),
+            ("src/main/java/s/Dog.java", b"package s;\n@Entity\npublic class Dog extends Animal {}\n"),
+            (
+                "src/main/java/s/Dogs.java",
+                b"package s;\ninterface Dogs extends JpaRepository<Dog, Long> {\n  @Query(value = \"select * from kennel k\", nativeQuery = true) List<Dog> inKennel();\n  @Modifying @Query(\"delete from Beast b where b.id = ?1\") void purge(long id);\n  long countByType(PetType t);\n}\n",
+            ),
+            (
+                "src/main/java/s/Store.java",
+                b"package s;\nclass Store {\n  @PersistenceContext EntityManager em;\n  private final Helper helper = new Helper();\n  void put(Dog d) { em.persist(d); }\n  Dog get(long id) { return em.find(Dog.class, id); }\n  Object report() {\n    return em.createNativeQuery(\"\"\"\n        SELECT count(*)\n        FROM audit_log\n        \"\"\").getSingleResult();\n  }\n  void chain() { this.helper.help(); }\n}\n",
+            ),
+            (
+                "src/main/java/s/Helper.java",
+                b"package s;\n@Data\nclass Helper {\n  void help() {}\n  Object load() throws Exception { return Class.forName(\"s.Plugin\"); }\n}\n",
+            ),
+        ],
+    );
+    let analysis = run(dir.path());
+    let tables: Vec<&str> = analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Table)
+        .map(|n| n.name.as_str())
+        .collect();
+    // `@Entity(name)` names the table; a subclass shares its parent's.
+    assert_eq!(tables, ["audit_log", "beast", "kennel", "pet_type"]);
+    for (from, to, kind) in [
+        ("s.Dogs.inKennel", "table:kennel", EdgeKind::Reads),
+        ("s.Dogs.purge", "table:beast", EdgeKind::Writes),
+        ("s.Dogs.countByType", "table:beast", EdgeKind::Reads),
+        ("s.Store.put", "table:beast", EdgeKind::Writes),
+        ("s.Store.get", "table:beast", EdgeKind::Reads),
+        ("s.Store.report", "table:audit_log", EdgeKind::Reads),
+        ("s.Store.chain", "s.Helper.help", EdgeKind::Calls),
+        ("table:beast", "table:pet_type", EdgeKind::References),
+    ] {
+        assert!(
+            has_edge(&analysis, from, to, kind),
+            "{from} -{kind:?}-> {to}"
+        );
+    }
+    // Lombok and reflection are diagnostics naming the file and line.
+    let diags: Vec<String> = analysis
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.file, d.line.unwrap_or(0), d.message))
+        .collect();
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+    assert!(
+        diags[0].starts_with("src/main/java/s/Helper.java:2: `@Data` (Lombok)"),
+        "{diags:#?}"
+    );
+    assert!(
+        diags[1].starts_with("src/main/java/s/Helper.java:5: reflection"),
+        "{diags:#?}"
+    );
+}
