@@ -87,6 +87,7 @@ fn synthetic() -> (Analysis, Plan) {
                     stage: TableStage::Monolith,
                     rename: std::collections::BTreeMap::new(),
                     exclude: Vec::new(),
+                    readers: Vec::new(),
                 })
                 .collect(),
             ..Service::default()
