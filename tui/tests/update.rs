@@ -121,12 +121,13 @@ fn stage_picker_offers_only_valid_moves() {
     // price_rules is at cutover: back to syncing, or on to owned.
     assert_eq!(choices, &["syncing", "owned"]);
     keys(&mut m, &["Esc"]);
-    // products is owned: cutover back, or decommissioned.
+    // products is owned: back to syncing (a rollback) or cutover, or
+    // decommissioned.
     keys(&mut m, &["k", "s"]);
     let Some(Popup::Pick { choices, .. }) = &m.popup else {
         panic!("no stage picker");
     };
-    assert_eq!(choices, &["cutover", "decommissioned"]);
+    assert_eq!(choices, &["syncing", "cutover", "decommissioned"]);
     keys(&mut m, &["Esc", "k", "s"]);
     assert!(m.popup.is_none());
     assert_eq!(
