@@ -318,6 +318,12 @@ fn assemble(
             }
         }
     }
+    finish(builder, diagnostics, stats)
+}
+
+/// Builds the graph, counts its nodes and edges into `stats`, and sorts
+/// and dedups the diagnostics: the last step of every front end.
+fn finish(builder: GraphBuilder, mut diagnostics: Vec<Diagnostic>, mut stats: Stats) -> Analysis {
     let graph = builder.finish();
     for node in &graph.nodes {
         *stats.nodes.entry(node.kind).or_default() += 1;

@@ -742,7 +742,7 @@ impl Move {
         if self.op == Operation::Cutover {
             for (table, column, _) in sequences(&self.monolith, &self.names).await? {
                 let target_col = self
-                    .forward_column(&plan, &table, &column)
+                    .column_across(&plan, &table, &column, Direction::Forward)
                     .unwrap_or_else(|| column.clone());
                 if sequence_of(&self.own, &TableName::parse(&table), &target_col)
                     .await?
@@ -790,20 +790,30 @@ impl Move {
         Ok(problems)
     }
 
-    /// The monolith column `column` of `table` as the service names it.
-    fn forward_column(&self, plan: &Plan, table: &str, column: &str) -> Option<String> {
-        let entry = plan
+    /// Column `column` of `table` as the other side names it: a monolith
+    /// column on the service (`Forward`), or a service column on the
+    /// monolith (`Reverse`), by the table's `rename`.
+    fn column_across(
+        &self,
+        plan: &Plan,
+        table: &str,
+        column: &str,
+        toward: Direction,
+    ) -> Option<String> {
+        let rename = &plan
             .service(&self.service)?
             .tables
             .iter()
-            .find(|t| t.name == table)?;
-        Some(
-            entry
-                .rename
-                .get(column)
-                .cloned()
-                .unwrap_or_else(|| column.to_owned()),
-        )
+            .find(|t| t.name == table)?
+            .rename;
+        let renamed = match toward {
+            Direction::Forward => rename.get(column).cloned(),
+            Direction::Reverse => rename
+                .iter()
+                .find(|(_, to)| *to == column)
+                .map(|(from, _)| from.clone()),
+        };
+        Some(renamed.unwrap_or_else(|| column.to_owned()))
     }
 
     /// Fences, drains, prepares the new direction and flips the plan.
@@ -915,11 +925,13 @@ impl Move {
             let Some(issued) = issued_max(from, &from_seq).await? else {
                 continue;
             };
-            let to_col = match self.op {
-                Operation::Cutover => self.forward_column(file.plan(), &table, &column),
-                Operation::Rollback => self.monolith_column(file.plan(), &table, &column),
-            }
-            .unwrap_or(column);
+            let toward = match self.op {
+                Operation::Cutover => Direction::Forward,
+                Operation::Rollback => Direction::Reverse,
+            };
+            let to_col = self
+                .column_across(file.plan(), &table, &column, toward)
+                .unwrap_or(column);
             let Some(to_seq) = sequence_of(to, &TableName::parse(&table), &to_col).await? else {
                 continue;
             };
@@ -934,22 +946,6 @@ impl Move {
             }
         }
         Ok(())
-    }
-
-    /// The service column `column` of `table` as the monolith names it.
-    fn monolith_column(&self, plan: &Plan, table: &str, column: &str) -> Option<String> {
-        let entry = plan
-            .service(&self.service)?
-            .tables
-            .iter()
-            .find(|t| t.name == table)?;
-        Some(
-            entry
-                .rename
-                .iter()
-                .find(|(_, to)| *to == column)
-                .map_or_else(|| column.to_owned(), |(from, _)| from.clone()),
-        )
     }
 
     /// The stream the tables move into: reverse for a cutover, forward for

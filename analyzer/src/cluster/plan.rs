@@ -203,7 +203,7 @@ fn write_conflict(
     table: &str,
     owner: Option<&(String, TableStage)>,
 ) -> Option<String> {
-    if !is_table_name(table) {
+    if !strangler_plan::is_table_name(table) {
         return Some("the plan cannot name it (not a plain or schema-qualified name)".to_owned());
     }
     let stage = route.stage;
@@ -235,23 +235,6 @@ fn write_conflict(
             "the table is `owned` by this service, so only its live routes may write it, and the route is at `{stage}`"
         )),
         _ => None,
-    }
-}
-
-/// The plan's rule for a table name: an identifier, optionally
-/// schema-qualified (`orders`, `billing.invoices`). The same rule as
-/// `strangler_plan`'s validation, which does not export it.
-fn is_table_name(name: &str) -> bool {
-    let part = |p: &str| {
-        p.chars()
-            .next()
-            .is_some_and(|c| c.is_alphabetic() || c == '_')
-            && p.chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
-    };
-    match name.split_once('.') {
-        Some((schema, table)) => part(schema) && part(table),
-        None => part(name),
     }
 }
 

@@ -187,21 +187,7 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         &mut diagnostics,
     );
     crate::add_routes(&mut builder, &found_routes);
-    let graph = builder.finish();
-    for node in &graph.nodes {
-        *stats.nodes.entry(node.kind).or_default() += 1;
-    }
-    for edge in &graph.edges {
-        *stats.edges.entry(edge.kind).or_default() += 1;
-    }
-    diagnostics.sort();
-    diagnostics.dedup();
-    Analysis {
-        nodes: graph.nodes,
-        edges: graph.edges,
-        diagnostics,
-        stats,
-    }
+    crate::finish(builder, diagnostics, stats)
 }
 
 /// Table names as the schema spells them, whatever case the code uses;
