@@ -93,7 +93,7 @@ pub async fn check(
     let failures: Vec<&Outcome> = outcomes.iter().filter(|o| o.failed()).collect();
     let allowed_n = failures.iter().filter(|o| allowed(o)).count();
     let mut lines = vec![format!(
-        "{:<28} {:>8} {:>9} {:>9} {:>10} {:>9} {:>7}",
+        "{:<46} {:>8} {:>7} {:>7} {:>9} {:>8} {:>6}",
         "step", "requests", "p50 ms", "p99 ms", "fallbacks", "service", "failed"
     )];
     for (i, step) in steps.iter().enumerate() {
@@ -113,7 +113,7 @@ pub async fn check(
             .filter(|o| o.step == i && o.failed())
             .count();
         lines.push(format!(
-            "{:<28} {:>8} {:>9.1} {:>9.1} {:>9.2}% {:>8.1}% {:>7}",
+            "{:<46} {:>8} {:>7.1} {:>7.1} {:>8.2}% {:>7.1}% {:>6}",
             step.name,
             n,
             percentile(&latencies, 50),

@@ -472,9 +472,34 @@ impl Run<'_> {
         println!("\n{name}");
         self.dwell(name).await?;
         self.start_service().await?;
-        // Requests started until the proxy sees the service again count as
-        // in the fault's window.
-        let to = started.elapsed() + Duration::from_secs(1);
+        // The proxy ejected the service after its failed requests and takes
+        // it back when the ejection is over (30 s); until then its routes
+        // go to the monolith. Requests started until then are in the
+        // fault's window.
+        let url = format!("{}/routes", self.admin);
+        wait_for(
+            "the proxy to take the restarted service back",
+            Duration::from_secs(120),
+            || async {
+                let (status, body) = get(&self.http, &url, Some(&self.admin_token)).await?;
+                if status != 200 {
+                    bail!("GET {url}: {status}");
+                }
+                let routes: Value = serde_json::from_slice(&body)?;
+                let back = routes["routes"].as_array().is_some_and(|routes| {
+                    routes.iter().any(|r| {
+                        r["service"] == SERVICE && r["upstream"]["available"] == Value::Bool(true)
+                    })
+                });
+                Ok(back.then_some(()))
+            },
+        )
+        .await?;
+        let to = started.elapsed();
+        println!(
+            "the proxy takes the service again after {:.1} s",
+            to.saturating_sub(from).as_secs_f64()
+        );
         self.faults.push((from, to));
         Ok(())
     }
