@@ -80,6 +80,10 @@ use pingora_error::{Error, ErrorSource, ErrorType::*, OrErr, Result};
 
 const TASK_BUFFER_SIZE: usize = 4;
 
+/// strangler patch: how long a connection waiting for a request keeps
+/// reading once shutdown has begun (see `handle_new_request`).
+const SHUTDOWN_READ_GRACE: Duration = Duration::from_secs(1);
+
 /// Caps per-proxy padding and one-time shutdown fan-out on very large hosts.
 const MAX_SHUTDOWN_NOTIFY_SHARDS: usize = 256;
 
@@ -329,12 +333,26 @@ where
     {
         // phase 1 read request header
 
-        let res = tokio::select! {
-            biased; // biased select is cheaper, and we don't want to drop already buffered requests
-            res = downstream_session.read_request() => { res }
-            _ = self.await_shutdown() => {
-                // service shutting down, dropping the connection to stop more req from coming in
-                return None;
+        // strangler patch (shutdown drops requests on the wire): a client
+        // that has just connected, or reuses its connection at the moment
+        // shutdown begins, may already have sent its request; closing at
+        // once fails it. Keep reading for SHUTDOWN_READ_GRACE instead (the
+        // answer then carries `Connection: close`), and close an idle
+        // connection only after that. The read future is kept across both
+        // arms so bytes already read are not dropped.
+        let res = {
+            let read = downstream_session.read_request();
+            tokio::pin!(read);
+            tokio::select! {
+                biased; // biased select is cheaper, and we don't want to drop already buffered requests
+                res = &mut read => { res }
+                _ = self.await_shutdown() => {
+                    match time::timeout(SHUTDOWN_READ_GRACE, &mut read).await {
+                        Ok(res) => res,
+                        // service shutting down, dropping the connection to stop more req from coming in
+                        Err(_) => return None,
+                    }
+                }
             }
         };
         match res {
