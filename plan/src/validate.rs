@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use url::Url;
 
 use crate::diagnostic::{Diagnostic, FieldPath};
-use crate::gateway::{Auth, Gateway, HeaderRules, JWT_ALGORITHMS, RateKey, is_header_name};
+use crate::gateway::{
+    Auth, Cors, Gateway, HeaderRules, JWT_ALGORITHMS, Jwt, RateKey, is_header_name,
+};
 use crate::mask::mask_url;
 use crate::model::{AnalyzeSettings, Plan, Proxy, Route, Service, VERSION};
 use crate::stage::{RouteStage, TableStage};
@@ -113,39 +115,7 @@ pub fn validate(plan: &Plan) -> Vec<Diagnostic> {
         }
         check_tables(&mut out, plan, &path, service, &mut table_owner);
     }
-    check_gateway(&mut out, &root.key("gateway"), "[gateway]", &plan.gateway);
-    check_needs_token(
-        &mut out,
-        &root.key("gateway"),
-        "[gateway]",
-        &plan.gateway,
-        &plan.gateway,
-    );
-    for (i, service) in plan.services.iter().enumerate() {
-        let path = root.key("service").index(i);
-        let what = format!("service `{}`", service.name);
-        check_gateway(&mut out, &path, &what, &service.gateway);
-        check_needs_token(
-            &mut out,
-            &path,
-            &what,
-            &service.gateway,
-            &service.gateway.or(&plan.gateway),
-        );
-        for (j, route) in service.routes.iter().enumerate() {
-            let what = format!(
-                "route {} {} of service `{}`",
-                route.methods_label(),
-                route.path,
-                service.name
-            );
-            let route_path = path.key("route").index(j);
-            check_gateway(&mut out, &route_path, &what, &route.gateway);
-            let effective = plan.gateway_for(service, route);
-            check_needs_token(&mut out, &route_path, &what, &route.gateway, &effective);
-            check_strip_prefix(&mut out, &route_path, &what, route, &effective);
-        }
-    }
+    check_gateways(&mut out, plan);
     check_ownership(&mut out, plan);
     for (i, proxy) in plan.proxies.iter().enumerate() {
         check_proxy(&mut out, &root.key("proxy").index(i), i, proxy);
@@ -687,77 +657,7 @@ fn header_is_settable(name: &str) -> bool {
 /// `[gateway]`) on their own.
 fn check_gateway(out: &mut Vec<Diagnostic>, path: &FieldPath, what: &str, gateway: &Gateway) {
     if let Some(Auth::Jwt(jwt)) = &gateway.auth {
-        let at = path.key("auth").key("jwt");
-        let sources = [
-            jwt.secret_file.is_some(),
-            jwt.keys.is_some(),
-            jwt.jwks_url.is_some(),
-        ];
-        let count = sources.iter().filter(|s| **s).count();
-        if count != 1 {
-            out.push(
-                Diagnostic::error(
-                    at.clone(),
-                    format!(
-                        "the JWT settings of {what} name {count} key sources; exactly one is needed"
-                    ),
-                )
-                .with_help("set one of `secret_file = \"hs256.key\"` (HMAC), `keys = \"jwks.json\"` (a JWKS or PEM file) or `jwks_url = \"https://…/jwks.json\"`"),
-            );
-        }
-        for (k, value) in [
-            ("secret_file", &jwt.secret_file),
-            ("keys", &jwt.keys),
-            ("issuer", &jwt.issuer),
-            ("audience", &jwt.audience),
-            ("cookie", &jwt.cookie),
-        ] {
-            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-                out.push(
-                    Diagnostic::error(at.key(k), format!("`{k}` of {what} is empty"))
-                        .with_help(format!("give `{k}` a value, or remove it")),
-                );
-            }
-        }
-        if let Some(url) = &jwt.jwks_url {
-            check_http_url_of(out, at.key("jwks_url"), "JWKS URL", what, url);
-        }
-        for (i, alg) in jwt.algorithms.iter().enumerate() {
-            if !JWT_ALGORITHMS.contains(&alg.as_str()) {
-                out.push(
-                    Diagnostic::error(
-                        at.key("algorithms").index(i),
-                        format!("JWT algorithm `{alg}` of {what} is not supported"),
-                    )
-                    .with_help(format!("use one of {}", JWT_ALGORITHMS.join(", "))),
-                );
-            } else if jwt.secret_file.is_some() != alg.starts_with("HS") {
-                let help = if jwt.secret_file.is_some() {
-                    "a `secret_file` verifies HS256, HS384 or HS512 only; list those, or name public keys with `keys`/`jwks_url`"
-                } else {
-                    "HS256/HS384/HS512 need a shared secret: use `secret_file`, or list the public-key algorithms of the keys"
-                };
-                out.push(
-                    Diagnostic::error(
-                        at.key("algorithms").index(i),
-                        format!("JWT algorithm `{alg}` of {what} does not fit its keys"),
-                    )
-                    .with_help(help),
-                );
-            }
-        }
-        if let Some(cookie) = &jwt.cookie
-            && !cookie.trim().is_empty()
-            && !is_header_name(cookie)
-        {
-            out.push(
-                Diagnostic::error(
-                    at.key("cookie"),
-                    format!("cookie name `{cookie}` of {what} is not a valid cookie name"),
-                )
-                .with_help("use letters, digits, `-` and `_`, as in `session`"),
-            );
-        }
+        check_jwt(out, &path.key("auth").key("jwt"), what, jwt);
     }
     if let Some(require) = &gateway.require {
         let at = path.key("require");
@@ -850,48 +750,7 @@ fn check_gateway(out: &mut Vec<Diagnostic>, path: &FieldPath, what: &str, gatewa
         }
     }
     if let Some(cors) = &gateway.cors {
-        let at = path.key("cors");
-        if cors.origins.is_empty() {
-            out.push(
-                Diagnostic::error(
-                    at.key("origins"),
-                    format!("the CORS rule of {what} allows no origin"),
-                )
-                .with_help("list origins such as `\"https://app.example.com\"`, or `\"*\"`"),
-            );
-        }
-        for (i, origin) in cors.origins.iter().enumerate() {
-            if origin == "*" {
-                if cors.credentials {
-                    out.push(
-                        Diagnostic::error(
-                            at.key("origins").index(i),
-                            format!("the CORS rule of {what} allows every origin (`*`) with credentials"),
-                        )
-                        .with_help("browsers refuse `*` with credentials (Fetch standard): list the origins"),
-                    );
-                }
-            } else if !is_origin(origin) {
-                out.push(
-                    Diagnostic::error(
-                        at.key("origins").index(i),
-                        format!("CORS origin `{origin}` of {what} is not an origin"),
-                    )
-                    .with_help("write scheme, host and optional port, with no path: `https://app.example.com`"),
-                );
-            }
-        }
-        for (i, header) in cors.headers.iter().enumerate() {
-            if !is_header_name(header) {
-                out.push(
-                    Diagnostic::error(
-                        at.key("headers").index(i),
-                        format!("`{header}` in the CORS headers of {what} is not a header name"),
-                    )
-                    .with_help("use letters, digits and `-`, as in `authorization`"),
-                );
-            }
-        }
+        check_cors(out, &path.key("cors"), what, cors);
     }
 }
 
@@ -1045,5 +904,172 @@ fn is_origin(origin: &str) -> bool {
                 && url.username().is_empty()
         }
         Err(_) => false,
+    }
+}
+
+/// Checks the gateway keys of `[gateway]`, each service and each route.
+fn check_gateways(out: &mut Vec<Diagnostic>, plan: &Plan) {
+    check_gateway(
+        out,
+        &FieldPath::root().key("gateway"),
+        "[gateway]",
+        &plan.gateway,
+    );
+    check_needs_token(
+        out,
+        &FieldPath::root().key("gateway"),
+        "[gateway]",
+        &plan.gateway,
+        &plan.gateway,
+    );
+    for (i, service) in plan.services.iter().enumerate() {
+        let path = FieldPath::root().key("service").index(i);
+        let what = format!("service `{}`", service.name);
+        check_gateway(out, &path, &what, &service.gateway);
+        check_needs_token(
+            out,
+            &path,
+            &what,
+            &service.gateway,
+            &service.gateway.or(&plan.gateway),
+        );
+        for (j, route) in service.routes.iter().enumerate() {
+            let what = format!(
+                "route {} {} of service `{}`",
+                route.methods_label(),
+                route.path,
+                service.name
+            );
+            let route_path = path.key("route").index(j);
+            check_gateway(out, &route_path, &what, &route.gateway);
+            let effective = plan.gateway_for(service, route);
+            check_needs_token(out, &route_path, &what, &route.gateway, &effective);
+            check_strip_prefix(out, &route_path, &what, route, &effective);
+        }
+    }
+}
+
+/// Checks `auth = { jwt = { … } }` at `at`.
+fn check_jwt(out: &mut Vec<Diagnostic>, at: &FieldPath, what: &str, jwt: &Jwt) {
+    let sources = [
+        jwt.secret_file.is_some(),
+        jwt.keys.is_some(),
+        jwt.jwks_url.is_some(),
+    ];
+    let count = sources.iter().filter(|s| **s).count();
+    if count != 1 {
+        out.push(
+            Diagnostic::error(
+                at.clone(),
+                format!(
+                    "the JWT settings of {what} name {count} key sources; exactly one is needed"
+                ),
+            )
+            .with_help("set one of `secret_file = \"hs256.key\"` (HMAC), `keys = \"jwks.json\"` (a JWKS or PEM file) or `jwks_url = \"https://…/jwks.json\"`"),
+        );
+    }
+    for (k, value) in [
+        ("secret_file", &jwt.secret_file),
+        ("keys", &jwt.keys),
+        ("issuer", &jwt.issuer),
+        ("audience", &jwt.audience),
+        ("cookie", &jwt.cookie),
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            out.push(
+                Diagnostic::error(at.key(k), format!("`{k}` of {what} is empty"))
+                    .with_help(format!("give `{k}` a value, or remove it")),
+            );
+        }
+    }
+    if let Some(url) = &jwt.jwks_url {
+        check_http_url_of(out, at.key("jwks_url"), "JWKS URL", what, url);
+    }
+    for (i, alg) in jwt.algorithms.iter().enumerate() {
+        if !JWT_ALGORITHMS.contains(&alg.as_str()) {
+            out.push(
+                Diagnostic::error(
+                    at.key("algorithms").index(i),
+                    format!("JWT algorithm `{alg}` of {what} is not supported"),
+                )
+                .with_help(format!("use one of {}", JWT_ALGORITHMS.join(", "))),
+            );
+        } else if jwt.secret_file.is_some() != alg.starts_with("HS") {
+            let help = if jwt.secret_file.is_some() {
+                "a `secret_file` verifies HS256, HS384 or HS512 only; list those, or name public keys with `keys`/`jwks_url`"
+            } else {
+                "HS256/HS384/HS512 need a shared secret: use `secret_file`, or list the public-key algorithms of the keys"
+            };
+            out.push(
+                Diagnostic::error(
+                    at.key("algorithms").index(i),
+                    format!("JWT algorithm `{alg}` of {what} does not fit its keys"),
+                )
+                .with_help(help),
+            );
+        }
+    }
+    if let Some(cookie) = &jwt.cookie
+        && !cookie.trim().is_empty()
+        && !is_header_name(cookie)
+    {
+        out.push(
+            Diagnostic::error(
+                at.key("cookie"),
+                format!("cookie name `{cookie}` of {what} is not a valid cookie name"),
+            )
+            .with_help("use letters, digits, `-` and `_`, as in `session`"),
+        );
+    }
+}
+
+/// Checks `cors = { … }` at `at`.
+fn check_cors(out: &mut Vec<Diagnostic>, at: &FieldPath, what: &str, cors: &Cors) {
+    if cors.origins.is_empty() {
+        out.push(
+            Diagnostic::error(
+                at.key("origins"),
+                format!("the CORS rule of {what} allows no origin"),
+            )
+            .with_help("list origins such as `\"https://app.example.com\"`, or `\"*\"`"),
+        );
+    }
+    for (i, origin) in cors.origins.iter().enumerate() {
+        if origin == "*" {
+            if cors.credentials {
+                out.push(
+                    Diagnostic::error(
+                        at.key("origins").index(i),
+                        format!(
+                            "the CORS rule of {what} allows every origin (`*`) with credentials"
+                        ),
+                    )
+                    .with_help(
+                        "browsers refuse `*` with credentials (Fetch standard): list the origins",
+                    ),
+                );
+            }
+        } else if !is_origin(origin) {
+            out.push(
+                Diagnostic::error(
+                    at.key("origins").index(i),
+                    format!("CORS origin `{origin}` of {what} is not an origin"),
+                )
+                .with_help(
+                    "write scheme, host and optional port, with no path: `https://app.example.com`",
+                ),
+            );
+        }
+    }
+    for (i, header) in cors.headers.iter().enumerate() {
+        if !is_header_name(header) {
+            out.push(
+                Diagnostic::error(
+                    at.key("headers").index(i),
+                    format!("`{header}` in the CORS headers of {what} is not a header name"),
+                )
+                .with_help("use letters, digits and `-`, as in `authorization`"),
+            );
+        }
     }
 }

@@ -122,7 +122,7 @@ fn service(index: usize) -> impl Strategy<Value = Service> {
                     pinned,
                     routes,
                     tables,
-                    gateway: Default::default(),
+                    gateway: Gateway::default(),
                 }
             })
         })
