@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
+use crate::gateway::Gateway;
 use crate::model::{AnalyzeSettings, Monolith, Plan, Proxy, Route, Service, Table as PlanTable};
 
 /// Makes `doc` describe `plan`, touching only what changed.
@@ -48,6 +49,16 @@ pub fn reconcile(doc: &mut DocumentMut, plan: &Plan) {
     );
     if !services.is_empty() {
         root.insert("service", Item::ArrayOfTables(services));
+    }
+    if plan.gateway.is_empty() {
+        root.remove("gateway");
+    } else {
+        if !root.get("gateway").is_some_and(Item::is_table) {
+            root.insert("gateway", Item::Table(Table::new()));
+        }
+        if let Some(table) = root.get_mut("gateway").and_then(Item::as_table_mut) {
+            reconcile_gateway(table, &plan.gateway);
+        }
     }
     let old = match root.remove("proxy") {
         Some(Item::ArrayOfTables(array)) => array.into_iter().collect(),
@@ -136,6 +147,7 @@ fn reconcile_service(table: &mut Table, service: &Service) {
     set_string(table, "database", service.database.as_deref());
     set_strings(table, "members", &service.members);
     set_strings(table, "pinned", &service.pinned);
+    reconcile_gateway(table, &service.gateway);
     let old_routes = take_array(table, "route");
     let routes = merge_entries(
         old_routes,
@@ -187,6 +199,45 @@ fn reconcile_route(table: &mut Table, route: &Route) {
     set_string(table, "host", route.host.as_deref());
     set_string_map(table, "headers", &route.headers);
     set_strings(table, "writes", &route.writes);
+    reconcile_gateway(table, &route.gateway);
+}
+
+/// Writes the gateway keys: a key whose value reads the same as the wanted
+/// one is left as written (comments, layout and all); others are replaced
+/// by inline values, and keys no longer set are removed.
+fn reconcile_gateway(table: &mut Table, gateway: &Gateway) {
+    let wanted: DocumentMut = toml::to_string(gateway)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_default();
+    for key in Gateway::KEYS {
+        let read = |item: &Item| {
+            let mut one = DocumentMut::new();
+            one.insert(key, item.clone());
+            toml::from_str::<Gateway>(&one.to_string()).ok()
+        };
+        let Some(want) = wanted.get(key) else {
+            table.remove(key);
+            continue;
+        };
+        let same = table
+            .get(key)
+            .is_some_and(|have| read(have).is_some_and(|have| Some(have) == read(want)));
+        if same {
+            continue;
+        }
+        match want.clone().into_value() {
+            Ok(mut value) => {
+                if let Value::InlineTable(inline) = &mut value {
+                    inline.fmt();
+                }
+                replace_value(table, key, value);
+            }
+            Err(item) => {
+                table.insert(key, item);
+            }
+        }
+    }
 }
 
 /// The string entries of an inline or standard table under `key`.

@@ -42,6 +42,7 @@
 mod diagnostic;
 mod edit;
 mod file;
+mod gateway;
 mod load;
 mod mask;
 mod model;
@@ -54,6 +55,10 @@ pub use diagnostic::{
     Diagnostic, FieldPath, Focus, Location, Severity, Step, has_errors, locate, location_of,
 };
 pub use file::{PlanError, PlanFile, write_atomic};
+pub use gateway::{
+    Auth, Cors, Gateway, HeaderRules, JWT_ALGORITHMS, Jwt, RateKey, RateLimit, Require,
+    is_header_name,
+};
 pub use load::{Parsed, parse};
 pub use mask::mask_url;
 pub use model::{

@@ -15,6 +15,7 @@ use std::str::FromStr;
 use toml_edit::{Item, TableLike, Value};
 
 use crate::diagnostic::{Diagnostic, FieldPath, Step, locate, location_of};
+use crate::gateway::Gateway;
 use crate::model::{AnalyzeSettings, Method, Monolith, Plan, Proxy, Route, Service, Sticky, Table};
 use crate::stage::{RouteStage, TableStage};
 use crate::template::RouteTemplate;
@@ -122,7 +123,9 @@ struct Lower {
     origins: Origins,
 }
 
-const PLAN_KEYS: &[&str] = &["version", "monolith", "analyze", "service", "proxy"];
+const PLAN_KEYS: &[&str] = &[
+    "version", "monolith", "analyze", "service", "proxy", "gateway",
+];
 const PROXY_KEYS: &[&str] = &["admin", "token_file", "token_env"];
 const ANALYZE_KEYS: &[&str] = &["granularity", "resolution", "seed", "services", "weights"];
 const MONOLITH_KEYS: &[&str] = &["name", "upstream", "database"];
@@ -214,13 +217,70 @@ impl Lower {
                 token_env: self.string(table, &proxy_path, "token_env"),
             });
         }
+        let gateway = match root.get("gateway") {
+            Some(item) => {
+                if let Some(table) = item.as_table_like() {
+                    self.unknown_keys(table, &path.key("gateway"), "[gateway]", Gateway::KEYS);
+                    self.gateway(table, &path.key("gateway"), "[gateway]")
+                } else {
+                    self.type_error(
+                        &path.key("gateway"),
+                        item,
+                        "a table",
+                        "write it as a `[gateway]` section",
+                    );
+                    Gateway::default()
+                }
+            }
+            None => Gateway::default(),
+        };
         Plan {
             version,
             monolith,
             analyze,
             services,
             proxies,
+            gateway,
         }
+    }
+
+    /// The gateway keys of a route, a service or `[gateway]`. Each key is
+    /// read with serde (its inner tables deny unknown fields), and a key
+    /// that does not read becomes one error at that key.
+    fn gateway(&mut self, table: &dyn TableLike, path: &FieldPath, what: &str) -> Gateway {
+        let mut doc = toml_edit::DocumentMut::new();
+        for key in Gateway::KEYS {
+            if let Some(item) = table.get(key) {
+                doc.insert(key, item.clone());
+            }
+        }
+        if doc.is_empty() {
+            return Gateway::default();
+        }
+        let text = doc.to_string();
+        if let Ok(gateway) = toml::from_str::<Gateway>(&text) {
+            return gateway;
+        }
+        // Read key by key, so each bad one is named and the good ones kept.
+        let mut gateway = Gateway::default();
+        for key in Gateway::KEYS {
+            let Some(item) = table.get(key) else {
+                continue;
+            };
+            let mut one = toml_edit::DocumentMut::new();
+            one.insert(key, item.clone());
+            match toml::from_str::<Gateway>(&one.to_string()) {
+                Ok(read) => gateway = read.or(&gateway),
+                Err(e) => self.error(
+                    Diagnostic::error(
+                        path.key(key),
+                        format!("`{key}` of {what} is not valid: {}", e.message().trim()),
+                    )
+                    .with_help(gateway_example(key)),
+                ),
+            }
+        }
+        gateway
     }
 
     fn analyze(&mut self, table: &dyn TableLike, path: &FieldPath) -> AnalyzeSettings {
@@ -310,7 +370,7 @@ impl Lower {
             Some(name) => format!("service `{name}`"),
             None => format!("service #{}", index + 1),
         };
-        self.unknown_keys(table, path, &what, SERVICE_KEYS);
+        self.unknown_keys(table, path, &what, &with_gateway(SERVICE_KEYS));
         let mut origin = ServiceOrigin {
             index,
             ..ServiceOrigin::default()
@@ -337,6 +397,7 @@ impl Lower {
             pinned: self.strings(table, path, "pinned"),
             routes,
             tables,
+            gateway: self.gateway(table, path, &what),
         };
         (service, origin)
     }
@@ -353,7 +414,7 @@ impl Lower {
             Some(p) => format!("route `{p}` of {service}"),
             None => format!("a route of {service}"),
         };
-        self.unknown_keys(table, path, &what, ROUTE_KEYS);
+        self.unknown_keys(table, path, &what, &with_gateway(ROUTE_KEYS));
         let template = raw_path.and_then(|raw| match RouteTemplate::parse(&raw) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -394,6 +455,7 @@ impl Lower {
             "write `headers = { x-tenant = \"beta\" }`",
         );
         let writes = self.strings(table, path, "writes");
+        let gateway = self.gateway(table, path, &what);
         Some(Route {
             path: template?,
             methods,
@@ -403,6 +465,7 @@ impl Lower {
             host,
             headers,
             writes,
+            gateway,
         })
     }
 
@@ -733,6 +796,35 @@ impl Lower {
             )
             .with_help(help),
         );
+    }
+}
+
+/// The allowed keys of an entry that also takes the gateway keys.
+fn with_gateway(keys: &[&'static str]) -> Vec<&'static str> {
+    keys.iter().chain(Gateway::KEYS).copied().collect()
+}
+
+/// An example of a gateway key, for the help of an error on it.
+fn gateway_example(key: &str) -> &'static str {
+    match key {
+        "auth" => {
+            "write `auth = \"none\"` or `auth = { jwt = { secret_file = \"hs256.key\", issuer = \"shop\", audience = \"api\" } }` (or `keys = \"jwks.json\"`, `jwks_url = \"https://…\"`)"
+        }
+        "require" => {
+            "write `require = { scope = \"orders:read\" }` or `require = { claims = { role = \"admin\" } }`"
+        }
+        "forward_claims" => "write `forward_claims = { sub = \"x-user-id\" }` (claim = header)",
+        "rate_limit" => {
+            "write `rate_limit = { per_second = 50, burst = 100, key = \"ip\" }` (key: `ip`, `header:NAME` or `claim:NAME`)"
+        }
+        "strip_prefix" | "add_prefix" => "write a path prefix such as `\"/api\"`",
+        "request_headers" | "response_headers" => {
+            "write `{ set = { x-env = \"prod\" }, remove = [\"x-debug\"] }`"
+        }
+        "cors" => {
+            "write `cors = { origins = [\"https://app.example.com\"], headers = [\"authorization\"], max_age = 600 }`"
+        }
+        _ => "see the plan format in strangler-proxy/README.md",
     }
 }
 

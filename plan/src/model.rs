@@ -1,9 +1,11 @@
 //! The plan's data: the monolith, its services, and their routes and tables.
 //!
-//! These types are what every tool works with. They derive serde with
-//! `deny_unknown_fields`, so the JSON that `strangler plan show --json`
-//! prints reads back strictly; TOML files go through [`crate::parse`], which
-//! reports every problem with its line instead of stopping at the first.
+//! These types are what every tool works with. They derive serde, most with
+//! `deny_unknown_fields` (services and routes, whose gateway keys are
+//! flattened, cannot have it), so the JSON that `strangler plan show
+//! --json` prints reads back; TOML files go through [`crate::parse`], which
+//! rejects every unknown key and reports every problem with its line
+//! instead of stopping at the first.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,6 +13,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::gateway::{Gateway, is_header_name};
 use crate::stage::{RouteStage, TableStage};
 use crate::template::RouteTemplate;
 
@@ -35,6 +38,10 @@ pub struct Plan {
     /// cutover` fences and `strangler status` reads (`[[proxy]]`).
     #[serde(rename = "proxy", default, skip_serializing_if = "Vec::is_empty")]
     pub proxies: Vec<Proxy>,
+    /// Gateway rules for every route (`[gateway]`); services and routes
+    /// override them key by key.
+    #[serde(default, skip_serializing_if = "Gateway::is_empty")]
+    pub gateway: Gateway,
 }
 
 /// One running `strangler proxy`, reached through its admin API
@@ -103,8 +110,10 @@ pub struct Monolith {
 }
 
 /// A service being extracted (`[[service]]`).
+///
+/// Not `deny_unknown_fields`, which serde cannot combine with the flattened
+/// gateway keys; [`crate::parse`] still rejects unknown keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Service {
     /// Unique name: lowercase letters, digits, `-` and `_`.
     pub name: String,
@@ -126,11 +135,17 @@ pub struct Service {
     /// The tables this service takes over (`[[service.table]]`).
     #[serde(rename = "table", default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<Table>,
+    /// Gateway rules for the service's routes; a route overrides them key
+    /// by key.
+    #[serde(flatten)]
+    pub gateway: Gateway,
 }
 
 /// An HTTP route moving to a service (`[[service.route]]`).
+///
+/// Not `deny_unknown_fields`, which serde cannot combine with the flattened
+/// gateway keys; [`crate::parse`] still rejects unknown keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Route {
     /// The path template: literal segments, `{param}`, a trailing `{*rest}`.
     pub path: RouteTemplate,
@@ -160,6 +175,10 @@ pub struct Route {
     /// or `canary` above 0 %) only once the service owns the table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writes: Vec<String>,
+    /// Gateway rules for this route (auth, rate limit, transforms, …); keys
+    /// left out come from the service, then from `[gateway]`.
+    #[serde(flatten)]
+    pub gateway: Gateway,
 }
 
 /// A table moving to a service's database (`[[service.table]]`).
@@ -314,17 +333,11 @@ impl FromStr for Sticky {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let valid_name = |name: &str| {
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-        };
         match s.split_once(':') {
-            Some(("header", name)) if valid_name(name) => {
+            Some(("header", name)) if is_header_name(name) => {
                 Ok(Sticky::Header(name.to_ascii_lowercase()))
             }
-            Some(("cookie", name)) if valid_name(name) => Ok(Sticky::Cookie(name.to_owned())),
+            Some(("cookie", name)) if is_header_name(name) => Ok(Sticky::Cookie(name.to_owned())),
             _ => Err(format!(
                 "sticky `{s}` is not `header:NAME` or `cookie:NAME` with a valid header or cookie name"
             )),
@@ -356,6 +369,7 @@ impl Plan {
             analyze: None,
             services: Vec::new(),
             proxies: Vec::new(),
+            gateway: Gateway::default(),
         }
     }
 

@@ -9,6 +9,9 @@ use std::collections::HashMap;
 use url::Url;
 
 use crate::diagnostic::{Diagnostic, FieldPath};
+use crate::gateway::{
+    Auth, Cors, Gateway, HeaderRules, JWT_ALGORITHMS, Jwt, RateKey, is_header_name,
+};
 use crate::mask::mask_url;
 use crate::model::{AnalyzeSettings, Plan, Proxy, Route, Service, VERSION};
 use crate::stage::{RouteStage, TableStage};
@@ -112,6 +115,7 @@ pub fn validate(plan: &Plan) -> Vec<Diagnostic> {
         }
         check_tables(&mut out, plan, &path, service, &mut table_owner);
     }
+    check_gateways(&mut out, plan);
     check_ownership(&mut out, plan);
     for (i, proxy) in plan.proxies.iter().enumerate() {
         check_proxy(&mut out, &root.key("proxy").index(i), i, proxy);
@@ -488,7 +492,7 @@ fn check_route(out: &mut Vec<Diagnostic>, path: &FieldPath, service: &Service, r
                 )
                 .with_help("use the route's `host = \"…\"` key instead"),
             );
-        } else if name.is_empty() || !name.bytes().all(is_token_byte) {
+        } else if !is_header_name(name) {
             out.push(
                 Diagnostic::error(
                     path.key("headers").key(name),
@@ -533,11 +537,6 @@ fn is_host_pattern(host: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
-}
-
-/// A byte allowed in a header name (RFC 9110 `tchar`).
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 // Messages quote URLs through `mask_url` only: a plan's passwords must not
@@ -630,5 +629,447 @@ pub fn is_table_name(name: &str) -> bool {
     match name.split_once('.') {
         Some((schema, table)) => part(schema) && part(table),
         None => part(name),
+    }
+}
+
+/// Headers a gateway rule may not set, remove or fill from a claim: they
+/// frame the message or route it, so changing them breaks the exchange.
+const FRAMING_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether a rule may touch header `name`: not a framing header, and not
+/// one of the `x-strangler-*` headers the proxy sets itself.
+fn header_is_settable(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !FRAMING_HEADERS.contains(&lower.as_str()) && !lower.starts_with("x-strangler-")
+}
+
+/// Checks the gateway keys written at `path` (a route, a service or
+/// `[gateway]`) on their own.
+fn check_gateway(out: &mut Vec<Diagnostic>, path: &FieldPath, what: &str, gateway: &Gateway) {
+    if let Some(Auth::Jwt(jwt)) = &gateway.auth {
+        check_jwt(out, &path.key("auth").key("jwt"), what, jwt);
+    }
+    if let Some(require) = &gateway.require {
+        let at = path.key("require");
+        if require
+            .scope
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            out.push(
+                Diagnostic::error(at.key("scope"), format!("`scope` of {what} is empty"))
+                    .with_help("list the scopes, space-separated: `scope = \"orders:read\"`"),
+            );
+        }
+        if require.scope.is_none() && require.claims.is_empty() {
+            out.push(
+                Diagnostic::error(at.clone(), format!("`require` of {what} requires nothing"))
+                    .with_help("add `scope = \"…\"` or `claims = { role = \"admin\" }`, or remove `require`"),
+            );
+        }
+    }
+    for (claim, header) in &gateway.forward_claims {
+        let at = path.key("forward_claims").key(claim);
+        if !is_header_name(header) {
+            out.push(
+                Diagnostic::error(
+                    at,
+                    format!("claim `{claim}` of {what} is forwarded as `{header}`, which is not a header name"),
+                )
+                .with_help("name a header such as `x-user-id`"),
+            );
+        } else if !header_is_settable(header) {
+            out.push(
+                Diagnostic::error(
+                    at,
+                    format!("claim `{claim}` of {what} would overwrite header `{header}`, which the proxy must keep"),
+                )
+                .with_help("forward it as an application header such as `x-user-id`"),
+            );
+        }
+    }
+    if let Some(limit) = &gateway.rate_limit {
+        let at = path.key("rate_limit");
+        if limit.per_second == 0 {
+            out.push(
+                Diagnostic::error(
+                    at.key("per_second"),
+                    format!("the rate limit of {what} allows 0 requests per second"),
+                )
+                .with_help(
+                    "set `per_second` to 1 or more; to shut a route, keep it on the monolith",
+                ),
+            );
+        }
+        if limit.burst == Some(0) {
+            out.push(
+                Diagnostic::error(
+                    at.key("burst"),
+                    format!("the rate limit of {what} has a burst of 0"),
+                )
+                .with_help(
+                    "set `burst` to 1 or more, or leave it out (it defaults to `per_second`)",
+                ),
+            );
+        }
+    }
+    for key in ["strip_prefix", "add_prefix"] {
+        let value = if key == "strip_prefix" {
+            &gateway.strip_prefix
+        } else {
+            &gateway.add_prefix
+        };
+        if let Some(prefix) = value
+            && !is_path_prefix(prefix)
+        {
+            out.push(
+                Diagnostic::error(
+                    path.key(key),
+                    format!("`{key}` `{prefix}` of {what} is not a path prefix"),
+                )
+                .with_help("start it with `/`, end it without one, and use no `{…}`, `?`, `#`, `%` or spaces: `\"/api\"`"),
+            );
+        }
+    }
+    for (key, rules) in [
+        ("request_headers", &gateway.request_headers),
+        ("response_headers", &gateway.response_headers),
+    ] {
+        if let Some(rules) = rules {
+            check_header_rules(out, &path.key(key), what, rules);
+        }
+    }
+    if let Some(cors) = &gateway.cors {
+        check_cors(out, &path.key("cors"), what, cors);
+    }
+}
+
+/// Checks the keys written at `path` that need a verified token (`require`,
+/// `forward_claims`, a rate limit by claim) against the JWT in force there
+/// (`effective`, the level's keys over those it inherits). An inherited key
+/// on a route that opts out with `auth = "none"` is not in force there.
+fn check_needs_token(
+    out: &mut Vec<Diagnostic>,
+    path: &FieldPath,
+    what: &str,
+    own: &Gateway,
+    effective: &Gateway,
+) {
+    if effective.jwt().is_some() {
+        return;
+    }
+    let help = "add `auth = { jwt = { … } }` here, to its service or to `[gateway]`";
+    if own.require.is_some() {
+        out.push(
+            Diagnostic::error(
+                path.key("require"),
+                format!("{what} requires claims but verifies no token"),
+            )
+            .with_help(help),
+        );
+    }
+    if !own.forward_claims.is_empty() {
+        out.push(
+            Diagnostic::error(
+                path.key("forward_claims"),
+                format!("{what} forwards claims but verifies no token"),
+            )
+            .with_help(help),
+        );
+    }
+    if let Some(limit) = &own.rate_limit
+        && let Some(RateKey::Claim(claim)) = &limit.key
+    {
+        out.push(
+            Diagnostic::error(
+                path.key("rate_limit"),
+                format!("{what} limits rates by claim `{claim}` but verifies no token"),
+            )
+            .with_help(help),
+        );
+    }
+}
+
+/// Checks that a route starts with the prefix it strips.
+fn check_strip_prefix(
+    out: &mut Vec<Diagnostic>,
+    path: &FieldPath,
+    what: &str,
+    route: &Route,
+    gateway: &Gateway,
+) {
+    if let Some(prefix) = &gateway.strip_prefix
+        && is_path_prefix(prefix)
+    {
+        let fits = route
+            .path
+            .as_str()
+            .strip_prefix(prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if !fits {
+            let at = if route.gateway_key_set("strip_prefix") {
+                path.key("strip_prefix")
+            } else {
+                path.key("path")
+            };
+            out.push(
+                Diagnostic::error(
+                    at,
+                    format!("{what} does not start with the prefix `{prefix}` it strips"),
+                )
+                .with_help(
+                    "set `strip_prefix` on this route to a prefix of its path, or remove it",
+                ),
+            );
+        }
+    }
+}
+
+fn check_header_rules(
+    out: &mut Vec<Diagnostic>,
+    path: &FieldPath,
+    what: &str,
+    rules: &HeaderRules,
+) {
+    let names = rules.set.keys().map(|n| (path.key("set").key(n), n)).chain(
+        rules
+            .remove
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (path.key("remove").index(i), n)),
+    );
+    for (at, name) in names {
+        if !is_header_name(name) {
+            out.push(
+                Diagnostic::error(
+                    at,
+                    format!("`{name}` in the header rules of {what} is not a header name"),
+                )
+                .with_help("use letters, digits and `-`, as in `x-env`"),
+            );
+        } else if !header_is_settable(name) {
+            out.push(
+                Diagnostic::error(at, format!("the header rules of {what} change `{name}`, which the proxy must keep"))
+                    .with_help("framing headers and the proxy's own `x-strangler-*` headers cannot be set or removed"),
+            );
+        }
+    }
+    for (name, value) in &rules.set {
+        if !value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
+            out.push(
+                Diagnostic::error(
+                    path.key("set").key(name),
+                    format!("the value set for header `{name}` of {what} has characters a header cannot carry"),
+                )
+                .with_help("use visible ASCII characters and spaces"),
+            );
+        }
+    }
+}
+
+/// `/a/b`: starts with `/`, does not end with one, no template, query,
+/// fragment, percent sign or white space.
+fn is_path_prefix(prefix: &str) -> bool {
+    prefix.len() > 1
+        && prefix.starts_with('/')
+        && !prefix.ends_with('/')
+        && !prefix.contains("//")
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"{}?#%".contains(&b))
+}
+
+/// A serialized origin: `scheme://host[:port]`, nothing after.
+fn is_origin(origin: &str) -> bool {
+    match Url::parse(origin) {
+        Ok(url) => {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.path() == "/"
+                && !origin.ends_with('/')
+                && url.query().is_none()
+                && url.username().is_empty()
+        }
+        Err(_) => false,
+    }
+}
+
+/// Checks the gateway keys of `[gateway]`, each service and each route.
+fn check_gateways(out: &mut Vec<Diagnostic>, plan: &Plan) {
+    check_gateway(
+        out,
+        &FieldPath::root().key("gateway"),
+        "[gateway]",
+        &plan.gateway,
+    );
+    check_needs_token(
+        out,
+        &FieldPath::root().key("gateway"),
+        "[gateway]",
+        &plan.gateway,
+        &plan.gateway,
+    );
+    for (i, service) in plan.services.iter().enumerate() {
+        let path = FieldPath::root().key("service").index(i);
+        let what = format!("service `{}`", service.name);
+        check_gateway(out, &path, &what, &service.gateway);
+        check_needs_token(
+            out,
+            &path,
+            &what,
+            &service.gateway,
+            &service.gateway.or(&plan.gateway),
+        );
+        for (j, route) in service.routes.iter().enumerate() {
+            let what = format!(
+                "route {} {} of service `{}`",
+                route.methods_label(),
+                route.path,
+                service.name
+            );
+            let route_path = path.key("route").index(j);
+            check_gateway(out, &route_path, &what, &route.gateway);
+            let effective = plan.gateway_for(service, route);
+            check_needs_token(out, &route_path, &what, &route.gateway, &effective);
+            check_strip_prefix(out, &route_path, &what, route, &effective);
+        }
+    }
+}
+
+/// Checks `auth = { jwt = { … } }` at `at`.
+fn check_jwt(out: &mut Vec<Diagnostic>, at: &FieldPath, what: &str, jwt: &Jwt) {
+    let sources = [
+        jwt.secret_file.is_some(),
+        jwt.keys.is_some(),
+        jwt.jwks_url.is_some(),
+    ];
+    let count = sources.iter().filter(|s| **s).count();
+    if count != 1 {
+        out.push(
+            Diagnostic::error(
+                at.clone(),
+                format!(
+                    "the JWT settings of {what} name {count} key sources; exactly one is needed"
+                ),
+            )
+            .with_help("set one of `secret_file = \"hs256.key\"` (HMAC), `keys = \"jwks.json\"` (a JWKS or PEM file) or `jwks_url = \"https://…/jwks.json\"`"),
+        );
+    }
+    for (k, value) in [
+        ("secret_file", &jwt.secret_file),
+        ("keys", &jwt.keys),
+        ("issuer", &jwt.issuer),
+        ("audience", &jwt.audience),
+        ("cookie", &jwt.cookie),
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            out.push(
+                Diagnostic::error(at.key(k), format!("`{k}` of {what} is empty"))
+                    .with_help(format!("give `{k}` a value, or remove it")),
+            );
+        }
+    }
+    if let Some(url) = &jwt.jwks_url {
+        check_http_url_of(out, at.key("jwks_url"), "JWKS URL", what, url);
+    }
+    for (i, alg) in jwt.algorithms.iter().enumerate() {
+        if !JWT_ALGORITHMS.contains(&alg.as_str()) {
+            out.push(
+                Diagnostic::error(
+                    at.key("algorithms").index(i),
+                    format!("JWT algorithm `{alg}` of {what} is not supported"),
+                )
+                .with_help(format!("use one of {}", JWT_ALGORITHMS.join(", "))),
+            );
+        } else if jwt.secret_file.is_some() != alg.starts_with("HS") {
+            let help = if jwt.secret_file.is_some() {
+                "a `secret_file` verifies HS256, HS384 or HS512 only; list those, or name public keys with `keys`/`jwks_url`"
+            } else {
+                "HS256/HS384/HS512 need a shared secret: use `secret_file`, or list the public-key algorithms of the keys"
+            };
+            out.push(
+                Diagnostic::error(
+                    at.key("algorithms").index(i),
+                    format!("JWT algorithm `{alg}` of {what} does not fit its keys"),
+                )
+                .with_help(help),
+            );
+        }
+    }
+    if let Some(cookie) = &jwt.cookie
+        && !cookie.trim().is_empty()
+        && !is_header_name(cookie)
+    {
+        out.push(
+            Diagnostic::error(
+                at.key("cookie"),
+                format!("cookie name `{cookie}` of {what} is not a valid cookie name"),
+            )
+            .with_help("use letters, digits, `-` and `_`, as in `session`"),
+        );
+    }
+}
+
+/// Checks `cors = { … }` at `at`.
+fn check_cors(out: &mut Vec<Diagnostic>, at: &FieldPath, what: &str, cors: &Cors) {
+    if cors.origins.is_empty() {
+        out.push(
+            Diagnostic::error(
+                at.key("origins"),
+                format!("the CORS rule of {what} allows no origin"),
+            )
+            .with_help("list origins such as `\"https://app.example.com\"`, or `\"*\"`"),
+        );
+    }
+    for (i, origin) in cors.origins.iter().enumerate() {
+        if origin == "*" {
+            if cors.credentials {
+                out.push(
+                    Diagnostic::error(
+                        at.key("origins").index(i),
+                        format!(
+                            "the CORS rule of {what} allows every origin (`*`) with credentials"
+                        ),
+                    )
+                    .with_help(
+                        "browsers refuse `*` with credentials (Fetch standard): list the origins",
+                    ),
+                );
+            }
+        } else if !is_origin(origin) {
+            out.push(
+                Diagnostic::error(
+                    at.key("origins").index(i),
+                    format!("CORS origin `{origin}` of {what} is not an origin"),
+                )
+                .with_help(
+                    "write scheme, host and optional port, with no path: `https://app.example.com`",
+                ),
+            );
+        }
+    }
+    for (i, header) in cors.headers.iter().enumerate() {
+        if !is_header_name(header) {
+            out.push(
+                Diagnostic::error(
+                    at.key("headers").index(i),
+                    format!("`{header}` in the CORS headers of {what} is not a header name"),
+                )
+                .with_help("use letters, digits and `-`, as in `authorization`"),
+            );
+        }
     }
 }

@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use strangler_plan::{
-    Method, Monolith, Plan, PlanFile, Route, RouteStage, RouteTemplate, Service, Sticky, Table,
-    TableStage,
+    Auth, Gateway, HeaderRules, Method, Monolith, Plan, PlanFile, RateKey, RateLimit, Route,
+    RouteStage, RouteTemplate, Service, Sticky, Table, TableStage,
 };
 
 fn route(service: usize, index: usize) -> impl Strategy<Value = Route> {
@@ -24,9 +24,10 @@ fn route(service: usize, index: usize) -> impl Strategy<Value = Route> {
         ]),
         prop::option::of("(\\*\\.)?[a-z0-9]{1,8}(\\.[a-z0-9-]{1,8}){0,2}"),
         prop::collection::btree_map("x-[a-z0-9-]{1,8}", "[ -~]{0,12}", 0..3),
+        gateway(),
     )
         .prop_map(
-            move |(template, methods, stage, percent, sticky, host, headers)| {
+            move |(template, methods, stage, percent, sticky, host, headers, gateway)| {
                 let path = template
                     .replace("{s}", &service.to_string())
                     .replace("{i}", &index.to_string());
@@ -40,9 +41,32 @@ fn route(service: usize, index: usize) -> impl Strategy<Value = Route> {
                     host,
                     headers,
                     writes: Vec::new(),
+                    gateway,
                 }
             },
         )
+}
+
+/// Gateway keys that need no token and fit any route path.
+fn gateway() -> impl Strategy<Value = Gateway> {
+    (
+        prop::option::of((1u32..1000, prop::option::of(1u32..2000))),
+        prop::collection::btree_map("x-[a-z0-9-]{1,8}", "[ -~]{0,12}", 0..2),
+        any::<bool>(),
+    )
+        .prop_map(|(limit, set, open)| Gateway {
+            auth: open.then_some(Auth::None),
+            rate_limit: limit.map(|(per_second, burst)| RateLimit {
+                per_second,
+                burst,
+                key: Some(RateKey::Header("x-api-key".into())),
+            }),
+            response_headers: (!set.is_empty()).then(|| HeaderRules {
+                set,
+                remove: vec!["x-powered-by".into()],
+            }),
+            ..Gateway::default()
+        })
 }
 
 fn table(service: usize, index: usize) -> impl Strategy<Value = Table> {
@@ -98,6 +122,7 @@ fn service(index: usize) -> impl Strategy<Value = Service> {
                     pinned,
                     routes,
                     tables,
+                    gateway: Gateway::default(),
                 }
             })
         })

@@ -226,6 +226,7 @@ fn a_new_plan_is_created_with_a_header() {
             host: None,
             headers: std::collections::BTreeMap::new(),
             writes: Vec::new(),
+            gateway: strangler_plan::Gateway::default(),
         }],
         ..Service::default()
     });

@@ -1,6 +1,7 @@
 //! The control loop: the background service that reloads the plan when its
 //! file changes ([`strangler_plan::PlanWatcher`]) or on SIGHUP, and on a
-//! tick runs the active health checks and ends ejections whose time is up.
+//! tick runs the active health checks, ends ejections whose time is up,
+//! fetches JWKS keys that are due and trims idle rate-limit buckets.
 //!
 //! Nothing in the loop waits on an upstream. A round of health checks runs
 //! every upstream's check at once and is polled beside the other events, so
@@ -27,6 +28,9 @@ use crate::upstream::Upstream;
 /// The longest time between two ticks: ejections end and the availability
 /// gauges are updated at least this often.
 const MAX_TICK: Duration = Duration::from_millis(500);
+
+/// How often rate-limit buckets that are full again are forgotten.
+const LIMITER_TRIM: Duration = Duration::from_secs(60);
 
 /// The background work of one proxy: reloads and health.
 pub struct Control {
@@ -89,6 +93,7 @@ impl BackgroundService for Control {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_round: Option<Instant> = None;
         let mut round: Option<Round<'_>> = None;
+        let mut last_trim = Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
@@ -113,6 +118,14 @@ impl BackgroundService for Control {
                     if due {
                         last_round = Some(Instant::now());
                         round = Some(Box::pin(check_all(&self.shared, upstreams.clone())));
+                    }
+                    for source in self.shared.gateway.jwks_due() {
+                        let shared = self.shared.clone();
+                        tokio::spawn(async move { source.refresh(&shared.connector).await });
+                    }
+                    if last_trim.elapsed() >= LIMITER_TRIM {
+                        last_trim = Instant::now();
+                        self.shared.gateway.trim_limiters();
                     }
                     let m = self.shared.metrics;
                     for u in &upstreams {

@@ -49,6 +49,10 @@ pub enum ProxyError {
     /// The TLS certificate or key could not be loaded.
     #[error("cannot set up TLS: {0}")]
     Tls(String),
+    /// A route's gateway rules could not be set up (a key file that cannot
+    /// be read, a key that does not parse).
+    #[error("{0}")]
+    Gateway(String),
     /// The proxy did not start serving.
     #[error("the proxy did not start: {0}")]
     Start(String),

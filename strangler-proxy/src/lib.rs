@@ -52,6 +52,7 @@ mod config;
 mod control;
 mod error;
 mod fence;
+mod gateway;
 mod guard;
 mod http1;
 mod metrics;

@@ -43,6 +43,10 @@ pub struct Metrics {
     /// (the collector refused or could not be reached) or `dropped` (the
     /// export queue was full).
     pub trace_spans: IntCounterVec,
+    /// `strangler_gateway_answers_total{route,reason}`: requests the
+    /// gateway answered at the edge (`unauthenticated`, `forbidden`,
+    /// `rate_limited`, `cors_preflight`).
+    pub gateway: IntCounterVec,
     /// `strangler_proxy_fence_held`: requests a write fence holds now.
     pub fence_held: IntGauge,
     /// `strangler_proxy_fence_hold_seconds`: how long each held request
@@ -73,6 +77,7 @@ pub fn metrics() -> Result<&'static Metrics, prometheus::Error> {
 }
 
 impl Metrics {
+    #[allow(clippy::too_many_lines)] // One literal: a field per metric.
     fn register() -> Result<Self, prometheus::Error> {
         let (fence_held, fence_hold_seconds) = fence_metrics()?;
         let rts = &["route", "target", "stage"];
@@ -98,6 +103,13 @@ impl Metrics {
                 )
                 .buckets(buckets.clone()),
                 rts,
+            )?,
+            gateway: IntCounterVec::new(
+                Opts::new(
+                    "strangler_gateway_answers_total",
+                    "Requests the gateway answered at the edge, by reason (unauthenticated, forbidden, rate_limited, cors_preflight).",
+                ),
+                &["route", "reason"],
             )?,
             fallbacks: IntCounterVec::new(
                 Opts::new(
@@ -151,8 +163,9 @@ impl Metrics {
             fence_hold_seconds,
         };
         let registry = prometheus::default_registry();
-        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
             Box::new(m.requests.clone()),
+            Box::new(m.gateway.clone()),
             Box::new(m.errors.clone()),
             Box::new(m.latency.clone()),
             Box::new(m.fallbacks.clone()),

@@ -28,6 +28,7 @@ use strangler_plan::Sticky;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::fence::InFlightGuard;
+use crate::gateway::{Admission, Incoming, RateHeaders, RouteGateway};
 use crate::metrics::{FallbackReason, ShadowOutcome};
 use crate::otel::{FinishedSpan, SpanStart, Tracer};
 use crate::request::{self, Refusal};
@@ -65,6 +66,12 @@ pub struct Ctx {
     /// The request counted among its route's unsafe requests in flight,
     /// which a fence being set waits for.
     in_flight: Option<InFlightGuard>,
+    /// The gateway rules that admitted the request, for its transforms.
+    gateway: Option<Arc<RouteGateway>>,
+    /// The rate-limit headers for the response.
+    rate: Option<RateHeaders>,
+    /// The request's `Origin`, for the CORS response headers.
+    origin: Option<HeaderValue>,
 }
 
 struct ShadowCopy {
@@ -182,6 +189,106 @@ impl StranglerProxy {
         found
     }
 
+    /// Runs the gateway rules of the request's route (or `[gateway]`'s for
+    /// a request no route matches). Returns whether the request was
+    /// answered at the edge.
+    async fn gate(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let snap = self.shared.snapshot();
+        if snap.gateways.routes.iter().all(Option::is_none) && snap.gateways.unmatched.is_none() {
+            return Ok(false);
+        }
+        let req = session.req_header();
+        let path = request::route_path(req.uri.path());
+        let lookup = |method: &str| {
+            snap.table.lookup(&Request {
+                method,
+                path: &path,
+                host: request_host(req),
+                headers: &req.headers,
+            })
+        };
+        let rules = |route: Option<usize>| match route {
+            Some(id) => snap.gateways.routes.get(id).cloned().flatten(),
+            None => snap.gateways.unmatched.clone(),
+        };
+        // A CORS preflight is looked up by the method it asks about.
+        if req.method == http::Method::OPTIONS
+            && req.headers.contains_key(http::header::ORIGIN)
+            && let Some(asked) = req
+                .headers
+                .get("access-control-request-method")
+                .and_then(|v| v.to_str().ok())
+        {
+            let route = lookup(asked);
+            if let Some(answer) = rules(route).and_then(|g| g.preflight(req)) {
+                self.answer_at_edge(session, ctx, &snap, route, answer)
+                    .await?;
+                return Ok(true);
+            }
+        }
+        let route = lookup(req.method.as_str());
+        let Some(gateway) = rules(route) else {
+            return Ok(false);
+        };
+        drop(path);
+        ctx.origin = session
+            .req_header()
+            .headers
+            .get(http::header::ORIGIN)
+            .cloned();
+        let client_ip = session
+            .as_downstream()
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(std::net::SocketAddr::ip);
+        match gateway.admit(&mut Incoming {
+            header: session.req_header_mut(),
+            client_ip,
+        }) {
+            Admission::Pass(rate) => {
+                ctx.rate = rate;
+                ctx.gateway = Some(gateway);
+                Ok(false)
+            }
+            answer @ Admission::Answer(..) => {
+                self.answer_at_edge(session, ctx, &snap, route, answer)
+                    .await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Writes a response the gateway made, and counts it.
+    async fn answer_at_edge(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        snap: &Arc<Snapshot>,
+        route: Option<usize>,
+        answer: Admission,
+    ) -> Result<()> {
+        let Admission::Answer(resp, body, denial) = answer else {
+            return Ok(());
+        };
+        let label = route
+            .and_then(|r| snap.routes.get(r))
+            .map_or(crate::metrics::UNMATCHED, |rt| rt.label.as_str());
+        self.shared
+            .metrics
+            .gateway
+            .with_label_values(&[label, denial.as_str()])
+            .inc();
+        ctx.snap = Some(snap.clone());
+        ctx.route = route;
+        ctx.response_started = true;
+        let head = session.req_header().method == http::Method::HEAD;
+        session.write_response_header(resp, false).await?;
+        session
+            .write_response_body(if head { None } else { Some(body) }, true)
+            .await?;
+        Ok(())
+    }
+
     fn upstream_of(ctx: &Ctx) -> Option<&Upstream> {
         ctx.snap
             .as_ref()
@@ -222,7 +329,7 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
+pub(crate) fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
     req.headers
         .get_all(http::header::COOKIE)
         .iter()
@@ -320,6 +427,9 @@ impl ProxyHttp for StranglerProxy {
             started: Instant::now(),
             held: None,
             in_flight: None,
+            gateway: None,
+            rate: None,
+            origin: None,
         }
     }
 
@@ -375,7 +485,10 @@ impl ProxyHttp for StranglerProxy {
                 "request body larger than the limit",
             ));
         }
-        let unsafe_method = !req.method.is_safe();
+        if self.gate(session, ctx).await? {
+            return Ok(true);
+        }
+        let unsafe_method = !session.req_header().method.is_safe();
         let (snap, route) = self.route_or_hold(session, ctx, unsafe_method).await;
         let req = session.req_header();
         ctx.route = route;
@@ -479,6 +592,12 @@ impl ProxyHttp for StranglerProxy {
         {
             upstream.insert_header(http::header::HOST, up.authority.clone())?;
         }
+        if let Some(gateway) = &ctx.gateway {
+            gateway.upstream_headers(upstream);
+            if let Target::Service(_) = ctx.target {
+                gateway.to_service(upstream);
+            }
+        }
         Ok(())
     }
 
@@ -579,6 +698,12 @@ impl ProxyHttp for StranglerProxy {
                     .unwrap_or(HeaderValue::from_static("service")),
             };
             response.insert_header("x-strangler-target", value)?;
+        }
+        if let Some(gateway) = &ctx.gateway {
+            gateway.response(response, ctx.origin.as_ref());
+        }
+        if let Some(rate) = ctx.rate {
+            rate.apply(response);
         }
         Ok(())
     }
@@ -743,6 +868,10 @@ impl ProxyHttp for StranglerProxy {
                 }
                 if self.shared.config.rewrite_host {
                     let _ = header.insert_header(http::header::HOST, up.authority.clone());
+                }
+                if let Some(gateway) = &ctx.gateway {
+                    gateway.upstream_headers(&mut header);
+                    gateway.to_service(&mut header);
                 }
                 shadow::spawn(
                     self.shared.clone(),

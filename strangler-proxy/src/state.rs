@@ -22,6 +22,7 @@ use crate::access_log::AccessLog;
 use crate::config::{PeerTimeouts, ProxyConfig};
 use crate::error::ProxyError;
 use crate::fence::{Fences, InFlight};
+use crate::gateway::{GatewayCache, Gateways};
 use crate::metrics::{Metrics, RouteMetrics, RouteRuntime, UNMATCHED, metrics};
 use crate::table::{RouteTable, Target};
 use crate::upstream::Upstream;
@@ -31,7 +32,7 @@ use crate::upstream::Upstream;
 pub struct Snapshot {
     /// The plan it was built from.
     pub plan: Plan,
-    /// Counts up with every table installed.
+    /// Counts up with every table installed (0 until stored).
     pub generation: u64,
     /// The route table.
     pub table: RouteTable,
@@ -48,6 +49,8 @@ pub struct Snapshot {
     /// Per route, parallel to the table's routes: the counter of its
     /// unsafe requests in flight, for routes that write tables.
     pub in_flight: Vec<Option<Arc<InFlight>>>,
+    /// The gateway rules, parallel to the table's routes.
+    pub gateways: Gateways,
 }
 
 impl Snapshot {
@@ -65,7 +68,7 @@ impl Snapshot {
 pub struct Shared {
     /// The configuration the proxy started with.
     pub config: ProxyConfig,
-    /// The live snapshot. Private, and stored only by `Shared::install`,
+    /// The live snapshot. Private, and stored only by `Shared::store`,
     /// whose callers pass plans that validated: a plan that does not
     /// validate never replaces the live route table.
     current: ArcSwap<Snapshot>,
@@ -79,6 +82,8 @@ pub struct Shared {
     pub metrics: &'static Metrics,
     /// The write fences up, and the in-flight counters they drain.
     pub fences: Fences,
+    /// Rate-limit buckets and fetched JWKS keys, kept across reloads.
+    pub gateway: GatewayCache,
     upstreams: Mutex<HashMap<String, Arc<Upstream>>>,
     edit: Mutex<()>,
     generation: AtomicU64,
@@ -193,11 +198,13 @@ impl Shared {
                 metrics.fence_held.clone(),
                 metrics.fence_hold_seconds.clone(),
             ),
+            gateway: GatewayCache::default(),
             upstreams: Mutex::new(HashMap::new()),
             edit: Mutex::new(()),
             generation: AtomicU64::new(0),
         });
-        shared.install(plan);
+        let snapshot = shared.build(plan)?;
+        shared.store(snapshot);
         Ok(shared)
     }
 
@@ -237,7 +244,15 @@ impl Shared {
                 generation: self.current.load().generation,
             });
         }
-        let generation = self.install(plan);
+        let snapshot = match self.build(plan) {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                self.metrics.reloads.with_label_values(&["rejected"]).inc();
+                tracing::error!("plan reload rejected, the old routes stay: {e}");
+                return Err(e);
+            }
+        };
+        let generation = self.store(snapshot);
         self.metrics.reloads.with_label_values(&["applied"]).inc();
         tracing::info!(generation, "plan reloaded");
         Ok(ReloadOutcome::Applied { generation })
@@ -319,13 +334,18 @@ impl Shared {
             // later canary keeps the same clients together.
             route.percent = None;
         }
+        // Built before the save, so a plan whose key files cannot be read
+        // is neither saved nor installed.
+        let snapshot = self
+            .build(plan.clone())
+            .map_err(|e| StageError::Invalid(e.to_string()))?;
         file.save(&plan).map_err(|e| match e {
             PlanError::Read { .. } | PlanError::Write { .. } | PlanError::ChangedOnDisk { .. } => {
                 StageError::Io(e.to_string())
             }
             other => StageError::Invalid(other.to_string()),
         })?;
-        let generation = self.install(plan);
+        let generation = self.store(snapshot);
         tracing::info!(
             service = %change.service,
             route = %change.route,
@@ -353,11 +373,25 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Builds a snapshot of `plan` and makes it live; returns its generation.
-    /// The only writer of [`Shared::current`]: every caller passes a plan
-    /// that validated (`ensure_valid`, or a `PlanFile::save` that succeeded).
-    fn install(&self, plan: Plan) -> u64 {
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+    /// Builds a snapshot of `plan`. Fails when a gateway key file cannot be
+    /// read, naming the route and the file.
+    fn build(&self, plan: Plan) -> Result<Snapshot, ProxyError> {
+        let table = RouteTable::new(&plan);
+        let places: Vec<(usize, usize)> = table
+            .routes()
+            .iter()
+            .map(|r| (r.service, r.index))
+            .collect();
+        let plan_dir = self
+            .config
+            .plan
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let gateways = self
+            .gateway
+            .compile(&plan, plan_dir, &places)
+            .map_err(ProxyError::Gateway)?;
         let mut registry = self
             .upstreams
             .lock()
@@ -390,7 +424,6 @@ impl Shared {
         registry.retain(|url, _| keep.contains(url));
         drop(registry);
 
-        let table = RouteTable::new(&plan);
         let service_names = table
             .services()
             .iter()
@@ -416,9 +449,9 @@ impl Shared {
         self.metrics
             .routes
             .set(i64::try_from(table.routes().len()).unwrap_or(i64::MAX));
-        let snapshot = Snapshot {
+        Ok(Snapshot {
             plan,
-            generation,
+            generation: 0,
             table,
             monolith,
             services,
@@ -426,7 +459,16 @@ impl Shared {
             routes,
             unmatched: RouteMetrics::new(self.metrics, UNMATCHED, "monolith", "monolith"),
             in_flight,
-        };
+            gateways,
+        })
+    }
+
+    /// Makes a built snapshot live; returns its generation. The only writer
+    /// of [`Shared::current`]: every caller passes a snapshot of a plan that
+    /// validated (`ensure_valid`, or a `PlanFile::save` that succeeded).
+    fn store(&self, mut snapshot: Snapshot) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        snapshot.generation = generation;
         self.current.store(Arc::new(snapshot));
         self.fences.prune();
         generation
@@ -444,5 +486,6 @@ fn empty_snapshot(metrics: &Metrics) -> Snapshot {
         routes: Vec::new(),
         unmatched: RouteMetrics::new(metrics, UNMATCHED, "monolith", "monolith"),
         in_flight: Vec::new(),
+        gateways: Gateways::default(),
     }
 }

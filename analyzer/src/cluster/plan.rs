@@ -275,6 +275,7 @@ fn plan_routes(routes: &[super::suggest::RouteRef], warnings: &mut Vec<String>) 
             host: None,
             headers: std::collections::BTreeMap::new(),
             writes: Vec::new(),
+            gateway: strangler_plan::Gateway::default(),
         });
     }
     out

@@ -1,0 +1,321 @@
+//! Gateway rules: what the proxy checks and changes on a route's requests
+//! before anyone answers them (authentication, authorization, forwarded
+//! identity, rate limits, path and header transforms, CORS).
+//!
+//! The same keys are written on a route (`[[service.route]]`), on a service
+//! (defaults for its routes) and in `[gateway]` (defaults for every route);
+//! [`Plan::gateway_for`] resolves them, the route's own value first, key by
+//! key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Method, Plan, Route, Service};
+
+/// The gateway keys of a route, a service or `[gateway]`. A key left out
+/// is inherited (route, then service, then `[gateway]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gateway {
+    /// Who may call: pass-through (`"none"`, the default) or a verified JWT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+    /// Claims or scopes a verified token must carry, else 403.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require: Option<Require>,
+    /// Verified claims forwarded as request headers: claim → header name.
+    /// Client-sent headers of those names are removed first.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub forward_claims: BTreeMap<String, String>,
+    /// A token bucket per client key, else 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// A path prefix removed before the request goes to the service
+    /// (`/api` turns `/api/products/7` into `/products/7`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strip_prefix: Option<String>,
+    /// A path prefix put in front (after `strip_prefix`) before the request
+    /// goes to the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_prefix: Option<String>,
+    /// Headers set on or removed from the request sent upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_headers: Option<HeaderRules>,
+    /// Headers set on or removed from the response sent to the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_headers: Option<HeaderRules>,
+    /// CORS: preflights answered at the edge, and the response headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
+}
+
+/// How a route's callers are authenticated (`auth = …`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Auth {
+    /// `auth = "none"`: requests pass as they come (overrides a default).
+    None,
+    /// `auth = { jwt = { … } }`: a verified JWT is required, else 401.
+    Jwt(Jwt),
+}
+
+/// JWT verification at the edge (`auth = { jwt = { … } }`). Exactly one of
+/// `secret_file`, `keys` and `jwks_url` names the keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jwt {
+    /// A file holding the HMAC secret (HS256, HS384, HS512), relative to the
+    /// plan's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<String>,
+    /// A file with the public keys: a JWKS (`{"keys": […]}`) or one PEM
+    /// key, relative to the plan's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<String>,
+    /// A JWKS URL, fetched at start and refreshed in the background; an
+    /// outage keeps the last keys fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
+    /// The `iss` a token must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// An `aud` a token must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The algorithms accepted; by default those of the keys' kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leeway: Option<u64>,
+    /// Read the token from this cookie when there is no `Authorization:
+    /// Bearer` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+}
+
+/// The JWT algorithms the proxy verifies.
+pub const JWT_ALGORITHMS: &[&str] = &[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "EdDSA",
+];
+
+/// What a verified token must carry (`require = { … }`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Require {
+    /// Scopes, space-separated, each of which the token's `scope` (a
+    /// space-separated string) or `scp` (an array) must list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Claims that must equal these strings (or, for an array claim,
+    /// contain them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, String>,
+}
+
+/// A token bucket per client (`rate_limit = { per_second = 50, … }`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// The sustained rate, requests per second per key.
+    pub per_second: u32,
+    /// How many requests may come at once; default `per_second`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// What identifies a client; default the client's IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<RateKey>,
+}
+
+/// What a rate limit counts by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum RateKey {
+    /// The client's IP address (`ip`).
+    Ip,
+    /// A request header's value (`header:x-api-key`); requests without it
+    /// share one bucket.
+    Header(String),
+    /// A verified JWT claim (`claim:sub`); needs `auth = { jwt = … }`.
+    Claim(String),
+}
+
+/// Headers set or removed (`request_headers = { set = {…}, remove = […] }`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderRules {
+    /// Header name → value, replacing any value present.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
+    /// Header names removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+/// Cross-origin requests answered at the edge (`cors = { origins = […] }`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// The origins allowed (`https://app.example.com`), or `["*"]`.
+    pub origins: Vec<String>,
+    /// The methods a preflight allows; by default the route's methods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<Method>,
+    /// The request headers a preflight allows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
+    /// How long a browser may cache a preflight, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
+    /// Whether credentials (cookies) may be sent; not with `"*"`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credentials: bool,
+}
+
+impl Gateway {
+    /// The keys of a [`Gateway`], as they are written in the plan.
+    pub const KEYS: &'static [&'static str] = &[
+        "auth",
+        "require",
+        "forward_claims",
+        "rate_limit",
+        "strip_prefix",
+        "add_prefix",
+        "request_headers",
+        "response_headers",
+        "cors",
+    ];
+
+    /// Whether no key is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Gateway::default()
+    }
+
+    /// These rules, with each key left out taken from `defaults`.
+    #[must_use]
+    pub fn or(&self, defaults: &Gateway) -> Gateway {
+        Gateway {
+            auth: self.auth.clone().or_else(|| defaults.auth.clone()),
+            require: self.require.clone().or_else(|| defaults.require.clone()),
+            forward_claims: if self.forward_claims.is_empty() {
+                defaults.forward_claims.clone()
+            } else {
+                self.forward_claims.clone()
+            },
+            rate_limit: self
+                .rate_limit
+                .clone()
+                .or_else(|| defaults.rate_limit.clone()),
+            strip_prefix: self
+                .strip_prefix
+                .clone()
+                .or_else(|| defaults.strip_prefix.clone()),
+            add_prefix: self
+                .add_prefix
+                .clone()
+                .or_else(|| defaults.add_prefix.clone()),
+            request_headers: self
+                .request_headers
+                .clone()
+                .or_else(|| defaults.request_headers.clone()),
+            response_headers: self
+                .response_headers
+                .clone()
+                .or_else(|| defaults.response_headers.clone()),
+            cors: self.cors.clone().or_else(|| defaults.cors.clone()),
+        }
+    }
+
+    /// The JWT settings, when requests must carry a verified token.
+    #[must_use]
+    pub fn jwt(&self) -> Option<&Jwt> {
+        match &self.auth {
+            Some(Auth::Jwt(jwt)) => Some(jwt),
+            Some(Auth::None) | None => None,
+        }
+    }
+}
+
+impl Plan {
+    /// The gateway rules in force on `route` of `service`: the route's own
+    /// keys, then the service's, then `[gateway]`'s.
+    #[must_use]
+    pub fn gateway_for(&self, service: &Service, route: &Route) -> Gateway {
+        route.gateway.or(&service.gateway).or(&self.gateway)
+    }
+}
+
+impl Route {
+    /// Whether the route itself sets gateway key `key` (rather than
+    /// inheriting it).
+    #[must_use]
+    pub fn gateway_key_set(&self, key: &str) -> bool {
+        let g = &self.gateway;
+        match key {
+            "auth" => g.auth.is_some(),
+            "require" => g.require.is_some(),
+            "forward_claims" => !g.forward_claims.is_empty(),
+            "rate_limit" => g.rate_limit.is_some(),
+            "strip_prefix" => g.strip_prefix.is_some(),
+            "add_prefix" => g.add_prefix.is_some(),
+            "request_headers" => g.request_headers.is_some(),
+            "response_headers" => g.response_headers.is_some(),
+            "cors" => g.cors.is_some(),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for RateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RateKey::Ip => f.write_str("ip"),
+            RateKey::Header(name) => write!(f, "header:{name}"),
+            RateKey::Claim(name) => write!(f, "claim:{name}"),
+        }
+    }
+}
+
+impl FromStr for RateKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            None if s == "ip" => Ok(RateKey::Ip),
+            Some(("header", name)) if is_header_name(name) => {
+                Ok(RateKey::Header(name.to_ascii_lowercase()))
+            }
+            Some(("claim", name)) if !name.is_empty() => Ok(RateKey::Claim(name.to_owned())),
+            _ => Err(format!(
+                "rate limit key `{s}` is not `ip`, `header:NAME` or `claim:NAME`"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for RateKey {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<RateKey> for String {
+    fn from(value: RateKey) -> Self {
+        value.to_string()
+    }
+}
+
+/// Whether `name` is a valid HTTP field name (RFC 9110 §5.1: a token).
+#[must_use]
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
