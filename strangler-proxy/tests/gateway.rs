@@ -312,3 +312,27 @@ fn base64_url(text: &str) -> String {
     }
     out
 }
+
+/// The README's gateway example is a valid plan as shown.
+#[test]
+fn the_readme_gateway_example_is_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("## Gateway").expect("the gateway section")..];
+    let start = section.find("```toml\n").expect("its example") + "```toml\n".len();
+    let end = section[start..]
+        .find("```")
+        .expect("the end of the example")
+        + start;
+    let plan = format!(
+        "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n{}",
+        &section[start..end]
+    );
+    let parsed = strangler_plan::parse(&plan);
+    let errors: Vec<String> = parsed
+        .diagnostics
+        .iter()
+        .map(|d| d.render("README"))
+        .collect();
+    assert!(parsed.is_valid(), "{errors:?}");
+}
