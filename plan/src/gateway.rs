@@ -249,27 +249,6 @@ impl Plan {
     }
 }
 
-impl Route {
-    /// Whether the route itself sets gateway key `key` (rather than
-    /// inheriting it).
-    #[must_use]
-    pub fn gateway_key_set(&self, key: &str) -> bool {
-        let g = &self.gateway;
-        match key {
-            "auth" => g.auth.is_some(),
-            "require" => g.require.is_some(),
-            "forward_claims" => !g.forward_claims.is_empty(),
-            "rate_limit" => g.rate_limit.is_some(),
-            "strip_prefix" => g.strip_prefix.is_some(),
-            "add_prefix" => g.add_prefix.is_some(),
-            "request_headers" => g.request_headers.is_some(),
-            "response_headers" => g.response_headers.is_some(),
-            "cors" => g.cors.is_some(),
-            _ => false,
-        }
-    }
-}
-
 impl fmt::Display for RateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -500,10 +500,7 @@ fn check_route(out: &mut Vec<Diagnostic>, path: &FieldPath, service: &Service, r
                 )
                 .with_help("use letters, digits and `-`, as in `x-tenant`"),
             );
-        } else if !value
-            .bytes()
-            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-        {
+        } else if !is_header_value(value) {
             out.push(
                 Diagnostic::error(
                     path.key("headers").key(name),
@@ -817,7 +814,7 @@ fn check_strip_prefix(
             .strip_prefix(prefix.as_str())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
         if !fits {
-            let at = if route.gateway_key_set("strip_prefix") {
+            let at = if route.gateway.strip_prefix.is_some() {
                 path.key("strip_prefix")
             } else {
                 path.key("path")
@@ -865,10 +862,7 @@ fn check_header_rules(
         }
     }
     for (name, value) in &rules.set {
-        if !value
-            .bytes()
-            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-        {
+        if !is_header_value(value) {
             out.push(
                 Diagnostic::error(
                     path.key("set").key(name),
@@ -1072,4 +1066,12 @@ fn check_cors(out: &mut Vec<Diagnostic>, at: &FieldPath, what: &str, cors: &Cors
             );
         }
     }
+}
+
+/// Whether `value` can be sent as a header value as written: visible ASCII,
+/// spaces and tabs (no CR, LF or NUL, no bytes a peer may reject).
+fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
 }

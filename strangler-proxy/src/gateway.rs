@@ -76,6 +76,9 @@ pub struct Gateways {
     pub routes: Vec<Option<Arc<RouteGateway>>>,
     /// `[gateway]`'s rules, for requests no route matched.
     pub unmatched: Option<Arc<RouteGateway>>,
+    /// Whether any rule applies at all, so a plan without gateway keys
+    /// costs a request one branch.
+    pub any: bool,
 }
 
 impl std::fmt::Debug for Gateways {
@@ -264,6 +267,7 @@ impl GatewayCache {
         lock(&self.limiters).retain(|k, _| live_limiters.contains(k));
         lock(&self.jwks).retain(|k, _| live_jwks.contains(k));
         Ok(Gateways {
+            any: unmatched.is_some() || out.iter().any(Option::is_some),
             routes: out,
             unmatched,
         })

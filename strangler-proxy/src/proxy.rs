@@ -194,7 +194,7 @@ impl StranglerProxy {
     /// answered at the edge.
     async fn gate(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let snap = self.shared.snapshot();
-        if snap.gateways.routes.iter().all(Option::is_none) && snap.gateways.unmatched.is_none() {
+        if !snap.gateways.any {
             return Ok(false);
         }
         let req = session.req_header();
