@@ -635,6 +635,147 @@ fn rocket_unmounted_catchers_and_cycles() {
     );
 }
 
+#[test]
+fn utoipa_openapi_router_routes_macro_and_split_for_parts() {
+    let main = source(
+        "reg",
+        &[],
+        "src/main.rs",
+        r#"
+        mod users;
+        use utoipa_axum::{router::OpenApiRouter, routes};
+        fn main() {
+            let app = create_router();
+            axum::serve(listener, app);
+        }
+        pub fn create_router() -> Router {
+            let mut api: OpenApiRouter<S> = OpenApiRouter::with_openapi(ApiDoc::openapi())
+                .route("/", get(index))
+                .nest("/api/v1/users", users::routes());
+            if enabled {
+                api = api.nest("/api/v1/extra", OpenApiRouter::new().routes(routes!(index)));
+            }
+            let (router, doc): (Router, _) = api.split_for_parts();
+            router.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc))
+        }
+        async fn index() {}
+        "#,
+    );
+    let users = source(
+        "reg",
+        &["users"],
+        "src/users.rs",
+        r#"
+        pub fn routes() -> OpenApiRouter<S> {
+            let upload: OpenApiRouter<S> = Router::new().route("/", put(upload)).into();
+            OpenApiRouter::new()
+                .routes(routes!(list, add))
+                .merge(upload)
+                .routes(routes!(remove))
+        }
+        #[utoipa::path(get, path = "/", tag = "users", responses((status = 200, body = Vec<User>)))]
+        async fn list() {}
+        #[utoipa::path(post, path = "/", params(("name" = String, Path, description = "a name")))]
+        async fn add() {}
+        #[utoipa::path(method(delete, head), path = "/{name}")]
+        async fn remove() {}
+        async fn upload() {}
+        "#,
+    );
+    let (got, diags) = run(&[main, users]);
+    assert_eq!(
+        got,
+        set(&[
+            "GET / -> reg::index",
+            // `index` has no `#[utoipa::path]`: registered, but no route.
+            "GET /api/v1/users -> reg::users::list",
+            "POST /api/v1/users -> reg::users::add",
+            "PUT /api/v1/users -> reg::users::upload",
+            "DELETE,HEAD /api/v1/users/{name} -> reg::users::remove",
+        ])
+    );
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert!(
+        diags[0].message.contains("has no route attribute"),
+        "{diags:#?}"
+    );
+}
+
+#[test]
+fn aide_api_routes_with_documented_method_routers() {
+    let lib = source(
+        "hooks",
+        &[],
+        "src/lib.rs",
+        r#"
+        pub fn serve() {
+            let v1 = router().with_state(state);
+            let app = ApiRouter::new().nest_api_service("/api/v1", v1).finish_api(&mut doc);
+            axum::serve(listener, app);
+        }
+        pub fn router() -> ApiRouter<S> {
+            let tag = openapi_tag("Endpoint");
+            ApiRouter::new()
+                .api_route_with(
+                    "/app/{app_id}/endpoint",
+                    post_with(create, create_operation).get_with(list, list_operation),
+                    &tag,
+                )
+                .api_route("/health", get(health))
+                .route("/old", axum::routing::get(list))
+        }
+        async fn create() {}
+        async fn list() {}
+        async fn health() {}
+        fn create_operation(op: TransformOperation) -> TransformOperation { op }
+        fn list_operation(op: TransformOperation) -> TransformOperation { op }
+        "#,
+    );
+    let (got, diags) = run(&[lib]);
+    assert_eq!(
+        got,
+        set(&[
+            "POST /api/v1/app/{app_id}/endpoint -> hooks::create",
+            "GET /api/v1/app/{app_id}/endpoint -> hooks::list",
+            "GET /api/v1/health -> hooks::health",
+            "GET /api/v1/old -> hooks::list",
+        ])
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+}
+
+#[test]
+fn actix_bare_builders_through_a_glob_import() {
+    let main = source(
+        "cap",
+        &[],
+        "src/main.rs",
+        r#"
+        use actix_web::web::*;
+        fn main() {
+            HttpServer::new(|| App::new().service(
+                scope("/api")
+                    .service(resource("/x").route(get().to(h)).route(post().to(h)))
+                    .route("/any", route().to(h))
+                    .route("/m", method(Method::PATCH).to(h)),
+            ));
+        }
+        async fn h() {}
+        "#,
+    );
+    let (got, diags) = run(&[main]);
+    assert_eq!(
+        got,
+        set(&[
+            "GET /api/x -> cap::h",
+            "POST /api/x -> cap::h",
+            "* /api/any -> cap::h",
+            "PATCH /api/m -> cap::h",
+        ])
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+}
+
 // ------------------------------------------------------------ robustness
 
 #[test]

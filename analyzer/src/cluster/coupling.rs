@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::Analysis;
-use crate::graph::{EdgeKind, NodeKind, transitive_access};
+use crate::graph::{EdgeKind, NodeKind, TableAccess, transitive_access};
 
 use super::leiden::WeightedGraph;
 
@@ -290,6 +290,14 @@ impl Coupling {
                 coupling.unit_of.insert(node.id.clone(), u);
             }
         }
+        let handlers: BTreeSet<&str> = analysis
+            .edges
+            .iter()
+            .filter(|e| e.kind == EdgeKind::Handles)
+            .map(|e| e.to.as_str())
+            .collect();
+        let reach = transitive_access(&analysis.nodes, &analysis.edges, &handlers);
+        let data_units = data_units(&reach, &units, &unit_of_node);
         for edge in &analysis.edges {
             let (Some(a), Some(b)) = (unit_of_node(&edge.from), unit_of_node(&edge.to)) else {
                 continue;
@@ -322,13 +330,17 @@ impl Coupling {
                     // A module and its submodule; not a crate root and its
                     // top-level modules, which would tie every area together,
                     // and not a layer's module (`routes`, `db::models`) and
-                    // its areas, which would cluster by layer.
+                    // a child reaching tables (a business area of that
+                    // layer), which would cluster by layer. A layer's child
+                    // that reaches no table (a generated client's model, a
+                    // DTO) has no area to go to, so it stays with its layer.
                     let both_units = units[a].id == edge.from && units[b].id == edge.to;
                     let layer = edge
                         .from
                         .rsplit("::")
                         .next()
-                        .is_some_and(super::naming::is_layer);
+                        .is_some_and(super::naming::is_layer)
+                        && reaches_data(&data_units, &edge.to);
                     if both_units && edge.from.contains("::") && !layer {
                         coupling.add(a, b, weights.nesting, |e, _| e.structure += 1);
                     }
@@ -336,7 +348,7 @@ impl Coupling {
                 EdgeKind::Handles => {}
             }
         }
-        coupling.add_reached(analysis, weights, &unit_of_node);
+        coupling.add_reached(analysis, weights, &reach, &unit_of_node);
         coupling.neighbors = vec![Vec::new(); coupling.units.len()];
         for &(a, b) in coupling.edges.keys() {
             coupling.neighbors[a].push((b, (a, b)));
@@ -353,22 +365,16 @@ impl Coupling {
         &mut self,
         analysis: &Analysis,
         weights: &Weights,
+        reach: &BTreeMap<String, TableAccess>,
         unit_of_node: &impl Fn(&str) -> Option<usize>,
     ) {
-        let handlers: BTreeSet<&str> = analysis
-            .edges
-            .iter()
-            .filter(|e| e.kind == EdgeKind::Handles)
-            .map(|e| e.to.as_str())
-            .collect();
         let direct: BTreeSet<(&str, &str, EdgeKind)> = analysis
             .edges
             .iter()
             .filter(|e| matches!(e.kind, EdgeKind::Reads | EdgeKind::Writes))
             .map(|e| (e.from.as_str(), e.to.as_str(), e.kind))
             .collect();
-        let reach = transitive_access(&analysis.nodes, &analysis.edges, &handlers);
-        for (function, access) in &reach {
+        for (function, access) in reach {
             let Some(a) = unit_of_node(function) else {
                 continue;
             };
@@ -488,4 +494,35 @@ pub fn unit_map(analysis: &Analysis, granularity: Granularity) -> BTreeMap<Strin
         }
     }
     out
+}
+
+/// Whether the module `id`, or a module under it, is one of `data_units`.
+fn reaches_data(data_units: &BTreeSet<&str>, id: &str) -> bool {
+    let below = format!("{id}::");
+    data_units.contains(id)
+        || data_units
+            .range(below.as_str()..)
+            .next()
+            .is_some_and(|u| u.starts_with(&below))
+}
+
+/// Units with code that reads or writes a table, itself or through its
+/// calls (bookkeeping tables, which are no units, aside).
+fn data_units<'u>(
+    reach: &BTreeMap<String, TableAccess>,
+    units: &'u [Unit],
+    unit_of_node: &impl Fn(&str) -> Option<usize>,
+) -> BTreeSet<&'u str> {
+    reach
+        .iter()
+        .filter(|(_, access)| {
+            access
+                .reads
+                .iter()
+                .chain(&access.writes)
+                .any(|t| unit_of_node(t).is_some())
+        })
+        .filter_map(|(function, _)| unit_of_node(function))
+        .map(|u| units[u].id.as_str())
+        .collect()
 }

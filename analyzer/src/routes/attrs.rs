@@ -2,11 +2,15 @@
 //! `#[route("/p", method = "GET", method = "HEAD")]` and Rocket
 //! `#[get("/p/<id>", data = "<body>")]`, `#[route(PATCH, uri = "/p")]`.
 //!
+//! utoipa's `#[utoipa::path(get, path = "/p")]` (on handlers that
+//! `OpenApiRouter::routes(routes!(h))` registers) declares one the same way.
+//!
 //! An attribute alone is not a route: it becomes one when the function is
 //! registered (`.service(h)`, `routes![h]`), which gives the prefix.
 
 use std::collections::BTreeSet;
 
+use proc_macro2::TokenTree;
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Lit, Token};
 
@@ -49,6 +53,9 @@ fn route_attr(attr: &Attribute, file: usize) -> Option<AttrRoute> {
     let last = segments.last()?.ident.to_string();
     if segments.len() > 1 {
         let first = segments.first()?.ident.to_string();
+        if first == "utoipa" && last == "path" && segments.len() == 2 {
+            return utoipa_attr(attr, file);
+        }
         if !matches!(first.as_str(), "actix_web" | "rocket" | "ntex") {
             return None;
         }
@@ -109,6 +116,50 @@ fn route_attr(attr: &Attribute, file: usize) -> Option<AttrRoute> {
                         }
                     }
                     _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if methods.is_empty() {
+        methods.insert("*".to_owned());
+    }
+    Some(AttrRoute {
+        methods,
+        path: path?,
+        file,
+        line: line_of(attr.pound_token.span),
+    })
+}
+
+/// utoipa's `#[utoipa::path(get, path = "/p", ..)]` (or
+/// `method(get, head)`): the methods are bare idents, the path is `path =`;
+/// the other arguments (`responses(..)`, `params(..)`, `tag = ..`) are not
+/// expressions, so the tokens are read at the top level only.
+fn utoipa_attr(attr: &Attribute, file: usize) -> Option<AttrRoute> {
+    let syn::Meta::List(list) = &attr.meta else {
+        return None;
+    };
+    let mut methods = BTreeSet::new();
+    let mut path = None;
+    let tokens: Vec<TokenTree> = list.tokens.clone().into_iter().collect();
+    for arg in tokens.split(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ',')) {
+        match arg {
+            [TokenTree::Ident(i)] => methods.extend(method_name(&i.to_string())),
+            [TokenTree::Ident(i), TokenTree::Group(g)] if i == "method" => {
+                for t in g.stream() {
+                    if let TokenTree::Ident(m) = t {
+                        methods.extend(method_name(&m.to_string()));
+                    }
+                }
+            }
+            [
+                TokenTree::Ident(i),
+                TokenTree::Punct(eq),
+                TokenTree::Literal(literal),
+            ] if i == "path" && eq.as_char() == '=' => {
+                if let Lit::Str(s) = Lit::new(literal.clone()) {
+                    path = Some(s.value());
                 }
             }
             _ => {}

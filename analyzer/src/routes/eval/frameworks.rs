@@ -73,8 +73,13 @@ impl<'a> Walker<'a, '_, '_> {
             })
         };
         let value = match (prev, last, args) {
-            (Some("Router" | "App"), "new" | "default", [])
+            (Some("Router" | "App" | "OpenApiRouter" | "ApiRouter"), "new" | "default", [])
             | (Some("rocket" | "Rocket"), "build", []) => Value::Routes(Routes::default()),
+            (Some("OpenApiRouter"), "with_openapi", [doc]) => {
+                let v = self.eval(doc, depth);
+                self.sink(v);
+                Value::Routes(Routes::default())
+            }
             (Some("rocket" | "Rocket"), "custom", [config]) => {
                 let v = self.eval(config, depth);
                 self.sink(v);
@@ -90,13 +95,21 @@ impl<'a> Walker<'a, '_, '_> {
             (None | Some("web"), "resource", [p]) | (Some("Resource"), "new", [p]) => {
                 self.resource(p, line, depth)
             }
-            (Some("web"), "route", []) => actix_route(any_method()),
-            (Some("web"), "method", [m]) => actix_route(filter_of(m, 0).unwrap_or_else(any_method)),
-            (Some("web"), m, []) => actix_route(BTreeSet::from([method_name(m)?])),
+            (None | Some("web"), "route", []) => actix_route(any_method()),
+            (None | Some("web"), "method", [m]) => {
+                actix_route(filter_of(m, 0).unwrap_or_else(any_method))
+            }
+            (None | Some("web"), m, []) => actix_route(BTreeSet::from([method_name(m)?])),
             (Some("MethodRouter"), "new", []) => Value::Methods(Vec::new()),
             (p, m, [h]) if p != Some("web") && is_axum_method_fn(m) => {
                 Value::Methods(vec![MethodGroup {
                     methods: axum_fn_methods(m),
+                    handler: self.handler_of(h),
+                }])
+            }
+            (p, m, [h, _operation]) if p != Some("web") && is_aide_method_fn(m) => {
+                Value::Methods(vec![MethodGroup {
+                    methods: aide_fn_methods(m),
                     handler: self.handler_of(h),
                 }])
             }
@@ -135,6 +148,35 @@ impl<'a> Walker<'a, '_, '_> {
         })
     }
 
+    /// A method call on an axum `MethodRouter` (`get(h).post(h2)`, aide's
+    /// `get_with(h, op)`, `on(filter, h)`): the method groups it adds.
+    fn apply_methods(
+        &mut self,
+        mut groups: Vec<MethodGroup>,
+        name: &str,
+        mc: &'a ExprMethodCall,
+        depth: usize,
+    ) -> Vec<MethodGroup> {
+        let args: Vec<&'a Expr> = mc.args.iter().collect();
+        match args.as_slice() {
+            [h] if is_axum_method_fn(name) => groups.push(MethodGroup {
+                methods: axum_fn_methods(name),
+                handler: self.handler_of(h),
+            }),
+            [h, _operation] if is_aide_method_fn(name) => groups.push(MethodGroup {
+                methods: aide_fn_methods(name),
+                handler: self.handler_of(h),
+            }),
+            [f, h] if name == "on" || name == "on_service" => groups.push(MethodGroup {
+                methods: filter_of(f, 0).unwrap_or_else(any_method),
+                handler: self.handler_of(h),
+            }),
+            // `.fallback(h)`, `.layer(..)`, `.with_state(..)`: not routes.
+            _ => self.sink_args(mc, depth),
+        }
+        groups
+    }
+
     pub(super) fn apply(
         &mut self,
         recv: Value<'a>,
@@ -143,15 +185,23 @@ impl<'a> Walker<'a, '_, '_> {
     ) -> Value<'a> {
         let name = mc.method.to_string();
         match recv {
+            // utoipa-axum: the router and the OpenAPI document it collected.
+            Value::Routes(r) if name == "split_for_parts" => {
+                Value::Tuple(vec![Value::Routes(r), Value::Unknown])
+            }
             Value::Routes(r) => Value::Routes(self.apply_router(r, &name, mc, depth)),
             Value::Call { path, line }
                 if matches!(
                     name.as_str(),
                     "route"
                         | "route_service"
+                        | "api_route"
+                        | "api_route_with"
                         | "nest"
                         | "nest_service"
+                        | "nest_api_service"
                         | "merge"
+                        | "routes"
                         | "service"
                         | "configure"
                         | "mount"
@@ -178,22 +228,7 @@ impl<'a> Walker<'a, '_, '_> {
                 self.sink_args(mc, depth);
                 call
             }
-            Value::Methods(mut groups) => {
-                let args: Vec<&'a Expr> = mc.args.iter().collect();
-                match args.as_slice() {
-                    [h] if is_axum_method_fn(&name) => groups.push(MethodGroup {
-                        methods: axum_fn_methods(&name),
-                        handler: self.handler_of(h),
-                    }),
-                    [f, h] if name == "on" || name == "on_service" => groups.push(MethodGroup {
-                        methods: filter_of(f, 0).unwrap_or_else(any_method),
-                        handler: self.handler_of(h),
-                    }),
-                    // `.fallback(h)`, `.layer(..)`, `.with_state(..)`: not routes.
-                    _ => self.sink_args(mc, depth),
-                }
-                Value::Methods(groups)
-            }
+            Value::Methods(groups) => Value::Methods(self.apply_methods(groups, &name, mc, depth)),
             Value::ActixRoute(mut group) => {
                 match (name.as_str(), mc.args.first()) {
                     ("to" | "service", Some(h)) => group.handler = self.handler_of(h),
@@ -255,37 +290,14 @@ impl<'a> Walker<'a, '_, '_> {
         let line = line_of(mc.method.span());
         let file = self.file;
         match (name, args.as_slice()) {
-            ("route", [p, m]) => {
-                let value = self.eval(m, depth);
-                let Some(path) = self.path_arg(p, "route path", depth) else {
-                    self.sink(value);
-                    return r;
-                };
-                let groups = match value {
-                    Value::Methods(groups) => groups,
-                    Value::ActixRoute(group) => vec![group],
-                    other => {
-                        self.sink(other);
-                        self.diag(
-                            m.span(),
-                            format!(
-                                "cannot tell which methods and handlers `{}` serves at `{path}`; route skipped",
-                                snippet(m.span())
-                            ),
-                        );
-                        Vec::new()
-                    }
-                };
-                for group in groups {
-                    r.entries.push(Entry::Route {
-                        methods: group.methods,
-                        path: path.clone(),
-                        handler: group.handler,
-                        file,
-                        line,
-                    });
-                }
+            // aide's `api_route_with(p, mr, transform)`: the transform only
+            // documents the route.
+            ("api_route_with", [p, m, transform]) => {
+                let v = self.eval(transform, depth);
+                self.sink(v);
+                return self.apply_route(r, p, m, line, depth);
             }
+            ("route" | "api_route", [p, m]) => return self.apply_route(r, p, m, line, depth),
             ("route_service", [p, s]) => {
                 if let Some(path) = self.path_arg(p, "route path", depth) {
                     r.entries.push(Entry::Route {
@@ -308,19 +320,19 @@ impl<'a> Walker<'a, '_, '_> {
                     });
                 }
             }
-            ("nest" | "mount", [p, sub]) => {
-                let style = if name == "nest" {
-                    Style::Axum
-                } else {
+            ("nest" | "nest_api_service" | "mount", [p, sub]) => {
+                let style = if name == "mount" {
                     Style::Rocket
+                } else {
+                    Style::Axum
                 };
                 let value = self.eval(sub, depth);
                 let prefix = self.path_arg(
                     p,
-                    if name == "nest" {
-                        "nest prefix"
-                    } else {
+                    if name == "mount" {
                         "mount base"
+                    } else {
+                        "nest prefix"
                     },
                     depth,
                 );
@@ -332,7 +344,9 @@ impl<'a> Walker<'a, '_, '_> {
                     (_, Err(other)) => self.sink(other),
                 }
             }
-            ("merge", [sub]) => {
+            // utoipa-axum `routes(routes!(a, b))`: handlers with their
+            // `#[utoipa::path]` attributes.
+            ("merge" | "routes", [sub]) => {
                 let value = self.eval(sub, depth);
                 match self.as_entries(value, Style::Axum) {
                     Ok(entries) => r.entries.extend(entries),
@@ -345,6 +359,49 @@ impl<'a> Walker<'a, '_, '_> {
             }
             ("configure", [f]) => self.add_configure(&mut r.entries, f, line, depth),
             _ => self.sink_args(mc, depth),
+        }
+        r
+    }
+
+    /// `.route(p, mr)` (and aide's `api_route`): the method router's
+    /// handlers at `p`.
+    fn apply_route(
+        &mut self,
+        mut r: Routes,
+        p: &'a Expr,
+        m: &'a Expr,
+        line: u32,
+        depth: usize,
+    ) -> Routes {
+        let file = self.file;
+        let value = self.eval(m, depth);
+        let Some(path) = self.path_arg(p, "route path", depth) else {
+            self.sink(value);
+            return r;
+        };
+        let groups = match value {
+            Value::Methods(groups) => groups,
+            Value::ActixRoute(group) => vec![group],
+            other => {
+                self.sink(other);
+                self.diag(
+                    m.span(),
+                    format!(
+                        "cannot tell which methods and handlers `{}` serves at `{path}`; route skipped",
+                        snippet(m.span())
+                    ),
+                );
+                Vec::new()
+            }
+        };
+        for group in groups {
+            r.entries.push(Entry::Route {
+                methods: group.methods,
+                path: path.clone(),
+                handler: group.handler,
+                file,
+                line,
+            });
         }
         r
     }
@@ -463,6 +520,17 @@ impl<'a> Walker<'a, '_, '_> {
 fn is_axum_method_fn(name: &str) -> bool {
     let base = name.strip_suffix("_service").unwrap_or(name);
     base == "any" || HTTP_METHODS.contains(&base)
+}
+
+/// aide's documented method routers: `get_with(handler, operation)`.
+fn is_aide_method_fn(name: &str) -> bool {
+    name.strip_suffix("_with")
+        .is_some_and(|base| HTTP_METHODS.contains(&base))
+}
+
+fn aide_fn_methods(name: &str) -> Methods {
+    let base = name.strip_suffix("_with").unwrap_or(name);
+    method_name(base).map_or_else(any_method, |m| BTreeSet::from([m]))
 }
 
 fn axum_fn_methods(name: &str) -> Methods {

@@ -141,6 +141,15 @@ fn pat_ident(pat: &Pat) -> Option<String> {
     }
 }
 
+/// The elements of a tuple pattern (`(a, b)` or `(a, b): (A, B)`).
+fn pat_tuple(pat: &Pat) -> Option<Vec<&Pat>> {
+    match pat {
+        Pat::Tuple(t) => Some(t.elems.iter().collect()),
+        Pat::Type(t) => pat_tuple(&t.pat),
+        _ => None,
+    }
+}
+
 /// The source text of a span, shortened for a message.
 fn snippet(span: Span) -> String {
     let text = span
@@ -211,6 +220,23 @@ impl<'a> Walker<'a, '_, '_> {
             });
         } else {
             self.sink(value);
+        }
+    }
+
+    /// Binds a `let` pattern: a name, or a tuple of names taking a tuple
+    /// value element by element (`let (router, api) = r.split_for_parts()`).
+    fn bind_pat(&mut self, pat: &Pat, value: Value<'a>) {
+        if let Some(name) = pat_ident(pat) {
+            self.bind(name, value, false);
+            return;
+        }
+        match (pat_tuple(pat), value) {
+            (Some(pats), Value::Tuple(values)) if pats.len() == values.len() => {
+                for (pat, value) in pats.iter().zip(values) {
+                    self.bind_pat(pat, value);
+                }
+            }
+            (_, value) => self.sink(value),
         }
     }
 
@@ -301,10 +327,7 @@ impl<'a> Walker<'a, '_, '_> {
                             self.sink(v);
                         }
                     }
-                    match pat_ident(&local.pat) {
-                        Some(name) => self.bind(name, value, false),
-                        None => self.sink(value),
-                    }
+                    self.bind_pat(&local.pat, value);
                 }
                 Stmt::Expr(e, semi) => {
                     let value = self.eval(e, depth + 1);
