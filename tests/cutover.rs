@@ -749,6 +749,11 @@ fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
     );
     assert!(shown.contains("0 of 1 table(s) still its own"), "{shown}");
 
+    // Writes go on while the copy is decommissioned: the reverse stream
+    // applying them to it is strangler's own use, not a reader.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (during, tasks) = start_load(&world.runtime, world.proxy_port, 4, 0, &stop);
+    wait_acked(&during, 20, &world);
     let archive = world.dir.path().join("orders.copy");
     let archive_arg = archive.display().to_string();
     let out = strangler(
@@ -774,6 +779,25 @@ fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
         world.logs()
     );
     assert_eq!(world.stage().1, "decommissioned");
+    wait_acked(&during, 20, &world);
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        world.runtime.block_on(t).expect("load task");
+    }
+    assert_eq!(
+        during.failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during decommission: {:?}",
+        during.failures.lock().expect("lock").first()
+    );
+    let owned_now = rows(&world, &world.service);
+    for (id, item) in during.acked.lock().expect("lock").iter() {
+        assert_eq!(
+            owned_now.get(id),
+            Some(item),
+            "write {id} missing on the service"
+        );
+    }
     assert_eq!(
         psql(
             &world.cluster,
@@ -789,7 +813,12 @@ fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
     )
     .parse()
     .expect("count");
-    assert_eq!(archived, own.len());
+    assert!(
+        archived >= own.len() && archived <= owned_now.len(),
+        "archived {archived} rows; {} before the decommission, {} after",
+        own.len(),
+        owned_now.len()
+    );
     // The archive loads back into a fresh database.
     psql(&world.cluster, &world.monolith, "CREATE DATABASE restored");
     let restored_uri = world.monolith.replace("/shop", "/restored");
@@ -804,7 +833,22 @@ fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
         &[],
     );
     assert!(out.status.success(), "restore: {}", text(&out));
-    assert_eq!(rows(&world, &restored_uri), own);
+    let restored = rows(&world, &restored_uri);
+    assert_eq!(restored.len(), archived);
+    for (id, item) in &own {
+        assert_eq!(
+            restored.get(id),
+            Some(item),
+            "row {id} missing from the archive"
+        );
+    }
+    for (id, item) in &restored {
+        assert_eq!(
+            owned_now.get(id),
+            Some(item),
+            "archived row {id} is not the service's"
+        );
+    }
 }
 
 #[test]

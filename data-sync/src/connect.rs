@@ -37,15 +37,21 @@ pub(crate) fn pinned_options(url_options: Option<&str>) -> String {
     }
 }
 
+/// The `application_name` of every session strangler opens, or its
+/// prefix: what tells strangler's own sessions from the application's in
+/// `pg_stat_activity` (the decommission watch leaves them out).
+pub(crate) const SESSION_NAME: &str = "strangler";
+
 /// Connects a plain (non-replication) client with the pinned output
-/// settings and drives its connection.
+/// settings, named [`SESSION_NAME`], and drives its connection.
 pub async fn connect(url: &str, what: &str) -> Result<Client, Error> {
     connect_watched(url, what, None)
         .await
         .map(|(client, _)| client)
 }
 
-/// [`connect`], naming the session `application_name` when given, and
+/// [`connect`], naming the session `application_name` (which starts
+/// with [`SESSION_NAME`]) when given, and
 /// with a receiver that completes (with an error, its sender dropped) when
 /// the connection has ended: the service lock must know at once that its
 /// session, and so its lock, is gone.
@@ -64,9 +70,9 @@ pub(crate) async fn connect_watched(
     }
     let options = pinned_options(config.get_options());
     config.options(&options);
-    if let Some(name) = application_name {
-        config.application_name(name);
-    }
+    // strangler's own name, over one the URL may carry: the sessions
+    // must be told apart from the application's.
+    config.application_name(application_name.unwrap_or(SESSION_NAME));
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)
         .await

@@ -19,7 +19,7 @@ use serde::Serialize;
 use strangler_plan::{PlanFile, TableStage};
 use tokio_postgres::Client;
 
-use crate::connect::connect;
+use crate::connect::{SESSION_NAME, connect};
 use crate::error::{Context as _, Error};
 use crate::metrics::Metrics;
 use crate::publication::ensure_publication;
@@ -261,12 +261,14 @@ async fn watch_reads(client: &Client, name: &TableName, window: Duration) -> Res
     loop {
         let readers: Vec<String> = client
             .query(
-                "SELECT DISTINCT format('pid %s (%s, %s)', a.pid, \
-                        coalesce(nullif(a.application_name, ''), 'no application name'), a.usename) \
+                "SELECT DISTINCT format('pid %s (%s, user %s, %s, %s; last query: %s)', a.pid, \
+                        coalesce(nullif(a.application_name, ''), 'no application name'), a.usename, \
+                        a.state, l.mode, left(regexp_replace(a.query, '\\s+', ' ', 'g'), 100)) \
                  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                 WHERE l.relation = to_regclass($1) AND a.pid <> pg_backend_pid() \
-                   AND a.application_name NOT LIKE 'strangler%'",
-                &[&name.quoted()],
+                 WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                   AND l.relation = to_regclass($1) AND a.pid <> pg_backend_pid() \
+                   AND a.application_name NOT LIKE $2 || '%'",
+                &[&name.quoted(), &SESSION_NAME],
             )
             .await
             .ctx(|| format!("watching {name} for readers"))?

@@ -170,38 +170,7 @@ pub async fn run(args: &Args) -> Result<Summary> {
         args.dwell()
     );
 
-    // Pass 1: forward to owned.
-    run.dwell("monolith (baseline)").await?;
-    run.reads("shadow", RouteStage::Shadow, None).await?;
-    run.reads("canary 10 %", RouteStage::Canary, Some(10))
-        .await?;
-    run.reads("canary 50 %", RouteStage::Canary, Some(50))
-        .await?;
-    if args.fault {
-        run.fault("fault: service killed at canary 50 %").await?;
-    }
-    run.reads("reads live", RouteStage::Live, None).await?;
-    run.cutover(&mut sync).await?;
-    if args.fault {
-        run.fault("fault: service killed while it owns the table")
-            .await?;
-    }
-    // Pass 2: back from every stage.
-    run.rollback(&mut sync).await?;
-    run.reads("back to canary 10 %", RouteStage::Canary, Some(10))
-        .await?;
-    run.reads("back to monolith", RouteStage::Monolith, None)
-        .await?;
-    // Pass 3: forward again, to the end.
-    run.reads("shadow again", RouteStage::Shadow, None).await?;
-    run.reads("canary 10 % again", RouteStage::Canary, Some(10))
-        .await?;
-    run.reads("canary 50 % again", RouteStage::Canary, Some(50))
-        .await?;
-    run.reads("reads live again", RouteStage::Live, None)
-        .await?;
-    run.cutover(&mut sync).await?;
-    run.decommission().await?;
+    let outcome = steps(&mut run, &mut sync).await;
 
     let load = run.load.take().context("the load was not running")?;
     let tally = load.stop().await;
@@ -219,6 +188,10 @@ pub async fn run(args: &Args) -> Result<Summary> {
     )
     .await?;
     summary.print();
+    if let Err(e) = outcome {
+        println!("strangle-demo: logs kept in {}", dir.display());
+        return Err(e);
+    }
     if summary.passed() {
         if let Some(temp) = &temp {
             let _ = std::fs::remove_dir_all(temp);
@@ -227,6 +200,45 @@ pub async fn run(args: &Args) -> Result<Summary> {
         println!("strangle-demo: logs kept in {}", dir.display());
     }
     Ok(summary)
+}
+
+/// The three passes: forward to owned, back from every stage, forward to
+/// the decommissioned table.
+async fn steps(run: &mut Run<'_>, sync: &mut Process) -> Result<()> {
+    // Pass 1: forward to owned.
+    run.dwell("monolith (baseline)").await?;
+    run.reads("shadow", RouteStage::Shadow, None).await?;
+    run.reads("canary 10 %", RouteStage::Canary, Some(10))
+        .await?;
+    run.reads("canary 50 %", RouteStage::Canary, Some(50))
+        .await?;
+    if run.args.fault {
+        run.fault("fault: service killed at canary 50 %").await?;
+    }
+    run.reads("reads live", RouteStage::Live, None).await?;
+    run.cutover(sync).await?;
+    if run.args.fault {
+        run.fault("fault: service killed while it owns the table")
+            .await?;
+    }
+    // Pass 2: back from every stage.
+    run.rollback(sync).await?;
+    run.reads("back to canary 10 %", RouteStage::Canary, Some(10))
+        .await?;
+    run.reads("back to monolith", RouteStage::Monolith, None)
+        .await?;
+    // Pass 3: forward again, to the end.
+    run.reads("shadow again", RouteStage::Shadow, None).await?;
+    run.reads("canary 10 % again", RouteStage::Canary, Some(10))
+        .await?;
+    run.reads("canary 50 % again", RouteStage::Canary, Some(50))
+        .await?;
+    run.reads("reads live again", RouteStage::Live, None)
+        .await?;
+    run.cutover(sync).await?;
+    run.decommission().await?;
+
+    Ok(())
 }
 
 impl Run<'_> {
@@ -576,15 +588,27 @@ impl Run<'_> {
         let started = Instant::now();
         loop {
             sync.check_running()?;
-            let streaming: i64 = target
+            // The sync creates its state table when it starts; a query
+            // naming it fails to plan until then, so look for it first.
+            let created: bool = target
                 .query_one(
-                    "SELECT CASE WHEN to_regclass('strangler.table_state') IS NULL THEN 0 \
-                     ELSE (SELECT count(*) FROM strangler.table_state \
-                           WHERE table_name = ANY($1) AND state = 'streaming') END",
-                    &[&tables],
+                    "SELECT to_regclass('strangler.table_state') IS NOT NULL",
+                    &[],
                 )
                 .await?
                 .get(0);
+            let streaming: i64 = if created {
+                target
+                    .query_one(
+                        "SELECT count(*) FROM strangler.table_state \
+                         WHERE table_name = ANY($1) AND state = 'streaming'",
+                        &[&tables],
+                    )
+                    .await?
+                    .get(0)
+            } else {
+                0
+            };
             let active: bool = source
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM pg_replication_slots \
