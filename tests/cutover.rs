@@ -748,6 +748,14 @@ fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
         "{shown}"
     );
     assert!(shown.contains("0 of 1 table(s) still its own"), "{shown}");
+    // The share comes from the proxy's counters, found under the routes'
+    // labels: the service has answered some of the requests by now.
+    let share: u32 = shown
+        .strip_prefix("monolith: ")
+        .and_then(|s| s.split_once("% of the traffic (from the proxies' counters)"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no share from the proxies' counters: {shown}"));
+    assert!(share < 100, "{shown}");
 
     // Writes go on while the copy is decommissioned: the reverse stream
     // applying them to it is strangler's own use, not a reader.

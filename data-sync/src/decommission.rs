@@ -4,11 +4,13 @@
 //! It refuses, naming who, while a reader remains: code the plan leaves in
 //! the monolith that reads the table (the analysis's `readers`, against the
 //! service's `members`), or reads of the copy seen on the monolith's
-//! database during a watch window. Then it archives the copy to a file
-//! (`--restore` loads it back), takes the table out of the reverse stream,
-//! moves it into the `strangler_archive` schema (or drops it with
-//! `--drop`), and sets the plan's stage to `decommissioned`. Each step is
-//! idempotent and a re-run after a crash picks up where the table is.
+//! database during a watch window. Then it takes the table out of the
+//! reverse stream and waits until the stream has applied what it carried
+//! before (a mark in the service's WAL), archives the copy to a file
+//! (`--restore` loads it back) and moves it into the `strangler_archive`
+//! schema (or drops it with `--drop`) in one transaction holding the
+//! table's lock, and sets the plan's stage to `decommissioned`. Each step
+//! is idempotent and a re-run after a crash picks up where the table is.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,13 +23,19 @@ use tokio_postgres::Client;
 
 use crate::connect::{SESSION_NAME, connect};
 use crate::error::{Context as _, Error};
+use crate::fence;
 use crate::metrics::Metrics;
 use crate::publication::ensure_publication;
 use crate::spec::{Direction, TableName, quote_ident, resolve_reverse, stream_name};
 use crate::state;
+use crate::verify::wait_applied;
 
 /// The schema a decommissioned table moves to unless it is dropped.
 pub const ARCHIVE_SCHEMA: &str = "strangler_archive";
+
+/// How long the decommission waits for the reverse stream to apply what it
+/// carried before the table left it, and for the table's lock.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What to decommission.
 #[derive(Debug, Clone)]
@@ -145,8 +153,8 @@ pub async fn decommission(request: &DecommissionRequest) -> Result<DecommissionR
     let live = exists(&monolith, &name).await?;
     if live {
         watch_reads(&monolith, &name, request.watch).await?;
-        report.rows = archive(&monolith, &name, &request.archive).await?;
-        // The table leaves the reverse stream before its copy goes.
+        // The table leaves the reverse stream first, and what the stream
+        // carried before that is applied, so the archive holds every write.
         let mut after = plan.clone();
         if let Some(s) = after.service_mut(&svc.name)
             && let Some(t) = s.tables.iter_mut().find(|t| t.name == request.table)
@@ -167,31 +175,27 @@ pub async fn decommission(request: &DecommissionRequest) -> Result<DecommissionR
                     .ctx(|| "dropping the reverse publication".to_owned())?;
                 }
             }
+            let before = resolve_reverse(&plan, Some(&svc.name))?.into_iter().next();
+            if let Some(spec) = before
+                && state::has_schema(&monolith).await?
+                && state::applied_lsn(&monolith, &spec.slot).await?.is_some()
+            {
+                let mark = fence::mark(&own, &format!("decommission {name}")).await?;
+                wait_applied(
+                    &monolith,
+                    &spec.slot,
+                    mark,
+                    DRAIN_TIMEOUT,
+                    &format!("the decommission of {name} (the writes before it left the stream)"),
+                )
+                .await?;
+            }
         }
         if state::has_schema(&monolith).await? {
             let metrics = Metrics::new(&stream_name(&svc.name, Direction::Reverse));
             state::remove_table(&monolith, &metrics, &svc.name, &request.table).await?;
         }
-        if request.drop {
-            monolith
-                .batch_execute(&format!("DROP TABLE {}", name.quoted()))
-                .await
-                .ctx(|| {
-                    format!(
-                        "dropping {name} on the monolith (if other tables reference it, drop \
-                         their foreign keys first, or decommission without --drop)"
-                    )
-                })?;
-        } else {
-            monolith
-                .batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {schema}; ALTER TABLE {} SET SCHEMA {schema}",
-                    name.quoted(),
-                    schema = quote_ident(ARCHIVE_SCHEMA)
-                ))
-                .await
-                .ctx(|| format!("moving {name} into {ARCHIVE_SCHEMA} on the monolith"))?;
-        }
+        report.rows = archive_and_retire(&monolith, &name, &request.archive, request.drop).await?;
         file = PlanFile::open(&request.plan_path)?;
     } else if !request.archive.exists() {
         return Err(Error::Other(format!(
@@ -327,6 +331,60 @@ async fn scans(client: &Client, name: &TableName) -> Result<Scans, Error> {
         reads: row.get(0),
         writes: row.get(1),
     })
+}
+
+/// Archives the copy and moves it aside (or drops it) in one transaction
+/// that holds the table's lock throughout, so no write falls between the
+/// archive and the move. Killed midway, the transaction is undone and a
+/// re-run starts again; the archive is renamed into place only once whole.
+async fn archive_and_retire(
+    client: &Client,
+    name: &TableName,
+    path: &Path,
+    drop: bool,
+) -> Result<u64, Error> {
+    client
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL lock_timeout = '{}ms'; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+            DRAIN_TIMEOUT.as_millis(),
+            name.quoted()
+        ))
+        .await
+        .ctx(|| format!("locking {name} on the monolith to archive it"))?;
+    let done = async {
+        let rows = archive(client, name, path).await?;
+        if drop {
+            client
+                .batch_execute(&format!("DROP TABLE {}", name.quoted()))
+                .await
+                .ctx(|| {
+                    format!(
+                        "dropping {name} on the monolith (if other tables reference it, drop \
+                         their foreign keys first, or decommission without --drop)"
+                    )
+                })?;
+        } else {
+            client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {schema}; ALTER TABLE {} SET SCHEMA {schema}",
+                    name.quoted(),
+                    schema = quote_ident(ARCHIVE_SCHEMA)
+                ))
+                .await
+                .ctx(|| format!("moving {name} into {ARCHIVE_SCHEMA} on the monolith"))?;
+        }
+        client
+            .batch_execute("COMMIT")
+            .await
+            .ctx(|| format!("committing the decommission of {name}"))?;
+        Ok(rows)
+    }
+    .await;
+    if done.is_err() {
+        // Best effort: the session ends with this client anyway.
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    done
 }
 
 /// Writes the copy's DDL and rows to `path` (a temporary file renamed into

@@ -132,7 +132,8 @@ pub async fn overview(path: &Path) -> Result<Overview, Error> {
     for svc in &plan.services {
         let mut routes = Vec::new();
         for r in &svc.routes {
-            let key = r.path.to_string();
+            // The proxies count requests under the route's label.
+            let key = r.label();
             let service_n = counts.get(&(key.clone(), svc.name.clone())).copied();
             let monolith_n = counts.get(&(key, "monolith".to_owned())).copied();
             let plan_share = match r.stage {
@@ -294,14 +295,14 @@ mod tests {
 
     #[test]
     fn reads_request_counters() {
-        let text = "# HELP x\nstrangler_requests_total{route=\"/api/a\",stage=\"live\",target=\"catalog\"} 7\n\
-                    strangler_requests_total{route=\"/api/a\",stage=\"live\",target=\"monolith\"} 3\n\
-                    strangler_request_errors_total{route=\"/api/a\",stage=\"live\",target=\"x\"} 1\n";
+        let text = "# HELP x\nstrangler_requests_total{route=\"GET /api/a\",stage=\"live\",target=\"catalog\"} 7\n\
+                    strangler_requests_total{route=\"GET /api/a\",stage=\"live\",target=\"monolith\"} 3\n\
+                    strangler_request_errors_total{route=\"GET /api/a\",stage=\"live\",target=\"x\"} 1\n";
         assert_eq!(
             request_counts(text),
             [
-                ("/api/a".to_owned(), "catalog".to_owned(), 7),
-                ("/api/a".to_owned(), "monolith".to_owned(), 3)
+                ("GET /api/a".to_owned(), "catalog".to_owned(), 7),
+                ("GET /api/a".to_owned(), "monolith".to_owned(), 3)
             ]
         );
     }

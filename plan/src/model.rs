@@ -446,6 +446,17 @@ impl Route {
         parts.join(" ")
     }
 
+    /// The route as one label, `GET,HEAD /api/products/{id}` with its
+    /// conditions in brackets when it has any: how the proxy names it in
+    /// its metrics and logs, and how the tools that read those find it.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self.conditions_label() {
+            c if c.is_empty() => format!("{} {}", self.methods_label(), self.path),
+            c => format!("{} {} [{c}]", self.methods_label(), self.path),
+        }
+    }
+
     /// The methods as written, or `*` for every method.
     #[must_use]
     pub fn methods_label(&self) -> String {

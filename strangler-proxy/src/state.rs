@@ -300,16 +300,8 @@ impl Shared {
                 )));
             }
             several => {
-                let routes: Vec<String> = several
-                    .iter()
-                    .map(|&i| {
-                        let r = &service.routes[i];
-                        match r.conditions_label() {
-                            c if c.is_empty() => format!("{} {}", r.methods_label(), r.path),
-                            c => format!("{} {} [{c}]", r.methods_label(), r.path),
-                        }
-                    })
-                    .collect();
+                let routes: Vec<String> =
+                    several.iter().map(|&i| service.routes[i].label()).collect();
                 return Err(StageError::Ambiguous(format!(
                     "service `{}` has {} routes on `{}` ({}); name one with \"methods\", \"host\" (\"\" for none) or \"headers\"",
                     change.service,

@@ -50,6 +50,9 @@ pub struct RouteEntry {
     /// The host and header matches as one label (`host=a.example.com
     /// x-tenant=acme`); empty without conditions.
     pub conditions: String,
+    /// The route's name in metrics, logs and the admin API
+    /// ([`strangler_plan::Route::label`]).
+    pub label: String,
     /// The tables the route's handler writes, as in the plan.
     pub writes: Vec<String>,
     /// Whether one of [`RouteEntry::writes`] is not yet `owned` (or
@@ -190,6 +193,7 @@ impl RouteTable {
                     matchable: headers.is_some(),
                     headers: headers.unwrap_or_default(),
                     conditions: route.conditions_label(),
+                    label: route.label(),
                     writes: route.writes.clone(),
                     writes_unowned: !owns_all(service, &route.writes),
                     host_match: route.host.as_deref().map(HostMatch::new),
@@ -261,11 +265,7 @@ impl RouteEntry {
     /// the route's name in metrics, logs and the admin API.
     #[must_use]
     pub fn label(&self) -> String {
-        if self.conditions.is_empty() {
-            format!("{} {}", self.methods, self.path)
-        } else {
-            format!("{} {} [{}]", self.methods, self.path, self.conditions)
-        }
+        self.label.clone()
     }
 
     /// Whether a request for `host` (port already stripped) with `headers`
@@ -772,6 +772,7 @@ mod tests {
             host: None,
             headers: Vec::new(),
             conditions: String::new(),
+            label: "* /x".to_owned(),
             writes: Vec::new(),
             writes_unowned: false,
             host_match: None,
