@@ -164,15 +164,31 @@ pub async fn decommission(request: &DecommissionRequest) -> Result<DecommissionR
         if let Some(own_url) = &svc.database {
             let own = connect(own_url, &format!("service {}'s database", svc.name)).await?;
             let reverse = resolve_reverse(&after, Some(&svc.name))?.into_iter().next();
-            match reverse {
-                Some(spec) => ensure_publication(&own, &spec).await?,
-                None => {
+            if let Some(spec) = reverse {
+                ensure_publication(&own, &spec).await?;
+            } else {
+                // The last table: it leaves the publication, which stays
+                // until the stream has drained through it (a stream whose
+                // publication is gone stops before the mark).
+                let publication = stream_name(&svc.name, Direction::Reverse);
+                let published: bool = own
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM pg_publication_rel r \
+                         JOIN pg_publication p ON p.oid = r.prpubid \
+                         WHERE p.pubname = $1 AND r.prrelid = to_regclass($2))",
+                        &[&publication, &name.quoted()],
+                    )
+                    .await
+                    .ctx(|| "reading the reverse publication".to_owned())?
+                    .get(0);
+                if published {
                     own.batch_execute(&format!(
-                        "DROP PUBLICATION IF EXISTS {}",
-                        quote_ident(&stream_name(&svc.name, Direction::Reverse))
+                        "ALTER PUBLICATION {} DROP TABLE {}",
+                        quote_ident(&publication),
+                        name.quoted()
                     ))
                     .await
-                    .ctx(|| "dropping the reverse publication".to_owned())?;
+                    .ctx(|| format!("taking {name} out of the reverse publication"))?;
                 }
             }
             let before = resolve_reverse(&plan, Some(&svc.name))?.into_iter().next();
@@ -196,6 +212,17 @@ pub async fn decommission(request: &DecommissionRequest) -> Result<DecommissionR
             state::remove_table(&monolith, &metrics, &svc.name, &request.table).await?;
         }
         report.rows = archive_and_retire(&monolith, &name, &request.archive, request.drop).await?;
+        if let Some(own_url) = &svc.database
+            && resolve_reverse(&after, Some(&svc.name))?.is_empty()
+        {
+            let own = connect(own_url, &format!("service {}'s database", svc.name)).await?;
+            own.batch_execute(&format!(
+                "DROP PUBLICATION IF EXISTS {}",
+                quote_ident(&stream_name(&svc.name, Direction::Reverse))
+            ))
+            .await
+            .ctx(|| "dropping the reverse publication".to_owned())?;
+        }
         file = PlanFile::open(&request.plan_path)?;
     } else if !request.archive.exists() {
         return Err(Error::Other(format!(
