@@ -83,7 +83,14 @@ pub async fn check(
     let outcomes = tally.outcomes();
     let acks = tally.acks();
     let lost = lost_writes(&acks, monolith_uri, service_uri).await?;
-    let in_fault = |o: &Outcome| faults.iter().any(|(from, to)| o.at >= *from && o.at <= *to);
+    // A request overlaps a fault when it was still running as the fault
+    // began (sent to the service just before it was killed) or started
+    // during it.
+    let in_fault = |o: &Outcome| {
+        faults
+            .iter()
+            .any(|(from, to)| o.at <= *to && o.at + o.latency >= *from)
+    };
     // During a deliberate fault the fallback rules allow one kind of
     // failure: a write to the table the stopped service owns. The proxy
     // sends it to the monolith (connect failure), whose copy is fenced, so
