@@ -260,6 +260,15 @@ impl Graph {
     }
 }
 
+/// The functions that handle a route (the targets of `handles` edges).
+pub(crate) fn handlers(edges: &[Edge]) -> BTreeSet<&str> {
+    edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Handles)
+        .map(|e| e.to.as_str())
+        .collect()
+}
+
 /// [`Graph::transitive_table_access_except`] on nodes and edges held
 /// elsewhere (an [`crate::Analysis`]), without copying them into a graph.
 pub(crate) fn transitive_access(

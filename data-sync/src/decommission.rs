@@ -161,9 +161,13 @@ pub async fn decommission(request: &DecommissionRequest) -> Result<DecommissionR
         {
             t.stage = TableStage::Decommissioned;
         }
+        // The service's database, and whether its reverse publication goes
+        // once the copy is retired (this was its last table).
+        let mut own_last = None;
         if let Some(own_url) = &svc.database {
             let own = connect(own_url, &format!("service {}'s database", svc.name)).await?;
             let reverse = resolve_reverse(&after, Some(&svc.name))?.into_iter().next();
+            let last = reverse.is_none();
             if let Some(spec) = reverse {
                 ensure_publication(&own, &spec).await?;
             } else {
@@ -206,16 +210,14 @@ pub async fn decommission(request: &DecommissionRequest) -> Result<DecommissionR
                 )
                 .await?;
             }
+            own_last = Some((own, last));
         }
         if state::has_schema(&monolith).await? {
             let metrics = Metrics::new(&stream_name(&svc.name, Direction::Reverse));
             state::remove_table(&monolith, &metrics, &svc.name, &request.table).await?;
         }
         report.rows = archive_and_retire(&monolith, &name, &request.archive, request.drop).await?;
-        if let Some(own_url) = &svc.database
-            && resolve_reverse(&after, Some(&svc.name))?.is_empty()
-        {
-            let own = connect(own_url, &format!("service {}'s database", svc.name)).await?;
+        if let Some((own, true)) = &own_last {
             own.batch_execute(&format!(
                 "DROP PUBLICATION IF EXISTS {}",
                 quote_ident(&stream_name(&svc.name, Direction::Reverse))

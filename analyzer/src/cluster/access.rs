@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::Analysis;
-use crate::graph::{EdgeKind, NodeKind, TableAccess, transitive_access};
+use crate::graph::{NodeKind, TableAccess, handlers, transitive_access};
 
 use super::coupling::{Granularity, unit_map};
 
@@ -36,12 +36,7 @@ pub(crate) struct DataAccess {
 impl DataAccess {
     /// The data access of `analysis`.
     pub(crate) fn of(analysis: &Analysis) -> Self {
-        let handlers: BTreeSet<&str> = analysis
-            .edges
-            .iter()
-            .filter(|e| e.kind == EdgeKind::Handles)
-            .map(|e| e.to.as_str())
-            .collect();
+        let handlers = handlers(&analysis.edges);
         let full = transitive_access(&analysis.nodes, &analysis.edges, &BTreeSet::new());
         let writes = handlers
             .iter()

@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::Analysis;
-use crate::graph::{EdgeKind, NodeKind, TableAccess, transitive_access};
+use crate::graph::{EdgeKind, NodeKind, TableAccess, handlers, transitive_access};
 
 use super::leiden::WeightedGraph;
 
@@ -290,12 +290,7 @@ impl Coupling {
                 coupling.unit_of.insert(node.id.clone(), u);
             }
         }
-        let handlers: BTreeSet<&str> = analysis
-            .edges
-            .iter()
-            .filter(|e| e.kind == EdgeKind::Handles)
-            .map(|e| e.to.as_str())
-            .collect();
+        let handlers = handlers(&analysis.edges);
         let reach = transitive_access(&analysis.nodes, &analysis.edges, &handlers);
         let data_units = data_units(&reach, &units, &unit_of_node);
         for edge in &analysis.edges {

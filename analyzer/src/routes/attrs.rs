@@ -121,15 +121,7 @@ fn route_attr(attr: &Attribute, file: usize) -> Option<AttrRoute> {
             _ => {}
         }
     }
-    if methods.is_empty() {
-        methods.insert("*".to_owned());
-    }
-    Some(AttrRoute {
-        methods,
-        path: path?,
-        file,
-        line: line_of(attr.pound_token.span),
-    })
+    Some(attr_route(methods, path?, file, attr))
 }
 
 /// utoipa's `#[utoipa::path(get, path = "/p", ..)]` (or
@@ -165,13 +157,23 @@ fn utoipa_attr(attr: &Attribute, file: usize) -> Option<AttrRoute> {
             _ => {}
         }
     }
+    Some(attr_route(methods, path?, file, attr))
+}
+
+/// The route of an attribute: every method when it names none.
+fn attr_route(
+    mut methods: BTreeSet<String>,
+    path: String,
+    file: usize,
+    attr: &Attribute,
+) -> AttrRoute {
     if methods.is_empty() {
         methods.insert("*".to_owned());
     }
-    Some(AttrRoute {
+    AttrRoute {
         methods,
-        path: path?,
+        path,
         file,
         line: line_of(attr.pound_token.span),
-    })
+    }
 }
