@@ -78,9 +78,16 @@ pub struct ProxyConfig {
     /// line (431 above). pingora itself refuses headers over 1 MiB or with
     /// more than 256 fields with 400, so limits above 1 MiB change nothing.
     pub max_header_bytes: usize,
-    /// After SIGTERM, keep serving this long before closing listeners.
+    /// Once the listeners stop accepting (at SIGTERM, or after the sockets
+    /// are handed over on an upgrade), how long requests in flight and
+    /// requests already on the wire get to finish. After it the runtime
+    /// drops whatever is left, so it must be longer than the slowest
+    /// request that should survive a stop (and at least a second: a
+    /// connection accepted a moment before gets that long to send its
+    /// request).
     pub grace_period: Duration,
-    /// After the grace period, how long requests in flight may finish.
+    /// After the grace period, how long to wait for blocking work (such as
+    /// a plan being written) before the process exits anyway.
     pub graceful_shutdown_timeout: Duration,
     /// Take the listening sockets over from a running proxy through
     /// [`ProxyConfig::upgrade_sock`] (zero-downtime binary upgrade).

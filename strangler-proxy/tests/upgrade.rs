@@ -20,7 +20,15 @@ async fn binary_upgrade_hands_over_sockets_without_failing_requests() {
     let plan = write_plan(dir.path(), &mono.url(), "");
     let sock = dir.path().join("upgrade.sock");
     let s = sock.clone();
-    let mut old = proxy(plan.clone(), move |c| c.upgrade_sock = s).await;
+    // The grace period is what requests in flight in the old process get
+    // once it stops accepting: after it the runtime drops what is left
+    // (tokio drops async tasks at once; the shutdown timeout only waits for
+    // blocking work). It must cover a request accepted a moment before.
+    let mut old = proxy(plan.clone(), move |c| {
+        c.upgrade_sock = s;
+        c.grace_period = Duration::from_secs(2);
+    })
+    .await;
     let (listen, admin) = (old.addr.clone(), old.admin.clone());
 
     // Clients keep sending through the whole upgrade.
