@@ -1,6 +1,8 @@
 //! Gateway rules: what the proxy checks and changes on a route's requests
 //! before anyone answers them (authentication, authorization, forwarded
-//! identity, rate limits, path and header transforms, CORS).
+//! identity, rate limits, path and header transforms, CORS), and how it
+//! compares a service's shadow answers with the monolith's (`diff`,
+//! `shadow_writes`).
 //!
 //! The same keys are written on a route (`[[service.route]]`), on a service
 //! (defaults for its routes) and in `[gateway]` (defaults for every route);
@@ -49,6 +51,147 @@ pub struct Gateway {
     /// CORS: preflights answered at the edge, and the response headers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,
+    /// At `shadow`, how the service's answers are compared with the
+    /// monolith's (`diff = { ignore = ["$.generated_at"] }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Diff>,
+    /// At `shadow`, whether the service runs copies of unsafe requests
+    /// (RFC 9110 §9.2.1: anything but GET, HEAD, OPTIONS, TRACE) as a dry
+    /// run, writing nothing; only then are such copies sent to it. The
+    /// copies carry `x-strangler-shadow: 1`, which the service checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_writes: Option<bool>,
+}
+
+/// How shadow answers are compared (`diff = { … }`): the status, the
+/// headers named here, and the body: JSON structurally (key order and
+/// number spelling ignored), any other body byte for byte.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diff {
+    /// JSON paths left out of the comparison ([`JsonPath`]: `$.generated_at`,
+    /// `$.items[*].etag`, `$..id` for a key at any depth).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+    /// The response headers compared; default `["content-type"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Vec<String>>,
+    /// The share of safe shadowed requests, in percent, that also get a
+    /// second copy to the monolith: fields that differ between two of the
+    /// monolith's own answers are noise, and are not counted against the
+    /// service. Default [`Diff::DEFAULT_NOISE_PERCENT`]; 0 turns it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_percent: Option<u8>,
+}
+
+impl Diff {
+    /// The noise sample when `noise_percent` is left out.
+    pub const DEFAULT_NOISE_PERCENT: u8 = 10;
+
+    /// The headers compared when `headers` is left out.
+    pub const DEFAULT_HEADERS: &'static [&'static str] = &["content-type"];
+}
+
+/// One step of a [`JsonPath`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JsonStep {
+    /// `.name` or `["name"]`: this key of an object.
+    Key(String),
+    /// `.*`: any key of an object.
+    AnyKey,
+    /// `[3]`: this element of an array.
+    Index(usize),
+    /// `[*]`: any element of an array.
+    AnyIndex,
+    /// `..name`: this key at any depth below.
+    Descendant(String),
+}
+
+/// A JSON path as `diff.ignore` writes it: `$` then steps, `.name`,
+/// `["name"]`, `.*`, `[3]`, `[*]` or `..name`. It names the values it
+/// matches and everything below them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JsonPath {
+    /// The steps after `$`.
+    pub steps: Vec<JsonStep>,
+}
+
+impl FromStr for JsonPath {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let rest = s
+            .strip_prefix('$')
+            .ok_or_else(|| format!("JSON path `{s}` does not start with `$`"))?;
+        let bytes = rest.as_bytes();
+        let mut steps = Vec::new();
+        let mut i = 0;
+        let name_end = |from: usize| {
+            bytes[from..]
+                .iter()
+                .position(|b| matches!(b, b'.' | b'['))
+                .map_or(bytes.len(), |n| from + n)
+        };
+        while i < bytes.len() {
+            match bytes[i] {
+                b'.' if bytes.get(i + 1) == Some(&b'.') => {
+                    let end = name_end(i + 2);
+                    let name = &rest[i + 2..end];
+                    if name.is_empty() || name == "*" {
+                        return Err(format!(
+                            "JSON path `{s}`: `..` needs a key name after it, as in `$..id`"
+                        ));
+                    }
+                    steps.push(JsonStep::Descendant(name.to_owned()));
+                    i = end;
+                }
+                b'.' => {
+                    let end = name_end(i + 1);
+                    let name = &rest[i + 1..end];
+                    match name {
+                        "" => {
+                            return Err(format!(
+                                "JSON path `{s}`: a `.` needs a key name or `*` after it"
+                            ));
+                        }
+                        "*" => steps.push(JsonStep::AnyKey),
+                        _ => steps.push(JsonStep::Key(name.to_owned())),
+                    }
+                    i = end;
+                }
+                b'[' => {
+                    let close = rest[i..]
+                        .find(']')
+                        .map(|n| i + n)
+                        .ok_or_else(|| format!("JSON path `{s}`: a `[` is not closed by `]`"))?;
+                    let inner = &rest[i + 1..close];
+                    if inner == "*" {
+                        steps.push(JsonStep::AnyIndex);
+                    } else if let Some(quoted) = inner
+                        .strip_prefix('"')
+                        .and_then(|q| q.strip_suffix('"'))
+                        .filter(|q| !q.contains('"'))
+                    {
+                        steps.push(JsonStep::Key(quoted.to_owned()));
+                    } else if let Ok(n) = inner.parse::<usize>() {
+                        steps.push(JsonStep::Index(n));
+                    } else {
+                        return Err(format!(
+                            "JSON path `{s}`: `[{inner}]` is not `[*]`, an index such as `[0]` or a quoted key such as `[\"a.b\"]`"
+                        ));
+                    }
+                    i = close + 1;
+                }
+                _ => {
+                    return Err(format!(
+                        "JSON path `{s}`: expected `.`, `..` or `[` after `{}`",
+                        &s[..=i]
+                    ));
+                }
+            }
+        }
+        Ok(JsonPath { steps })
+    }
 }
 
 /// How a route's callers are authenticated (`auth = …`).
@@ -187,6 +330,8 @@ impl Gateway {
         "request_headers",
         "response_headers",
         "cors",
+        "diff",
+        "shadow_writes",
     ];
 
     /// Whether no key is set.
@@ -227,6 +372,8 @@ impl Gateway {
                 .clone()
                 .or_else(|| defaults.response_headers.clone()),
             cors: self.cors.clone().or_else(|| defaults.cors.clone()),
+            diff: self.diff.clone().or_else(|| defaults.diff.clone()),
+            shadow_writes: self.shadow_writes.or(defaults.shadow_writes),
         }
     }
 
@@ -297,4 +444,45 @@ pub fn is_header_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod json_path_tests {
+    use super::*;
+
+    #[test]
+    fn json_paths_parse_into_steps() {
+        let p: JsonPath = "$.items[*].etag".parse().unwrap();
+        assert_eq!(
+            p.steps,
+            vec![
+                JsonStep::Key("items".into()),
+                JsonStep::AnyIndex,
+                JsonStep::Key("etag".into())
+            ]
+        );
+        let p: JsonPath = r#"$..id["a.b"][2].*"#.parse().unwrap();
+        assert_eq!(
+            p.steps,
+            vec![
+                JsonStep::Descendant("id".into()),
+                JsonStep::Key("a.b".into()),
+                JsonStep::Index(2),
+                JsonStep::AnyKey
+            ]
+        );
+        assert_eq!("$".parse::<JsonPath>().unwrap().steps, vec![]);
+        for bad in [
+            "generated_at",
+            "$.",
+            "$..",
+            "$..*",
+            "$[x]",
+            "$[1",
+            "$a",
+            "$.a[\"b]",
+        ] {
+            assert!(bad.parse::<JsonPath>().is_err(), "{bad}");
+        }
+    }
 }

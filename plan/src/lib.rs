@@ -56,8 +56,8 @@ pub use diagnostic::{
 };
 pub use file::{PlanError, PlanFile, write_atomic};
 pub use gateway::{
-    Auth, Cors, Gateway, HeaderRules, JWT_ALGORITHMS, Jwt, RateKey, RateLimit, Require,
-    is_header_name,
+    Auth, Cors, Diff, Gateway, HeaderRules, JWT_ALGORITHMS, JsonPath, JsonStep, Jwt, RateKey,
+    RateLimit, Require, is_header_name,
 };
 pub use load::{Parsed, parse};
 pub use mask::mask_url;

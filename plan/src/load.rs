@@ -824,6 +824,12 @@ fn gateway_example(key: &str) -> &'static str {
         "cors" => {
             "write `cors = { origins = [\"https://app.example.com\"], headers = [\"authorization\"], max_age = 600 }`"
         }
+        "diff" => {
+            "write `diff = { ignore = [\"$.generated_at\", \"$..etag\"], headers = [\"content-type\"], noise_percent = 10 }`"
+        }
+        "shadow_writes" => {
+            "write `shadow_writes = true` (the service runs shadow writes as a dry run) or `false`"
+        }
         _ => "see the plan format in strangler-proxy/README.md",
     }
 }

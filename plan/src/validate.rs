@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::diagnostic::{Diagnostic, FieldPath};
 use crate::gateway::{
-    Auth, Cors, Gateway, HeaderRules, JWT_ALGORITHMS, Jwt, RateKey, is_header_name,
+    Auth, Cors, Diff, Gateway, HeaderRules, JWT_ALGORITHMS, JsonPath, Jwt, RateKey, is_header_name,
 };
 use crate::mask::mask_url;
 use crate::model::{AnalyzeSettings, Plan, Proxy, Route, Service, VERSION};
@@ -748,6 +748,48 @@ fn check_gateway(out: &mut Vec<Diagnostic>, path: &FieldPath, what: &str, gatewa
     }
     if let Some(cors) = &gateway.cors {
         check_cors(out, &path.key("cors"), what, cors);
+    }
+    if let Some(diff) = &gateway.diff {
+        check_diff(out, &path.key("diff"), what, diff);
+    }
+}
+
+/// Checks `diff = { … }` at `at`.
+fn check_diff(out: &mut Vec<Diagnostic>, at: &FieldPath, what: &str, diff: &Diff) {
+    for (i, path) in diff.ignore.iter().enumerate() {
+        if let Err(e) = path.parse::<JsonPath>() {
+            out.push(
+                Diagnostic::error(
+                    at.key("ignore").index(i),
+                    format!("{e}, in the diff settings of {what}"),
+                )
+                .with_help("write paths as `$.generated_at`, `$.items[*].etag` or `$..id`"),
+            );
+        }
+    }
+    for (i, name) in diff.headers.iter().flatten().enumerate() {
+        if !is_header_name(name) {
+            out.push(
+                Diagnostic::error(
+                    at.key("headers").index(i),
+                    format!("`{name}` in the diff settings of {what} is not a header name"),
+                )
+                .with_help("name response headers such as `content-type` or `etag`"),
+            );
+        }
+    }
+    if let Some(percent) = diff.noise_percent
+        && percent > 100
+    {
+        out.push(
+            Diagnostic::error(
+                at.key("noise_percent"),
+                format!("`noise_percent` {percent} of {what} is above 100"),
+            )
+            .with_help(
+                "use 0 to 100: the share of safe shadowed requests sent twice to the monolith",
+            ),
+        );
     }
 }
 

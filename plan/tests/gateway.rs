@@ -164,6 +164,22 @@ fn bad_gateway_values_are_reported_where_they_are() {
             "auth = { jwt = { jwks_url = \"https://keys.example.com/jwks\", algorithms = [\"ES256\"] } }\nforward_claims = { sub = \"host\" }\n",
             "p.toml:12:26: error: claim `sub` of route * /api/x of service `a` would overwrite header `host`, which the proxy must keep\n    help: forward it as an application header such as `x-user-id`",
         ),
+        (
+            "diff = { ignore = [\"$.ok\", \"generated_at\"] }\n",
+            "p.toml:11:28: error: JSON path `generated_at` does not start with `$`, in the diff settings of route * /api/x of service `a`\n    help: write paths as `$.generated_at`, `$.items[*].etag` or `$..id`",
+        ),
+        (
+            "diff = { headers = [\"etag\", \"bad header\"], noise_percent = 101 }\n",
+            "p.toml:11:29: error: `bad header` in the diff settings of route * /api/x of service `a` is not a header name\n    help: name response headers such as `content-type` or `etag`\np.toml:11:60: error: `noise_percent` 101 of route * /api/x of service `a` is above 100\n    help: use 0 to 100: the share of safe shadowed requests sent twice to the monolith",
+        ),
+        (
+            "diff = { ignored = [\"$.a\"] }\n",
+            "p.toml:11:8: error: `diff` of route `/api/x` of service `a` is not valid: unknown field `ignored`, expected one of `ignore`, `headers`, `noise_percent`\n    help: write `diff = { ignore = [\"$.generated_at\", \"$..etag\"], headers = [\"content-type\"], noise_percent = 10 }`",
+        ),
+        (
+            "shadow_writes = \"yes\"\n",
+            "p.toml:11:17: error: `shadow_writes` of route `/api/x` of service `a` is not valid: invalid type: string \"yes\", expected a boolean\n    help: write `shadow_writes = true` (the service runs shadow writes as a dry run) or `false`",
+        ),
     ];
     for (rest, expect) in cases {
         check(&format!("{SERVICE}{rest}"), expect);
