@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use strangler_plan::{
-    Auth, Gateway, HeaderRules, Method, Monolith, Plan, PlanFile, RateKey, RateLimit, Route,
+    Auth, Diff, Gateway, HeaderRules, Method, Monolith, Plan, PlanFile, RateKey, RateLimit, Route,
     RouteStage, RouteTemplate, Service, Sticky, Table, TableStage,
 };
 
@@ -53,8 +53,9 @@ fn gateway() -> impl Strategy<Value = Gateway> {
         prop::option::of((1u32..1000, prop::option::of(1u32..2000))),
         prop::collection::btree_map("x-[a-z0-9-]{1,8}", "[ -~]{0,12}", 0..2),
         any::<bool>(),
+        prop::option::of((any::<bool>(), 0u8..=100)),
     )
-        .prop_map(|(limit, set, open)| Gateway {
+        .prop_map(|(limit, set, open, diff)| Gateway {
             auth: open.then_some(Auth::None),
             rate_limit: limit.map(|(per_second, burst)| RateLimit {
                 per_second,
@@ -65,6 +66,12 @@ fn gateway() -> impl Strategy<Value = Gateway> {
                 set,
                 remove: vec!["x-powered-by".into()],
             }),
+            diff: diff.map(|(writes, noise)| Diff {
+                ignore: vec!["$..id".into(), "$.items[*].etag".into()],
+                headers: writes.then(|| vec!["etag".into()]),
+                noise_percent: Some(noise),
+            }),
+            shadow_writes: diff.map(|(writes, _)| writes),
             ..Gateway::default()
         })
 }
