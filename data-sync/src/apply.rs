@@ -5,7 +5,10 @@
 //! `unnest` of text arrays, cast to the column types: upserts for inserts
 //! and full-row updates, `UPDATE … FROM` for updates that change the key or
 //! leave unchanged TOAST values out, `DELETE … USING` for deletes. A run is
-//! cut whenever a key repeats, so no statement touches a row twice.
+//! cut whenever a key repeats, so no statement touches a row twice. Inserts
+//! say `OVERRIDING SYSTEM VALUE` and updates set the key only when it
+//! changes, so a `GENERATED ALWAYS AS IDENTITY` key takes the source's
+//! values; generated columns are not in the column lists at all.
 //!
 //! Several source transactions may share one target transaction, but a
 //! source transaction is never split across two: the target commits only at
@@ -461,6 +464,17 @@ impl Applier {
             self.push(rel, Kind::Upsert, mask, old_key, new_key, row)
                 .await
         } else {
+            // A key that stays is matched, not set: setting it is a no-op,
+            // and one that is `GENERATED ALWAYS AS IDENTITY` cannot be set.
+            if old_key == new_key {
+                for &k in &map.key_tgt {
+                    mask[k] = false;
+                }
+                if !mask.iter().any(|m| *m) {
+                    // Only unchanged TOAST values besides the key.
+                    return Ok(());
+                }
+            }
             let values: Row = row
                 .into_iter()
                 .zip(&mask)
@@ -735,7 +749,8 @@ fn statement_sql(table: &str, map: &RelMap, kind: Kind, mask: &[bool]) -> String
                 format!("UPDATE SET {}", sets.join(", "))
             };
             format!(
-                "INSERT INTO {table} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO {action}",
+                "INSERT INTO {table} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} \
+                 ON CONFLICT ({}) DO {action}",
                 names.join(", "),
                 selects.join(", "),
                 unnest(n),

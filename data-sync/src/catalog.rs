@@ -1,10 +1,13 @@
 //! What the databases say about a table: columns, types, keys, replica
 //! identity, size and indexes.
 
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
 use tokio_postgres::Client;
 
 use crate::error::{Context as _, Error};
-use crate::spec::TableName;
+use crate::spec::{TableName, quote_ident, quote_literal};
 
 /// One column as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,6 +276,370 @@ pub async fn secondary_indexes(client: &Client, oid: u32) -> Result<Vec<IndexInf
                 method: r.get(2),
                 definition: r.get(3),
                 columns: plain.then(|| r.get(5)),
+            }
+        })
+        .collect())
+}
+
+/// Every (table, column, sequence) where a column of one of `tables` takes
+/// its values from a sequence the column owns (serial or identity), found
+/// as [`sequence_of`] finds one column's.
+pub(crate) async fn sequences(
+    client: &Client,
+    tables: &[TableName],
+) -> Result<Vec<(String, String, String)>, Error> {
+    let mut out = BTreeSet::new();
+    for table in tables {
+        let rows = client
+            .query(
+                "SELECT a.attname::text, pg_get_serial_sequence($1, a.attname) \
+                 FROM pg_attribute a \
+                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+                   AND pg_get_serial_sequence($1, a.attname) IS NOT NULL",
+                &[&table.quoted()],
+            )
+            .await
+            .ctx(|| format!("reading the sequences of {table}"))?;
+        for r in rows {
+            out.insert((
+                table.to_string(),
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+            ));
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// The sequence column `column` of `table` owns (`pg_get_serial_sequence`:
+/// a serial column's, through `OWNED BY`, or an identity column's), as a
+/// name the sequence functions take; `None` without one or without the
+/// table. `sync schema` creates what this finds, and cutover sets it.
+pub(crate) async fn sequence_of(
+    client: &Client,
+    table: &TableName,
+    column: &str,
+) -> Result<Option<String>, Error> {
+    Ok(client
+        .query_one(
+            "SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL \
+             ELSE pg_get_serial_sequence($1, $2) END",
+            &[&table.quoted(), &column],
+        )
+        .await
+        .ctx(|| format!("looking for the sequence of {table}.{column}"))?
+        .get(0))
+}
+
+/// A sequence as `sync schema` recreates it.
+#[derive(Debug, Clone)]
+pub(crate) struct SequenceDef {
+    /// The sequence's schema.
+    pub(crate) schema: String,
+    /// `AS type`, for `CREATE SEQUENCE` (an identity takes its column's).
+    pub(crate) data_type: String,
+    /// `START WITH … NO CYCLE`.
+    pub(crate) options: String,
+}
+
+/// What `CREATE SEQUENCE` needs to recreate `sequence`, or `None` if it is
+/// not one.
+pub(crate) async fn sequence_def(
+    client: &Client,
+    sequence: &str,
+) -> Result<Option<SequenceDef>, Error> {
+    let row = client
+        .query_opt(
+            "SELECT n.nspname::text, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, \
+                    s.seqmin, s.seqmax, s.seqcache, s.seqcycle \
+             FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE s.seqrelid = to_regclass($1)",
+            &[&sequence],
+        )
+        .await
+        .ctx(|| format!("reading the definition of sequence {sequence}"))?;
+    Ok(row.map(|r| {
+        let (start, increment, min, max, cache): (i64, i64, i64, i64, i64) =
+            (r.get(2), r.get(3), r.get(4), r.get(5), r.get(6));
+        let cycle: bool = r.get(7);
+        SequenceDef {
+            schema: r.get(0),
+            data_type: r.get(1),
+            options: format!(
+                "START WITH {start} INCREMENT BY {increment} MINVALUE {min} MAXVALUE {max} \
+                 CACHE {cache} {}CYCLE",
+                if cycle { "" } else { "NO " }
+            ),
+        }
+    }))
+}
+
+/// A user-defined type a table's columns use, as `sync schema` recreates
+/// it and compares it with the service's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserType {
+    /// The type's schema.
+    pub(crate) schema: String,
+    /// The type's name.
+    pub(crate) name: String,
+    /// What it is.
+    pub(crate) def: TypeDef,
+}
+
+impl UserType {
+    /// `schema.name`, quoted.
+    pub(crate) fn quoted(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+}
+
+/// The definition of a [`UserType`], by kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TypeDef {
+    /// `CREATE TYPE … AS ENUM`: the labels in order.
+    Enum(Vec<String>),
+    /// `CREATE DOMAIN`.
+    Domain {
+        /// The base type as SQL.
+        base: String,
+        /// `NOT NULL`.
+        not_null: bool,
+        /// The default expression.
+        default: Option<String>,
+        /// `CHECK` constraints: name and `pg_get_constraintdef`, by name.
+        checks: Vec<(String, String)>,
+    },
+    /// `CREATE TYPE … AS (…)`: the fields' names and types, in order.
+    Composite(Vec<(String, String)>),
+    /// A kind `sync schema` does not create (range, base type, a table's
+    /// row type), named.
+    Other(&'static str),
+}
+
+impl TypeDef {
+    /// The kind, in a word.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            TypeDef::Enum(_) => "enum",
+            TypeDef::Domain { .. } => "domain",
+            TypeDef::Composite(_) => "composite",
+            TypeDef::Other(kind) => kind,
+        }
+    }
+
+    /// The definition after the type's name in its `CREATE` statement
+    /// (`AS ENUM ('a', 'b')`, `AS integer NOT NULL CHECK (…)`, `AS (a
+    /// integer)`); `None` for [`TypeDef::Other`].
+    pub(crate) fn body(&self) -> Option<String> {
+        Some(match self {
+            TypeDef::Enum(labels) => {
+                let labels: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
+                format!("AS ENUM ({})", labels.join(", "))
+            }
+            TypeDef::Domain {
+                base,
+                not_null,
+                default,
+                checks,
+            } => {
+                let mut body = format!("AS {base}");
+                if let Some(default) = default {
+                    let _ = write!(body, " DEFAULT {default}");
+                }
+                if *not_null {
+                    body.push_str(" NOT NULL");
+                }
+                for (name, check) in checks {
+                    let _ = write!(body, " CONSTRAINT {} {check}", quote_ident(name));
+                }
+                body
+            }
+            TypeDef::Composite(fields) => {
+                let fields: Vec<String> = fields
+                    .iter()
+                    .map(|(name, ty)| format!("{} {ty}", quote_ident(name)))
+                    .collect();
+                format!("AS ({})", fields.join(", "))
+            }
+            TypeDef::Other(_) => return None,
+        })
+    }
+}
+
+/// What a column's type is to `sync schema`.
+#[derive(Debug, Clone)]
+pub(crate) enum TypeNode {
+    /// Built in, or an extension's: nothing to create.
+    BuiltIn,
+    /// An array of the type with this OID (created with its element).
+    Array(u32),
+    /// A user-defined type, and the OIDs of the types it is made of.
+    User(UserType, Vec<u32>),
+}
+
+/// Describes the type `oid`, or `None` if there is no such type.
+pub(crate) async fn user_type(client: &Client, oid: u32) -> Result<Option<TypeNode>, Error> {
+    let what = || format!("reading the definition of type {oid}");
+    let Some(r) = client
+        .query_opt(
+            "SELECT n.nspname::text, t.typname::text, t.typtype::text, \
+                    t.typcategory = 'A' AND t.typelem <> 0, t.typelem, \
+                    t.oid < 16384 OR EXISTS (SELECT 1 FROM pg_depend e \
+                      WHERE e.classid = 'pg_type'::regclass AND e.objid = t.oid \
+                        AND e.deptype = 'e'), \
+                    t.typbasetype, format_type(t.typbasetype, t.typtypmod), t.typnotnull, \
+                    pg_get_expr(t.typdefaultbin, 0), coalesce(c.relkind::text, ''), t.typrelid \
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+             LEFT JOIN pg_class c ON c.oid = t.typrelid \
+             WHERE t.oid = $1",
+            &[&oid],
+        )
+        .await
+        .ctx(what)?
+    else {
+        return Ok(None);
+    };
+    let typtype: String = r.get(2);
+    let built_in: bool = r.get(5);
+    let mut deps = Vec::new();
+    let def = match typtype.as_str() {
+        "b" if r.get::<_, bool>(3) => return Ok(Some(TypeNode::Array(r.get(4)))),
+        _ if built_in => return Ok(Some(TypeNode::BuiltIn)),
+        "e" => TypeDef::Enum(
+            client
+                .query(
+                    "SELECT enumlabel::text FROM pg_enum WHERE enumtypid = $1 \
+                     ORDER BY enumsortorder",
+                    &[&oid],
+                )
+                .await
+                .ctx(what)?
+                .iter()
+                .map(|l| l.get(0))
+                .collect(),
+        ),
+        "d" => {
+            deps.push(r.get(6));
+            TypeDef::Domain {
+                base: r.get(7),
+                not_null: r.get(8),
+                default: r.get(9),
+                checks: client
+                    .query(
+                        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+                         WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
+                        &[&oid],
+                    )
+                    .await
+                    .ctx(what)?
+                    .iter()
+                    .map(|c| (c.get(0), c.get(1)))
+                    .collect(),
+            }
+        }
+        "c" if r.get::<_, String>(10) == "c" => {
+            let fields = client
+                .query(
+                    "SELECT attname::text, format_type(atttypid, atttypmod), atttypid \
+                     FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped \
+                     ORDER BY attnum",
+                    &[&r.get::<_, u32>(11)],
+                )
+                .await
+                .ctx(what)?;
+            deps.extend(fields.iter().map(|f| f.get::<_, u32>(2)));
+            TypeDef::Composite(fields.iter().map(|f| (f.get(0), f.get(1))).collect())
+        }
+        "c" => TypeDef::Other("row type of a table"),
+        "r" => TypeDef::Other("range type"),
+        "m" => TypeDef::Other("multirange type"),
+        _ => TypeDef::Other("base type"),
+    };
+    Ok(Some(TypeNode::User(
+        UserType {
+            schema: r.get(0),
+            name: r.get(1),
+            def,
+        },
+        deps,
+    )))
+}
+
+/// The OID of the type called `quoted` (`schema.name`, quoted), or `None`.
+pub(crate) async fn type_oid(client: &Client, quoted: &str) -> Result<Option<u32>, Error> {
+    Ok(client
+        .query_one("SELECT to_regtype($1)::oid", &[&quoted])
+        .await
+        .ctx(|| format!("looking for type {quoted}"))?
+        .get(0))
+}
+
+/// A column as `sync schema` recreates it: unlike [`Column`], generated
+/// columns are included, with what makes their values.
+#[derive(Debug, Clone)]
+pub struct DdlColumn {
+    /// The column's name.
+    pub name: String,
+    /// The type as SQL (`format_type`).
+    pub sql_type: String,
+    /// The type's OID.
+    pub type_oid: u32,
+    /// `NOT NULL`.
+    pub not_null: bool,
+    /// `attidentity`: `a` (`GENERATED ALWAYS AS IDENTITY`), `d` (`BY
+    /// DEFAULT`), or `None`.
+    pub identity: Option<char>,
+    /// The expression of a `GENERATED ALWAYS AS (…) STORED` column.
+    pub generated: Option<String>,
+    /// The default expression (`pg_get_expr`) of a column that is not
+    /// generated.
+    pub default: Option<String>,
+    /// The columns a generated column's expression uses.
+    pub uses: Vec<String>,
+}
+
+/// Every column of table `oid` (generated ones too), in order.
+pub async fn ddl_columns(
+    client: &Client,
+    table: &TableName,
+    oid: u32,
+) -> Result<Vec<DdlColumn>, Error> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.atttypid, \
+                    a.attnotnull, a.attidentity::text, a.attgenerated::text, \
+                    pg_get_expr(d.adbin, d.adrelid), \
+                    ARRAY(SELECT r.attname::text FROM pg_depend p \
+                          JOIN pg_attribute r ON r.attrelid = p.refobjid AND r.attnum = p.refobjsubid \
+                          WHERE p.classid = 'pg_class'::regclass AND p.objid = a.attrelid \
+                            AND p.objsubid = a.attnum AND p.refclassid = 'pg_class'::regclass \
+                            AND p.refobjid = a.attrelid AND p.refobjsubid > 0 \
+                          ORDER BY r.attnum) \
+             FROM pg_attribute a \
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            &[&oid],
+        )
+        .await
+        .ctx(|| format!("reading the columns of {table}"))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let identity: String = r.get(4);
+            let generated: String = r.get(5);
+            let expr: Option<String> = r.get(6);
+            let is_generated = !generated.is_empty();
+            DdlColumn {
+                name: r.get(0),
+                sql_type: r.get(1),
+                type_oid: r.get(2),
+                not_null: r.get(3),
+                identity: identity.chars().next(),
+                generated: expr.clone().filter(|_| is_generated),
+                default: expr.filter(|_| !is_generated),
+                uses: if is_generated { r.get(7) } else { Vec::new() },
             }
         })
         .collect())

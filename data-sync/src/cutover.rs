@@ -25,7 +25,6 @@
 //! not, it undoes every step (each undo is idempotent). Any failure before
 //! the flip undoes everything and the plan is unchanged.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -740,11 +739,11 @@ impl Move {
             }
         }
         if self.op == Operation::Cutover {
-            for (table, column, _) in sequences(&self.monolith, &self.names).await? {
+            for (table, column, _) in catalog::sequences(&self.monolith, &self.names).await? {
                 let target_col = self
                     .column_across(&plan, &table, &column, Direction::Forward)
                     .unwrap_or_else(|| column.clone());
-                if sequence_of(&self.own, &TableName::parse(&table), &target_col)
+                if catalog::sequence_of(&self.own, &TableName::parse(&table), &target_col)
                     .await?
                     .is_none()
                 {
@@ -921,7 +920,7 @@ impl Move {
             Operation::Cutover => (&self.monolith, &self.own, "the service"),
             Operation::Rollback => (&self.own, &self.monolith, "the monolith"),
         };
-        for (table, column, from_seq) in sequences(from, &self.names).await? {
+        for (table, column, from_seq) in catalog::sequences(from, &self.names).await? {
             let Some(issued) = issued_max(from, &from_seq).await? else {
                 continue;
             };
@@ -932,7 +931,8 @@ impl Move {
             let to_col = self
                 .column_across(file.plan(), &table, &column, toward)
                 .unwrap_or(column);
-            let Some(to_seq) = sequence_of(to, &TableName::parse(&table), &to_col).await? else {
+            let Some(to_seq) = catalog::sequence_of(to, &TableName::parse(&table), &to_col).await?
+            else {
                 continue;
             };
             let to_issued = issued_max(to, &to_seq).await?.unwrap_or(i64::MIN);
@@ -1352,51 +1352,6 @@ async fn slot_exists(client: &Client, slot: &str) -> Result<bool, Error> {
         .await
         .ctx(|| format!("looking for slot {slot}"))?
         .is_some())
-}
-
-/// Every (table, column, sequence) where a column of one of `tables`
-/// takes its values from a sequence (serial or identity).
-async fn sequences(
-    client: &Client,
-    tables: &[TableName],
-) -> Result<Vec<(String, String, String)>, Error> {
-    let mut out = BTreeSet::new();
-    for table in tables {
-        let rows = client
-            .query(
-                "SELECT a.attname::text, pg_get_serial_sequence($1, a.attname) \
-                 FROM pg_attribute a \
-                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
-                   AND pg_get_serial_sequence($1, a.attname) IS NOT NULL",
-                &[&table.quoted()],
-            )
-            .await
-            .ctx(|| format!("reading the sequences of {table}"))?;
-        for r in rows {
-            out.insert((
-                table.to_string(),
-                r.get::<_, String>(0),
-                r.get::<_, String>(1),
-            ));
-        }
-    }
-    Ok(out.into_iter().collect())
-}
-
-async fn sequence_of(
-    client: &Client,
-    table: &TableName,
-    column: &str,
-) -> Result<Option<String>, Error> {
-    Ok(client
-        .query_one(
-            "SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL \
-             ELSE pg_get_serial_sequence($1, $2) END",
-            &[&table.quoted(), &column],
-        )
-        .await
-        .ctx(|| format!("looking for the sequence of {table}.{column}"))?
-        .get(0))
 }
 
 /// The largest value `sequence` has handed out, or `None` if none yet.

@@ -68,7 +68,7 @@ pub use metrics::Metrics;
 pub use overview::{Overview, RouteOverview, ServiceOverview, TableOverview, overview};
 pub use preflight::check;
 pub use run::{RunOptions, run};
-pub use schema::{SchemaReport, create_schema};
+pub use schema::{SchemaReport, TypeReport, create_schema};
 pub use spec::{
     Direction, SyncSpec, TableName, TableSpec, resolve, resolve_forward, resolve_reverse,
 };

@@ -1,15 +1,19 @@
 //! `strangler sync schema`: creates the service's tables from the
-//! monolith's DDL. Columns (renamed and excluded as the plan says) and enum
-//! types are created now; the primary key and the other indexes are
-//! recorded in `strangler.deferred_index` and built after the copy, which
-//! loads much faster into a table without indexes.
+//! monolith's DDL. Columns (renamed and excluded as the plan says), the
+//! user-defined types they use (enums, domains, composites, in dependency
+//! order, each once), generated columns, and the sequences behind identity
+//! and serial columns are created now; the primary key and the other
+//! indexes are recorded in `strangler.deferred_index` and built after the
+//! copy, which loads much faster into a table without indexes.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
+
 use tokio_postgres::Client;
 
-use crate::catalog;
+use crate::catalog::{self, DdlColumn, TypeDef, TypeNode, UserType};
 use crate::error::{Context as _, Error};
-use crate::spec::{SyncSpec, quote_ident, quote_literal};
+use crate::spec::{SyncSpec, TableSpec, quote_ident, quote_literal};
 
 /// What `schema` did for one table.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -22,16 +26,42 @@ pub struct SchemaReport {
     pub deferred: Vec<String>,
     /// Indexes that could not be carried over, and why.
     pub skipped: Vec<String>,
+    /// The user-defined types this table is the first in the run to use,
+    /// dependencies first.
+    pub types: Vec<TypeReport>,
 }
 
-/// Creates the service's missing tables for `spec`.
-#[allow(clippy::too_many_lines)] // the DDL is built in one pass
+/// What `schema` did for one user-defined type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TypeReport {
+    /// `schema.name`.
+    pub name: String,
+    /// `enum`, `domain`, `composite`, or a kind `schema` does not create
+    /// (such as `range type`), which must already be on the service.
+    pub kind: String,
+    /// Created now, or already on the service (with the same definition,
+    /// for the kinds `schema` creates) and left alone.
+    pub created: bool,
+}
+
+/// Creates the service's missing tables for `spec`, with the types they
+/// use. A type already on the service with the same definition is left
+/// alone; one with a different definition is an error.
 pub async fn create_schema(
     source: &Client,
     target: &Client,
     spec: &SyncSpec,
 ) -> Result<Vec<SchemaReport>, Error> {
     crate::state::ensure_schema(target).await?;
+    // Types, defaults and generated expressions come out of the monolith's
+    // catalog named as its search path sees them, so the service reads
+    // them through the same one.
+    let search_path: String = source
+        .query_one("SELECT current_setting('search_path')", &[])
+        .await
+        .ctx(|| "reading the monolith's search_path".to_owned())?
+        .get(0);
+    let mut seen_types = HashSet::new();
     let mut reports = Vec::new();
     for table in &spec.tables {
         let info = catalog::table_info(source, &table.table)
@@ -42,143 +72,388 @@ pub async fn create_schema(
                     table.name
                 ))
             })?;
+        let columns = catalog::ddl_columns(source, &table.table, info.oid).await?;
+        let (mut ddl, types) = types_ddl(source, target, table, &columns, &mut seen_types).await?;
         if catalog::table_info(target, &table.table).await?.is_some() {
+            if !ddl.is_empty() {
+                run_ddl(target, &search_path, &ddl, spec, table).await?;
+            }
             reports.push(SchemaReport {
                 table: table.name.clone(),
                 created: false,
                 deferred: Vec::new(),
                 skipped: Vec::new(),
+                types,
             });
             continue;
         }
-        let mut ddl = format!(
-            "CREATE SCHEMA IF NOT EXISTS {};\n",
-            quote_ident(&table.table.schema)
-        );
-        ddl.push_str(&enum_ddl(source, &info).await?);
-        let columns: Vec<String> = info
-            .columns
-            .iter()
-            .filter_map(|c| {
-                table.target_column(&c.name).map(|name| {
-                    format!(
-                        "{} {}{}",
-                        quote_ident(name),
-                        c.sql_type,
-                        if c.not_null { " NOT NULL" } else { "" }
-                    )
-                })
-            })
-            .collect();
         let _ = writeln!(
             ddl,
-            "CREATE TABLE {} (\n    {}\n);",
-            table.table.quoted(),
-            columns.join(",\n    ")
+            "CREATE SCHEMA IF NOT EXISTS {};",
+            quote_ident(&table.table.schema)
         );
-        let mut deferred = Vec::new();
-        let mut skipped = Vec::new();
-        if let Some(key) = info.identity() {
-            let cols: Vec<String> = key
-                .iter()
-                .filter_map(|k| table.target_column(k).map(quote_ident))
-                .collect();
-            deferred.push(format!(
-                "ALTER TABLE {} ADD PRIMARY KEY ({})",
-                table.table.quoted(),
-                cols.join(", ")
-            ));
-        }
-        for index in catalog::secondary_indexes(source, info.oid).await? {
-            match &index.columns {
-                Some(cols) => {
-                    let mapped: Option<Vec<String>> = cols
-                        .iter()
-                        .map(|c| table.target_column(c).map(quote_ident))
-                        .collect();
-                    match mapped {
-                        Some(mapped) => deferred.push(format!(
-                            "CREATE {}INDEX IF NOT EXISTS {} ON {} USING {} ({})",
-                            if index.unique { "UNIQUE " } else { "" },
-                            quote_ident(&index.name),
-                            table.table.quoted(),
-                            index.method,
-                            mapped.join(", ")
-                        )),
-                        None => skipped.push(format!("{}: uses an excluded column", index.name)),
-                    }
-                }
-                None if table.rename.is_empty() && table.exclude.is_empty() => {
-                    deferred.push(index.definition.clone());
-                }
-                None => skipped.push(format!(
-                    "{}: an expression or partial index on a table with renamed or excluded \
-                     columns; create it on the service by hand ({})",
-                    index.name, index.definition
-                )),
+        let with_sequence = table_ddl(source, target, table, &columns, &mut ddl).await?;
+        let (deferred, skipped) = index_ddl(source, table, &info, &mut ddl).await?;
+        run_ddl(target, &search_path, &ddl, spec, table).await?;
+        // What cutover will look for, found the way it will look.
+        for column in with_sequence {
+            if catalog::sequence_of(target, &table.table, &column)
+                .await?
+                .is_none()
+            {
+                return Err(Error::Other(format!(
+                    "column {column} of {} was created on service {} with a sequence, but no \
+                     sequence owned by it is found there (`pg_get_serial_sequence`): cutover \
+                     could not set it; give it an identity (`ALTER TABLE {} ALTER COLUMN {} ADD \
+                     GENERATED BY DEFAULT AS IDENTITY`)",
+                    table.name,
+                    spec.service,
+                    table.table.quoted(),
+                    quote_ident(&column)
+                )));
             }
         }
-        for (ord, stmt) in deferred.iter().enumerate() {
-            let _ = writeln!(
-                ddl,
-                "INSERT INTO strangler.deferred_index (table_name, ord, ddl) VALUES ({}, {ord}, {}) \
-                 ON CONFLICT (table_name, ord) DO UPDATE SET ddl = EXCLUDED.ddl;",
-                quote_literal(&table.name),
-                quote_literal(stmt)
-            );
-        }
-        target
-            .batch_execute(&format!("BEGIN;\n{ddl}COMMIT;"))
-            .await
-            .ctx(|| format!("creating {} in service {}", table.name, spec.service))?;
         reports.push(SchemaReport {
             table: table.name.clone(),
             created: true,
             deferred,
             skipped,
+            types,
         });
     }
     Ok(reports)
 }
 
-/// `CREATE TYPE … AS ENUM` for the enum types the table uses (directly or
-/// as array elements) that the target may lack.
-async fn enum_ddl(source: &Client, info: &catalog::TableInfo) -> Result<String, Error> {
-    let oids: Vec<u32> = info.columns.iter().map(|c| c.type_oid).collect();
-    let rows = source
-        .query(
-            "SELECT DISTINCT n.nspname::text, t.typname::text, \
-                    ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid \
-                          ORDER BY e.enumsortorder) \
-             FROM pg_type c JOIN pg_type t ON t.oid = CASE WHEN c.typtype = 'e' THEN c.oid \
-                                                            ELSE c.typelem END \
-             JOIN pg_namespace n ON n.oid = t.typnamespace \
-             WHERE c.oid = ANY($1) AND t.typtype = 'e'",
-            &[&oids],
-        )
+/// Runs `ddl` on the target in one transaction, under the monolith's
+/// search path; on failure nothing of it stays, and the session is left
+/// outside a transaction.
+async fn run_ddl(
+    target: &Client,
+    search_path: &str,
+    ddl: &str,
+    spec: &SyncSpec,
+    table: &TableSpec,
+) -> Result<(), Error> {
+    let result = target
+        .batch_execute(&format!(
+            "BEGIN;\nSELECT set_config('search_path', {}, true);\n{ddl}COMMIT;",
+            quote_literal(search_path)
+        ))
+        .await;
+    if result.is_err() {
+        // The failed statement aborted the transaction; end it (if this
+        // fails too, the connection is gone and the first error says why).
+        let _ = target.batch_execute("ROLLBACK").await;
+    }
+    result.ctx(|| format!("creating {} in service {}", table.name, spec.service))
+}
+
+/// Appends the table's sequences and `CREATE TABLE` to `ddl`; returns the
+/// service's columns that take their values from a sequence.
+async fn table_ddl(
+    source: &Client,
+    target: &Client,
+    table: &TableSpec,
+    columns: &[DdlColumn],
+    ddl: &mut String,
+) -> Result<Vec<String>, Error> {
+    let owned_by: HashMap<String, String> =
+        catalog::sequences(source, std::slice::from_ref(&table.table))
+            .await?
+            .into_iter()
+            .map(|(_, column, sequence)| (column, sequence))
+            .collect();
+    let mut lines = Vec::new();
+    let mut after = String::new();
+    let mut with_sequence = Vec::new();
+    for col in columns {
+        let Some(name) = table.target_column(&col.name) else {
+            continue;
+        };
+        let mut line = format!(
+            "{} {}{}",
+            quote_ident(name),
+            col.sql_type,
+            if col.not_null { " NOT NULL" } else { "" }
+        );
+        if let Some(expr) = &col.generated {
+            generated_clause(table, col, expr, &mut line)?;
+        } else if let Some(sequence) = owned_by.get(&col.name) {
+            let pieces = sequence_ddl(source, target, table, col, name, sequence).await?;
+            ddl.push_str(&pieces.before);
+            line.push_str(&pieces.clause);
+            after.push_str(&pieces.after);
+            with_sequence.push(name.to_owned());
+        }
+        lines.push(line);
+    }
+    let _ = writeln!(
+        ddl,
+        "CREATE TABLE {} (\n    {}\n);",
+        table.table.quoted(),
+        lines.join(",\n    ")
+    );
+    ddl.push_str(&after);
+    Ok(with_sequence)
+}
+
+/// Appends `GENERATED ALWAYS AS (expr) STORED` to a column's line, unless
+/// the expression uses a column the plan renames or excludes.
+fn generated_clause(
+    table: &TableSpec,
+    col: &DdlColumn,
+    expr: &str,
+    line: &mut String,
+) -> Result<(), Error> {
+    for used in &col.uses {
+        let why = match table.target_column(used) {
+            None => "excludes",
+            Some(to) if to != used => "renames",
+            Some(_) => continue,
+        };
+        return Err(Error::Other(format!(
+            "generated column {} of {} uses column {used}, which the plan {why}, so its \
+             expression ({expr}) cannot be carried over: exclude the generated column too, or \
+             create {} on the service by hand",
+            col.name, table.name, table.name
+        )));
+    }
+    let _ = write!(line, " GENERATED ALWAYS AS ({expr}) STORED");
+    Ok(())
+}
+
+/// What a column that takes its values from a sequence adds to the DDL.
+struct SequencePieces {
+    /// Before `CREATE TABLE`: the sequence of a serial column.
+    before: String,
+    /// In the column's line: the identity, or the default.
+    clause: String,
+    /// After `CREATE TABLE`: the serial column owning its sequence.
+    after: String,
+}
+
+/// The service's copy of `sequence`, which monolith column `col` (`name`
+/// on the service) owns: an identity column the same identity, a serial
+/// column a sequence of the same name and options, owned by the column,
+/// with the same default.
+async fn sequence_ddl(
+    source: &Client,
+    target: &Client,
+    table: &TableSpec,
+    col: &DdlColumn,
+    name: &str,
+    sequence: &str,
+) -> Result<SequencePieces, Error> {
+    let what = || format!("column {} of {}", col.name, table.name);
+    let def = catalog::sequence_def(source, sequence)
+        .await?
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "{} takes its values from {sequence}, which is not a sequence",
+                what()
+            ))
+        })?;
+    if target
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&sequence])
         .await
-        .ctx(|| "reading enum types".to_owned())?;
-    let mut ddl = String::new();
-    for row in rows {
-        let schema: String = row.get(0);
-        let name: String = row.get(1);
-        let labels: Vec<String> = row.get(2);
-        let labels: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
+        .ctx(|| format!("looking for {sequence} on the service"))?
+        .get::<_, bool>(0)
+    {
+        return Err(Error::Other(format!(
+            "{} takes its values from sequence {sequence}, and the service's database already \
+             has a relation of that name (another table's?), so `sync schema` cannot create it: \
+             drop or rename the service's {sequence}, then run `sync schema` again",
+            what()
+        )));
+    }
+    let mut pieces = SequencePieces {
+        before: format!(
+            "CREATE SCHEMA IF NOT EXISTS {};\n",
+            quote_ident(&def.schema)
+        ),
+        clause: String::new(),
+        after: String::new(),
+    };
+    if let Some(kind) = col.identity {
+        pieces.clause = format!(
+            " GENERATED {} AS IDENTITY (SEQUENCE NAME {sequence} {})",
+            if kind == 'a' { "ALWAYS" } else { "BY DEFAULT" },
+            def.options
+        );
+    } else {
         let _ = writeln!(
-            ddl,
-            "CREATE SCHEMA IF NOT EXISTS {schema_q};\n\
-             DO $strangler$ BEGIN \
-               IF to_regtype({regname}) IS NULL THEN \
-                 CREATE TYPE {schema_q}.{name_q} AS ENUM ({labels}); \
-               END IF; \
-             END $strangler$;",
-            schema_q = quote_ident(&schema),
-            name_q = quote_ident(&name),
-            regname = quote_literal(&format!("{}.{}", quote_ident(&schema), quote_ident(&name))),
-            labels = labels.join(", ")
+            pieces.before,
+            "CREATE SEQUENCE {sequence} AS {} {};",
+            def.data_type, def.options
+        );
+        if let Some(default) = &col.default {
+            pieces.clause = format!(" DEFAULT {default}");
+        }
+        pieces.after = format!(
+            "ALTER SEQUENCE {sequence} OWNED BY {}.{};\n",
+            table.table.quoted(),
+            quote_ident(name)
         );
     }
-    Ok(ddl)
+    Ok(pieces)
+}
+
+/// Appends the recording of the table's deferred indexes to `ddl`; returns
+/// the deferred statements and the indexes skipped, with why.
+async fn index_ddl(
+    source: &Client,
+    table: &TableSpec,
+    info: &catalog::TableInfo,
+    ddl: &mut String,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let mut deferred = Vec::new();
+    let mut skipped = Vec::new();
+    if let Some(key) = info.identity() {
+        let cols: Vec<String> = key
+            .iter()
+            .filter_map(|k| table.target_column(k).map(quote_ident))
+            .collect();
+        deferred.push(format!(
+            "ALTER TABLE {} ADD PRIMARY KEY ({})",
+            table.table.quoted(),
+            cols.join(", ")
+        ));
+    }
+    for index in catalog::secondary_indexes(source, info.oid).await? {
+        match &index.columns {
+            Some(cols) => {
+                let mapped: Option<Vec<String>> = cols
+                    .iter()
+                    .map(|c| table.target_column(c).map(quote_ident))
+                    .collect();
+                match mapped {
+                    Some(mapped) => deferred.push(format!(
+                        "CREATE {}INDEX IF NOT EXISTS {} ON {} USING {} ({})",
+                        if index.unique { "UNIQUE " } else { "" },
+                        quote_ident(&index.name),
+                        table.table.quoted(),
+                        index.method,
+                        mapped.join(", ")
+                    )),
+                    None => skipped.push(format!("{}: uses an excluded column", index.name)),
+                }
+            }
+            None if table.rename.is_empty() && table.exclude.is_empty() => {
+                deferred.push(index.definition.clone());
+            }
+            None => skipped.push(format!(
+                "{}: an expression or partial index on a table with renamed or excluded \
+                 columns; create it on the service by hand ({})",
+                index.name, index.definition
+            )),
+        }
+    }
+    for (ord, stmt) in deferred.iter().enumerate() {
+        let _ = writeln!(
+            ddl,
+            "INSERT INTO strangler.deferred_index (table_name, ord, ddl) VALUES ({}, {ord}, {}) \
+             ON CONFLICT (table_name, ord) DO UPDATE SET ddl = EXCLUDED.ddl;",
+            quote_literal(&table.name),
+            quote_literal(stmt)
+        );
+    }
+    Ok((deferred, skipped))
+}
+
+/// The DDL for the user-defined types the table's columns use (directly,
+/// as array elements, as a domain's base or a composite's fields) that
+/// this run has not met yet, dependencies first, and what became of each:
+/// created, or already on the service with the same definition. A type on
+/// the service with another definition, or of a kind `schema` does not
+/// create and missing there, is an error.
+async fn types_ddl(
+    source: &Client,
+    target: &Client,
+    table: &TableSpec,
+    columns: &[DdlColumn],
+    seen: &mut HashSet<u32>,
+) -> Result<(String, Vec<TypeReport>), Error> {
+    // Depth first, a type after the types it is made of.
+    let mut order: Vec<UserType> = Vec::new();
+    let mut pending: BTreeMap<u32, UserType> = BTreeMap::new();
+    let mut stack: Vec<(u32, bool)> = columns.iter().rev().map(|c| (c.type_oid, false)).collect();
+    while let Some((oid, done)) = stack.pop() {
+        if done {
+            order.extend(pending.remove(&oid));
+            continue;
+        }
+        if !seen.insert(oid) {
+            continue;
+        }
+        match catalog::user_type(source, oid).await? {
+            None | Some(TypeNode::BuiltIn) => {}
+            Some(TypeNode::Array(element)) => stack.push((element, false)),
+            Some(TypeNode::User(ty, deps)) => {
+                pending.insert(oid, ty);
+                stack.push((oid, true));
+                stack.extend(deps.into_iter().rev().map(|d| (d, false)));
+            }
+        }
+    }
+    let mut ddl = String::new();
+    let mut reports = Vec::new();
+    for ty in order {
+        let name = format!("{}.{}", ty.schema, ty.name);
+        let on_service = match catalog::type_oid(target, &ty.quoted()).await? {
+            Some(oid) => catalog::user_type(target, oid).await?,
+            None => None,
+        };
+        let created = match (on_service, ty.def.body()) {
+            (None, Some(body)) => {
+                let _ = writeln!(
+                    ddl,
+                    "CREATE SCHEMA IF NOT EXISTS {};\n{} {} {body};",
+                    quote_ident(&ty.schema),
+                    if matches!(ty.def, TypeDef::Domain { .. }) {
+                        "CREATE DOMAIN"
+                    } else {
+                        "CREATE TYPE"
+                    },
+                    ty.quoted()
+                );
+                true
+            }
+            (None, None) => {
+                return Err(Error::Other(format!(
+                    "table {} uses type {name}, a {}, which `sync schema` does not create, and \
+                     the service's database lacks it: create it there (as on the monolith), \
+                     then run `sync schema` again",
+                    table.name,
+                    ty.def.kind()
+                )));
+            }
+            (Some(_), None) => false,
+            (Some(TypeNode::User(theirs, _)), Some(_)) if theirs.def == ty.def => false,
+            (Some(theirs), Some(body)) => {
+                let theirs = match theirs {
+                    TypeNode::User(t, _) => t.def.body().map_or_else(
+                        || format!("a {}", t.def.kind()),
+                        |b| format!("{} {b}", t.def.kind()),
+                    ),
+                    TypeNode::BuiltIn | TypeNode::Array(_) => "a built-in type".to_owned(),
+                };
+                return Err(Error::Other(format!(
+                    "type {name}, used by table {}, is on the service's database with another \
+                     definition than the monolith's (service: {theirs}; monolith: {} {body}): \
+                     change the service's type to match, or drop it there if nothing uses it, \
+                     then run `sync schema` again",
+                    table.name,
+                    ty.def.kind()
+                )));
+            }
+        };
+        reports.push(TypeReport {
+            name,
+            kind: ty.def.kind().to_owned(),
+            created,
+        });
+    }
+    Ok((ddl, reports))
 }
 
 /// Builds the deferred indexes of `table` (plan name) on the target, each

@@ -38,9 +38,6 @@ const STAMPED_VIEW: &str = "SELECT id, s FROM stamped ORDER BY id";
 async fn unusual_output_settings_on_either_side_change_no_value() {
     let (source, target) = pair().await;
     source.run_script(STYLED).await.expect("source schema");
-    // `sync schema` does not create composite types: the service's tables
-    // are made by hand (the same DDL).
-    target.run_script(STYLED).await.expect("target schema");
     source
         .run_script(
             "ALTER DATABASE shop SET datestyle = 'SQL, DMY';
@@ -80,6 +77,20 @@ async fn unusual_output_settings_on_either_side_change_no_value() {
     let tables = "[[service.table]]\nname = \"plain\"\nstage = \"syncing\"\n\
                   [[service.table]]\nname = \"stamped\"\nstage = \"syncing\"\n";
     let spec = spec(&plan(&source, &target, tables));
+    // The service's tables, and the composite type `stamped` uses, come
+    // from `sync schema`.
+    let schema = strangler_sync::create_schema(&src, &tgt, &spec)
+        .await
+        .expect("schema");
+    assert_eq!(
+        schema[1].types,
+        [strangler_sync::TypeReport {
+            name: "public.stamp".to_owned(),
+            kind: "composite".to_owned(),
+            created: true,
+        }],
+        "{schema:?}"
+    );
     let running = start(&spec);
     wait_for(
         &tgt,

@@ -284,3 +284,212 @@ async fn the_monolith_can_be_reached_over_its_unix_socket() {
     assert_eq!(walsender, 1, "the replication connection uses the socket");
     running.stop().await;
 }
+
+/// A monolith table made of user-defined types, a generated column and
+/// sequences: an enum inside a domain, a domain over a domain, a composite
+/// with domain fields, an identity key and a serial column.
+const TYPED: &str = "
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN cheer AS mood CONSTRAINT cheer_not_sad CHECK (VALUE <> 'sad');
+CREATE DOMAIN qty AS int NOT NULL DEFAULT 1 CONSTRAINT qty_positive CHECK (VALUE > 0);
+CREATE DOMAIN small_qty AS qty CHECK (VALUE < 1000);
+CREATE TYPE item AS (sku text, n small_qty, feel cheer);
+CREATE TABLE orders (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ticket serial,
+    n qty,
+    feel cheer,
+    line item,
+    total int GENERATED ALWAYS AS (n * 10) STORED
+);
+CREATE TABLE notes (id serial PRIMARY KEY, feel cheer, body text);
+INSERT INTO orders (n, feel, line)
+    SELECT g % 5 + 1, 'happy', ROW('sku' || g, g::small_qty, 'ok')::item FROM generate_series(1, 50) g;
+INSERT INTO notes (feel, body) SELECT 'ok', 'note ' || g FROM generate_series(1, 20) g;
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn schema_creates_types_generated_columns_and_sequences() {
+    let (source, target) = pair().await;
+    source.run_script(TYPED).await.expect("source schema");
+    let spec = spec(&plan(
+        &source,
+        &target,
+        "[[service.table]]\nname = \"orders\"\nstage = \"syncing\"\n\
+         [[service.table]]\nname = \"notes\"\nstage = \"syncing\"\n",
+    ));
+    let src = source.connect().await.expect("connect source");
+    let tgt = target.connect().await.expect("connect target");
+
+    // Every type once, each after the types it is made of; `notes` uses
+    // only types `orders` brought.
+    let schema = strangler_sync::create_schema(&src, &tgt, &spec)
+        .await
+        .expect("schema");
+    let types = |created: bool| {
+        [
+            ("public.qty", "domain"),
+            ("public.mood", "enum"),
+            ("public.cheer", "domain"),
+            ("public.small_qty", "domain"),
+            ("public.item", "composite"),
+        ]
+        .map(|(name, kind)| strangler_sync::TypeReport {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            created,
+        })
+        .to_vec()
+    };
+    assert!(schema.iter().all(|r| r.created), "{schema:?}");
+    assert_eq!(schema[0].types, types(true), "{schema:?}");
+    assert!(schema[1].types.is_empty(), "{schema:?}");
+
+    // The service's columns: generated as on the monolith, the key an
+    // identity, the serial column a default over a sequence it owns.
+    let columns_view = "SELECT attname, attidentity, attgenerated, pg_get_expr(adbin, adrelid) \
+         FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum \
+         WHERE attrelid = 'orders'::regclass AND attnum > 0 ORDER BY attnum";
+    let columns = common::rows(&tgt, columns_view).await;
+    assert_eq!(columns, common::rows(&src, columns_view).await);
+    assert_eq!(
+        columns,
+        [
+            "(id,a,\"\",)",
+            "(ticket,\"\",\"\",\"nextval('orders_ticket_seq'::regclass)\")",
+            "(n,\"\",\"\",)",
+            "(feel,\"\",\"\",)",
+            "(line,\"\",\"\",)",
+            "(total,\"\",s,\"((n)::integer * 10)\")",
+        ]
+    );
+    // The lookup cutover's preflight and sequence setting use
+    // (`pg_get_serial_sequence`) finds a sequence for every such column.
+    let found = common::rows(
+        &tgt,
+        "SELECT pg_get_serial_sequence('public.orders', 'id'), \
+                pg_get_serial_sequence('public.orders', 'ticket'), \
+                pg_get_serial_sequence('public.notes', 'id')",
+    )
+    .await;
+    assert_eq!(
+        found,
+        ["(public.orders_id_seq,public.orders_ticket_seq,public.notes_id_seq)"]
+    );
+
+    // Copy, then streaming: inserts (keys from the monolith's identity),
+    // updates that change a generated value and a composite, a delete.
+    let running = start(&spec);
+    wait_for(
+        &tgt,
+        "SELECT count(*) = 2 AND bool_and(state IN ('catching_up', 'streaming')) \
+         FROM strangler.table_state",
+        "the copy",
+    )
+    .await;
+    src.batch_execute(
+        "INSERT INTO orders (n, feel, line)
+             SELECT g, 'ok', ROW('more' || g, (g * 2)::small_qty, 'happy')::item FROM generate_series(1, 30) g;
+         UPDATE orders SET n = n + 7 WHERE id % 3 = 0;
+         UPDATE orders SET line = ROW('changed', 999, 'ok') WHERE id = 2;
+         DELETE FROM orders WHERE id = 5;
+         INSERT INTO notes (feel, body) VALUES ('happy', 'streamed');
+         UPDATE notes SET body = NULL WHERE id = 3;",
+    )
+    .await
+    .expect("changes to stream");
+    wait_caught_up(&src, &tgt, &spec.slot).await;
+    for table in ["orders", "notes"] {
+        let view = format!("SELECT * FROM {table} ORDER BY id");
+        assert_eq!(
+            common::rows(&src, &view).await,
+            common::rows(&tgt, &view).await,
+            "{table}"
+        );
+    }
+    let generated = common::rows(
+        &tgt,
+        "SELECT count(*), bool_and(total = n * 10), max(id) FROM orders",
+    )
+    .await;
+    assert_eq!(generated, ["(79,t,80)"], "the service computed total");
+    running.stop().await;
+
+    // The domains' constraints hold on the service.
+    let refused = tgt
+        .batch_execute("INSERT INTO notes (feel) VALUES ('sad')")
+        .await
+        .expect_err("cheer is never sad");
+    assert_eq!(
+        refused.as_db_error().and_then(|e| e.constraint()),
+        Some("cheer_not_sad"),
+        "{refused:?}"
+    );
+
+    // What cutover does to the service's sequences (at least the
+    // monolith's), then inserts on the service that give no key.
+    for (table, column) in [("orders", "id"), ("orders", "ticket"), ("notes", "id")] {
+        let last: i64 = src
+            .query_one(
+                &format!(
+                    "SELECT last_value FROM {}",
+                    src.query_one("SELECT pg_get_serial_sequence($1, $2)", &[&table, &column])
+                        .await
+                        .expect("monolith's sequence")
+                        .get::<_, String>(0)
+                ),
+                &[],
+            )
+            .await
+            .expect("monolith's last value")
+            .get(0);
+        tgt.execute(
+            "SELECT setval(pg_get_serial_sequence($1, $2), $3)",
+            &[&table, &column, &last],
+        )
+        .await
+        .expect("set the service's sequence");
+    }
+    let order = tgt
+        .query_one(
+            "INSERT INTO orders (n, feel, line) VALUES (2, 'ok', ROW('svc', 3, 'happy')) \
+             RETURNING id, ticket, total",
+            &[],
+        )
+        .await
+        .expect("insert an order on the service without its key");
+    let note = tgt
+        .query_one("INSERT INTO notes (feel) VALUES ('ok') RETURNING id", &[])
+        .await
+        .expect("insert a note on the service without its key");
+    assert_eq!(
+        (
+            order.get::<_, i64>(0),
+            order.get::<_, i32>(1),
+            order.get::<_, i32>(2),
+            note.get::<_, i32>(0)
+        ),
+        (81, 81, 20, 22),
+        "the service issues the keys after the monolith's"
+    );
+
+    // A second run finds the tables and every type already there.
+    let again = strangler_sync::create_schema(&src, &tgt, &spec)
+        .await
+        .expect("schema again");
+    assert!(again.iter().all(|r| !r.created), "{again:?}");
+    assert_eq!(again[0].types, types(false), "{again:?}");
+
+    // A type the service defines otherwise is an error that names it.
+    tgt.batch_execute("ALTER TYPE mood ADD VALUE 'meh'")
+        .await
+        .expect("change the service's enum");
+    let err = strangler_sync::create_schema(&src, &tgt, &spec)
+        .await
+        .expect_err("the enums differ");
+    let message = err.to_string();
+    assert!(
+        message.contains("public.mood") && message.contains("'meh'"),
+        "{message}"
+    );
+}
