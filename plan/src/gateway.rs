@@ -82,6 +82,10 @@ pub struct Diff {
     /// service. Default [`Diff::DEFAULT_NOISE_PERCENT`]; 0 turns it off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise_percent: Option<u8>,
+    /// `off = true`: answers are not compared (only their statuses are
+    /// counted), for routes whose bodies are large or not worth it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub off: bool,
 }
 
 impl Diff {

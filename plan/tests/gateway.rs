@@ -174,7 +174,7 @@ fn bad_gateway_values_are_reported_where_they_are() {
         ),
         (
             "diff = { ignored = [\"$.a\"] }\n",
-            "p.toml:11:8: error: `diff` of route `/api/x` of service `a` is not valid: unknown field `ignored`, expected one of `ignore`, `headers`, `noise_percent`\n    help: write `diff = { ignore = [\"$.generated_at\", \"$..etag\"], headers = [\"content-type\"], noise_percent = 10 }`",
+            "p.toml:11:8: error: `diff` of route `/api/x` of service `a` is not valid: unknown field `ignored`, expected one of `ignore`, `headers`, `noise_percent`, `off`\n    help: write `diff = { ignore = [\"$.generated_at\", \"$..etag\"], headers = [\"content-type\"], noise_percent = 10 }`",
         ),
         (
             "shadow_writes = \"yes\"\n",

@@ -70,6 +70,7 @@ fn gateway() -> impl Strategy<Value = Gateway> {
                 ignore: vec!["$..id".into(), "$.items[*].etag".into()],
                 headers: writes.then(|| vec!["etag".into()]),
                 noise_percent: Some(noise),
+                off: noise == 0,
             }),
             shadow_writes: diff.map(|(writes, _)| writes),
             ..Gateway::default()

@@ -100,14 +100,15 @@ impl ServeHttp for AdminApp {
                 Err(response) => response,
             },
             (Method::GET, "/fences") => json_response(StatusCode::OK, &fences(&self.shared)),
+            (Method::GET, "/diffs") => diffs(&self.shared, session.req_header().uri.query()),
             (
                 _,
                 "/healthz" | "/routes" | "/metrics" | "/reload" | "/routes/stage" | "/fence"
-                | "/fence/release" | "/fences",
+                | "/fence/release" | "/fences" | "/diffs",
             ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
             _ => error(
                 StatusCode::NOT_FOUND,
-                "not found; try GET /routes, POST /routes/stage, POST /reload, POST /fence, POST /fence/release, GET /fences, GET /healthz or GET /metrics",
+                "not found; try GET /routes, POST /routes/stage, POST /reload, POST /fence, POST /fence/release, GET /fences, GET /diffs, GET /healthz or GET /metrics",
             ),
         }
     }
@@ -213,6 +214,8 @@ fn routes(shared: &Shared) -> Value {
                 "errors": {"service": rt.service.errors.get(), "monolith": rt.monolith.errors.get()},
                 "fallbacks": fallbacks,
                 "writes": r.writes,
+                "shadow_writes": r.shadow_writes,
+                "diff": rt.diffs.summary(),
             })
         })
         .collect();
@@ -223,6 +226,37 @@ fn routes(shared: &Shared) -> Value {
         "unmatched_requests": snap.unmatched.requests.get(),
         "routes": routes,
     })
+}
+
+/// `GET /diffs[?route=LABEL]`: the recent differing shadow pairs of the
+/// route with that label (as `GET /routes` and the metrics name it), or of
+/// every route.
+fn diffs(shared: &Shared, query: Option<&str>) -> Response<Vec<u8>> {
+    let wanted = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "route")
+            .map(|(_, v)| v.into_owned())
+    });
+    let snap = shared.snapshot();
+    let routes: Vec<Value> = snap
+        .routes
+        .iter()
+        .filter(|rt| wanted.as_deref().is_none_or(|w| w == rt.label))
+        .map(|rt| json!({"route": rt.label, "pairs": rt.diffs.recent()}))
+        .collect();
+    if let Some(wanted) = &wanted
+        && routes.is_empty()
+    {
+        let labels: Vec<&str> = snap.routes.iter().map(|rt| rt.label.as_str()).collect();
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "no route is labelled `{wanted}`; the labels are: {}",
+                labels.join(", ")
+            ),
+        );
+    }
+    json_response(StatusCode::OK, &json!({"routes": routes}))
 }
 
 /// The body of `POST /fence`.

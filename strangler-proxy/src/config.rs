@@ -267,6 +267,9 @@ pub struct ShadowConfig {
     /// Pipelined connections ("lanes") per plaintext service at most; more
     /// open only while a slow service holds the first ones up.
     pub connections: usize,
+    /// The part of each answer's body kept for the response diff; a body
+    /// cut here is compared byte for byte as far as it goes.
+    pub diff_body_cap: usize,
 }
 
 impl Default for ShadowConfig {
@@ -276,6 +279,7 @@ impl Default for ShadowConfig {
             max_in_flight: 256,
             timeout: Duration::from_secs(10),
             connections: 32,
+            diff_body_cap: 256 << 10,
         }
     }
 }

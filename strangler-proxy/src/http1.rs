@@ -1,17 +1,20 @@
 //! HTTP/1.1 framing for the shadow lanes: a client connection that writes
 //! requests as they are and reads answers off the wire one after another.
 //!
-//! Only the status is kept. The head is parsed with `httparse` (already
-//! under pingora); the body is skipped by its `Content-Length`, by its
-//! chunks (sizes through `httparse::parse_chunk_size`, trailers through
-//! `httparse::parse_headers`), or up to the close. Interim (1xx) answers
+//! The status is kept and, when the answer is to be compared with the
+//! monolith's (`diff`), the headers and the body up to a cap. The head is
+//! parsed with `httparse` (already under pingora); the body is read by its
+//! `Content-Length`, by its chunks (sizes through
+//! `httparse::parse_chunk_size`, trailers through `httparse::parse_headers`),
+//! or up to the close. Interim (1xx) answers
 //! other than 101 are skipped. Which answer belongs to which copy, and what
 //! happens when the connection closes, is the lanes' business (`pipeline`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{Buf as _, BytesMut};
+use bytes::{Buf as _, Bytes, BytesMut};
+use http::{HeaderName, HeaderValue};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -30,6 +33,47 @@ pub enum ReadError {
     Broken,
 }
 
+/// An answer as read: its status and, when captured, its headers and body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The header fields, in order (captured answers only).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The body, up to the capture cap (captured answers only).
+    pub body: Bytes,
+    /// Whether the body was longer than the cap and cut there.
+    pub truncated: bool,
+}
+
+impl Reply {
+    /// An answer of which only the status is known.
+    #[must_use]
+    pub fn bare(status: u16) -> Self {
+        Self {
+            status,
+            ..Self::default()
+        }
+    }
+}
+
+/// Where a captured body goes while it is read.
+struct Sink {
+    body: BytesMut,
+    cap: usize,
+    truncated: bool,
+}
+
+impl Sink {
+    fn put(&mut self, bytes: &[u8]) {
+        let room = self.cap.saturating_sub(self.body.len());
+        if bytes.len() > room {
+            self.truncated = true;
+        }
+        self.body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
 /// A client connection to a service, with the bytes read but not yet used.
 pub struct Conn {
     stream: TcpStream,
@@ -39,6 +83,7 @@ pub struct Conn {
 /// What the head of an answer says about its body.
 struct Head {
     status: u16,
+    headers: Vec<(HeaderName, HeaderValue)>,
     len: Option<u64>,
     chunked: bool,
     keep: bool,
@@ -64,14 +109,24 @@ impl Conn {
         self.stream.write_all(bytes).await
     }
 
-    /// Reads one answer (skipping 1xx ones) and its body; returns the status
-    /// and whether the connection can carry more. `head_only` is for the
-    /// answer to a `HEAD` request, which has no body.
-    pub async fn read_response(&mut self, head_only: bool) -> Result<(u16, bool), ReadError> {
+    /// Reads one answer (skipping 1xx ones) and its body; returns it and
+    /// whether the connection can carry more. `head_only` is for the answer
+    /// to a `HEAD` request, which has no body. With `capture`, the headers
+    /// and up to that many bytes of the body are kept.
+    pub async fn read_response(
+        &mut self,
+        head_only: bool,
+        capture: Option<usize>,
+    ) -> Result<(Reply, bool), ReadError> {
         let mut first = true;
+        let mut sink = capture.map(|cap| Sink {
+            body: BytesMut::new(),
+            cap,
+            truncated: false,
+        });
         loop {
             let head = loop {
-                if let Some(head) = parse_head(&self.buf)? {
+                if let Some(head) = parse_head(&self.buf, sink.is_some())? {
                     break head;
                 }
                 if self.buf.len() > MAX_HEAD {
@@ -91,23 +146,38 @@ impl Conn {
             if (100..200).contains(&head.status) && head.status != 101 {
                 continue;
             }
-            if head_only || head.status == 204 || head.status == 304 || head.status == 101 {
-                return Ok((head.status, head.keep && head.status != 101));
-            }
-            if head.chunked {
-                self.skip_chunked().await?;
-                return Ok((head.status, head.keep));
-            }
-            if let Some(len) = head.len {
-                self.skip(len).await?;
-                return Ok((head.status, head.keep));
-            }
-            // No length: the body runs to the close.
-            self.buf.clear();
-            while self.fill().await? {
-                self.buf.clear();
-            }
-            return Ok((head.status, false));
+            let keep =
+                if head_only || head.status == 204 || head.status == 304 || head.status == 101 {
+                    head.keep && head.status != 101
+                } else if head.chunked {
+                    self.skip_chunked(&mut sink).await?;
+                    head.keep
+                } else if let Some(len) = head.len {
+                    self.skip(len, &mut sink).await?;
+                    head.keep
+                } else {
+                    // No length: the body runs to the close.
+                    loop {
+                        if let Some(sink) = &mut sink {
+                            sink.put(&self.buf);
+                        }
+                        self.buf.clear();
+                        if !self.fill().await? {
+                            break;
+                        }
+                    }
+                    false
+                };
+            let reply = match sink {
+                Some(sink) => Reply {
+                    status: head.status,
+                    headers: head.headers,
+                    body: sink.body.freeze(),
+                    truncated: sink.truncated,
+                },
+                None => Reply::bare(head.status),
+            };
+            return Ok((reply, keep));
         }
     }
 
@@ -130,16 +200,22 @@ impl Conn {
         Ok(())
     }
 
-    /// Skips `len` bytes of body.
-    async fn skip(&mut self, mut len: u64) -> Result<(), ReadError> {
+    /// Skips `len` bytes of body, handing them to `sink` when there is one.
+    async fn skip(&mut self, mut len: u64, sink: &mut Option<Sink>) -> Result<(), ReadError> {
         loop {
             let have = self.buf.len() as u64;
             if have >= len {
-                self.buf
-                    .advance(usize::try_from(len).map_err(|_| ReadError::Broken)?);
+                let len = usize::try_from(len).map_err(|_| ReadError::Broken)?;
+                if let Some(sink) = sink {
+                    sink.put(&self.buf[..len]);
+                }
+                self.buf.advance(len);
                 return Ok(());
             }
             len -= have;
+            if let Some(sink) = sink {
+                sink.put(&self.buf);
+            }
             self.buf.clear();
             if !self.fill().await? {
                 return Err(ReadError::Broken);
@@ -149,7 +225,7 @@ impl Conn {
 
     /// Skips a chunked body: chunks up to the last, empty one, then the
     /// trailer section up to its empty line.
-    async fn skip_chunked(&mut self) -> Result<(), ReadError> {
+    async fn skip_chunked(&mut self, sink: &mut Option<Sink>) -> Result<(), ReadError> {
         loop {
             let (consumed, size) = loop {
                 // httparse reads an empty size as zero; HTTP requires a digit.
@@ -167,8 +243,8 @@ impl Conn {
                 return self.skip_trailers().await;
             }
             // The chunk's data, then the CRLF that ends it.
-            self.skip(size.checked_add(2).ok_or(ReadError::Broken)?)
-                .await?;
+            self.skip(size, sink).await?;
+            self.skip(2, &mut None).await?;
         }
     }
 
@@ -189,7 +265,7 @@ impl Conn {
 }
 
 /// Parses an answer's head from `buf`; `Ok(None)` when more bytes are needed.
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, ReadError> {
+fn parse_head(buf: &[u8], keep_headers: bool) -> Result<Option<Head>, ReadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let consumed = match response.parse(buf) {
@@ -199,12 +275,21 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ReadError> {
     };
     let mut head = Head {
         status: response.code.unwrap_or_default(),
+        headers: Vec::new(),
         len: None,
         chunked: false,
         keep: response.version == Some(1),
         consumed,
     };
     for h in response.headers.iter() {
+        if keep_headers
+            && let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(h.name.as_bytes()),
+                HeaderValue::from_bytes(h.value),
+            )
+        {
+            head.headers.push((name, value));
+        }
         if h.name.eq_ignore_ascii_case("content-length") {
             head.len = std::str::from_utf8(h.value)
                 .ok()
@@ -263,10 +348,50 @@ mod tests {
               HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
         )
         .await;
-        assert_eq!(conn.read_response(false).await, Ok((201, true)));
-        assert_eq!(conn.read_response(false).await, Ok((200, true)));
-        assert_eq!(conn.read_response(false).await, Ok((204, false)));
-        assert_eq!(conn.read_response(false).await, Err(ReadError::Closed));
+        assert_eq!(
+            conn.read_response(false, None).await,
+            Ok((Reply::bare(201), true))
+        );
+        assert_eq!(
+            conn.read_response(false, None).await,
+            Ok((Reply::bare(200), true))
+        );
+        assert_eq!(
+            conn.read_response(false, None).await,
+            Ok((Reply::bare(204), false))
+        );
+        assert_eq!(
+            conn.read_response(false, None).await,
+            Err(ReadError::Closed)
+        );
+    }
+
+    #[tokio::test]
+    async fn captured_answers_keep_headers_and_the_body_up_to_the_cap() {
+        let mut conn = answering(
+            b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nETag: \"v1\"\r\n\r\n\
+              3\r\nabc\r\nA\r\n0123456789\r\n0\r\n\r\n\
+              HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody\
+              HTTP/1.1 200 OK\r\n\r\nto the close",
+        )
+        .await;
+        let (chunked, keep) = conn.read_response(false, Some(8)).await.unwrap();
+        assert!(keep);
+        assert_eq!(
+            (chunked.status, &chunked.body[..], chunked.truncated),
+            (201, &b"abc01234"[..], true)
+        );
+        assert_eq!(
+            chunked.headers[1],
+            (
+                HeaderName::from_static("etag"),
+                HeaderValue::from_static("\"v1\"")
+            )
+        );
+        let (sized, _) = conn.read_response(false, Some(8)).await.unwrap();
+        assert_eq!((&sized.body[..], sized.truncated), (&b"body"[..], false));
+        let (closed, keep) = conn.read_response(false, Some(64)).await.unwrap();
+        assert_eq!((&closed.body[..], keep), (&b"to the close"[..], false));
     }
 
     #[tokio::test]
@@ -278,7 +403,7 @@ mod tests {
         ] {
             let mut conn = answering(answer).await;
             assert_eq!(
-                conn.read_response(false).await,
+                conn.read_response(false, Some(1024)).await,
                 Err(ReadError::Broken),
                 "{}",
                 String::from_utf8_lossy(answer)
@@ -288,21 +413,23 @@ mod tests {
 
     #[test]
     fn heads_are_parsed() {
-        let head =
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\n")
-                .unwrap()
-                .unwrap();
+        let head = parse_head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((head.status, head.len, head.keep), (200, Some(12), false));
-        let head = parse_head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+        let head = parse_head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", true)
             .unwrap()
             .unwrap();
         assert!(head.keep && head.chunked);
         assert!(
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le")
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false)
                 .unwrap()
                 .is_none()
         );
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").is_err());
-        assert!(parse_head(b"garbage\r\n\r\n").is_err());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).is_err());
+        assert!(parse_head(b"garbage\r\n\r\n", false).is_err());
     }
 }

@@ -12,7 +12,7 @@
 //! thread of the caller and returns a [`ProxyHandle`] that [`Stop`]s it.
 //! Everything else is reached through the plan file and the admin API
 //! (`/routes`, `/routes/stage`, `/reload`, `/fence`, `/fence/release`,
-//! `/fences`, `/healthz`, `/metrics`), so the
+//! `/fences`, `/diffs`, `/healthz`, `/metrics`), so the
 //! only way to a new route table is a plan that validates.
 //!
 //! Inside, one module per concern, as pingora splits its own:
@@ -28,7 +28,9 @@
 //!   headers;
 //! - `shadow`: copies of requests sent to a service without delaying the
 //!   client, over pipelined connections (`pipeline` schedules them on
-//!   lanes, `http1` reads the answers);
+//!   lanes, `http1` reads the answers); `diff` compares the service's
+//!   answers with the monolith's, with noise learnt from a second monolith
+//!   answer;
 //! - `sniff`: HTTP/1 or h2c on plaintext connections, without pingora's
 //!   wait for 24 bytes, and the request-header deadline on HTTP/1;
 //! - `upstream`: peers and health (active checks, passive ejection);
@@ -50,6 +52,7 @@ mod access_log;
 mod admin;
 mod config;
 mod control;
+mod diff;
 mod error;
 mod fence;
 mod gateway;

@@ -15,6 +15,8 @@ use pingora_prometheus::prometheus::{
     Opts,
 };
 
+use crate::diff::RouteDiffs;
+
 /// Every metric the proxy exports.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -30,6 +32,14 @@ pub struct Metrics {
     pub shadow: IntCounterVec,
     /// `strangler_shadow_duration_seconds{route}`.
     pub shadow_latency: HistogramVec,
+    /// `strangler_shadow_diffs_total{route,result}`: service answers
+    /// compared with the monolith's (`equal`, `different`,
+    /// `noise_filtered`).
+    pub diffs: IntCounterVec,
+    /// `strangler_shadow_diff_paths_total{route,path,side}`: how often a
+    /// path differed, with the service (`side="service"`) or between two
+    /// monolith answers (`side="noise"`); at most 64 paths per route.
+    pub diff_paths: IntCounterVec,
     /// `strangler_reloads_total{result}`.
     pub reloads: IntCounterVec,
     /// `strangler_upstream_available{upstream}`: 1 when it takes traffic.
@@ -121,7 +131,7 @@ impl Metrics {
             shadow: IntCounterVec::new(
                 Opts::new(
                     "strangler_shadow_requests_total",
-                    "Shadow copies by outcome (same_status, different_status, error, timeout, dropped, body_too_large, unavailable, upgrade_skipped, write_not_owned_skipped).",
+                    "Shadow copies by outcome (same_status, different_status, error, timeout, dropped, body_too_large, unavailable, upgrade_skipped, write_not_owned_skipped, write_skipped).",
                 ),
                 &["route", "outcome"],
             )?,
@@ -132,6 +142,20 @@ impl Metrics {
                 )
                 .buckets(buckets),
                 &["route"],
+            )?,
+            diffs: IntCounterVec::new(
+                Opts::new(
+                    "strangler_shadow_diffs_total",
+                    "Shadow answers compared with the monolith's, by result (equal, different, noise_filtered).",
+                ),
+                &["route", "result"],
+            )?,
+            diff_paths: IntCounterVec::new(
+                Opts::new(
+                    "strangler_shadow_diff_paths_total",
+                    "Differences by path: with the service (side=service) or between two monolith answers (side=noise).",
+                ),
+                &["route", "path", "side"],
             )?,
             reloads: IntCounterVec::new(
                 Opts::new(
@@ -163,7 +187,9 @@ impl Metrics {
             fence_hold_seconds,
         };
         let registry = prometheus::default_registry();
-        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
+            Box::new(m.diffs.clone()),
+            Box::new(m.diff_paths.clone()),
             Box::new(m.requests.clone()),
             Box::new(m.gateway.clone()),
             Box::new(m.errors.clone()),
@@ -289,19 +315,28 @@ pub struct RouteRuntime {
     pub fallbacks: [IntCounter; FallbackReason::ALL.len()],
     /// Shadow outcome counters and latency.
     pub shadow: Arc<ShadowMetrics>,
+    /// The route's response diffs, kept across reloads.
+    pub diffs: Arc<RouteDiffs>,
 }
 
 impl RouteRuntime {
     /// The handles for the route labelled `label`, of the service named
     /// `service`, at `stage`.
     #[must_use]
-    pub fn new(m: &Metrics, label: String, service: &str, stage: &str) -> Self {
+    pub fn new(
+        m: &Metrics,
+        label: String,
+        service: &str,
+        stage: &str,
+        diffs: Arc<RouteDiffs>,
+    ) -> Self {
         Self {
             service: RouteMetrics::new(m, &label, service, stage),
             monolith: RouteMetrics::new(m, &label, "monolith", stage),
             fallbacks: FallbackReason::ALL
                 .map(|f| m.fallbacks.with_label_values(&[&label, f.as_str()])),
             shadow: Arc::new(ShadowMetrics::new(m, &label)),
+            diffs,
             label,
         }
     }
@@ -335,12 +370,15 @@ pub enum ShadowOutcome {
     /// its service does not own yet is not copied: the service's copy of
     /// the table is still fed by the sync.
     WriteNotOwnedSkipped,
+    /// An unsafe request on a route without `shadow_writes = true` is not
+    /// copied: the service has not said it runs copies as a dry run.
+    WriteSkipped,
 }
 
 impl ShadowOutcome {
     /// Every outcome, in the order of [`ShadowMetrics`]' counters: the
     /// order of declaration, so `outcome as usize` is its index.
-    pub const ALL: [ShadowOutcome; 9] = [
+    pub const ALL: [ShadowOutcome; 10] = [
         ShadowOutcome::SameStatus,
         ShadowOutcome::DifferentStatus,
         ShadowOutcome::Error,
@@ -350,6 +388,7 @@ impl ShadowOutcome {
         ShadowOutcome::Unavailable,
         ShadowOutcome::UpgradeSkipped,
         ShadowOutcome::WriteNotOwnedSkipped,
+        ShadowOutcome::WriteSkipped,
     ];
 
     /// The metric label.
@@ -365,6 +404,7 @@ impl ShadowOutcome {
             ShadowOutcome::Unavailable => "unavailable",
             ShadowOutcome::UpgradeSkipped => "upgrade_skipped",
             ShadowOutcome::WriteNotOwnedSkipped => "write_not_owned_skipped",
+            ShadowOutcome::WriteSkipped => "write_skipped",
         }
     }
 }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
-use crate::http1::{Conn, ReadError};
+use crate::http1::{Conn, ReadError, Reply};
 
 /// Copies written in one round at most.
 const MAX_ROUND: usize = 64;
@@ -40,14 +40,23 @@ const MAX_ROUND: usize = 64;
 const MAX_IDLE: Duration = Duration::from_secs(2);
 
 /// What became of one copy at the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// The service answered with this status.
-    Status(u16),
+    /// The service answered (with the headers and body when captured).
+    Reply(Reply),
     /// The copy could not be sent or the answer was broken.
     Failed,
     /// No answer within the shadow timeout.
     TimedOut,
+}
+
+#[cfg(test)]
+impl Answer {
+    /// An answer of which only the status is known.
+    #[must_use]
+    pub fn status(code: u16) -> Self {
+        Answer::Reply(Reply::bare(code))
+    }
 }
 
 /// One copy, serialised, with what to do with its answer.
@@ -61,6 +70,8 @@ pub struct Job {
     /// answer. Other copies are never sent twice, since the service may
     /// have acted on the first one.
     pub idempotent: bool,
+    /// Keep the answer's headers and up to this many bytes of its body.
+    pub capture: Option<usize>,
     /// Called once with the answer.
     pub done: Box<dyn FnOnce(Answer) + Send>,
     retried: bool,
@@ -74,12 +85,14 @@ impl Job {
         request: Bytes,
         head_only: bool,
         idempotent: bool,
+        capture: Option<usize>,
         done: Box<dyn FnOnce(Answer) + Send>,
     ) -> Self {
         Self {
             request,
             head_only,
             idempotent,
+            capture,
             done,
             retried: false,
             lane: None,
@@ -287,11 +300,13 @@ async fn run(
         let mut reusable = true;
         let mut answered = 0usize;
         while let Some(job) = jobs.next() {
-            let read = tokio::time::timeout_at(deadline, c.read_response(job.head_only)).await;
+            let read =
+                tokio::time::timeout_at(deadline, c.read_response(job.head_only, job.capture))
+                    .await;
             match read {
-                Ok(Ok((status, keep))) => {
+                Ok(Ok((reply, keep))) => {
                     answered += 1;
-                    job.finish(Answer::Status(status));
+                    job.finish(Answer::Reply(reply));
                     if !keep {
                         // The service announced the close: the copies after
                         // this one were not processed; not their failure.
@@ -475,7 +490,7 @@ mod tests {
             let done = Box::new(move |answer: Answer| {
                 let _ = tx.send(answer);
             });
-            lanes.send(Job::new(request(path, "payload"), false, true, done));
+            lanes.send(Job::new(request(path, "payload"), false, true, None, done));
             answers.push(rx);
         }
         let mut got = Vec::new();
@@ -485,15 +500,15 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("/continue", Answer::Status(200)),
-                ("/chunked", Answer::Status(201)),
-                ("/close", Answer::Status(202)),
-                ("/after1", Answer::Status(204)),
-                ("/after2", Answer::Status(204)),
-                ("/eof", Answer::Status(200)),
-                ("/quiet-close", Answer::Status(203)),
-                ("/quiet-close", Answer::Status(203)),
-                ("/last", Answer::Status(204)),
+                ("/continue", Answer::status(200)),
+                ("/chunked", Answer::status(201)),
+                ("/close", Answer::status(202)),
+                ("/after1", Answer::status(204)),
+                ("/after2", Answer::status(204)),
+                ("/eof", Answer::status(200)),
+                ("/quiet-close", Answer::status(203)),
+                ("/quiet-close", Answer::status(203)),
+                ("/last", Answer::status(204)),
             ]
         );
     }
@@ -517,6 +532,7 @@ mod tests {
                 request_with("POST", path, "w"),
                 false,
                 false,
+                None,
                 done,
             ));
             answers.push(rx);
@@ -528,9 +544,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                Answer::Status(202),
-                Answer::Status(204),
-                Answer::Status(203),
+                Answer::status(202),
+                Answer::status(204),
+                Answer::status(203),
                 Answer::Failed,
             ]
         );
@@ -572,6 +588,7 @@ mod tests {
                 request,
                 false,
                 true,
+                None,
                 Box::new(move |a| {
                     let _ = tx.send(a);
                 }),
@@ -591,8 +608,8 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let fast = send("/fast");
-        assert_eq!(fast.await.unwrap(), Answer::Status(200));
-        assert_eq!(slow.await.unwrap(), Answer::Status(200));
+        assert_eq!(fast.await.unwrap(), Answer::status(200));
+        assert_eq!(slow.await.unwrap(), Answer::status(200));
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
@@ -607,6 +624,7 @@ mod tests {
             request("/x", ""),
             false,
             true,
+            None,
             Box::new(move |a| {
                 let _ = tx.send(a);
             }),

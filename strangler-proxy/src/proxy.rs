@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -27,12 +27,14 @@ use pingora::{ErrorSource, RetryType};
 use strangler_plan::Sticky;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::diff::{DiffRules, Exchange, RequestLine};
 use crate::fence::InFlightGuard;
 use crate::gateway::{Admission, Incoming, RateHeaders, RouteGateway};
-use crate::metrics::{FallbackReason, ShadowOutcome};
+use crate::http1::Reply;
+use crate::metrics::{FallbackReason, RouteRuntime, ShadowOutcome};
 use crate::otel::{FinishedSpan, SpanStart, Tracer};
 use crate::request::{self, Refusal};
-use crate::shadow::{self, ShadowJob};
+use crate::shadow::{self, NoiseJob, ShadowJob};
 use crate::sniff;
 use crate::split;
 use crate::state::{Shared, Snapshot};
@@ -80,6 +82,13 @@ struct ShadowCopy {
     chunks: Vec<Bytes>,
     size: usize,
     too_large: bool,
+    /// Whether the answers are compared (the route's `diff` is not off).
+    diff: bool,
+    /// The monolith's answer as it came, for the response diff (the
+    /// headers, and the body up to the diff cap).
+    answer: Option<Reply>,
+    /// The captured body so far.
+    answer_body: Vec<Bytes>,
 }
 
 /// The proxy: the shared state and the span exporter, when tracing is on.
@@ -294,6 +303,81 @@ impl StranglerProxy {
             .as_ref()
             .and_then(|s| s.upstream(ctx.target))
             .map(AsRef::as_ref)
+    }
+
+    /// Starts the comparison of a shadowed request with the monolith's
+    /// `answer` (its body in `body`) and, for a sample of safe requests,
+    /// sends the noise copy to the monolith.
+    #[allow(clippy::too_many_arguments)]
+    fn exchange(
+        &self,
+        session: &Session,
+        ctx: &Ctx,
+        snap: &Snapshot,
+        rt: &RouteRuntime,
+        mut answer: Reply,
+        body: &[Bytes],
+        request_body: &[Bytes],
+    ) -> Arc<Exchange> {
+        answer.body = join(body);
+        let rules = ctx
+            .route
+            .and_then(|r| snap.table.route(r))
+            .map_or_else(|| Arc::new(DiffRules::new(None)), |e| e.diff.clone());
+        let req = session.req_header();
+        let line = RequestLine {
+            method: req.method.to_string(),
+            target: strangler_plan::mask_url(&String::from_utf8_lossy(req.raw_path())),
+        };
+        let monolith = snap
+            .upstream(Target::Monolith)
+            .filter(|up| up.peer.is_ok() && req.method.is_safe())
+            .filter(|_| rt.diffs.sample_noise(rules.noise_percent));
+        let permit =
+            monolith.and_then(|_| self.shared.shadow_permits.clone().try_acquire_owned().ok());
+        let noise = monolith.zip(permit.is_some().then_some(()));
+        let exchange = Exchange::new(rt.diffs.clone(), rules, line, answer, permit);
+        if let Some((up, ())) = noise
+            && let Ok(peer) = &up.peer
+        {
+            let mut header = req.clone();
+            let _ = header.insert_header("x-strangler-shadow", "1");
+            if let Some(trace) = &ctx.trace {
+                let _ = header.insert_header("traceparent", trace.clone());
+            }
+            if self.shared.config.rewrite_host {
+                let _ = header.insert_header(http::header::HOST, up.authority.clone());
+            }
+            if let Some(gateway) = &ctx.gateway {
+                gateway.upstream_headers(&mut header);
+            }
+            shadow::spawn_noise(
+                self.shared.clone(),
+                NoiseJob {
+                    peer: peer.clone(),
+                    header,
+                    body: request_body.to_vec(),
+                    upstream: up.clone(),
+                    exchange: exchange.clone(),
+                },
+            );
+        }
+        exchange
+    }
+}
+
+/// The chunks of a body as one buffer.
+fn join(chunks: &[Bytes]) -> Bytes {
+    match chunks {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        _ => {
+            let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+            for chunk in chunks {
+                out.extend_from_slice(chunk);
+            }
+            out.freeze()
+        }
     }
 }
 
@@ -512,10 +596,15 @@ impl ProxyHttp for StranglerProxy {
             if let Some(s) = decision.shadow
                 && let Some(rt) = ctx.route.and_then(|r| snap.routes.get(r))
             {
-                if unsafe_method && entry.writes_unowned {
-                    // The service's copy of a table it does not own yet is
-                    // the sync's to write.
-                    rt.shadow.count(ShadowOutcome::WriteNotOwnedSkipped);
+                if unsafe_method && !entry.shadow_writes {
+                    // A write reaches a service only as a dry run it has
+                    // promised; the service's copy of a table it does not
+                    // own yet is, besides, the sync's to write.
+                    rt.shadow.count(if entry.writes_unowned {
+                        ShadowOutcome::WriteNotOwnedSkipped
+                    } else {
+                        ShadowOutcome::WriteSkipped
+                    });
                 } else {
                     let upgrade = session.as_downstream().is_upgrade_req();
                     ctx.shadow = shadow::prepare(
@@ -530,6 +619,9 @@ impl ProxyHttp for StranglerProxy {
                         chunks: Vec::new(),
                         size: 0,
                         too_large: false,
+                        diff: entry.diff.on,
+                        answer: None,
+                        answer_body: Vec::new(),
                     });
                 }
             }
@@ -638,6 +730,21 @@ impl ProxyHttp for StranglerProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         self.check_total(session, ctx)?;
+        if let (Some(copy), Target::Monolith) = (&mut ctx.shadow, ctx.target)
+            && copy.diff
+            && !response.status.is_informational()
+        {
+            copy.answer = Some(Reply {
+                status: response.status.as_u16(),
+                headers: response
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone()))
+                    .collect(),
+                ..Reply::default()
+            });
+            copy.answer_body.clear();
+        }
         if let Target::Service(_) = ctx.target
             && let Some(up) = Self::upstream_of(ctx)
         {
@@ -661,11 +768,24 @@ impl ProxyHttp for StranglerProxy {
     fn upstream_response_body_filter(
         &self,
         session: &mut Session,
-        _body: &mut Option<Bytes>,
+        body: &mut Option<Bytes>,
         _end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<std::time::Duration>> {
         self.check_total(session, ctx)?;
+        if let Some(copy) = &mut ctx.shadow
+            && let (Some(answer), Some(chunk)) = (&mut copy.answer, body.as_ref())
+            && !answer.truncated
+        {
+            // Cheap clones of the chunks, joined once the exchange starts.
+            let cap = self.shared.config.shadow.diff_body_cap;
+            let have: usize = copy.answer_body.iter().map(Bytes::len).sum();
+            let room = cap.saturating_sub(have);
+            if chunk.len() > room {
+                answer.truncated = true;
+            }
+            copy.answer_body.push(chunk.slice(..chunk.len().min(room)));
+        }
         Ok(None)
     }
 
@@ -869,6 +989,17 @@ impl ProxyHttp for StranglerProxy {
                 if self.shared.config.rewrite_host {
                     let _ = header.insert_header(http::header::HOST, up.authority.clone());
                 }
+                let exchange = copy.answer.map(|answer| {
+                    self.exchange(
+                        session,
+                        ctx,
+                        &snap,
+                        rt,
+                        answer,
+                        &copy.answer_body,
+                        &copy.chunks,
+                    )
+                });
                 if let Some(gateway) = &ctx.gateway {
                     gateway.upstream_headers(&mut header);
                     gateway.to_service(&mut header);
@@ -884,6 +1015,7 @@ impl ProxyHttp for StranglerProxy {
                         primary_latency: elapsed,
                         upstream: up.clone(),
                         permit: copy.permit,
+                        exchange,
                     },
                 );
             }

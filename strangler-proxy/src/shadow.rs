@@ -6,8 +6,10 @@
 //! and counted); the body chunks are kept as cheap `Bytes` clones while the
 //! monolith is proxied; once the client has its answer, a spawned task sends
 //! the copy with its own connector and records the outcome next to the
-//! monolith's status and latency. Comparing the two bodies is left to a
-//! later issue; [`ShadowJob`] already carries what a diff needs to start.
+//! monolith's status and latency. With the monolith's answer captured, the
+//! service's answer joins an [`Exchange`] that compares the two
+//! ([`crate::diff`]), and a sample of safe requests gets a second copy to
+//! the monolith ([`NoiseJob`]) to learn the noise.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +19,8 @@ use pingora::http::RequestHeader;
 use pingora::upstreams::peer::{HttpPeer, Peer as _};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::diff::Exchange;
+use crate::http1::Reply;
 use crate::metrics::{ShadowMetrics, ShadowOutcome};
 use crate::pipeline::{self, Answer, Lanes};
 use crate::state::Shared;
@@ -40,6 +44,24 @@ pub struct ShadowJob {
     pub upstream: Arc<Upstream>,
     /// Held until the copy is done.
     pub permit: OwnedSemaphorePermit,
+    /// The comparison the service's answer joins, when the monolith's
+    /// answer was captured.
+    pub exchange: Option<Arc<Exchange>>,
+}
+
+/// A second copy of a safe request to the monolith, whose answer tells
+/// the noise in the first one apart ([`crate::diff`]).
+pub struct NoiseJob {
+    /// The monolith.
+    pub peer: HttpPeer,
+    /// The request header, as the monolith got it.
+    pub header: RequestHeader,
+    /// The request body.
+    pub body: Vec<Bytes>,
+    /// The monolith's upstream, whose lanes carry the copy.
+    pub upstream: Arc<Upstream>,
+    /// The comparison the answer joins.
+    pub exchange: Arc<Exchange>,
 }
 
 /// Decides whether a request gets a shadow copy: the service must be
@@ -64,12 +86,79 @@ pub fn prepare(
     None
 }
 
-/// Sends the copy: to a plaintext service on one of its pipelined lanes
-/// ([`crate::pipeline`]), to a TLS service from a task of its own.
+/// Sends the copy to the service and records its outcome; with an
+/// exchange, the answer is then compared with the monolith's.
 pub fn spawn(shared: Arc<Shared>, job: ShadowJob) {
-    if !job.peer.tls()
-        && let Some(addr) = job.peer.address().as_inet()
-        && let Some(lanes) = job.upstream.shadow_lanes(|| {
+    let capture = job
+        .exchange
+        .as_ref()
+        .map(|_| shared.config.shadow.diff_body_cap);
+    let meta = Finished {
+        metrics: job.metrics,
+        primary_status: job.primary_status,
+        primary_latency: job.primary_latency,
+        upstream: job.upstream.clone(),
+        permit: job.permit,
+    };
+    let exchange = job.exchange;
+    let recorder = shared.clone();
+    send_copy(
+        shared,
+        job.peer,
+        &job.upstream,
+        job.header,
+        job.body,
+        capture,
+        Box::new(move |answer, elapsed| {
+            meta.record(&recorder, &answer, elapsed);
+            if let Some(exchange) = exchange {
+                exchange.candidate(reply_of(answer));
+            }
+        }),
+    );
+}
+
+/// Sends a noise copy to the monolith; its answer goes to the exchange.
+pub fn spawn_noise(shared: Arc<Shared>, job: NoiseJob) {
+    let capture = Some(shared.config.shadow.diff_body_cap);
+    let exchange = job.exchange;
+    send_copy(
+        shared,
+        job.peer,
+        &job.upstream,
+        job.header,
+        job.body,
+        capture,
+        Box::new(move |answer, _| exchange.secondary(reply_of(answer))),
+    );
+}
+
+fn reply_of(answer: Answer) -> Option<Reply> {
+    match answer {
+        Answer::Reply(reply) => Some(reply),
+        Answer::Failed | Answer::TimedOut => None,
+    }
+}
+
+/// What is called with a copy's answer and how long it took.
+type Done = Box<dyn FnOnce(Answer, Duration) + Send>;
+
+/// Sends a copy: to a plaintext upstream on one of its pipelined lanes
+/// ([`crate::pipeline`]), to a TLS one from a task of its own. With
+/// `capture`, the answer's headers and body (up to that many bytes) are
+/// kept.
+fn send_copy(
+    shared: Arc<Shared>,
+    peer: HttpPeer,
+    upstream: &Arc<Upstream>,
+    header: RequestHeader,
+    body: Vec<Bytes>,
+    capture: Option<usize>,
+    done: Done,
+) {
+    if !peer.tls()
+        && let Some(addr) = peer.address().as_inet()
+        && let Some(lanes) = upstream.shadow_lanes(|| {
             Lanes::start(
                 *addr,
                 shared.config.shadow.connections,
@@ -78,46 +167,29 @@ pub fn spawn(shared: Arc<Shared>, job: ShadowJob) {
             )
         })
     {
-        let head_only = job.header.method == http::Method::HEAD;
-        let idempotent = job.header.method.is_idempotent();
-        let request = serialize(job.header, &job.body);
+        let head_only = header.method == http::Method::HEAD;
+        let idempotent = header.method.is_idempotent();
+        let request = serialize(header, &body);
         let started = Instant::now();
-        let meta = Finished {
-            metrics: job.metrics,
-            primary_status: job.primary_status,
-            primary_latency: job.primary_latency,
-            upstream: job.upstream.clone(),
-            permit: job.permit,
-        };
-        let done = Box::new(move |answer: Answer| {
-            let result = match answer {
-                Answer::Status(status) => Ok(Ok(status)),
-                Answer::Failed => Ok(Err(())),
-                Answer::TimedOut => Err(()),
-            };
-            meta.record(&shared, result, started.elapsed());
-        });
-        lanes.send(pipeline::Job::new(request, head_only, idempotent, done));
+        lanes.send(pipeline::Job::new(
+            request,
+            head_only,
+            idempotent,
+            capture,
+            Box::new(move |answer| done(answer, started.elapsed())),
+        ));
         return;
     }
     tokio::spawn(async move {
         let started = Instant::now();
         let timeout = shared.config.shadow.timeout;
-        let result = tokio::time::timeout(timeout, send(&shared, &job)).await;
-        let elapsed = started.elapsed();
-        let result = match result {
-            Ok(Ok(status)) => Ok(Ok(status)),
-            Ok(Err(_)) => Ok(Err(())),
-            Err(_) => Err(()),
+        let sent = tokio::time::timeout(timeout, send(&shared, &peer, &header, &body, capture));
+        let answer = match sent.await {
+            Ok(Ok(reply)) => Answer::Reply(reply),
+            Ok(Err(_)) => Answer::Failed,
+            Err(_) => Answer::TimedOut,
         };
-        let meta = Finished {
-            metrics: job.metrics,
-            primary_status: job.primary_status,
-            primary_latency: job.primary_latency,
-            upstream: job.upstream,
-            permit: job.permit,
-        };
-        meta.record(&shared, result, elapsed);
+        done(answer, started.elapsed());
     });
 }
 
@@ -131,17 +203,17 @@ struct Finished {
 }
 
 impl Finished {
-    /// Records the outcome (`Err` a timeout, `Ok(Err)` a failure) next to
-    /// the monolith's, feeds passive health, and frees the permit.
-    fn record(self, shared: &Shared, result: Result<Result<u16, ()>, ()>, elapsed: Duration) {
-        let outcome = match &result {
-            Ok(Ok(status)) if *status == self.primary_status => ShadowOutcome::SameStatus,
-            Ok(Ok(_)) => ShadowOutcome::DifferentStatus,
-            Ok(Err(())) => ShadowOutcome::Error,
-            Err(()) => ShadowOutcome::Timeout,
+    /// Records the outcome next to the monolith's, feeds passive health,
+    /// and frees the permit.
+    fn record(self, shared: &Shared, answer: &Answer, elapsed: Duration) {
+        let outcome = match answer {
+            Answer::Reply(r) if r.status == self.primary_status => ShadowOutcome::SameStatus,
+            Answer::Reply(_) => ShadowOutcome::DifferentStatus,
+            Answer::Failed => ShadowOutcome::Error,
+            Answer::TimedOut => ShadowOutcome::Timeout,
         };
-        match &result {
-            Ok(Ok(status)) if *status < 500 => self.upstream.record_success(),
+        match answer {
+            Answer::Reply(r) if r.status < 500 => self.upstream.record_success(),
             _ => {
                 self.upstream.record_failure(&shared.config.health);
             }
@@ -153,7 +225,10 @@ impl Finished {
             outcome = outcome.as_str(),
             monolith_status = self.primary_status,
             monolith_ms = self.primary_latency.as_secs_f64() * 1e3,
-            service_status = result.ok().and_then(Result::ok),
+            service_status = match answer {
+                Answer::Reply(r) => Some(r.status),
+                _ => None,
+            },
             service_ms = elapsed.as_secs_f64() * 1e3,
             "shadow copy done"
         );
@@ -212,24 +287,46 @@ fn serialize(mut header: RequestHeader, body: &[Bytes]) -> Bytes {
     out.freeze()
 }
 
-async fn send(shared: &Shared, job: &ShadowJob) -> pingora::Result<u16> {
+async fn send(
+    shared: &Shared,
+    peer: &HttpPeer,
+    header: &RequestHeader,
+    body: &[Bytes],
+    capture: Option<usize>,
+) -> pingora::Result<Reply> {
     let connector = &shared.connector;
-    let (mut session, _) = connector.get_http_session(&job.peer).await?;
+    let (mut session, _) = connector.get_http_session(peer).await?;
     session
-        .write_request_header(Box::new(job.header.clone()))
+        .write_request_header(Box::new(header.clone()))
         .await?;
-    let last = job.body.len().saturating_sub(1);
-    for (i, chunk) in job.body.iter().enumerate() {
+    let last = body.len().saturating_sub(1);
+    for (i, chunk) in body.iter().enumerate() {
         session.write_request_body(chunk.clone(), i == last).await?;
     }
     session.finish_request_body().await?;
     session.read_response_header().await?;
-    let status = session.response_header().map_or(0, |h| h.status.as_u16());
-    // Read the body to the end so the connection can be reused; a later
-    // issue compares it with the monolith's.
-    while session.read_response_body().await?.is_some() {}
+    let mut reply = Reply::bare(session.response_header().map_or(0, |h| h.status.as_u16()));
+    if capture.is_some()
+        && let Some(h) = session.response_header()
+    {
+        reply.headers = h
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+    }
+    // Read the body to the end so the connection can be reused.
+    let mut kept = BytesMut::new();
+    while let Some(chunk) = session.read_response_body().await? {
+        if let Some(cap) = capture {
+            let room = cap.saturating_sub(kept.len());
+            reply.truncated |= chunk.len() > room;
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+    }
+    reply.body = kept.freeze();
     connector
-        .release_http_session(session, &job.peer, job.peer.options.idle_timeout)
+        .release_http_session(session, peer, peer.options.idle_timeout)
         .await;
-    Ok(status)
+    Ok(reply)
 }

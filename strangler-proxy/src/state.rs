@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::access_log::AccessLog;
 use crate::config::{PeerTimeouts, ProxyConfig};
+use crate::diff::DiffRegistry;
 use crate::error::ProxyError;
 use crate::fence::{Fences, InFlight};
 use crate::gateway::{GatewayCache, Gateways};
@@ -84,6 +85,8 @@ pub struct Shared {
     pub fences: Fences,
     /// Rate-limit buckets and fetched JWKS keys, kept across reloads.
     pub gateway: GatewayCache,
+    /// Each route's response diffs, kept across reloads.
+    pub diffs: DiffRegistry,
     upstreams: Mutex<HashMap<String, Arc<Upstream>>>,
     edit: Mutex<()>,
     generation: AtomicU64,
@@ -199,6 +202,7 @@ impl Shared {
                 metrics.fence_hold_seconds.clone(),
             ),
             gateway: GatewayCache::default(),
+            diffs: DiffRegistry::default(),
             upstreams: Mutex::new(HashMap::new()),
             edit: Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -421,12 +425,15 @@ impl Shared {
             .iter()
             .map(|s| HeaderValue::from_str(&s.name).unwrap_or(HeaderValue::from_static("service")))
             .collect();
+        let labels: Vec<&str> = table.routes().iter().map(|r| r.label.as_str()).collect();
+        let diffs = self.diffs.for_routes(self.metrics, &labels);
         let routes: Vec<RouteRuntime> = table
             .routes()
             .iter()
-            .map(|r| {
+            .zip(diffs)
+            .map(|(r, diffs)| {
                 let service = &table.services()[r.service].name;
-                RouteRuntime::new(self.metrics, r.label(), service, r.stage.as_str())
+                RouteRuntime::new(self.metrics, r.label(), service, r.stage.as_str(), diffs)
             })
             .collect();
         let in_flight = table

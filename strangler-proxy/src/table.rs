@@ -12,9 +12,12 @@
 //! then plan order. When none of them holds the walk backtracks to less
 //! specific paths. A request no route matches goes to the monolith.
 
+use std::sync::Arc;
+
 use http::{HeaderMap, HeaderName, HeaderValue};
 use strangler_plan::{Method, Plan, RouteStage, RouteTemplate, Segment, Sticky, TableStage};
 
+use crate::diff::DiffRules;
 use crate::split;
 
 /// Who answers a request.
@@ -60,6 +63,11 @@ pub struct RouteEntry {
     /// unsafe request would then write the service's copy of a table the
     /// sync still feeds, so none is sent.
     pub writes_unowned: bool,
+    /// Whether the service runs shadow copies of unsafe requests as a dry
+    /// run (`shadow_writes = true`): only then are they sent to it.
+    pub shadow_writes: bool,
+    /// How the service's shadow answers are compared with the monolith's.
+    pub diff: Arc<DiffRules>,
     /// The host match, lower case, ready for comparisons.
     host_match: Option<HostMatch>,
     /// False when a header match cannot be represented (never in a valid
@@ -171,6 +179,7 @@ impl RouteTable {
             });
             for (r, route) in service.routes.iter().enumerate() {
                 let id = table.routes.len();
+                let gateway = plan.gateway_for(service, route);
                 let headers: Option<Vec<(HeaderName, HeaderValue)>> = route
                     .headers
                     .iter()
@@ -196,6 +205,8 @@ impl RouteTable {
                     label: route.label(),
                     writes: route.writes.clone(),
                     writes_unowned: !owns_all(service, &route.writes),
+                    shadow_writes: gateway.shadow_writes.unwrap_or(false),
+                    diff: Arc::new(DiffRules::new(gateway.diff.as_ref())),
                     host_match: route.host.as_deref().map(HostMatch::new),
                 });
                 match &route.methods {
@@ -775,6 +786,8 @@ mod tests {
             label: "* /x".to_owned(),
             writes: Vec::new(),
             writes_unowned: false,
+            shadow_writes: false,
+            diff: Arc::new(DiffRules::new(None)),
             host_match: None,
             matchable: true,
         }

@@ -488,7 +488,7 @@ async fn bad_bodies_are_refused_with_the_expected_shape() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shadow_copies_of_writes_wait_until_the_service_owns_the_table() {
+async fn shadow_copies_of_writes_go_only_to_a_service_that_dry_runs_them() {
     let mono = backend("monolith").await;
     let svc = backend("catalog").await;
     let (_dir, p) = start(&plan_text(
@@ -524,26 +524,42 @@ async fn shadow_copies_of_writes_wait_until_the_service_owns_the_table() {
     );
 
     // Once the service owns the table (here decommissioned: the plan
-    // refuses `owned` while a writer is not `live`), writes are copied.
-    std::fs::write(
-        &p.plan,
-        plan_text(
-            &mono.url(),
-            &svc.url(),
-            "shadowed",
-            "shadow",
-            "decommissioned",
-        ),
-    )
-    .unwrap();
-    let (status, reload) = admin_post(&c, &p, "/reload", "").await;
+    // refuses `owned` while a writer is not `live`), a write is still not
+    // copied until the route says the service runs copies as a dry run.
+    let reload_with = |table_stage: &str, dry_run: bool| {
+        let mut text = plan_text(&mono.url(), &svc.url(), "shadowed", "shadow", table_stage);
+        if dry_run {
+            text = text.replacen(
+                "writes = [\"orders\"]\n",
+                "writes = [\"orders\"]\n  shadow_writes = true\n",
+                1,
+            );
+        }
+        std::fs::write(&p.plan, text).unwrap();
+        admin_post(&c, &p, "/reload", "")
+    };
+    let (status, reload) = reload_with("decommissioned", false).await;
     assert_eq!(status, 200, "{reload}");
     send(&c, "POST", &p.url("/api/shadowed/3"), &[], "w").await;
-    eventually("the write's copy", || {
-        !svc.seen_path("/api/shadowed/3").is_empty()
-    })
-    .await;
-    assert_eq!(svc.seen_path("/api/shadowed/3")[0].body, "w");
+    let not_dry = r#"strangler_shadow_requests_total{outcome="write_skipped",route="GET,POST,PUT /api/shadowed/{id}"}"#;
+    let metrics = common::metrics_when(&c, &p, |m| common::sample(m, not_dry) == 1).await;
+    assert_eq!(common::sample(&metrics, not_dry), 1, "{metrics}");
+
+    // With `shadow_writes = true` writes are copied, marked, even while the
+    // table syncs: the service promised not to apply them.
+    for (stage, path) in [
+        ("decommissioned", "/api/shadowed/4"),
+        ("syncing", "/api/shadowed/5"),
+    ] {
+        let (status, reload) = reload_with(stage, true).await;
+        assert_eq!(status, 200, "{reload}");
+        send(&c, "POST", &p.url(path), &[], "w").await;
+        eventually("the write's copy", || !svc.seen_path(path).is_empty()).await;
+        let copy = &svc.seen_path(path)[0];
+        assert_eq!(copy.body, "w");
+        assert_eq!(copy.headers["x-strangler-shadow"], "1");
+    }
+    assert!(svc.seen_path("/api/shadowed/3").is_empty());
     let metrics = get(&c, &p.admin_url("/metrics")).await.body;
     assert_eq!(common::sample(&metrics, skipped), 1, "{metrics}");
 }
