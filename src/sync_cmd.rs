@@ -127,6 +127,14 @@ fn render_schema_table(out: &mut String, service: &str, r: &SchemaReport) {
     } else {
         let _ = writeln!(out, "{service}: {} exists, left as it is", r.table);
     }
+    for t in &r.types {
+        let what = if t.created {
+            "created"
+        } else {
+            "already there, same definition"
+        };
+        let _ = writeln!(out, "  {} {}: {what}", t.kind, t.name);
+    }
     for s in &r.skipped {
         let _ = writeln!(out, "  skipped index {s}");
     }
