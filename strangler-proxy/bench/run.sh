@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Benchmark: `strangler proxy` against nginx (Debian's package, one worker)
 # as reverse proxies in front of the same fast upstream, on loopback, with
-# wrk (keep-alive, tiny responses, logs off). Four cases, as in issue 5:
+# wrk (keep-alive, tiny responses, logs off). Five cases, as in issues 5
+# and 16:
 #   a  one route (live)            nginx: one location
 #   b  1,000 routes in the plan    nginx: 1,000 locations
 #   c  a 10% canary                nginx: split_clients 10%
-#   d  shadow on all traffic       nginx: mirror
+#   d  shadow on all traffic, a small JSON answer, diffs off
+#                                  nginx: mirror
+#   e  the same with response diffs (JSON compared, 10% noise copies)
+#                                  nginx: mirror (nginx cannot diff)
 # It prints requests/s and p99 latency for both and the ratios proxy/nginx.
 #
 #   strangler-proxy/bench/run.sh            # builds the release binary if needed
@@ -16,8 +20,8 @@
 #
 # Each case runs ROUNDS times (default 3), strangler and nginx back to back,
 # so a noisy neighbour hits both alike; the table shows the medians and the
-# spread (min-max) of the per-round ratios, and the shadow cost (1 - d/a of
-# strangler's throughput) per round. The binary comes from
+# spread (min-max) of the per-round ratios, the shadow cost (1 - d/a of
+# strangler's throughput) and the diff cost (1 - e/d) per round. The binary comes from
 # $CARGO_TARGET_DIR (default: the workspace's target/), built if missing.
 #
 # The machine has few cores, so the proxy under test (strangler or nginx) is
@@ -98,7 +102,8 @@ CONF
 }
 
 # The upstream: nginx answering a tiny body, kept on the load CPUs.
-nginx_conf upstream "server { listen 127.0.0.1:$UPSTREAM_PORT; location / { return 200 \"ok\n\"; } }"
+nginx_conf upstream "server { listen 127.0.0.1:$UPSTREAM_PORT; location / { return 200 \"ok\n\"; }
+    location /api/json/ { default_type application/json; return 200 '{\"id\":7,\"name\":\"lamp\",\"price\":10,\"tags\":[\"a\",\"b\"],\"stock\":{\"shelf\":3,\"store\":12}}'; } }"
 sed -i 's/worker_processes 1;/worker_processes 1;\nworker_cpu_affinity 01;/' "$work/upstream.conf"
 "$NGINX" -c "$work/upstream.conf" -p "$work"
 wait_port "$UPSTREAM_PORT"
@@ -144,15 +149,24 @@ nginx_conf nginx-c "upstream canary { server 127.0.0.1:$UPSTREAM_PORT; keepalive
     split_clients \"\${request_id}\" \$side { 10% canary; * backend; }
     server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://\$side; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
 
-# Case d: shadow every request of the route.
+# Case d: shadow every request of the route, answers not compared.
 plan d '[[service.route]]
-path = "/api/items/{id}"
-stage = "shadow"'
+path = "/api/json/{id}"
+stage = "shadow"
+diff = { off = true }'
 nginx_conf nginx-d "server { listen 127.0.0.1:$NGINX_PORT;
     location / { mirror /mirror; $proxy_loc }
     location = /mirror { internal; $proxy_loc } }"
 
-path_for() { case $1 in b) echo /api/r500/7 ;; *) echo /api/items/7 ;; esac; }
+# Case e: the same with response diffs (the default at shadow).
+plan e '[[service.route]]
+path = "/api/json/{id}"
+stage = "shadow"'
+cp "$work/nginx-d.conf" "$work/nginx-e.conf"
+sed -i "s|$work/nginx-d.pid|$work/nginx-e.pid|; s|logs-nginx-d|logs-nginx-e|" "$work/nginx-e.conf"
+mkdir -p "$work/logs-nginx-e"
+
+path_for() { case $1 in b) echo /api/r500/7 ;; d | e) echo /api/json/7 ;; *) echo /api/items/7 ;; esac; }
 
 # wrk → "rps p99_ms"
 cpu_ticks() { # pid -> user + system clock ticks of the whole process
@@ -207,10 +221,10 @@ run_strangler() { # case, url path, round -> "rps p99 cpu"
                 | grep -v '^#' | grep '%' | cut -c1-110 | head -30
         } >&2
     fi
-    if [ "$1" = d ] && command -v curl >/dev/null; then
-        # The copies really went out: outcomes by kind.
-        curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep '^strangler_shadow_requests_total' \
-            | sed 's/^/  /' >&2 || true
+    if { [ "$1" = d ] || [ "$1" = e ]; } && command -v curl >/dev/null; then
+        # The copies really went out, and were compared: outcomes by kind.
+        curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" \
+            | grep -E '^strangler_shadow_(requests|diffs)_total' | sed 's/^/  /' >&2 || true
     fi
     kill -INT "$spid"; wait "$spid" 2>/dev/null || true
 }
@@ -228,7 +242,7 @@ run_nginx() { # case, url path -> "rps p99 cpu" (of the one worker)
 rounds_file="$work/rounds"
 : > "$rounds_file"
 for round in $(seq 1 "$ROUNDS"); do
-    for case in ${CASES:-a b c d}; do
+    for case in ${CASES:-a b c d e}; do
         url_path=$(path_for "$case")
         read -r s_rps s_p99 s_cpu < <(run_strangler "$case" "$url_path" "$round")
         read -r n_rps n_p99 n_cpu < <(run_nginx "$case" "$url_path")
@@ -257,7 +271,7 @@ function hi(list,   n, a, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2;
     rps[c, $2] = $3; cpu[c, $2] = $7
 }
 END {
-    name["a"] = "a one route"; name["b"] = "b 1,000 routes"; name["c"] = "c 10% canary"; name["d"] = "d shadow all (mirror)"
+    name["a"] = "a one route"; name["b"] = "b 1,000 routes"; name["c"] = "c 10% canary"; name["d"] = "d shadow all (mirror)"; name["e"] = "e shadow + diff (mirror)"
     for (i = 1; i <= k; i++) {
         c = order[i]
         printf "%-24s %11.0f %8.3f %11.0f %8.3f %6.2f [%.2f-%.2f] %6.2f [%.2f-%.2f] %7.1f / %5.1f\n", name[c], median(sr[c]), median(sp[c]), median(nr[c]), median(np[c]), median(rr[c]), lo(rr[c]), hi(rr[c]), median(pr[c]), lo(pr[c]), hi(pr[c]), median(sc[c]), median(nc[c])
@@ -269,5 +283,13 @@ END {
         extra = ""
         for (r = 1; r <= rounds; r++) if ((("a", r) in cpu) && (("d", r) in cpu) && cpu["a", r] > 0) extra = extra " " (cpu["d", r] / cpu["a", r] - 1)
         if (extra != "") printf "shadow CPU per request (d/a - 1, strangler): median +%.0f%% [%.0f%%-%.0f%%]\n", 100 * median(extra), 100 * lo(extra), 100 * hi(extra)
+    }
+    if (("d" in seen) && ("e" in seen)) {
+        cost = ""
+        for (r = 1; r <= rounds; r++) if ((("d", r) in rps) && (("e", r) in rps)) cost = cost " " (1 - rps["e", r] / rps["d", r])
+        if (cost != "") printf "diff cost (1 - e/d, strangler): median %.0f%% [%.0f%%-%.0f%%] (goal: at most 10%%)\n", 100 * median(cost), 100 * lo(cost), 100 * hi(cost)
+        extra = ""
+        for (r = 1; r <= rounds; r++) if ((("d", r) in cpu) && (("e", r) in cpu) && cpu["d", r] > 0) extra = extra " " (cpu["e", r] / cpu["d", r] - 1)
+        if (extra != "") printf "diff CPU per request (e/d - 1, strangler): median +%.0f%% [%.0f%%-%.0f%%]\n", 100 * median(extra), 100 * lo(extra), 100 * hi(extra)
     }
 }' "$rounds_file"
