@@ -61,6 +61,84 @@ pub struct Gateway {
     /// copies carry `x-strangler-shadow: 1`, which the service checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow_writes: Option<bool>,
+    /// At `canary` and `live`, the service's objective: a route that
+    /// breaks it over a window is moved back to the monolith.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
+    /// Canary percents to step through while the SLO holds, one step per
+    /// window (`promote = [1, 5, 25, 50, 100]`); at 100 the route goes
+    /// `live`. From `shadow`, the first step is taken once the diff rate
+    /// stayed under [`Slo::max_diff_rate`] for a window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promote: Vec<u8>,
+}
+
+/// A fraction such as `0.01`, compared by value (so [`Gateway`] stays `Eq`).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Ratio(pub f64);
+
+impl Eq for Ratio {}
+
+/// A route's service-level objective (`slo = { … }`), judged over a
+/// sliding window on the service's answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// The largest share of the service's requests that may fail (5xx, no
+    /// answer, or a fallback to the monolith), such as `0.01`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<Ratio>,
+    /// The largest ratio of the service's p99 latency to the monolith's on
+    /// the same route, such as `1.2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ratio: Option<Ratio>,
+    /// The sliding window, such as `"60s"`, `"500ms"` or `"5m"` (default
+    /// 60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Fewer requests than this in a window decide nothing (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u64>,
+    /// For promotion out of `shadow`: the largest share of compared answers
+    /// that may differ beyond the noise (default 0.01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_diff_rate: Option<Ratio>,
+}
+
+impl Slo {
+    /// The window when `window` is left out.
+    pub const DEFAULT_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+    /// The minimum request count when `min_requests` is left out.
+    pub const DEFAULT_MIN_REQUESTS: u64 = 100;
+    /// The diff rate allowed for promotion when `max_diff_rate` is left out.
+    pub const DEFAULT_MAX_DIFF_RATE: f64 = 0.01;
+
+    /// The window, parsed (`None` when it does not parse; validation
+    /// reports that).
+    #[must_use]
+    pub fn window(&self) -> Option<std::time::Duration> {
+        match &self.window {
+            None => Some(Self::DEFAULT_WINDOW),
+            Some(text) => parse_duration(text),
+        }
+    }
+}
+
+/// `"60s"`, `"500ms"`, `"5m"`, `"1h"`: a whole number and a unit.
+#[must_use]
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(millis))
 }
 
 /// How shadow answers are compared (`diff = { … }`): the status, the
@@ -336,6 +414,8 @@ impl Gateway {
         "cors",
         "diff",
         "shadow_writes",
+        "slo",
+        "promote",
     ];
 
     /// Whether no key is set.
@@ -378,6 +458,12 @@ impl Gateway {
             cors: self.cors.clone().or_else(|| defaults.cors.clone()),
             diff: self.diff.clone().or_else(|| defaults.diff.clone()),
             shadow_writes: self.shadow_writes.or(defaults.shadow_writes),
+            slo: self.slo.clone().or_else(|| defaults.slo.clone()),
+            promote: if self.promote.is_empty() {
+                defaults.promote.clone()
+            } else {
+                self.promote.clone()
+            },
         }
     }
 

@@ -10,7 +10,8 @@ use url::Url;
 
 use crate::diagnostic::{Diagnostic, FieldPath};
 use crate::gateway::{
-    Auth, Cors, Diff, Gateway, HeaderRules, JWT_ALGORITHMS, JsonPath, Jwt, RateKey, is_header_name,
+    Auth, Cors, Diff, Gateway, HeaderRules, JWT_ALGORITHMS, JsonPath, Jwt, RateKey, Ratio, Slo,
+    is_header_name,
 };
 use crate::mask::mask_url;
 use crate::model::{AnalyzeSettings, Plan, Proxy, Route, Service, VERSION};
@@ -752,6 +753,89 @@ fn check_gateway(out: &mut Vec<Diagnostic>, path: &FieldPath, what: &str, gatewa
     if let Some(diff) = &gateway.diff {
         check_diff(out, &path.key("diff"), what, diff);
     }
+    if let Some(slo) = &gateway.slo {
+        check_slo(out, &path.key("slo"), what, slo);
+    }
+    let steps = &gateway.promote;
+    for (i, step) in steps.iter().enumerate() {
+        let bad = if *step == 0 || *step > 100 {
+            Some(format!(
+                "promotion step {step} of {what} is not a percent from 1 to 100"
+            ))
+        } else if i > 0 && *step <= steps[i - 1] {
+            Some(format!(
+                "promotion step {step} of {what} does not go up from {}",
+                steps[i - 1]
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = bad {
+            out.push(
+                Diagnostic::error(path.key("promote").index(i), message).with_help(
+                    "list canary percents in increasing order: `promote = [1, 5, 25, 50, 100]`",
+                ),
+            );
+        }
+    }
+}
+
+/// Checks `slo = { … }` at `at`.
+fn check_slo(out: &mut Vec<Diagnostic>, at: &FieldPath, what: &str, slo: &Slo) {
+    for (key, value) in [
+        ("error_rate", slo.error_rate),
+        ("max_diff_rate", slo.max_diff_rate),
+    ] {
+        if let Some(Ratio(r)) = value
+            && !(0.0..=1.0).contains(&r)
+        {
+            out.push(
+                Diagnostic::error(
+                    at.key(key),
+                    format!("`{key}` {r} of {what} is not between 0 and 1"),
+                )
+                .with_help("write a fraction: `0.01` is 1 %"),
+            );
+        }
+    }
+    if let Some(Ratio(r)) = slo.p99_ratio
+        && !(r >= 1.0 && r.is_finite())
+    {
+        out.push(
+            Diagnostic::error(
+                at.key("p99_ratio"),
+                format!("`p99_ratio` {r} of {what} is below 1"),
+            )
+            .with_help("write how many times the monolith's p99 the service may take: `1.2`"),
+        );
+    }
+    if slo.window().is_none_or(|w| w.is_zero()) {
+        out.push(
+            Diagnostic::error(
+                at.key("window"),
+                format!(
+                    "the SLO window `{}` of {what} is not a duration",
+                    slo.window.as_deref().unwrap_or_default()
+                ),
+            )
+            .with_help("write a whole number and a unit: `\"60s\"`, `\"500ms\"`, `\"5m\"`"),
+        );
+    }
+    if slo.min_requests == Some(0) {
+        out.push(
+            Diagnostic::error(
+                at.key("min_requests"),
+                format!("`min_requests` of {what} is 0"),
+            )
+            .with_help("set it to 1 or more: a window with fewer requests decides nothing"),
+        );
+    }
+    if slo.error_rate.is_none() && slo.p99_ratio.is_none() {
+        out.push(
+            Diagnostic::error(at.clone(), format!("the SLO of {what} sets no objective"))
+                .with_help("add `error_rate = 0.01` and/or `p99_ratio = 1.2`"),
+        );
+    }
 }
 
 /// Checks `diff = { … }` at `at`.
@@ -981,6 +1065,17 @@ fn check_gateways(out: &mut Vec<Diagnostic>, plan: &Plan) {
             let effective = plan.gateway_for(service, route);
             check_needs_token(out, &route_path, &what, &route.gateway, &effective);
             check_strip_prefix(out, &route_path, &what, route, &effective);
+            if !effective.promote.is_empty() && effective.slo.is_none() {
+                let at = if route.gateway.promote.is_empty() {
+                    route_path.key("path")
+                } else {
+                    route_path.key("promote")
+                };
+                out.push(
+                    Diagnostic::error(at, format!("{what} is promoted step by step but has no SLO to judge the steps by"))
+                        .with_help("add `slo = { error_rate = 0.01, window = \"60s\" }` here, to its service or to `[gateway]`, or remove `promote`"),
+                );
+            }
         }
     }
 }

@@ -180,6 +180,18 @@ fn bad_gateway_values_are_reported_where_they_are() {
             "shadow_writes = \"yes\"\n",
             "p.toml:11:17: error: `shadow_writes` of route `/api/x` of service `a` is not valid: invalid type: string \"yes\", expected a boolean\n    help: write `shadow_writes = true` (the service runs shadow writes as a dry run) or `false`",
         ),
+        (
+            "slo = { error_rate = 1.5, p99_ratio = 0.5, window = \"60 s\", min_requests = 0 }\n",
+            "p.toml:11:22: error: `error_rate` 1.5 of route * /api/x of service `a` is not between 0 and 1\n    help: write a fraction: `0.01` is 1 %\np.toml:11:39: error: `p99_ratio` 0.5 of route * /api/x of service `a` is below 1\n    help: write how many times the monolith's p99 the service may take: `1.2`\np.toml:11:53: error: the SLO window `60 s` of route * /api/x of service `a` is not a duration\n    help: write a whole number and a unit: `\"60s\"`, `\"500ms\"`, `\"5m\"`\np.toml:11:76: error: `min_requests` of route * /api/x of service `a` is 0\n    help: set it to 1 or more: a window with fewer requests decides nothing",
+        ),
+        (
+            "slo = { window = \"5m\" }\n",
+            "p.toml:11:7: error: the SLO of route * /api/x of service `a` sets no objective\n    help: add `error_rate = 0.01` and/or `p99_ratio = 1.2`",
+        ),
+        (
+            "promote = [1, 5, 5, 120]\n",
+            "p.toml:11:11: error: route * /api/x of service `a` is promoted step by step but has no SLO to judge the steps by\n    help: add `slo = { error_rate = 0.01, window = \"60s\" }` here, to its service or to `[gateway]`, or remove `promote`\np.toml:11:18: error: promotion step 5 of route * /api/x of service `a` does not go up from 5\n    help: list canary percents in increasing order: `promote = [1, 5, 25, 50, 100]`\np.toml:11:21: error: promotion step 120 of route * /api/x of service `a` is not a percent from 1 to 100\n    help: list canary percents in increasing order: `promote = [1, 5, 25, 50, 100]`",
+        ),
     ];
     for (rest, expect) in cases {
         check(&format!("{SERVICE}{rest}"), expect);
