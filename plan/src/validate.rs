@@ -10,8 +10,8 @@ use url::Url;
 
 use crate::diagnostic::{Diagnostic, FieldPath};
 use crate::gateway::{
-    Auth, Cors, Diff, Gateway, HeaderRules, JWT_ALGORITHMS, JsonPath, Jwt, RateKey, Ratio, Slo,
-    is_header_name,
+    Auth, Cors, Diff, Gateway, HeaderRules, JWT_ALGORITHMS, JsonPath, Jwt, RateKey, Ratio, Require,
+    Slo, is_header_name,
 };
 use crate::mask::mask_url;
 use crate::model::{AnalyzeSettings, Plan, Proxy, Route, Service, VERSION};
@@ -658,23 +658,7 @@ fn check_gateway(out: &mut Vec<Diagnostic>, path: &FieldPath, what: &str, gatewa
         check_jwt(out, &path.key("auth").key("jwt"), what, jwt);
     }
     if let Some(require) = &gateway.require {
-        let at = path.key("require");
-        if require
-            .scope
-            .as_deref()
-            .is_some_and(|s| s.trim().is_empty())
-        {
-            out.push(
-                Diagnostic::error(at.key("scope"), format!("`scope` of {what} is empty"))
-                    .with_help("list the scopes, space-separated: `scope = \"orders:read\"`"),
-            );
-        }
-        if require.scope.is_none() && require.claims.is_empty() {
-            out.push(
-                Diagnostic::error(at.clone(), format!("`require` of {what} requires nothing"))
-                    .with_help("add `scope = \"…\"` or `claims = { role = \"admin\" }`, or remove `require`"),
-            );
-        }
+        check_require(out, &path.key("require"), what, require);
     }
     for (claim, header) in &gateway.forward_claims {
         let at = path.key("forward_claims").key(claim);
@@ -756,7 +740,33 @@ fn check_gateway(out: &mut Vec<Diagnostic>, path: &FieldPath, what: &str, gatewa
     if let Some(slo) = &gateway.slo {
         check_slo(out, &path.key("slo"), what, slo);
     }
-    let steps = &gateway.promote;
+    check_promote(out, &path.key("promote"), what, &gateway.promote);
+}
+
+/// Checks `require = { … }` at `at`.
+fn check_require(out: &mut Vec<Diagnostic>, at: &FieldPath, what: &str, require: &Require) {
+    if require
+        .scope
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        out.push(
+            Diagnostic::error(at.key("scope"), format!("`scope` of {what} is empty"))
+                .with_help("list the scopes, space-separated: `scope = \"orders:read\"`"),
+        );
+    }
+    if require.scope.is_none() && require.claims.is_empty() {
+        out.push(
+            Diagnostic::error(at.clone(), format!("`require` of {what} requires nothing"))
+                .with_help(
+                    "add `scope = \"…\"` or `claims = { role = \"admin\" }`, or remove `require`",
+                ),
+        );
+    }
+}
+
+/// Checks `promote = [..]` at `at`: percents going up.
+fn check_promote(out: &mut Vec<Diagnostic>, at: &FieldPath, what: &str, steps: &[u8]) {
     for (i, step) in steps.iter().enumerate() {
         let bad = if *step == 0 || *step > 100 {
             Some(format!(
@@ -771,11 +781,9 @@ fn check_gateway(out: &mut Vec<Diagnostic>, path: &FieldPath, what: &str, gatewa
             None
         };
         if let Some(message) = bad {
-            out.push(
-                Diagnostic::error(path.key("promote").index(i), message).with_help(
-                    "list canary percents in increasing order: `promote = [1, 5, 25, 50, 100]`",
-                ),
-            );
+            out.push(Diagnostic::error(at.index(i), message).with_help(
+                "list canary percents in increasing order: `promote = [1, 5, 25, 50, 100]`",
+            ));
         }
     }
 }

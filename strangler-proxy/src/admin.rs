@@ -216,6 +216,7 @@ fn routes(shared: &Shared) -> Value {
                 "writes": r.writes,
                 "shadow_writes": r.shadow_writes,
                 "diff": rt.diffs.summary(),
+                "slo": shared.slo.route_status(&rt.label),
             })
         })
         .collect();
@@ -224,6 +225,7 @@ fn routes(shared: &Shared) -> Value {
         "generation": snap.generation,
         "monolith": upstream(Target::Monolith),
         "unmatched_requests": snap.unmatched.requests.get(),
+        "slo": shared.slo.summary(),
         "routes": routes,
     })
 }

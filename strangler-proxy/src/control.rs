@@ -1,7 +1,8 @@
 //! The control loop: the background service that reloads the plan when its
 //! file changes ([`strangler_plan::PlanWatcher`]) or on SIGHUP, and on a
 //! tick runs the active health checks, ends ejections whose time is up,
-//! fetches JWKS keys that are due and trims idle rate-limit buckets.
+//! fetches JWKS keys that are due, trims idle rate-limit buckets and judges
+//! the routes' SLO windows (`slo`).
 //!
 //! Nothing in the loop waits on an upstream. A round of health checks runs
 //! every upstream's check at once and is polled beside the other events, so
@@ -127,6 +128,7 @@ impl BackgroundService for Control {
                         last_trim = Instant::now();
                         self.shared.gateway.trim_limiters();
                     }
+                    self.shared.slo.tick(&self.shared);
                     let m = self.shared.metrics;
                     for u in &upstreams {
                         u.maybe_readmit(health);

@@ -480,6 +480,14 @@ impl RouteDiffs {
         })
     }
 
+    /// Answers compared so far, and how many of them differed beyond the
+    /// noise.
+    #[must_use]
+    pub fn counts(&self) -> (u64, u64) {
+        let t = self.tally();
+        (t.compared, t.results[DiffResult::Different as usize])
+    }
+
     /// The recent differing pairs, oldest first.
     #[must_use]
     pub fn recent(&self) -> Vec<Value> {

@@ -46,7 +46,9 @@
 //!   thread of its own, when an endpoint is set;
 //! - `config` and `error`: [`ProxyConfig`] and [`ProxyError`];
 //! - `server`: start-up, the handle and the signals;
-//! - `control`: the control loop (plan watcher, SIGHUP, health tick).
+//! - `control`: the control loop (plan watcher, SIGHUP, health tick);
+//! - `slo`: SLO windows per route, rollback and step-by-step promotion,
+//!   decided only by the proxy holding the plan's lease.
 
 mod access_log;
 mod admin;
@@ -65,6 +67,7 @@ mod proxy;
 mod request;
 mod server;
 mod shadow;
+mod slo;
 mod sniff;
 mod split;
 mod state;

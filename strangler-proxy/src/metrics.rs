@@ -42,6 +42,11 @@ pub struct Metrics {
     pub diff_paths: IntCounterVec,
     /// `strangler_reloads_total{result}`.
     pub reloads: IntCounterVec,
+    /// `strangler_slo_rollbacks_total{route}`: routes moved back to the
+    /// monolith because they broke their SLO.
+    pub slo_rollbacks: IntCounterVec,
+    /// `strangler_slo_promotions_total{route}`: promotion steps taken.
+    pub slo_promotions: IntCounterVec,
     /// `strangler_upstream_available{upstream}`: 1 when it takes traffic.
     pub upstream_available: IntGaugeVec,
     /// `strangler_routes`: routes in the live table.
@@ -157,6 +162,20 @@ impl Metrics {
                 ),
                 &["route", "path", "side"],
             )?,
+            slo_rollbacks: IntCounterVec::new(
+                Opts::new(
+                    "strangler_slo_rollbacks_total",
+                    "Routes moved back to the monolith because they broke their SLO.",
+                ),
+                &["route"],
+            )?,
+            slo_promotions: IntCounterVec::new(
+                Opts::new(
+                    "strangler_slo_promotions_total",
+                    "Promotion steps taken by routes whose SLO held.",
+                ),
+                &["route"],
+            )?,
             reloads: IntCounterVec::new(
                 Opts::new(
                     "strangler_reloads_total",
@@ -187,7 +206,9 @@ impl Metrics {
             fence_hold_seconds,
         };
         let registry = prometheus::default_registry();
-        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 18] = [
+            Box::new(m.slo_rollbacks.clone()),
+            Box::new(m.slo_promotions.clone()),
             Box::new(m.diffs.clone()),
             Box::new(m.diff_paths.clone()),
             Box::new(m.requests.clone()),

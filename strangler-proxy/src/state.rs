@@ -25,6 +25,7 @@ use crate::error::ProxyError;
 use crate::fence::{Fences, InFlight};
 use crate::gateway::{GatewayCache, Gateways};
 use crate::metrics::{Metrics, RouteMetrics, RouteRuntime, UNMATCHED, metrics};
+use crate::slo::SloTracker;
 use crate::table::{RouteTable, Target};
 use crate::upstream::Upstream;
 
@@ -87,6 +88,8 @@ pub struct Shared {
     pub gateway: GatewayCache,
     /// Each route's response diffs, kept across reloads.
     pub diffs: DiffRegistry,
+    /// The SLO windows and the plan's lease.
+    pub slo: SloTracker,
     upstreams: Mutex<HashMap<String, Arc<Upstream>>>,
     edit: Mutex<()>,
     generation: AtomicU64,
@@ -190,6 +193,11 @@ impl Shared {
             None => None,
         };
         let metrics = metrics().map_err(|e| ProxyError::Metrics(e.to_string()))?;
+        let slo = SloTracker::new(
+            &config.plan,
+            metrics.slo_rollbacks.clone(),
+            metrics.slo_promotions.clone(),
+        );
         let shared = Arc::new(Self {
             shadow_permits: Arc::new(Semaphore::new(config.shadow.max_in_flight)),
             config,
@@ -203,6 +211,7 @@ impl Shared {
             ),
             gateway: GatewayCache::default(),
             diffs: DiffRegistry::default(),
+            slo,
             upstreams: Mutex::new(HashMap::new()),
             edit: Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -347,7 +356,7 @@ impl Shared {
             route = %change.route,
             stage = %stage,
             generation,
-            "stage changed through the admin API and saved"
+            "stage changed and saved"
         );
         let snap = self.current.load();
         let service_index = snap

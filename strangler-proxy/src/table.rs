@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use strangler_plan::{Method, Plan, RouteStage, RouteTemplate, Segment, Sticky, TableStage};
+use strangler_plan::{Method, Plan, RouteStage, RouteTemplate, Segment, Slo, Sticky, TableStage};
 
 use crate::diff::DiffRules;
 use crate::split;
@@ -68,6 +68,10 @@ pub struct RouteEntry {
     pub shadow_writes: bool,
     /// How the service's shadow answers are compared with the monolith's.
     pub diff: Arc<DiffRules>,
+    /// The service-level objective the route is judged by, if any.
+    pub slo: Option<Slo>,
+    /// Canary percents to step through while the SLO holds.
+    pub promote: Vec<u8>,
     /// The host match, lower case, ready for comparisons.
     host_match: Option<HostMatch>,
     /// False when a header match cannot be represented (never in a valid
@@ -207,6 +211,8 @@ impl RouteTable {
                     writes_unowned: !owns_all(service, &route.writes),
                     shadow_writes: gateway.shadow_writes.unwrap_or(false),
                     diff: Arc::new(DiffRules::new(gateway.diff.as_ref())),
+                    slo: gateway.slo.clone(),
+                    promote: gateway.promote.clone(),
                     host_match: route.host.as_deref().map(HostMatch::new),
                 });
                 match &route.methods {
@@ -457,6 +463,32 @@ impl Node {
         } else {
             accept(&self.catch_all)
         }
+    }
+}
+
+/// A route entry for unit tests: `* /x` of service 3 at `stage`.
+#[cfg(test)]
+pub(crate) fn test_entry(stage: RouteStage, percent: u8) -> RouteEntry {
+    RouteEntry {
+        service: 3,
+        index: 0,
+        path: RouteTemplate::parse("/x").expect("valid template"),
+        methods: "*".to_owned(),
+        stage,
+        percent,
+        sticky: None,
+        host: None,
+        headers: Vec::new(),
+        conditions: String::new(),
+        label: "* /x".to_owned(),
+        writes: Vec::new(),
+        writes_unowned: false,
+        shadow_writes: false,
+        slo: None,
+        promote: Vec::new(),
+        diff: Arc::new(DiffRules::new(None)),
+        host_match: None,
+        matchable: true,
     }
 }
 
@@ -772,25 +804,7 @@ mod tests {
     }
 
     fn entry(stage: RouteStage, percent: u8) -> RouteEntry {
-        RouteEntry {
-            service: 3,
-            index: 0,
-            path: RouteTemplate::parse("/x").expect("valid template"),
-            methods: "*".to_owned(),
-            stage,
-            percent,
-            sticky: None,
-            host: None,
-            headers: Vec::new(),
-            conditions: String::new(),
-            label: "* /x".to_owned(),
-            writes: Vec::new(),
-            writes_unowned: false,
-            shadow_writes: false,
-            diff: Arc::new(DiffRules::new(None)),
-            host_match: None,
-            matchable: true,
-        }
+        test_entry(stage, percent)
     }
 
     #[test]
