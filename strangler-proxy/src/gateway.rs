@@ -55,6 +55,10 @@ const MAX_KEY_BYTES: usize = 256;
 const JWKS_REFRESH: Duration = Duration::from_secs(300);
 /// How soon a failed JWKS fetch is tried again.
 const JWKS_RETRY: Duration = Duration::from_secs(5);
+/// How soon after the last fetch a token whose `kid` the keys lack (a
+/// rotation) fetches them again: at most once a second, whatever tokens
+/// arrive.
+const JWKS_UNKNOWN_KID: Duration = Duration::from_secs(1);
 /// The longest a JWKS fetch may take.
 const JWKS_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest JWKS document read.
@@ -151,6 +155,8 @@ pub struct JwksSource {
     keys: ArcSwap<KeySet>,
     state: Mutex<FetchState>,
     fetching: AtomicBool,
+    /// A token named a `kid` the keys lack: fetch again soon.
+    wanted: AtomicBool,
 }
 
 #[derive(Default)]
@@ -538,6 +544,7 @@ impl JwksSource {
             keys: ArcSwap::from_pointee(KeySet::default()),
             state: Mutex::new(FetchState::default()),
             fetching: AtomicBool::new(false),
+            wanted: AtomicBool::new(false),
         }
     }
 
@@ -546,6 +553,13 @@ impl JwksSource {
             return false;
         }
         let state = lock(&self.state);
+        if self.wanted.load(Ordering::Relaxed)
+            && state
+                .last_try
+                .is_none_or(|t| t.elapsed() >= JWKS_UNKNOWN_KID)
+        {
+            return true;
+        }
         match (state.last_ok, state.last_try) {
             (_, None) => true,
             (Some(ok), Some(tried)) if ok >= tried => ok.elapsed() >= JWKS_REFRESH,
@@ -558,6 +572,7 @@ impl JwksSource {
         if self.fetching.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.wanted.store(false, Ordering::Relaxed);
         let result = tokio::time::timeout(JWKS_TIMEOUT, fetch(connector, &self.url)).await;
         let result = match result {
             Ok(r) => r,
@@ -869,7 +884,20 @@ impl JwtCheck {
         };
         let set = match &self.keys {
             KeySource::Fixed(set) => set.clone(),
-            KeySource::Remote(source) => source.keys.load_full(),
+            KeySource::Remote(source) => {
+                let set = source.keys.load_full();
+                if let Some(want) = &head.kid
+                    && !set
+                        .keys
+                        .iter()
+                        .any(|(kid, _, _)| kid.as_ref() == Some(want))
+                {
+                    // Keys rotated, most likely: the control loop fetches
+                    // them again soon; this request fails as it stands.
+                    source.wanted.store(true, Ordering::Relaxed);
+                }
+                set
+            }
         };
         let mut last = "no key verifies the token";
         for (kid, key, algs) in &set.keys {

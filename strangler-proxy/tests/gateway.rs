@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use common::{backend, client, proxy, send, write_plan};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
@@ -298,8 +300,11 @@ forward_claims = {{ sub = "x-user-id" }}
 }
 
 fn base64_url(text: &str) -> String {
+    base64_url_bytes(text.as_bytes())
+}
+
+fn base64_url_bytes(b: &[u8]) -> String {
     const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let b = text.as_bytes();
     let mut out = String::new();
     for chunk in b.chunks(3) {
         let n = chunk
@@ -335,4 +340,226 @@ fn the_readme_gateway_example_is_valid() {
         .map(|d| d.render("README"))
         .collect();
     assert!(parsed.is_valid(), "{errors:?}");
+}
+
+/// A JWKS document with one ES256 key per `(kid, key pair)`.
+fn jwks_of(keys: &[(&str, &rcgen::KeyPair)]) -> String {
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|(kid, pair)| {
+            // The uncompressed point: 0x04, then x and y.
+            let raw = pair.public_key_raw();
+            json!({
+                "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+                "x": base64_url_bytes(&raw[1..33]),
+                "y": base64_url_bytes(&raw[33..65]),
+            })
+        })
+        .collect();
+    json!({ "keys": keys }).to_string()
+}
+
+fn es256(kid: &str, pair: &rcgen::KeyPair) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(kid.to_owned());
+    encode(
+        &header,
+        &claims("api", 300, "orders:read"),
+        &EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A key server: answers `GET /jwks.json` with the document in `doc`, or
+/// 503 while it is `None` (an outage). Returns its URL and the count of
+/// fetches.
+async fn key_server(
+    doc: Arc<Mutex<Option<String>>>,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = fetches.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (doc, count) = (doc.clone(), count.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |_req: hyper::Request<hyper::body::Incoming>| {
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let body = doc.lock().unwrap().clone();
+                        async move {
+                            let response = match body {
+                                Some(body) => hyper::Response::builder()
+                                    .header("content-type", "application/json")
+                                    .body(http_body_util::Full::new(bytes::Bytes::from(body))),
+                                None => hyper::Response::builder()
+                                    .status(503)
+                                    .body(http_body_util::Full::new(bytes::Bytes::new())),
+                            };
+                            Ok::<_, std::convert::Infallible>(response.unwrap())
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, fetches)
+}
+
+/// Sends `token` until the answer has `status`, for up to 10 s; the last
+/// status either way.
+async fn status_becomes(c: &common::HttpClient, url: &str, token: &str, status: u16) -> u16 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let a = send(
+            c,
+            "GET",
+            url,
+            &[("authorization", &format!("Bearer {token}"))],
+            "",
+        )
+        .await;
+        if a.status == status || std::time::Instant::now() > deadline {
+            return a.status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_rotation_and_outage() {
+    let mono = backend("monolith").await;
+    let svc = backend("orders").await;
+    let (old, new) = (
+        rcgen::KeyPair::generate().unwrap(),
+        rcgen::KeyPair::generate().unwrap(),
+    );
+    let doc = Arc::new(Mutex::new(Some(jwks_of(&[("old", &old)]))));
+    let (jwks_url, fetches) = key_server(doc.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        &mono.url(),
+        &format!(
+            "[[service]]\nname = \"orders\"\nupstream = \"{}\"\n\
+             auth = {{ jwt = {{ jwks_url = \"{jwks_url}\", issuer = \"shop\", audience = \"api\" }} }}\n\
+             [[service.route]]\npath = \"/api/orders/{{id}}\"\nstage = \"live\"\n",
+            svc.url()
+        ),
+    );
+    let p = proxy(plan, |_| {}).await;
+    let c = client();
+    let url = p.url("/api/orders/7");
+    // The keys are fetched in the background at start.
+    assert_eq!(
+        status_becomes(&c, &url, &es256("old", &old), 200).await,
+        200
+    );
+
+    // Rotation: the key server now publishes only the new key. A token
+    // with the new kid fetches the keys again (at most once a second).
+    *doc.lock().unwrap() = Some(jwks_of(&[("new", &new)]));
+    assert_eq!(
+        status_becomes(&c, &url, &es256("new", &new), 200).await,
+        200
+    );
+    let a = send(
+        &c,
+        "GET",
+        &url,
+        &[("authorization", &format!("Bearer {}", es256("old", &old)))],
+        "",
+    )
+    .await;
+    assert_eq!(
+        a.status, 401,
+        "the retired key verifies no more: {}",
+        a.body
+    );
+    assert!(a.headers.contains_key("www-authenticate"));
+
+    // Outage: the key server fails; a token naming an unknown kid makes the
+    // proxy try, and the last good keys stay in use.
+    *doc.lock().unwrap() = None;
+    let before = fetches.load(std::sync::atomic::Ordering::SeqCst);
+    let stranger = rcgen::KeyPair::generate().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fetches.load(std::sync::atomic::Ordering::SeqCst) == before
+        && std::time::Instant::now() < deadline
+    {
+        let a = send(
+            &c,
+            "GET",
+            &url,
+            &[(
+                "authorization",
+                &format!("Bearer {}", es256("unknown", &stranger)),
+            )],
+            "",
+        )
+        .await;
+        assert_eq!(a.status, 401);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst) > before,
+        "the failing server was asked"
+    );
+    let a = send(
+        &c,
+        "GET",
+        &url,
+        &[("authorization", &format!("Bearer {}", es256("new", &new)))],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (200, "orders GET /api/orders/7"),
+        "kept keys"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_its_rate_within_ten_percent_over_ten_seconds() {
+    let mono = backend("monolith").await;
+    let svc = backend("orders").await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        &mono.url(),
+        &format!(
+            "[[service]]\nname = \"orders\"\nupstream = \"{}\"\n\
+             [[service.route]]\npath = \"/api/orders/{{id}}\"\nstage = \"live\"\n\
+             rate_limit = {{ per_second = 20, burst = 1 }}\n",
+            svc.url()
+        ),
+    );
+    let p = proxy(plan, |_| {}).await;
+    let c = client();
+    let url = p.url("/api/orders/7");
+    let started = std::time::Instant::now();
+    let (mut passed, mut limited) = (0u64, 0u64);
+    // As fast as one client can: far above the limit.
+    while started.elapsed() < std::time::Duration::from_secs(10) {
+        match send(&c, "GET", &url, &[], "").await.status {
+            200 => passed += 1,
+            429 => limited += 1,
+            other => panic!("status {other}"),
+        }
+    }
+    let expected = 20.0 * started.elapsed().as_secs_f64() + 1.0;
+    let off = (passed as f64 - expected).abs() / expected;
+    assert!(
+        off <= 0.10,
+        "{passed} passed, {expected:.0} expected ({limited} limited)"
+    );
+    assert!(limited > passed, "the client sent far more than the limit");
 }
