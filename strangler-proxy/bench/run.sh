@@ -10,6 +10,9 @@
 #                                  nginx: mirror
 #   e  the same with response diffs (JSON compared, 10% noise copies)
 #                                  nginx: mirror (nginx cannot diff)
+#   f  case a with an HS256 JWT verified on every request (cached key)
+#                                  nginx: case a (open-source nginx has no
+#                                  auth_jwt; the ratio to f/a is the cost)
 # It prints requests/s and p99 latency for both and the ratios proxy/nginx.
 #
 #   strangler-proxy/bench/run.sh            # builds the release binary if needed
@@ -21,7 +24,8 @@
 # Each case runs ROUNDS times (default 3), strangler and nginx back to back,
 # so a noisy neighbour hits both alike; the table shows the medians and the
 # spread (min-max) of the per-round ratios, the shadow cost (1 - d/a of
-# strangler's throughput) and the diff cost (1 - e/d) per round. The binary comes from
+# strangler's throughput), the diff cost (1 - e/d) and the JWT cost
+# (1 - f/a) per round. The binary comes from
 # $CARGO_TARGET_DIR (default: the workspace's target/), built if missing.
 #
 # The machine has few cores, so the proxy under test (strangler or nginx) is
@@ -166,6 +170,21 @@ cp "$work/nginx-d.conf" "$work/nginx-e.conf"
 sed -i "s|$work/nginx-d.pid|$work/nginx-e.pid|; s|logs-nginx-d|logs-nginx-e|" "$work/nginx-e.conf"
 mkdir -p "$work/logs-nginx-e"
 
+# Case f: case a behind JWT verification (HS256, the key read once).
+printf 'bench-secret-of-at-least-32-bytes!!' > "$work/hs256.key"
+plan f '[[service.route]]
+path = "/api/items/{id}"
+stage = "live"
+auth = { jwt = { secret_file = "hs256.key", issuer = "bench", audience = "api" } }'
+cp "$work/nginx-a.conf" "$work/nginx-f.conf"
+sed -i "s|$work/nginx-a.pid|$work/nginx-f.pid|; s|logs-nginx-a|logs-nginx-f|" "$work/nginx-f.conf"
+mkdir -p "$work/logs-nginx-f"
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+jwt_head=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+jwt_body=$(printf '{"sub":"bench","iss":"bench","aud":"api","exp":%d}' "$(($(date +%s) + 86400))" | b64url)
+jwt_sig=$(printf '%s.%s' "$jwt_head" "$jwt_body" | openssl dgst -sha256 -hmac 'bench-secret-of-at-least-32-bytes!!' -binary | b64url)
+JWT="$jwt_head.$jwt_body.$jwt_sig"
+
 path_for() { case $1 in b) echo /api/r500/7 ;; d | e) echo /api/json/7 ;; *) echo /api/items/7 ;; esac; }
 
 # wrk → "rps p99_ms"
@@ -173,10 +192,12 @@ cpu_ticks() { # pid -> user + system clock ticks of the whole process
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-bench() { # url, pid of the proxy under test -> "rps p99_ms cpu_us_per_request"
+bench() { # url, pid of the proxy under test [, header] -> "rps p99_ms cpu_us_per_request"
     local out before after
+    local header=()
+    [ -n "${3:-}" ] && header=(-H "$3")
     before=$(cpu_ticks "$2")
-    out=$($PIN_LOAD wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "$1")
+    out=$($PIN_LOAD wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "${header[@]}" "$1")
     after=$(cpu_ticks "$2")
     local rps p99 errors requests cpu
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -205,12 +226,19 @@ run_strangler() { # case, url path, round -> "rps p99 cpu"
     echo "$spid" > "$work/strangler.pid"
     wait_port "$PROXY_PORT"
     # Warm up the upstream connection pool, then measure.
-    $PIN_LOAD wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$PROXY_PORT$2" >/dev/null
+    local auth=""
+    [ "$1" = f ] && auth="Authorization: Bearer $JWT"
+    $PIN_LOAD wrk -t1 -c"$CONNS" -d1s ${auth:+-H "$auth"} "http://127.0.0.1:$PROXY_PORT$2" >/dev/null
+    if [ -n "$auth" ] && command -v curl >/dev/null; then
+        # The token is accepted (a 401 here would make the case measure refusals).
+        code=$(curl -s -o /dev/null -w '%{http_code}' -H "$auth" "http://127.0.0.1:$PROXY_PORT$2")
+        [ "$code" = 200 ] || echo "  case f: the token got $code" >&2
+    fi
     if [ "${PERF:-0}" = 1 ] && [ "$1" = a ] && [ "$3" = 1 ] && command -v perf >/dev/null; then
         perf record -F 999 -g -o "$work/perf.data" -p "$spid" -- sleep 5 >/dev/null 2>&1 &
         perfpid=$!
     fi
-    bench "http://127.0.0.1:$PROXY_PORT$2" "$spid"
+    bench "http://127.0.0.1:$PROXY_PORT$2" "$spid" "$auth"
     if [ -n "$perfpid" ]; then
         wait "$perfpid" || true
         {
@@ -242,7 +270,7 @@ run_nginx() { # case, url path -> "rps p99 cpu" (of the one worker)
 rounds_file="$work/rounds"
 : > "$rounds_file"
 for round in $(seq 1 "$ROUNDS"); do
-    for case in ${CASES:-a b c d e}; do
+    for case in ${CASES:-a b c d e f}; do
         url_path=$(path_for "$case")
         read -r s_rps s_p99 s_cpu < <(run_strangler "$case" "$url_path" "$round")
         read -r n_rps n_p99 n_cpu < <(run_nginx "$case" "$url_path")
@@ -271,7 +299,7 @@ function hi(list,   n, a, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2;
     rps[c, $2] = $3; cpu[c, $2] = $7
 }
 END {
-    name["a"] = "a one route"; name["b"] = "b 1,000 routes"; name["c"] = "c 10% canary"; name["d"] = "d shadow all (mirror)"; name["e"] = "e shadow + diff (mirror)"
+    name["a"] = "a one route"; name["b"] = "b 1,000 routes"; name["c"] = "c 10% canary"; name["d"] = "d shadow all (mirror)"; name["e"] = "e shadow + diff (mirror)"; name["f"] = "f JWT (nginx: none)"
     for (i = 1; i <= k; i++) {
         c = order[i]
         printf "%-24s %11.0f %8.3f %11.0f %8.3f %6.2f [%.2f-%.2f] %6.2f [%.2f-%.2f] %7.1f / %5.1f\n", name[c], median(sr[c]), median(sp[c]), median(nr[c]), median(np[c]), median(rr[c]), lo(rr[c]), hi(rr[c]), median(pr[c]), lo(pr[c]), hi(pr[c]), median(sc[c]), median(nc[c])
@@ -291,5 +319,13 @@ END {
         extra = ""
         for (r = 1; r <= rounds; r++) if ((("d", r) in cpu) && (("e", r) in cpu) && cpu["d", r] > 0) extra = extra " " (cpu["e", r] / cpu["d", r] - 1)
         if (extra != "") printf "diff CPU per request (e/d - 1, strangler): median +%.0f%% [%.0f%%-%.0f%%]\n", 100 * median(extra), 100 * lo(extra), 100 * hi(extra)
+    }
+    if (("a" in seen) && ("f" in seen)) {
+        cost = ""
+        for (r = 1; r <= rounds; r++) if ((("a", r) in rps) && (("f", r) in rps)) cost = cost " " (1 - rps["f", r] / rps["a", r])
+        if (cost != "") printf "JWT cost (1 - f/a, strangler): median %.0f%% [%.0f%%-%.0f%%]\n", 100 * median(cost), 100 * lo(cost), 100 * hi(cost)
+        extra = ""
+        for (r = 1; r <= rounds; r++) if ((("a", r) in cpu) && (("f", r) in cpu) && cpu["a", r] > 0) extra = extra " " (cpu["f", r] / cpu["a", r] - 1)
+        if (extra != "") printf "JWT CPU per request (f/a - 1, strangler): median +%.0f%% [%.0f%%-%.0f%%]\n", 100 * median(extra), 100 * lo(extra), 100 * hi(extra)
     }
 }' "$rounds_file"

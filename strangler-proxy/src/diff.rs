@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use strangler_plan::{Diff, JsonPath, JsonStep};
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::http1::Reply;
+use crate::http1::{Capture, Reply};
 use crate::metrics::Metrics;
 
 /// Safe requests of a route that always get a noise copy, so the noise of
@@ -69,6 +69,9 @@ pub struct DiffRules {
     pub noise_percent: u8,
     /// Whether answers are compared at all (`diff = { off = true }` says not).
     pub on: bool,
+    /// The headers an answer is captured with: the compared ones and
+    /// `Content-Type`.
+    kept: Arc<[HeaderName]>,
 }
 
 impl DiffRules {
@@ -79,7 +82,7 @@ impl DiffRules {
         let ignore = diff
             .map(|d| d.ignore.iter().filter_map(|p| p.parse().ok()).collect())
             .unwrap_or_default();
-        let headers = match diff.and_then(|d| d.headers.as_ref()) {
+        let headers: Vec<HeaderName> = match diff.and_then(|d| d.headers.as_ref()) {
             Some(names) => names
                 .iter()
                 .filter_map(|n| HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes()).ok())
@@ -89,14 +92,36 @@ impl DiffRules {
                 .map(|n| HeaderName::from_static(n))
                 .collect(),
         };
+        let mut kept = headers.clone();
+        if !kept.contains(&http::header::CONTENT_TYPE) {
+            kept.push(http::header::CONTENT_TYPE);
+        }
         Self {
             on: !diff.is_some_and(|d| d.off),
+            kept: kept.into(),
             ignore,
             headers,
             noise_percent: diff
                 .and_then(|d| d.noise_percent)
                 .unwrap_or(Diff::DEFAULT_NOISE_PERCENT)
                 .min(100),
+        }
+    }
+}
+
+impl DiffRules {
+    /// Whether an answer's header `name` is kept for the comparison.
+    #[must_use]
+    pub fn keeps(&self, name: &HeaderName) -> bool {
+        self.kept.contains(name)
+    }
+
+    /// What of an answer to capture, with bodies cut at `cap` bytes.
+    #[must_use]
+    pub fn capture(&self, cap: usize) -> Capture {
+        Capture {
+            cap,
+            headers: self.kept.clone(),
         }
     }
 }
@@ -114,7 +139,9 @@ pub fn differences(a: &Reply, b: &Reply, rules: &DiffRules) -> Vec<String> {
             out.push(format!("header:{name}"));
         }
     }
-    if a.status == b.status {
+    // Identical bytes need no parsing, which is most answers of a service
+    // that already works.
+    if a.status == b.status && (a.body != b.body || a.truncated != b.truncated) {
         let json = (is_json(a) || is_json(b))
             .then(|| {
                 serde_json::from_slice::<Value>(&a.body)
@@ -126,11 +153,7 @@ pub fn differences(a: &Reply, b: &Reply, rules: &DiffRules) -> Vec<String> {
             Some((x, y)) if !a.truncated && !b.truncated => {
                 walk(&x, &y, &mut Vec::new(), &rules.ignore, &mut out);
             }
-            _ => {
-                if a.body != b.body || a.truncated != b.truncated {
-                    out.push("body".to_owned());
-                }
-            }
+            _ => out.push("body".to_owned()),
         }
     }
     out
@@ -522,13 +545,14 @@ impl DiffRegistry {
     }
 }
 
-/// The request a comparison is about, as a stored pair quotes it.
+/// The request a comparison is about, as a stored pair quotes it (the
+/// target masked only then: most pairs are never stored).
 #[derive(Debug, Clone)]
 pub struct RequestLine {
     /// The method.
-    pub method: String,
-    /// The target as the client sent it, secrets in the query masked.
-    pub target: String,
+    pub method: http::Method,
+    /// The target as the client sent it.
+    pub target: http::Uri,
 }
 
 /// One shadowed request's comparison: the monolith's answer, then the
@@ -576,6 +600,12 @@ impl Exchange {
         })
     }
 
+    /// What of an answer to capture for this comparison.
+    #[must_use]
+    pub fn capture(&self, cap: usize) -> Capture {
+        self.rules.capture(cap)
+    }
+
     /// The service's answer (`None`: it failed or timed out).
     pub fn candidate(&self, reply: Option<Reply>) {
         self.arrive(|w| w.candidate = reply);
@@ -616,8 +646,8 @@ impl Exchange {
                 "at_ms": SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis()),
-                "method": self.request.method,
-                "target": self.request.target,
+                "method": self.request.method.as_str(),
+                "target": strangler_plan::mask_url(&self.request.target.to_string()),
                 "paths": real,
                 "noise": noise,
                 "monolith": stored(&self.primary, &self.rules),

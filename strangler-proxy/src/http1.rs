@@ -57,6 +57,15 @@ impl Reply {
     }
 }
 
+/// What of an answer to keep for a comparison.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// The most body bytes kept.
+    pub cap: usize,
+    /// The headers kept (lower case); the others are skipped unread.
+    pub headers: std::sync::Arc<[HeaderName]>,
+}
+
 /// Where a captured body goes while it is read.
 struct Sink {
     body: BytesMut,
@@ -112,21 +121,22 @@ impl Conn {
     /// Reads one answer (skipping 1xx ones) and its body; returns it and
     /// whether the connection can carry more. `head_only` is for the answer
     /// to a `HEAD` request, which has no body. With `capture`, the headers
-    /// and up to that many bytes of the body are kept.
+    /// it names and the body up to its cap are kept.
     pub async fn read_response(
         &mut self,
         head_only: bool,
-        capture: Option<usize>,
+        capture: Option<&Capture>,
     ) -> Result<(Reply, bool), ReadError> {
         let mut first = true;
-        let mut sink = capture.map(|cap| Sink {
+        let mut sink = capture.map(|c| Sink {
             body: BytesMut::new(),
-            cap,
+            cap: c.cap,
             truncated: false,
         });
+        let keep: &[HeaderName] = capture.map_or(&[], |c| &c.headers);
         loop {
             let head = loop {
-                if let Some(head) = parse_head(&self.buf, sink.is_some())? {
+                if let Some(head) = parse_head(&self.buf, keep)? {
                     break head;
                 }
                 if self.buf.len() > MAX_HEAD {
@@ -265,7 +275,7 @@ impl Conn {
 }
 
 /// Parses an answer's head from `buf`; `Ok(None)` when more bytes are needed.
-fn parse_head(buf: &[u8], keep_headers: bool) -> Result<Option<Head>, ReadError> {
+fn parse_head(buf: &[u8], keep: &[HeaderName]) -> Result<Option<Head>, ReadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let consumed = match response.parse(buf) {
@@ -282,13 +292,12 @@ fn parse_head(buf: &[u8], keep_headers: bool) -> Result<Option<Head>, ReadError>
         consumed,
     };
     for h in response.headers.iter() {
-        if keep_headers
-            && let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(h.name.as_bytes()),
-                HeaderValue::from_bytes(h.value),
-            )
+        if let Some(name) = keep
+            .iter()
+            .find(|k| h.name.eq_ignore_ascii_case(k.as_str()))
+            && let Ok(value) = HeaderValue::from_bytes(h.value)
         {
-            head.headers.push((name, value));
+            head.headers.push((name.clone(), value));
         }
         if h.name.eq_ignore_ascii_case("content-length") {
             head.len = std::str::from_utf8(h.value)
@@ -366,6 +375,13 @@ mod tests {
         );
     }
 
+    fn capture(cap: usize) -> Capture {
+        Capture {
+            cap,
+            headers: vec![HeaderName::from_static("etag")].into(),
+        }
+    }
+
     #[tokio::test]
     async fn captured_answers_keep_headers_and_the_body_up_to_the_cap() {
         let mut conn = answering(
@@ -375,22 +391,22 @@ mod tests {
               HTTP/1.1 200 OK\r\n\r\nto the close",
         )
         .await;
-        let (chunked, keep) = conn.read_response(false, Some(8)).await.unwrap();
+        let (chunked, keep) = conn.read_response(false, Some(&capture(8))).await.unwrap();
         assert!(keep);
         assert_eq!(
             (chunked.status, &chunked.body[..], chunked.truncated),
             (201, &b"abc01234"[..], true)
         );
         assert_eq!(
-            chunked.headers[1],
+            chunked.headers[0],
             (
                 HeaderName::from_static("etag"),
                 HeaderValue::from_static("\"v1\"")
             )
         );
-        let (sized, _) = conn.read_response(false, Some(8)).await.unwrap();
+        let (sized, _) = conn.read_response(false, Some(&capture(8))).await.unwrap();
         assert_eq!((&sized.body[..], sized.truncated), (&b"body"[..], false));
-        let (closed, keep) = conn.read_response(false, Some(64)).await.unwrap();
+        let (closed, keep) = conn.read_response(false, Some(&capture(64))).await.unwrap();
         assert_eq!((&closed.body[..], keep), (&b"to the close"[..], false));
     }
 
@@ -403,7 +419,7 @@ mod tests {
         ] {
             let mut conn = answering(answer).await;
             assert_eq!(
-                conn.read_response(false, Some(1024)).await,
+                conn.read_response(false, Some(&capture(1024))).await,
                 Err(ReadError::Broken),
                 "{}",
                 String::from_utf8_lossy(answer)
@@ -415,21 +431,21 @@ mod tests {
     fn heads_are_parsed() {
         let head = parse_head(
             b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\n",
-            false,
+            &[],
         )
         .unwrap()
         .unwrap();
         assert_eq!((head.status, head.len, head.keep), (200, Some(12), false));
-        let head = parse_head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", true)
+        let head = parse_head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", &[])
             .unwrap()
             .unwrap();
         assert!(head.keep && head.chunked);
         assert!(
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false)
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", &[])
                 .unwrap()
                 .is_none()
         );
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).is_err());
-        assert!(parse_head(b"garbage\r\n\r\n", false).is_err());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", &[]).is_err());
+        assert!(parse_head(b"garbage\r\n\r\n", &[]).is_err());
     }
 }

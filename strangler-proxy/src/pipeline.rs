@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
-use crate::http1::{Conn, ReadError, Reply};
+use crate::http1::{Capture, Conn, ReadError, Reply};
 
 /// Copies written in one round at most.
 const MAX_ROUND: usize = 64;
@@ -70,8 +70,8 @@ pub struct Job {
     /// answer. Other copies are never sent twice, since the service may
     /// have acted on the first one.
     pub idempotent: bool,
-    /// Keep the answer's headers and up to this many bytes of its body.
-    pub capture: Option<usize>,
+    /// What of the answer to keep for a comparison.
+    pub capture: Option<Capture>,
     /// Called once with the answer.
     pub done: Box<dyn FnOnce(Answer) + Send>,
     retried: bool,
@@ -85,7 +85,7 @@ impl Job {
         request: Bytes,
         head_only: bool,
         idempotent: bool,
-        capture: Option<usize>,
+        capture: Option<Capture>,
         done: Box<dyn FnOnce(Answer) + Send>,
     ) -> Self {
         Self {
@@ -300,9 +300,11 @@ async fn run(
         let mut reusable = true;
         let mut answered = 0usize;
         while let Some(job) = jobs.next() {
-            let read =
-                tokio::time::timeout_at(deadline, c.read_response(job.head_only, job.capture))
-                    .await;
+            let read = tokio::time::timeout_at(
+                deadline,
+                c.read_response(job.head_only, job.capture.as_ref()),
+            )
+            .await;
             match read {
                 Ok(Ok((reply, keep))) => {
                     answered += 1;
@@ -321,20 +323,7 @@ async fn run(
                     // service had dropped): the service may or may not have
                     // read these copies.
                     reusable = false;
-                    let rest = std::iter::once(job).chain(jobs);
-                    if answered > 0 {
-                        // Progress was made: idempotent copies go again
-                        // without using up their one retry.
-                        for job in rest {
-                            if job.idempotent {
-                                again.push_back(job);
-                            } else {
-                                job.finish(Answer::Failed);
-                            }
-                        }
-                    } else {
-                        retry_or_fail(rest, &mut again);
-                    }
+                    unanswered(std::iter::once(job).chain(jobs), answered > 0, &mut again);
                     break;
                 }
                 Ok(Err(ReadError::Broken)) => {
@@ -364,6 +353,24 @@ async fn run(
 
 /// Sends idempotent copies that got no answer once more; a second time they
 /// fail. Other copies fail at once: the service may have acted on them.
+/// Copies left unanswered by a close without notice. After progress
+/// (earlier answers on the connection) idempotent copies go again without
+/// using up their one retry and the others fail; otherwise each gets its
+/// one retry.
+fn unanswered(rest: impl IntoIterator<Item = Job>, progress: bool, again: &mut VecDeque<Job>) {
+    if !progress {
+        retry_or_fail(rest, again);
+        return;
+    }
+    for job in rest {
+        if job.idempotent {
+            again.push_back(job);
+        } else {
+            job.finish(Answer::Failed);
+        }
+    }
+}
+
 fn retry_or_fail(jobs: impl IntoIterator<Item = Job>, again: &mut VecDeque<Job>) {
     for mut job in jobs {
         if job.retried || !job.idempotent {

@@ -82,8 +82,8 @@ struct ShadowCopy {
     chunks: Vec<Bytes>,
     size: usize,
     too_large: bool,
-    /// Whether the answers are compared (the route's `diff` is not off).
-    diff: bool,
+    /// How the answers are compared; `None` when the route's `diff` is off.
+    rules: Option<Arc<DiffRules>>,
     /// The monolith's answer as it came, for the response diff (the
     /// headers, and the body up to the diff cap).
     answer: Option<Reply>,
@@ -326,8 +326,8 @@ impl StranglerProxy {
             .map_or_else(|| Arc::new(DiffRules::new(None)), |e| e.diff.clone());
         let req = session.req_header();
         let line = RequestLine {
-            method: req.method.to_string(),
-            target: strangler_plan::mask_url(&String::from_utf8_lossy(req.raw_path())),
+            method: req.method.clone(),
+            target: req.uri.clone(),
         };
         let monolith = snap
             .upstream(Target::Monolith)
@@ -619,7 +619,7 @@ impl ProxyHttp for StranglerProxy {
                         chunks: Vec::new(),
                         size: 0,
                         too_large: false,
-                        diff: entry.diff.on,
+                        rules: entry.diff.on.then(|| entry.diff.clone()),
                         answer: None,
                         answer_body: Vec::new(),
                     });
@@ -731,7 +731,7 @@ impl ProxyHttp for StranglerProxy {
     ) -> Result<()> {
         self.check_total(session, ctx)?;
         if let (Some(copy), Target::Monolith) = (&mut ctx.shadow, ctx.target)
-            && copy.diff
+            && let Some(rules) = &copy.rules
             && !response.status.is_informational()
         {
             copy.answer = Some(Reply {
@@ -739,6 +739,7 @@ impl ProxyHttp for StranglerProxy {
                 headers: response
                     .headers
                     .iter()
+                    .filter(|(n, _)| rules.keeps(n))
                     .map(|(n, v)| (n.clone(), v.clone()))
                     .collect(),
                 ..Reply::default()

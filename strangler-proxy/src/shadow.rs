@@ -20,7 +20,7 @@ use pingora::upstreams::peer::{HttpPeer, Peer as _};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::diff::Exchange;
-use crate::http1::Reply;
+use crate::http1::{Capture, Reply};
 use crate::metrics::{ShadowMetrics, ShadowOutcome};
 use crate::pipeline::{self, Answer, Lanes};
 use crate::state::Shared;
@@ -92,7 +92,7 @@ pub fn spawn(shared: Arc<Shared>, job: ShadowJob) {
     let capture = job
         .exchange
         .as_ref()
-        .map(|_| shared.config.shadow.diff_body_cap);
+        .map(|e| e.capture(shared.config.shadow.diff_body_cap));
     let meta = Finished {
         metrics: job.metrics,
         primary_status: job.primary_status,
@@ -120,7 +120,7 @@ pub fn spawn(shared: Arc<Shared>, job: ShadowJob) {
 
 /// Sends a noise copy to the monolith; its answer goes to the exchange.
 pub fn spawn_noise(shared: Arc<Shared>, job: NoiseJob) {
-    let capture = Some(shared.config.shadow.diff_body_cap);
+    let capture = Some(job.exchange.capture(shared.config.shadow.diff_body_cap));
     let exchange = job.exchange;
     send_copy(
         shared,
@@ -153,7 +153,7 @@ fn send_copy(
     upstream: &Arc<Upstream>,
     header: RequestHeader,
     body: Vec<Bytes>,
-    capture: Option<usize>,
+    capture: Option<Capture>,
     done: Done,
 ) {
     if !peer.tls()
@@ -292,7 +292,7 @@ async fn send(
     peer: &HttpPeer,
     header: &RequestHeader,
     body: &[Bytes],
-    capture: Option<usize>,
+    capture: Option<Capture>,
 ) -> pingora::Result<Reply> {
     let connector = &shared.connector;
     let (mut session, _) = connector.get_http_session(peer).await?;
@@ -318,8 +318,8 @@ async fn send(
     // Read the body to the end so the connection can be reused.
     let mut kept = BytesMut::new();
     while let Some(chunk) = session.read_response_body().await? {
-        if let Some(cap) = capture {
-            let room = cap.saturating_sub(kept.len());
+        if let Some(capture) = &capture {
+            let room = capture.cap.saturating_sub(kept.len());
             reply.truncated |= chunk.len() > room;
             kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
