@@ -42,7 +42,11 @@ async fn every_stage_routes_as_planned_with_headers() {
         route("/mono", "  stage = \"monolith\""),
         route("/none", "  stage = \"canary\"\n  percent = 0"),
         route("/all", "  stage = \"canary\"\n  percent = 100"),
-        route("/shadow", "  methods = [\"POST\"]\n  stage = \"shadow\""),
+        // The service runs copies of writes as a dry run.
+        route(
+            "/shadow",
+            "  methods = [\"POST\"]\n  stage = \"shadow\"\n  shadow_writes = true",
+        ),
         route("/live/special", "  stage = \"monolith\""),
     ]
     .concat();
@@ -780,7 +784,10 @@ async fn concurrent_shadow_copies_all_arrive_over_pipelined_lanes() {
     let mono = backend("monolith").await;
     let svc = backend("catalog").await;
     let dir = tempfile::tempdir().unwrap();
-    let routes = route("/mirror/{id}", "  stage = \"shadow\"");
+    let routes = route(
+        "/mirror/{id}",
+        "  stage = \"shadow\"\n  shadow_writes = true",
+    );
     let plan = write_plan(
         dir.path(),
         &mono.url(),
