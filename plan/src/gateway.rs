@@ -71,6 +71,40 @@ pub struct Gateway {
     /// stayed under [`Slo::max_diff_rate`] for a window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub promote: Vec<u8>,
+    /// Upstream timeouts for the route's requests, over the proxy's
+    /// defaults (`timeouts = { connect = "1s", read = "5s", total = "30s" }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<Timeouts>,
+}
+
+/// A route's upstream timeouts (`timeouts = { … }`), each a duration such
+/// as `"500ms"` or `"5s"`; one left out is the proxy's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// The TCP (and TLS) connect; after it the request falls back as if
+    /// refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<String>,
+    /// The first byte of the answer, and then each read of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<String>,
+    /// The whole exchange, from the request's arrival to the end of the
+    /// answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<String>,
+}
+
+impl Timeouts {
+    /// The timeouts by name, as written.
+    #[must_use]
+    pub fn named(&self) -> [(&'static str, Option<&str>); 3] {
+        [
+            ("connect", self.connect.as_deref()),
+            ("read", self.read.as_deref()),
+            ("total", self.total.as_deref()),
+        ]
+    }
 }
 
 /// A fraction such as `0.01`, compared by value (so [`Gateway`] stays `Eq`).
@@ -416,6 +450,7 @@ impl Gateway {
         "shadow_writes",
         "slo",
         "promote",
+        "timeouts",
     ];
 
     /// Whether no key is set.
@@ -464,6 +499,7 @@ impl Gateway {
             } else {
                 self.promote.clone()
             },
+            timeouts: self.timeouts.clone().or_else(|| defaults.timeouts.clone()),
         }
     }
 

@@ -57,7 +57,7 @@ pub use diagnostic::{
 pub use file::{PlanError, PlanFile, write_atomic};
 pub use gateway::{
     Auth, Cors, Diff, Gateway, HeaderRules, JWT_ALGORITHMS, JsonPath, JsonStep, Jwt, RateKey,
-    RateLimit, Ratio, Require, Slo, is_header_name, parse_duration,
+    RateLimit, Ratio, Require, Slo, Timeouts, is_header_name, parse_duration,
 };
 pub use load::{Parsed, parse};
 pub use mask::mask_url;

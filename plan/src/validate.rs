@@ -11,7 +11,7 @@ use url::Url;
 use crate::diagnostic::{Diagnostic, FieldPath};
 use crate::gateway::{
     Auth, Cors, Diff, Gateway, HeaderRules, JWT_ALGORITHMS, JsonPath, Jwt, RateKey, Ratio, Require,
-    Slo, is_header_name,
+    Slo, Timeouts, is_header_name, parse_duration,
 };
 use crate::mask::mask_url;
 use crate::model::{AnalyzeSettings, Plan, Proxy, Route, Service, VERSION};
@@ -741,6 +741,19 @@ fn check_gateway(out: &mut Vec<Diagnostic>, path: &FieldPath, what: &str, gatewa
         check_slo(out, &path.key("slo"), what, slo);
     }
     check_promote(out, &path.key("promote"), what, &gateway.promote);
+    for (name, value) in gateway.timeouts.iter().flat_map(Timeouts::named) {
+        if let Some(text) = value
+            && parse_duration(text).is_none_or(|d| d.is_zero())
+        {
+            out.push(
+                Diagnostic::error(
+                    path.key("timeouts").key(name),
+                    format!("the {name} timeout `{text}` of {what} is not a duration above zero"),
+                )
+                .with_help("write a whole number and a unit: `\"500ms\"`, `\"5s\"`, `\"2m\"`"),
+            );
+        }
+    }
 }
 
 /// Checks `require = { … }` at `at`.

@@ -38,9 +38,9 @@ p.toml:1:1: error: unknown key `colour` in the plan
 p.toml:6:1: error: unknown key `colur` in [monolith]
     help: remove it; the keys of [monolith] are: name, upstream, database
 p.toml:9:1: error: unknown key `upstrem` in service `a`
-    help: did you mean `upstream`? The keys of service `a` are: name, upstream, database, members, pinned, route, table, auth, require, forward_claims, rate_limit, strip_prefix, add_prefix, request_headers, response_headers, cors, diff, shadow_writes, slo, promote
+    help: did you mean `upstream`? The keys of service `a` are: name, upstream, database, members, pinned, route, table, auth, require, forward_claims, rate_limit, strip_prefix, add_prefix, request_headers, response_headers, cors, diff, shadow_writes, slo, promote, timeouts
 p.toml:13:1: error: unknown key `weight` in route `/x` of service `a`
-    help: remove it; the keys of route `/x` of service `a` are: path, methods, stage, percent, sticky, host, headers, writes, auth, require, forward_claims, rate_limit, strip_prefix, add_prefix, request_headers, response_headers, cors, diff, shadow_writes, slo, promote",
+    help: remove it; the keys of route `/x` of service `a` are: path, methods, stage, percent, sticky, host, headers, writes, auth, require, forward_claims, rate_limit, strip_prefix, add_prefix, request_headers, response_headers, cors, diff, shadow_writes, slo, promote, timeouts",
     );
 }
 
@@ -212,7 +212,7 @@ p.toml:1:11: error: plan version 3 is not supported; this strangler reads versio
 p.toml:4:12: error: upstream `shop:8080` of the monolith is not an http(s) URL: it has no `http://` or `https://` scheme
     help: write it as `http://host:port` or `https://host:port`
 p.toml:8:1: error: unknown key `typo` in service `a`
-    help: remove it; the keys of service `a` are: name, upstream, database, members, pinned, route, table, auth, require, forward_claims, rate_limit, strip_prefix, add_prefix, request_headers, response_headers, cors, diff, shadow_writes, slo, promote
+    help: remove it; the keys of service `a` are: name, upstream, database, members, pinned, route, table, auth, require, forward_claims, rate_limit, strip_prefix, add_prefix, request_headers, response_headers, cors, diff, shadow_writes, slo, promote, timeouts
 p.toml:16:8: error: service `a` is defined twice (first as service #1)
     help: give each service a unique name, or merge the two entries
 p.toml:18:8: error: route * /x/{key} is listed twice in service `a`

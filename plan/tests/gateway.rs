@@ -192,6 +192,10 @@ fn bad_gateway_values_are_reported_where_they_are() {
             "promote = [1, 5, 5, 120]\n",
             "p.toml:11:11: error: route * /api/x of service `a` is promoted step by step but has no SLO to judge the steps by\n    help: add `slo = { error_rate = 0.01, window = \"60s\" }` here, to its service or to `[gateway]`, or remove `promote`\np.toml:11:18: error: promotion step 5 of route * /api/x of service `a` does not go up from 5\n    help: list canary percents in increasing order: `promote = [1, 5, 25, 50, 100]`\np.toml:11:21: error: promotion step 120 of route * /api/x of service `a` is not a percent from 1 to 100\n    help: list canary percents in increasing order: `promote = [1, 5, 25, 50, 100]`",
         ),
+        (
+            "timeouts = { read = \"5 s\", total = \"0s\" }\n",
+            "p.toml:11:21: error: the read timeout `5 s` of route * /api/x of service `a` is not a duration above zero\n    help: write a whole number and a unit: `\"500ms\"`, `\"5s\"`, `\"2m\"`\np.toml:11:36: error: the total timeout `0s` of route * /api/x of service `a` is not a duration above zero\n    help: write a whole number and a unit: `\"500ms\"`, `\"5s\"`, `\"2m\"`",
+        ),
     ];
     for (rest, expect) in cases {
         check(&format!("{SERVICE}{rest}"), expect);

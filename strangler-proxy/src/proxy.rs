@@ -38,7 +38,7 @@ use crate::shadow::{self, NoiseJob, ShadowJob};
 use crate::sniff;
 use crate::split;
 use crate::state::{Shared, Snapshot};
-use crate::table::{Request, SplitKey, Target};
+use crate::table::{Request, RouteEntry, SplitKey, Target};
 use crate::upstream::Upstream;
 
 /// The proxy's per-request state.
@@ -127,7 +127,10 @@ impl StranglerProxy {
     /// Fails the request with 504 once it has taken longer than the total
     /// upstream timeout (upgraded connections have none).
     fn check_total(&self, session: &Session, ctx: &Ctx) -> Result<()> {
-        match self.shared.config.timeouts.total {
+        let total = Self::route_entry(ctx)
+            .and_then(|r| r.timeouts.total)
+            .or(self.shared.config.timeouts.total);
+        match total {
             Some(total)
                 if ctx
                     .started
@@ -296,6 +299,14 @@ impl StranglerProxy {
             .write_response_body(if head { None } else { Some(body) }, true)
             .await?;
         Ok(())
+    }
+
+    /// The route the request matched, in the table it was routed by.
+    fn route_entry(ctx: &Ctx) -> Option<&RouteEntry> {
+        ctx.snap
+            .as_ref()
+            .zip(ctx.route)
+            .and_then(|(snap, id)| snap.table.route(id))
     }
 
     fn upstream_of(ctx: &Ctx) -> Option<&Upstream> {
@@ -635,6 +646,15 @@ impl ProxyHttp for StranglerProxy {
         match Self::upstream_of(ctx).map(|u| &u.peer) {
             Some(Ok(peer)) => {
                 let mut peer = Box::new(peer.clone());
+                if let Some(t) = Self::route_entry(ctx).map(|r| r.timeouts) {
+                    if let Some(connect) = t.connect {
+                        peer.options.connection_timeout = Some(connect);
+                        peer.options.total_connection_timeout = Some(connect);
+                    }
+                    if let Some(read) = t.read {
+                        peer.options.read_timeout = Some(read);
+                    }
+                }
                 if session.as_downstream().is_upgrade_req() {
                     // A WebSocket may stay quiet for as long as it likes.
                     peer.options.read_timeout = None;

@@ -13,9 +13,12 @@
 //! specific paths. A request no route matches goes to the monolith.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use strangler_plan::{Method, Plan, RouteStage, RouteTemplate, Segment, Slo, Sticky, TableStage};
+use strangler_plan::{
+    Method, Plan, RouteStage, RouteTemplate, Segment, Slo, Sticky, TableStage, Timeouts,
+};
 
 use crate::diff::DiffRules;
 use crate::split;
@@ -72,11 +75,38 @@ pub struct RouteEntry {
     pub slo: Option<Slo>,
     /// Canary percents to step through while the SLO holds.
     pub promote: Vec<u8>,
+    /// The route's own upstream timeouts, over the proxy's defaults.
+    pub timeouts: RouteTimeouts,
     /// The host match, lower case, ready for comparisons.
     host_match: Option<HostMatch>,
     /// False when a header match cannot be represented (never in a valid
     /// plan): such a route matches nothing.
     matchable: bool,
+}
+
+/// A route's upstream timeouts (`timeouts = { … }`); `None` keeps the
+/// proxy's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteTimeouts {
+    /// The connect.
+    pub connect: Option<Duration>,
+    /// The first byte, then each read.
+    pub read: Option<Duration>,
+    /// The whole exchange.
+    pub total: Option<Duration>,
+}
+
+impl RouteTimeouts {
+    /// The timeouts the plan gives (valid, so each parses).
+    #[must_use]
+    pub fn new(plan: Option<&Timeouts>) -> Self {
+        let get = |v: Option<&String>| v.and_then(|t| strangler_plan::parse_duration(t));
+        plan.map_or_else(Self::default, |t| Self {
+            connect: get(t.connect.as_ref()),
+            read: get(t.read.as_ref()),
+            total: get(t.total.as_ref()),
+        })
+    }
 }
 
 /// A route's host condition.
@@ -213,6 +243,7 @@ impl RouteTable {
                     diff: Arc::new(DiffRules::new(gateway.diff.as_ref())),
                     slo: gateway.slo.clone(),
                     promote: gateway.promote.clone(),
+                    timeouts: RouteTimeouts::new(gateway.timeouts.as_ref()),
                     host_match: route.host.as_deref().map(HostMatch::new),
                 });
                 match &route.methods {
@@ -486,6 +517,7 @@ pub(crate) fn test_entry(stage: RouteStage, percent: u8) -> RouteEntry {
         shadow_writes: false,
         slo: None,
         promote: Vec::new(),
+        timeouts: RouteTimeouts::default(),
         diff: Arc::new(DiffRules::new(None)),
         host_match: None,
         matchable: true,

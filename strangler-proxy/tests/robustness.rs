@@ -388,3 +388,57 @@ async fn read_to_close(stream: &mut OwnedReadHalf, deadline: Instant) -> (Vec<u8
         }
     }
 }
+
+/// A route's own `timeouts` apply over the proxy's defaults (here: none at
+/// all, so without them these requests would wait for ever; the outer
+/// bound only keeps a failure from hanging the test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_s_own_timeouts_apply_over_the_defaults() {
+    let mono = backend("monolith").await;
+    let hang = scripted(Answer::Never).await;
+    let slow = scripted(Answer::Drip(SLOW_ANSWER, Duration::from_millis(250))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let services = format!(
+        "[[service]]\nname = \"hang\"\nupstream = \"http://{}\"\n  [[service.route]]\n  path = \"/quick/{{*rest}}\"\n  stage = \"live\"\n  timeouts = {{ read = \"200ms\" }}\n\n\
+         [[service]]\nname = \"slow\"\nupstream = \"http://{}\"\n  [[service.route]]\n  path = \"/bounded/{{*rest}}\"\n  stage = \"live\"\n  timeouts = {{ total = \"300ms\" }}\n",
+        hang.addr, slow.addr
+    );
+    let plan = write_plan(dir.path(), &mono.url(), &services);
+    let p = proxy(plan, |c| {
+        c.timeouts.read = None;
+        c.timeouts.total = None;
+        c.health.eject_after = 0;
+    })
+    .await;
+    let c = client();
+    let within = |what: &'static str| {
+        move |r: Result<common::Answer, _>| {
+            r.unwrap_or_else(|_| panic!("{what}: still waiting after {GENEROUS:?}"))
+        }
+    };
+    // A read the service never answers falls back to the monolith...
+    let a =
+        within("GET")(tokio::time::timeout(GENEROUS, common::get(&c, &p.url("/quick/a"))).await);
+    assert_eq!((a.status, a.body.as_str()), (200, "monolith GET /quick/a"));
+    // ...a write cannot, and gets 504.
+    let a = within("POST")(
+        tokio::time::timeout(
+            GENEROUS,
+            common::send(&c, "POST", &p.url("/quick/b"), &[], ""),
+        )
+        .await,
+    );
+    assert_eq!(a.status, 504, "{}", a.body);
+    assert!(hang.seen("/quick/").iter().any(|l| l == "POST /quick/b"));
+    // An answer that keeps coming, slower than the route's total, is cut.
+    let a = within("total")(
+        tokio::time::timeout(GENEROUS, common::get(&c, &p.url("/bounded/x"))).await,
+    );
+    assert_ne!(a.body, "ok", "the whole slow answer came through");
+    assert!(
+        a.status == 504 || a.body.starts_with("monolith"),
+        "{} {}",
+        a.status,
+        a.body
+    );
+}
