@@ -640,3 +640,87 @@ fn jpa_naming_entity_manager_native_queries_and_text_blocks() {
         "{diags:#?}"
     );
 }
+
+/// The targets of the `kind` edges leaving `from`.
+fn targets(analysis: &Analysis, from: &str, kind: EdgeKind) -> Vec<String> {
+    analysis
+        .edges
+        .iter()
+        .filter(|e| e.from == from && e.kind == kind)
+        .map(|e| e.to.clone())
+        .collect()
+}
+
+fn diagnostics(analysis: &Analysis) -> Vec<String> {
+    analysis
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.file, d.line.unwrap_or(0), d.message))
+        .collect()
+}
+
+#[test]
+fn named_queries_are_read_by_em_calls_and_repository_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("pom.xml", b"<project/>"),
+            (
+                "src/main/java/n/Owner.java",
+                b"package n;\n@Entity @Table(name = \"owners\")\n@NamedQueries({\n  @NamedQuery(name = \"Owner.findByLastName\", query = \"SELECT o FROM Owner o \" + \"WHERE o.lastName = :name\"),\n  @NamedQuery(name = Owner.RENAME, query = \"UPDATE Owner o SET o.lastName = ?1\")\n})\n@NamedNativeQuery(name = \"Owner.withPets\", query = \"SELECT * FROM owners o JOIN pets p ON p.owner_id = o.id\")\n@NamedQuery(name = \"Owner.broken\", query = \"SELECT FROM WHERE\")\npublic class Owner { static final String RENAME = \"Owner.rename\"; @Id Integer id; }\n",
+            ),
+            (
+                "src/main/java/n/Owners.java",
+                b"package n;\ninterface Owners extends JpaRepository<Owner, Integer> {\n  List<Owner> withPets();\n  void rename(String name);\n  List<Owner> findByCity(String city);\n}\n",
+            ),
+            (
+                "src/main/java/n/OwnerDao.java",
+                b"package n;\nclass OwnerDao {\n  @PersistenceContext EntityManager em;\n  Object byName(String n) { return em.createNamedQuery(\"Owner.findByLastName\", Owner.class).getResultList(); }\n  int rename() { return em.createNamedQuery(Owner.RENAME).executeUpdate(); }\n  Object broken() { return em.createNamedQuery(\"Owner.broken\").getResultList(); }\n  Object missing() { return em.createNamedQuery(\"Owner.nowhere\").getResultList(); }\n}\n",
+            ),
+        ],
+    );
+    let analysis = run(dir.path());
+    // JPQL inside `@NamedQueries` (a concatenation, a constant name), maps
+    // the entity to its table; the native one is SQL as written.
+    assert_eq!(
+        targets(&analysis, "n.OwnerDao.byName", EdgeKind::Reads),
+        ["table:owners"]
+    );
+    assert_eq!(
+        targets(&analysis, "n.OwnerDao.rename", EdgeKind::Writes),
+        ["table:owners"]
+    );
+    // A repository method named like a named query `Entity.method` runs it
+    // (Spring Data's lookup); others still derive from their names.
+    assert_eq!(
+        targets(&analysis, "n.Owners.withPets", EdgeKind::Reads),
+        ["table:owners", "table:pets"]
+    );
+    assert_eq!(
+        targets(&analysis, "n.Owners.rename", EdgeKind::Writes),
+        ["table:owners"]
+    );
+    assert!(targets(&analysis, "n.Owners.rename", EdgeKind::Reads).is_empty());
+    assert_eq!(
+        targets(&analysis, "n.Owners.findByCity", EdgeKind::Reads),
+        ["table:owners"]
+    );
+    assert!(targets(&analysis, "n.OwnerDao.broken", EdgeKind::Reads).is_empty());
+    // The query that does not parse is reported once, where it is
+    // declared; a name declared nowhere is reported at the call.
+    let diags = diagnostics(&analysis);
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+    assert!(
+        diags[0].starts_with(
+            "src/main/java/n/Owner.java:8: named query `Owner.broken` does not parse as JPQL"
+        ),
+        "{diags:#?}"
+    );
+    assert!(
+        diags[1].starts_with(
+            "src/main/java/n/OwnerDao.java:7: named query `Owner.nowhere` is declared nowhere"
+        ),
+        "{diags:#?}"
+    );
+}

@@ -15,6 +15,9 @@
 //!   in `save*`/`delete*`/`remove*`/`insert*`/`update*`/`persist*`, unless
 //!   an `@Query` says otherwise (parsed as native SQL with
 //!   `nativeQuery = true`, else as JPQL with entity names mapped to tables).
+//! - Named queries (`@NamedQuery`, `@NamedNativeQuery`, also in their
+//!   plural containers), parsed once where declared and read by
+//!   `createNamedQuery` calls and by repository methods `Entity.method`.
 //! - SQL strings passed to JDBC and `JdbcTemplate` methods, and JPQL
 //!   passed to `EntityManager.createQuery`, resolved through constants and
 //!   concatenation (unknown parts left out).
@@ -78,6 +81,13 @@ pub struct Entities {
     pub references: Vec<(String, String)>,
     /// Where each table's entity is declared: table → (file, line).
     pub declared_at: BTreeMap<String, (String, u32)>,
+    /// Entity type id → entity name (`@Entity(name)`, else the simple
+    /// class name), which prefixes its named queries.
+    pub name_of: BTreeMap<String, String>,
+    /// Named queries (`@NamedQuery`, `@NamedNativeQuery`) by name, with the
+    /// tables their text reads and writes (`None`: it does not parse, which
+    /// was reported where it is declared).
+    pub named_queries: BTreeMap<String, Option<Access>>,
 }
 
 /// `PetType` → `pet_type`.
@@ -155,6 +165,7 @@ pub fn entities(index: &Index<'_>) -> Entities {
         );
         out.by_jpql_name
             .insert(entity_name.to_lowercase(), info.fqn.clone());
+        out.name_of.insert(info.fqn.clone(), entity_name);
     }
     // An entity under another entity shares the topmost one's table unless
     // it has its own `@Table` (single-table inheritance, JPA's default).
@@ -230,8 +241,53 @@ fn relationships(index: &Index<'_>, out: &mut Entities) {
     out.references.dedup();
 }
 
-/// The entity table of a Spring Data repository type, if it is one.
-pub fn repository_table(index: &Index<'_>, entities: &Entities, id: &str) -> Option<String> {
+/// Parses the named queries declared on any type (`@NamedQuery`,
+/// `@NamedNativeQuery`, each also inside `@NamedQueries({..})` /
+/// `@NamedNativeQueries({..})`) into `entities.named_queries`; one that does
+/// not parse is a diagnostic at its declaration and is left out.
+pub fn named_queries(index: &Index<'_>, entities: &mut Entities) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let mut found = BTreeMap::new();
+    for info in index.types.values() {
+        let scope = scope_of(index, info);
+        let declared = info.decl.annotations.iter().flat_map(|a| {
+            std::iter::once(a).chain(
+                a.nested
+                    .iter()
+                    .filter(move |_| a.name == "NamedQueries" || a.name == "NamedNativeQueries"),
+            )
+        });
+        for ann in declared {
+            let native = match ann.name.as_str() {
+                "NamedQuery" => false,
+                "NamedNativeQuery" => true,
+                _ => continue,
+            };
+            let name = first_text(index, scope, ann.arg("name"));
+            let query = first_text(index, scope, ann.arg("query"));
+            let (Some(name), Some(query)) = (name, query) else {
+                continue;
+            };
+            let access = access_of(&query, !native, entities);
+            if let Err(e) = &access {
+                diagnostics.push(Diagnostic::new(
+                    index.files[info.file].rel_path.clone(),
+                    Some(ann.line),
+                    format!(
+                        "named query `{name}` does not parse as {} ({e}); skipped",
+                        if native { "SQL" } else { "JPQL" }
+                    ),
+                ));
+            }
+            found.insert(name, access.ok());
+        }
+    }
+    entities.named_queries.extend(found);
+    diagnostics
+}
+
+/// The entity type of a Spring Data repository type, if it is one.
+pub fn repository_entity(index: &Index<'_>, entities: &Entities, id: &str) -> Option<String> {
     for t in index.ancestry(id) {
         let info = index.types.get(&t)?;
         let scope = scope_of(index, info);
@@ -241,11 +297,19 @@ pub fn repository_table(index: &Index<'_>, entities: &Entities, id: &str) -> Opt
                 && let Some(entity) = sup.args.first()
                 && let Some(entity_id) = index.resolve_type(scope, &entity.name)
             {
-                return entities.table_of.get(&entity_id).cloned();
+                return entities
+                    .table_of
+                    .contains_key(&entity_id)
+                    .then_some(entity_id);
             }
         }
     }
     None
+}
+
+/// The entity table of a Spring Data repository type, if it is one.
+pub fn repository_table(index: &Index<'_>, entities: &Entities, id: &str) -> Option<String> {
+    repository_entity(index, entities, id).and_then(|e| entities.table_of.get(&e).cloned())
 }
 
 /// Whether a repository method name reads or writes: `Some(true)` writes.

@@ -126,7 +126,8 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         files.extend(file);
     }
     let index = Index::build(&files);
-    let entities = data::entities(&index);
+    let mut entities = data::entities(&index);
+    diagnostics.extend(data::named_queries(&index, &mut entities));
 
     // Schema, mappers, web.xml, context path.
     let sql_texts: Vec<(String, String)> = layout
@@ -622,6 +623,9 @@ fn method_facts(
                 );
             }
         }
+        if r.receiver_type.is_none() {
+            named_query_call(index, entities, scope, method, call, id, facts);
+        }
         // EntityManager / Hibernate Session writes and reads of an entity.
         if r.receiver_type.is_none()
             && receiver_name.is_some_and(|n| n.contains("EntityManager") || n.ends_with("Session"))
@@ -637,6 +641,37 @@ fn method_facts(
                 }
             }
         }
+    }
+}
+
+/// `em.createNamedQuery("Owner.findByLastName")`, Hibernate's
+/// `session.getNamedQuery(..)`: the named query's tables.
+fn named_query_call(
+    index: &Index<'_>,
+    entities: &data::Entities,
+    scope: Scope<'_>,
+    method: &Method,
+    call: &model::Call,
+    id: &str,
+    facts: &mut Facts,
+) {
+    if !matches!(call.name.as_str(), "createNamedQuery" | "getNamedQuery") {
+        return;
+    }
+    let Some(name) = call.args.first().and_then(|a| match a {
+        Value::Text(p) => index.text_of(scope, Some(method), p, 0),
+        Value::Other => None,
+    }) else {
+        return;
+    };
+    match entities.named_queries.get(&name) {
+        Some(Some(access)) => push_access(facts, id, access),
+        Some(None) => {}
+        None => facts.diagnostics.push(Diagnostic::new(
+            scope.file.rel_path.clone(),
+            Some(call.line),
+            format!("named query `{name}` is declared nowhere the analyzer reads; its tables are unknown"),
+        )),
     }
 }
 
@@ -683,18 +718,7 @@ fn sql_facts(
     facts: &mut Facts,
 ) {
     match data::access_of(text, jpql, entities) {
-        Ok(access) => {
-            for (t, n) in &access.reads {
-                for _ in 0..*n {
-                    facts.access.push((id.to_owned(), t.clone(), false));
-                }
-            }
-            for (t, n) in &access.writes {
-                for _ in 0..*n {
-                    facts.access.push((id.to_owned(), t.clone(), true));
-                }
-            }
-        }
+        Ok(access) => push_access(facts, id, &access),
         Err(e) => facts.diagnostics.push(Diagnostic::new(
             file,
             Some(line),
@@ -706,8 +730,19 @@ fn sql_facts(
     }
 }
 
-/// A method declared in a Spring Data repository: its `@Query`, else what
-/// its name derives.
+/// Each statement of `access` as one read or write of `id`.
+fn push_access(facts: &mut Facts, id: &str, access: &Access) {
+    for (write, found) in [(false, &access.reads), (true, &access.writes)] {
+        for (t, n) in found {
+            for _ in 0..*n {
+                facts.access.push((id.to_owned(), t.clone(), write));
+            }
+        }
+    }
+}
+
+/// A method declared in a Spring Data repository: its `@Query`, else the
+/// named query `Entity.method`, else what its name derives.
 fn repository_method(
     index: &Index<'_>,
     entities: &data::Entities,
@@ -741,6 +776,20 @@ fn repository_method(
             a.name == "Select" || a.name == "Insert" || a.name == "Update" || a.name == "Delete"
         })
     {
+        return;
+    }
+    // A named query `Entity.method` is the method's query, as in Spring Data.
+    let own = fqn(&scope.file.package, scope.type_name);
+    if let Some(named) = data::repository_entity(index, entities, &own)
+        .and_then(|e| entities.name_of.get(&e))
+        .and_then(|name| {
+            entities
+                .named_queries
+                .get(&format!("{name}.{}", method.name))
+        })
+        .and_then(Option::as_ref)
+    {
+        push_access(facts, id, named);
         return;
     }
     if let Some(write) = data::derived_write(&method.name) {

@@ -76,6 +76,9 @@ pub struct Annotation {
     pub name: String,
     /// Arguments by key; a single unnamed argument is `value`.
     pub args: Vec<(String, Vec<Value>)>,
+    /// Annotations among the argument values, in order
+    /// (`@NamedQueries({@NamedQuery(..), ..})`), up to two levels deep.
+    pub nested: Vec<Annotation>,
     /// 1-based line.
     pub line: u32,
 }

@@ -284,12 +284,18 @@ impl Cx<'_> {
     }
 
     fn annotation(&self, node: Node<'_>) -> Annotation {
+        self.annotation_at(node, 0)
+    }
+
+    /// An annotation; `depth` counts the annotations it is nested in.
+    fn annotation_at(&self, node: Node<'_>, depth: usize) -> Annotation {
         let name = node
             .child_by_field_name("name")
             .map(|n| self.text(n))
             .unwrap_or_default();
         let simple = name.rsplit('.').next().unwrap_or_default().to_owned();
         let mut args = Vec::new();
+        let mut nested = Vec::new();
         if let Some(list) = node.child_by_field_name("arguments") {
             let mut cursor = list.walk();
             for arg in list.named_children(&mut cursor) {
@@ -300,10 +306,14 @@ impl Cx<'_> {
                         .unwrap_or_default();
                     let values = arg
                         .child_by_field_name("value")
-                        .map(|v| self.values(v))
+                        .map(|v| {
+                            nested.extend(self.nested(v, depth));
+                            self.values(v)
+                        })
                         .unwrap_or_default();
                     args.push((key, values));
                 } else if arg.kind() != "comment" {
+                    nested.extend(self.nested(arg, depth));
                     args.push(("value".to_owned(), self.values(arg)));
                 }
             }
@@ -311,8 +321,28 @@ impl Cx<'_> {
         Annotation {
             name: simple,
             args,
+            nested,
             line: line_of(node),
         }
+    }
+
+    /// The annotations an annotation argument is or holds (an array of
+    /// them); none below two levels of nesting.
+    fn nested(&self, node: Node<'_>, depth: usize) -> Vec<Annotation> {
+        if depth >= 2 {
+            return Vec::new();
+        }
+        let mut cursor = node.walk();
+        let items: Vec<Node<'_>> = if node.kind() == "element_value_array_initializer" {
+            node.named_children(&mut cursor).collect()
+        } else {
+            vec![node]
+        };
+        items
+            .into_iter()
+            .filter(|n| matches!(n.kind(), "annotation" | "marker_annotation"))
+            .map(|n| self.annotation_at(n, depth + 1))
+            .collect()
     }
 
     /// An annotation value: an array gives one value per element.
