@@ -698,6 +698,27 @@ impl Applier {
         Ok(())
     }
 
+    /// Removes tables that left the plan (between source transactions):
+    /// their changes still in the stream are skipped from now on, and the
+    /// relations of the others are mapped again (they index the table
+    /// list).
+    pub(crate) async fn remove_tables(&mut self, names: &[String]) -> Result<(), Error> {
+        self.flush().await?;
+        self.tables
+            .retain(|t| !names.contains(&t.checked.spec.name));
+        let seen: Vec<(u32, SeenRelation)> = self
+            .seen_relations
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        self.relations.clear();
+        for (rel, (namespace, name, columns)) in seen {
+            let map = self.relation(&namespace, &name, &columns).await?;
+            self.relations.insert(rel, map);
+        }
+        Ok(())
+    }
+
     /// The target client, for bookkeeping after a failure.
     pub(crate) fn client(&self) -> &Client {
         &self.client

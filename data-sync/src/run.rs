@@ -692,7 +692,11 @@ enum Change {
     None,
     /// Only new tables: join them while streaming.
     Join(Vec<TableSpec>),
-    /// Anything else: stop at a transaction boundary and start again.
+    /// Only tables gone from the plan (by name): drop them from the
+    /// publication at a transaction boundary, the others streaming on.
+    Leave(Vec<String>),
+    /// Anything else (a table remapped, a URL changed, tables both added
+    /// and removed): stop at a transaction boundary and start again.
     Restart,
 }
 
@@ -704,9 +708,12 @@ fn change(current: &SyncSpec, new: &SyncSpec) -> Change {
     {
         return Change::Restart;
     }
+    let mut left = Vec::new();
     for t in &current.tables {
-        if !new.tables.contains(t) {
-            return Change::Restart;
+        match new.tables.iter().find(|n| n.name == t.name) {
+            Some(n) if n == t => {}
+            Some(_) => return Change::Restart,
+            None => left.push(t.name.clone()),
         }
     }
     let added: Vec<_> = new
@@ -715,11 +722,45 @@ fn change(current: &SyncSpec, new: &SyncSpec) -> Change {
         .filter(|t| !current.tables.iter().any(|c| c.name == t.name))
         .cloned()
         .collect();
-    if added.is_empty() {
-        Change::None
-    } else {
-        Change::Join(added)
+    match (left.is_empty(), added.is_empty()) {
+        (true, true) => Change::None,
+        (true, false) => Change::Join(added),
+        (false, true) => Change::Leave(left),
+        (false, false) => Change::Restart,
     }
+}
+
+/// Takes tables that left the plan out of a running forward stream, at a
+/// transaction boundary: out of the publication (so the monolith's later
+/// transactions no longer carry them), out of the applier (changes of
+/// theirs still in the stream are skipped), and their progress rows
+/// forgotten (a table that comes back is copied afresh). The service's
+/// copies stay as they are, no longer fed.
+async fn leave(
+    applier: &mut Applier,
+    current: &mut SyncSpec,
+    new: &SyncSpec,
+    left: &[String],
+    metrics: &Metrics,
+) -> Result<(), Error> {
+    applier.commit().await?;
+    let source = connect(&new.source, "the monolith's database").await?;
+    let mut kept = current.clone();
+    kept.tables.retain(|t| !left.contains(&t.name));
+    ensure_publication(&source, &kept).await?;
+    applier.remove_tables(left).await?;
+    for name in left {
+        state::remove_table(applier.client(), metrics, &current.service, name).await?;
+    }
+    *current = kept;
+    tracing::info!(
+        service = %current.service,
+        "{} left the plan: dropped from publication {} at {}; the other tables stream on, and          the service's copy stays as it is, no longer fed",
+        left.join(", "),
+        current.publication,
+        applier.committed()
+    );
+    Ok(())
 }
 
 #[allow(clippy::too_many_lines)] // the stream, the timer, shutdown, plan changes and joins
@@ -778,9 +819,19 @@ async fn apply_loop(
                 Change::Restart => return Ok(Ended::Restart),
                 // A reverse stream never copies: a table `strangler
                 // cutover` added was recorded as streaming, and a restart
-                // resumes it.
-                Change::Join(_) if new.direction == Direction::Reverse => {
+                // resumes it; its tables leave through rollback and
+                // decommission, which restart it too.
+                Change::Join(_) | Change::Leave(_) if new.direction == Direction::Reverse => {
                     return Ok(Ended::Restart);
+                }
+                // Wait for the transaction in progress to end.
+                Change::Leave(_) if applier.in_source_txn() => spec_dirty = true,
+                Change::Leave(left) => {
+                    leave(applier, current, &new, &left, metrics).await?;
+                    if current.tables.is_empty() {
+                        return Ok(Ended::Restart);
+                    }
+                    continue;
                 }
                 Change::Join(added) => {
                     *joining = Some(Joining::start(
