@@ -724,3 +724,71 @@ fn named_queries_are_read_by_em_calls_and_repository_methods() {
         "{diags:#?}"
     );
 }
+
+#[test]
+fn hibernate_hbm_xml_maps_classes_to_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("pom.xml", b"<project/>"),
+            (
+                "src/main/resources/h/Owner.hbm.xml",
+                b"<?xml version=\"1.0\"?>\n<!DOCTYPE hibernate-mapping PUBLIC \"-//Hibernate/Hibernate Mapping DTD 3.0//EN\" \"http://www.hibernate.org/dtd/hibernate-mapping-3.0.dtd\">\n<hibernate-mapping package=\"h\">\n  <class name=\"Owner\" table=\"owners\">\n    <id name=\"id\" column=\"id\"/>\n    <set name=\"pets\" inverse=\"true\"><key column=\"owner_id\"/><one-to-many class=\"Pet\"/></set>\n  </class>\n  <class name=\"h.Pet\" table=\"pets\">\n    <many-to-one name=\"type\" class=\"PetType\" column=\"type_id\"/>\n    <set name=\"tags\" table=\"pet_tags\"><key column=\"pet_id\"/><many-to-many class=\"Tag\" column=\"tag_id\"/></set>\n    <subclass name=\"Dog\" discriminator-value=\"dog\"/>\n  </class>\n  <class name=\"PetType\" table=\"types\"/>\n  <class name=\"Tag\"/>\n  <query name=\"Owner.byCity\">from Owner o where o.city = :city</query>\n  <sql-query name=\"Pet.purge\">DELETE FROM pets WHERE owner_id IS NULL</sql-query>\n</hibernate-mapping>\n",
+            ),
+            (
+                "src/main/resources/h/Broken.hbm.xml",
+                b"<hibernate-mapping>\n  <class name=\"x.Y\">\n</hibernate-mapping>\n",
+            ),
+            ("src/main/java/h/Owner.java", b"package h;\npublic class Owner { Integer id; }\n"),
+            ("src/main/java/h/Pet.java", b"package h;\npublic class Pet { Integer id; }\n"),
+            ("src/main/java/h/Dog.java", b"package h;\npublic class Dog extends Pet {}\n"),
+            (
+                "src/main/java/h/Owners.java",
+                b"package h;\ninterface Owners extends JpaRepository<Owner, Integer> {\n  List<Owner> findByLastName(String n);\n  List<Owner> byCity(String city);\n}\n",
+            ),
+            (
+                "src/main/java/h/PetDao.java",
+                b"package h;\nclass PetDao {\n  Session session;\n  Pet load(int id) { return session.get(Pet.class, id); }\n  void put(Dog d) { session.save(d); }\n  Object byCity() { return session.getNamedQuery(\"Owner.byCity\").list(); }\n  int purge() { return session.getNamedQuery(\"Pet.purge\").executeUpdate(); }\n  Object hql() { return session.createQuery(\"from h.Pet p where p.id = 1\").list(); }\n}\n",
+            ),
+        ],
+    );
+    let analysis = run(dir.path());
+    let tables: Vec<&str> = analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Table)
+        .map(|n| n.name.as_str())
+        .collect();
+    // `table=` names the table, the class name is the default, a
+    // `<subclass>` shares its parent's table.
+    assert_eq!(tables, ["owners", "pet_tags", "pets", "tag", "types"]);
+    for (from, to, kind) in [
+        ("h.Owners.findByLastName", "table:owners", EdgeKind::Reads),
+        ("h.Owners.byCity", "table:owners", EdgeKind::Reads),
+        ("h.PetDao.load", "table:pets", EdgeKind::Reads),
+        ("h.PetDao.put", "table:pets", EdgeKind::Writes),
+        ("h.PetDao.byCity", "table:owners", EdgeKind::Reads),
+        ("h.PetDao.purge", "table:pets", EdgeKind::Writes),
+        ("h.PetDao.hql", "table:pets", EdgeKind::Reads),
+        // `<set>` with `<one-to-many>`, `<many-to-one>`, a `<many-to-many>`
+        // join table.
+        ("table:pets", "table:owners", EdgeKind::References),
+        ("table:pets", "table:types", EdgeKind::References),
+        ("table:pet_tags", "table:pets", EdgeKind::References),
+        ("table:pet_tags", "table:tag", EdgeKind::References),
+    ] {
+        assert!(
+            has_edge(&analysis, from, to, kind),
+            "{from} -{kind:?}-> {to}"
+        );
+    }
+    let diags = diagnostics(&analysis);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert!(
+        diags[0].starts_with(
+            "src/main/resources/h/Broken.hbm.xml:3: Hibernate mapping is not well-formed"
+        ),
+        "{diags:#?}"
+    );
+}

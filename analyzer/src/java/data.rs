@@ -18,6 +18,8 @@
 //! - Named queries (`@NamedQuery`, `@NamedNativeQuery`, also in their
 //!   plural containers), parsed once where declared and read by
 //!   `createNamedQuery` calls and by repository methods `Entity.method`.
+//! - Hibernate `*.hbm.xml` mappings: classes to tables, associations to
+//!   foreign keys, `<query>`/`<sql-query>` as named queries.
 //! - SQL strings passed to JDBC and `JdbcTemplate` methods, and JPQL
 //!   passed to `EntityManager.createQuery`, resolved through constants and
 //!   concatenation (unknown parts left out).
@@ -268,21 +270,265 @@ pub fn named_queries(index: &Index<'_>, entities: &mut Entities) -> Vec<Diagnost
             let (Some(name), Some(query)) = (name, query) else {
                 continue;
             };
-            let access = access_of(&query, !native, entities);
-            if let Err(e) = &access {
-                diagnostics.push(Diagnostic::new(
-                    index.files[info.file].rel_path.clone(),
-                    Some(ann.line),
-                    format!(
-                        "named query `{name}` does not parse as {} ({e}); skipped",
-                        if native { "SQL" } else { "JPQL" }
-                    ),
-                ));
-            }
+            let file = &index.files[info.file].rel_path;
+            let access = parse_named(&name, &query, native, entities, file, ann.line);
+            diagnostics.extend(access.as_ref().err().cloned());
             found.insert(name, access.ok());
         }
     }
     entities.named_queries.extend(found);
+    diagnostics
+}
+
+/// A named query's tables, or the diagnostic saying it does not parse.
+fn parse_named(
+    name: &str,
+    query: &str,
+    native: bool,
+    entities: &Entities,
+    file: &str,
+    line: u32,
+) -> Result<Access, Diagnostic> {
+    access_of(query, !native, entities).map_err(|e| {
+        Diagnostic::new(
+            file,
+            Some(line),
+            format!(
+                "named query `{name}` does not parse as {} ({e}); skipped",
+                if native { "SQL" } else { "JPQL" }
+            ),
+        )
+    })
+}
+
+/// What one Hibernate `*.hbm.xml` mapping file declares.
+#[derive(Debug, Default)]
+pub struct HbmMapping {
+    /// Mapped classes.
+    pub classes: Vec<HbmClass>,
+    /// Named queries: `<query>` (HQL) and `<sql-query>` (SQL).
+    pub queries: Vec<HbmQuery>,
+}
+
+/// A `<class>` (or `<subclass>`, `<joined-subclass>`, `<union-subclass>`)
+/// of a Hibernate mapping.
+#[derive(Debug)]
+pub struct HbmClass {
+    /// Fully qualified class name.
+    pub class: String,
+    /// Its table, lower case; a `<subclass>` has its parent's.
+    pub table: String,
+    /// Its entity name (`entity-name`, else the simple class name).
+    pub entity_name: String,
+    /// Foreign keys as (from class or table, to class or table): each side
+    /// is a class name when it starts with `class:`, a table otherwise.
+    pub references: Vec<(String, String)>,
+    /// File, relative to the root.
+    pub file: String,
+    /// 1-based line of the element.
+    pub line: u32,
+}
+
+/// A named query of a Hibernate mapping.
+#[derive(Debug)]
+pub struct HbmQuery {
+    /// Its name.
+    pub name: String,
+    /// Its text.
+    pub text: String,
+    /// `<sql-query>`: native SQL.
+    pub native: bool,
+    /// File.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+}
+
+/// Reads a Hibernate `*.hbm.xml` mapping; any other file gives nothing, and
+/// a mapping that is not well-formed XML is a diagnostic.
+pub fn hbm_mapping(rel: &str, text: &str) -> (HbmMapping, Vec<Diagnostic>) {
+    let mut out = HbmMapping::default();
+    if !text.contains("<hibernate-mapping") {
+        return (out, Vec::new());
+    }
+    let root = match xml::parse(text) {
+        Ok(r) => r,
+        Err((line, message)) => {
+            return (
+                out,
+                vec![Diagnostic::new(
+                    rel,
+                    Some(line),
+                    format!("Hibernate mapping is not well-formed XML ({message}); skipped"),
+                )],
+            );
+        }
+    };
+    if root.name != "hibernate-mapping" {
+        return (out, Vec::new());
+    }
+    let package = root.attr("package").unwrap_or_default();
+    for el in &root.children {
+        hbm_class(el, package, None, rel, &mut out.classes, 0);
+    }
+    // Named queries, at the top level or inside a class.
+    let holders = std::iter::once(&root).chain(root.children.iter());
+    for holder in holders {
+        for q in &holder.children {
+            let native = match q.name.as_str() {
+                "query" => false,
+                "sql-query" => true,
+                _ => continue,
+            };
+            let Some(name) = q.attr("name") else { continue };
+            out.queries.push(HbmQuery {
+                name: name.to_owned(),
+                text: q.text.trim().to_owned(),
+                native,
+                file: rel.to_owned(),
+                line: q.line,
+            });
+        }
+    }
+    (out, Vec::new())
+}
+
+/// A class element, its subclasses and its associations.
+fn hbm_class(
+    el: &Element,
+    package: &str,
+    parent_table: Option<&str>,
+    rel: &str,
+    out: &mut Vec<HbmClass>,
+    depth: usize,
+) {
+    let own_table = match el.name.as_str() {
+        "class" | "joined-subclass" | "union-subclass" => true,
+        "subclass" => false,
+        _ => return,
+    };
+    let Some(name) = el.attr("name").or_else(|| el.attr("entity-name")) else {
+        return;
+    };
+    let class = qualify(package, name);
+    let simple = class.rsplit('.').next().unwrap_or_default().to_owned();
+    let table = match (own_table, parent_table) {
+        (false, Some(t)) => t.to_owned(),
+        _ => el
+            .attr("table")
+            .map_or_else(|| simple.clone(), |t| t.trim_matches('`').to_owned())
+            .to_lowercase(),
+    };
+    let mut references = Vec::new();
+    if el.name == "joined-subclass"
+        && let Some(parent) = parent_table
+    {
+        references.push((table.clone(), parent.to_owned()));
+    }
+    let mut properties: Vec<&Element> = el.children.iter().collect();
+    // `<component>`s and `<join>`s hold associations too.
+    for c in &el.children {
+        if matches!(c.name.as_str(), "component" | "join") {
+            properties.extend(c.children.iter());
+        }
+    }
+    for p in properties {
+        match p.name.as_str() {
+            "many-to-one" | "one-to-one"
+                if p.name == "many-to-one" || p.attr("constrained") == Some("true") =>
+            {
+                if let Some(t) = hbm_target(p) {
+                    references.push((table.clone(), format!("class:{}", qualify(package, t))));
+                }
+            }
+            "set" | "bag" | "list" | "map" | "idbag" | "array" => {
+                if let Some(t) = p.child("one-to-many").and_then(hbm_target) {
+                    references.push((format!("class:{}", qualify(package, t)), table.clone()));
+                } else if let (Some(join), Some(t)) = (
+                    p.attr("table"),
+                    p.child("many-to-many").and_then(hbm_target),
+                ) {
+                    let join = join.trim_matches('`').to_lowercase();
+                    references.push((join.clone(), table.clone()));
+                    references.push((join, format!("class:{}", qualify(package, t))));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.push(HbmClass {
+        class: class.clone(),
+        table: table.clone(),
+        entity_name: el.attr("entity-name").map_or(simple, str::to_owned),
+        references,
+        file: rel.to_owned(),
+        line: el.line,
+    });
+    if depth < 32 {
+        for c in &el.children {
+            hbm_class(c, package, Some(&table), rel, out, depth + 1);
+        }
+    }
+}
+
+/// The class (or entity name) an association element points to.
+fn hbm_target(e: &Element) -> Option<&str> {
+    e.attr("class").or_else(|| e.attr("entity-name"))
+}
+
+/// A mapping's class name with the `package` default applied.
+fn qualify(package: &str, name: &str) -> String {
+    if name.contains('.') || package.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{package}.{name}")
+    }
+}
+
+/// Adds Hibernate mappings to the entities: each class's table (an
+/// annotated `@Entity` keeps its own), its entity name, its foreign keys,
+/// and the mappings' named queries (parsed, unparsable ones reported).
+pub fn add_hbm(entities: &mut Entities, mappings: &[HbmMapping]) -> Vec<Diagnostic> {
+    let classes = mappings.iter().flat_map(|m| &m.classes);
+    for c in classes.clone() {
+        if entities.table_of.contains_key(&c.class) {
+            continue;
+        }
+        entities.table_of.insert(c.class.clone(), c.table.clone());
+        entities
+            .by_jpql_name
+            .insert(c.entity_name.to_lowercase(), c.table.clone());
+        // HQL may name the class fully qualified.
+        entities
+            .by_jpql_name
+            .insert(c.class.to_lowercase(), c.table.clone());
+        entities
+            .name_of
+            .insert(c.class.clone(), c.entity_name.clone());
+        entities
+            .declared_at
+            .entry(c.table.clone())
+            .or_insert((c.file.clone(), c.line));
+    }
+    for c in classes {
+        let side = |s: &str| match s.strip_prefix("class:") {
+            Some(class) => entities.table_of.get(class).cloned(),
+            None => Some(s.to_owned()),
+        };
+        for (from, to) in &c.references {
+            if let (Some(from), Some(to)) = (side(from), side(to)) {
+                entities.references.push((from, to));
+            }
+        }
+    }
+    entities.references.sort();
+    entities.references.dedup();
+    let mut diagnostics = Vec::new();
+    for q in mappings.iter().flat_map(|m| &m.queries) {
+        let access = parse_named(&q.name, &q.text, q.native, entities, &q.file, q.line);
+        diagnostics.extend(access.as_ref().err().cloned());
+        entities.named_queries.insert(q.name.clone(), access.ok());
+    }
     diagnostics
 }
 

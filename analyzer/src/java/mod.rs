@@ -126,7 +126,19 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         files.extend(file);
     }
     let index = Index::build(&files);
+    let xml_texts: Vec<(String, String)> = layout
+        .xml
+        .iter()
+        .filter_map(|(path, rel)| read_text(path, rel, &mut diagnostics).map(|t| (rel.clone(), t)))
+        .collect();
     let mut entities = data::entities(&index);
+    let mut hbm = Vec::new();
+    for (rel, text) in &xml_texts {
+        let (mapping, diags) = data::hbm_mapping(rel, text);
+        hbm.push(mapping);
+        diagnostics.extend(diags);
+    }
+    diagnostics.extend(data::add_hbm(&mut entities, &hbm));
     diagnostics.extend(data::named_queries(&index, &mut entities));
 
     // Schema, mappers, web.xml, context path.
@@ -140,15 +152,12 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
     diagnostics.extend(schema_diags);
     let mut mapper_statements = Vec::new();
     let mut web_xml = Vec::new();
-    for (path, rel) in &layout.xml {
-        let Some(text) = read_text(path, rel, &mut diagnostics) else {
-            continue;
-        };
-        let (statements, diags) = data::mapper_statements(rel, &text);
+    for (rel, text) in xml_texts {
+        let (statements, diags) = data::mapper_statements(&rel, &text);
         mapper_statements.extend(statements);
         diagnostics.extend(diags);
         if rel.ends_with("web.xml") {
-            web_xml.push((rel.clone(), text));
+            web_xml.push((rel, text));
         }
     }
     let context = layout::context_path(&layout.config, &mut diagnostics);
