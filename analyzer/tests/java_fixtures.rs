@@ -792,3 +792,114 @@ fn hibernate_hbm_xml_maps_classes_to_tables() {
         "{diags:#?}"
     );
 }
+
+/// A table node's columns.
+fn columns_of(analysis: &Analysis, table: &str) -> Vec<String> {
+    let node = analysis
+        .nodes
+        .iter()
+        .find(|n| n.id == format!("table:{table}"))
+        .unwrap_or_else(|| panic!("no table {table}"));
+    match &node.detail {
+        strangler_analyzer::Detail::Table { columns, .. } => columns.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn liquibase_changelogs_apply_in_changelog_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cl = "src/main/resources/db/changelog";
+    write(
+        dir.path(),
+        &[
+            ("pom.xml", b"<project/>"),
+            (
+                &format!("{cl}/db.changelog-master.xml"),
+                b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<databaseChangeLog xmlns=\"http://www.liquibase.org/xml/ns/dbchangelog\">\n  <include file=\"changes/z-create.xml\" relativeToChangelogFile=\"true\"/>\n  <include file=\"db/changelog/changes/m-pets.sql\"/>\n  <includeAll path=\"db/changelog/later/\"/>\n  <include file=\"changes/gone.xml\" relativeToChangelogFile=\"true\"/>\n  <include file=\"changes/broken.xml\" relativeToChangelogFile=\"true\"/>\n</databaseChangeLog>\n",
+            ),
+            (
+                &format!("{cl}/changes/z-create.xml"),
+                b"<databaseChangeLog>\n  <changeSet id=\"1\" author=\"a\">\n    <createTable tableName=\"owners\">\n      <column name=\"id\" type=\"${id.type}\"><constraints primaryKey=\"true\"/></column>\n      <column name=\"name\" type=\"varchar(80)\"/>\n    </createTable>\n    <createTable tableName=\"pets\">\n      <column name=\"id\" type=\"int\"><constraints primaryKey=\"true\"/></column>\n      <column name=\"owner_id\" type=\"int\"><constraints references=\"owners(id)\" foreignKeyName=\"fk_pet_owner\"/></column>\n    </createTable>\n    <createTable tableName=\"legacy\"><column name=\"id\" type=\"int\"/></createTable>\n    <createIndex tableName=\"pets\" indexName=\"ix\"><column name=\"owner_id\"/></createIndex>\n    <frobnicate tableName=\"pets\"/>\n    <rollback><dropTable tableName=\"pets\"/></rollback>\n  </changeSet>\n</databaseChangeLog>\n",
+            ),
+            (
+                &format!("{cl}/changes/m-pets.sql"),
+                b"--liquibase formatted sql\n--changeset a:2\nALTER TABLE pets ADD COLUMN birth_date date;\n--rollback ALTER TABLE pets DROP COLUMN birth_date;\n",
+            ),
+            (
+                &format!("{cl}/later/a-rename.xml"),
+                b"<databaseChangeLog>\n  <changeSet id=\"3\" author=\"a\">\n    <renameTable oldTableName=\"pets\" newTableName=\"animals\"/>\n    <addColumn tableName=\"owners\"><column name=\"city\" type=\"varchar(80)\"/></addColumn>\n    <dropTable tableName=\"legacy\"/>\n  </changeSet>\n</databaseChangeLog>\n",
+            ),
+            (
+                &format!("{cl}/later/b-visits.xml"),
+                b"<databaseChangeLog>\n  <changeSet id=\"4\" author=\"a\">\n    <createTable tableName=\"visits\"><column name=\"id\" type=\"int\"/><column name=\"animal_id\" type=\"int\"/></createTable>\n    <addForeignKeyConstraint baseTableName=\"visits\" baseColumnNames=\"animal_id\" referencedTableName=\"animals\" referencedColumnNames=\"id\" constraintName=\"fk_visit_animal\"/>\n  </changeSet>\n</databaseChangeLog>\n",
+            ),
+            (
+                &format!("{cl}/changes/broken.xml"),
+                b"<databaseChangeLog>\n  <changeSet id=\"5\">\n</databaseChangeLog>\n",
+            ),
+            (
+                "src/main/java/l/Animal.java",
+                b"package l;\n@Entity @Table(name = \"animals\")\npublic class Animal { @Id Integer id; }\n",
+            ),
+        ],
+    );
+    let analysis = run(dir.path());
+    let tables: Vec<&str> = analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Table)
+        .map(|n| n.name.as_str())
+        .collect();
+    // The rename comes after the create and the formatted SQL (changelog
+    // order, not path order); the dropped table is gone.
+    assert_eq!(tables, ["animals", "owners", "visits"]);
+    assert_eq!(
+        columns_of(&analysis, "animals"),
+        ["id", "owner_id", "birth_date"]
+    );
+    assert_eq!(columns_of(&analysis, "owners"), ["id", "name", "city"]);
+    // A table written out from XML is defined on its element's line.
+    let visits = analysis
+        .nodes
+        .iter()
+        .find(|n| n.id == "table:visits")
+        .unwrap();
+    assert_eq!(
+        (visits.file.as_deref(), visits.line),
+        (Some(format!("{cl}/later/b-visits.xml").as_str()), Some(3))
+    );
+    assert!(has_edge(
+        &analysis,
+        "table:animals",
+        "table:owners",
+        EdgeKind::References
+    ));
+    assert!(has_edge(
+        &analysis,
+        "table:visits",
+        "table:animals",
+        EdgeKind::References
+    ));
+    let diags = diagnostics(&analysis);
+    assert_eq!(diags.len(), 3, "{diags:#?}");
+    assert!(
+        diags.iter().any(|d| d.starts_with(&format!(
+            "{cl}/changes/z-create.xml:13: unknown Liquibase change type `frobnicate`"
+        ))),
+        "{diags:#?}"
+    );
+    assert!(
+        diags.iter().any(|d| d.starts_with(&format!(
+            "{cl}/db.changelog-master.xml:6: included changelog `changes/gone.xml`"
+        ))),
+        "{diags:#?}"
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.starts_with(&format!("{cl}/changes/broken.xml:"))
+                && d.contains("not well-formed")),
+        "{diags:#?}"
+    );
+}

@@ -23,6 +23,7 @@
 
 mod data;
 mod layout;
+mod liquibase;
 mod model;
 mod resolve;
 mod routes;
@@ -148,7 +149,27 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         .filter(|(p, _)| !sql::is_down_migration(p))
         .filter_map(|(path, rel)| read_text(path, rel, &mut diagnostics).map(|t| (rel.clone(), t)))
         .collect();
-    let (schema, schema_diags) = sql::schema_from_files(&sql_texts, Dialect::Postgres);
+    // Liquibase changelogs, in their order, after the other SQL files.
+    let yaml_texts: Vec<(String, String)> = layout
+        .changelog_yaml
+        .iter()
+        .filter_map(|(path, rel)| read_text(path, rel, &mut diagnostics).map(|t| (rel.clone(), t)))
+        .collect();
+    let changelog_files: BTreeMap<String, String> = sql_texts
+        .iter()
+        .chain(&xml_texts)
+        .chain(&yaml_texts)
+        .cloned()
+        .collect();
+    let changelogs = liquibase::read(&changelog_files);
+    diagnostics.extend(changelogs.diagnostics);
+    let schema_sources: Vec<(String, String)> = sql_texts
+        .iter()
+        .filter(|(rel, _)| !changelogs.consumed.contains(rel))
+        .cloned()
+        .chain(changelogs.sql)
+        .collect();
+    let (schema, schema_diags) = sql::schema_from_files(&schema_sources, Dialect::Postgres);
     diagnostics.extend(schema_diags);
     let mut mapper_statements = Vec::new();
     let mut web_xml = Vec::new();
