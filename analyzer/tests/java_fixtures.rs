@@ -903,3 +903,67 @@ fn liquibase_changelogs_apply_in_changelog_order() {
         "{diags:#?}"
     );
 }
+
+#[test]
+fn webflux_functional_routes_map_to_their_handlers() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("pom.xml", b"<project/>"),
+            (
+                "src/main/java/w/Routes.java",
+                b"package w;\nimport static org.springframework.web.reactive.function.server.RequestPredicates.*;\nimport static org.springframework.web.reactive.function.server.RouterFunctions.*;\n@Configuration\nclass Routes {\n  static final String OWNERS = \"/owners\";\n  @Bean RouterFunction<ServerResponse> owners(OwnerHandler handler) {\n    return route(GET(OWNERS + \"/{id}\"), handler::show)\n        .andRoute(POST(OWNERS).and(accept(MediaType.APPLICATION_JSON)), handler::create)\n        .andRoute(path(\"/health\"), req -> handler.health(req));\n  }\n  @Bean RouterFunction<ServerResponse> api(PetHandler pets) {\n    return RouterFunctions.route()\n        .GET(\"/pets\", pets::list)\n        .nest(path(\"/api\"), b -> b.GET(\"/pets/{id}\", pets::show).DELETE(\"/pets/{id}\", pets::remove))\n        .path(\"/v2\", () -> route().PUT(\"/pets/{id}\", accept(JSON), pets::update).build())\n        .build();\n  }\n  @Bean RouterFunction<ServerResponse> admin(PetHandler pets) {\n    return nest(path(\"/admin\"), route(method(HttpMethod.PATCH).and(path(\"/pets\")), pets::patch));\n  }\n  Object notRoutes() { return route(GET(\"/ignored\"), null); }\n}\n",
+            ),
+            (
+                "src/main/java/w/OwnerHandler.java",
+                b"package w;\nclass OwnerHandler {\n  Mono<ServerResponse> show(ServerRequest r) { return null; }\n  Mono<ServerResponse> create(ServerRequest r) { return null; }\n  Mono<ServerResponse> health(ServerRequest r) { return null; }\n}\n",
+            ),
+            (
+                "src/main/java/w/PetHandler.java",
+                b"package w;\nclass PetHandler {\n  Mono<ServerResponse> list(ServerRequest r) { return null; }\n  Mono<ServerResponse> show(ServerRequest r) { return null; }\n  Mono<ServerResponse> remove(ServerRequest r) { return null; }\n  Mono<ServerResponse> update(ServerRequest r) { return null; }\n  Mono<ServerResponse> patch(ServerRequest r) { return null; }\n}\n",
+            ),
+        ],
+    );
+    let analysis = run(dir.path());
+    // `route(..)`/`.andRoute(..)` with predicates (a constant, `.and(..)`,
+    // `method(..)`), the builder's verbs, `nest(path(..))`, the builder's
+    // `.nest(..)` and `.path(..)`; a method not returning a
+    // `RouterFunction` builds no routes.
+    assert_eq!(
+        routes(&analysis),
+        BTreeSet::from(
+            [
+                "GET /owners/{}",
+                "POST /owners",
+                "* /health",
+                "GET /pets",
+                "GET /api/pets/{}",
+                "DELETE /api/pets/{}",
+                "PUT /v2/pets/{}",
+                "PATCH /admin/pets",
+            ]
+            .map(str::to_owned)
+        )
+    );
+    let mut handles = edges(&analysis, EdgeKind::Handles);
+    handles.sort();
+    assert_eq!(
+        handles,
+        [
+            "route:* /health -> w.OwnerHandler.health",
+            "route:DELETE /api/pets/{id} -> w.PetHandler.remove",
+            "route:GET /api/pets/{id} -> w.PetHandler.show",
+            "route:GET /owners/{id} -> w.OwnerHandler.show",
+            "route:GET /pets -> w.PetHandler.list",
+            "route:PATCH /admin/pets -> w.PetHandler.patch",
+            "route:POST /owners -> w.OwnerHandler.create",
+            "route:PUT /v2/pets/{id} -> w.PetHandler.update",
+        ]
+    );
+    assert!(
+        analysis.diagnostics.is_empty(),
+        "{:?}",
+        analysis.diagnostics
+    );
+}

@@ -151,6 +151,23 @@ pub struct Method {
     pub calls: Vec<Call>,
     /// Types named in the body (casts, `new`, locals, class literals).
     pub body_types: Vec<TypeRef>,
+    /// Functional routes built in the body, when it returns a `RouterFunction`.
+    pub fn_routes: Vec<FnRoute>,
+}
+
+/// A `WebFlux` (or `WebMvc.fn`) functional route: `route(GET("/x"), h::m)`,
+/// `route().GET("/x", h::m)`, under any `nest(path(..), ..)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FnRoute {
+    /// HTTP methods; empty for any.
+    pub methods: Vec<String>,
+    /// The path as pieces per nesting level, outermost first.
+    pub path: Vec<Vec<Piece>>,
+    /// The handler: a method reference's receiver and method name, or the
+    /// call a lambda's body makes.
+    pub handler: Option<(Receiver, String)>,
+    /// 1-based line.
+    pub line: u32,
 }
 
 /// What a call's receiver is, syntactically.

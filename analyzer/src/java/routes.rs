@@ -7,6 +7,11 @@
 //!   (`method = RequestMethod.X`, any method when absent), `@GetMapping`,
 //!   `@PostMapping`, `@PutMapping`, `@DeleteMapping`, `@PatchMapping`, with
 //!   `value`/`path` as one string or an array, constants resolved.
+//! - Spring functional routes, in a method returning a `RouterFunction`:
+//!   `route(GET("/x"), h::m)` and `.andRoute(..)`, the builder's
+//!   `route().GET("/x", h::m).POST(..)`, under `nest(path("/api"), ..)` and
+//!   the builder's `.path("/api", b -> ..)`/`.nest(..)`; the handler is the
+//!   method a method reference (or a lambda's one call) names.
 //! - JAX-RS: `@Path` on the class and the method, `@GET`, `@POST`, ...;
 //!   `@ApplicationPath` on an `Application` subclass is a prefix of all.
 //! - Stripes: `@UrlBinding` on an action bean, handled by its
@@ -67,6 +72,7 @@ pub fn find(
     let mut out = Vec::new();
     for info in index.types.values() {
         spring(index, info, context, &mut out);
+        functional(index, info, context, &mut out);
         jaxrs(index, info, &format!("{context}/{jaxrs_prefix}"), &mut out);
         stripes(index, info, context, &mut out);
         if let Some(ann) = info
@@ -172,6 +178,41 @@ fn spring(index: &Index<'_>, info: &TypeInfo<'_>, context: &str, out: &mut Vec<F
                     });
                 }
             }
+        }
+    }
+}
+
+/// `RouterFunction` routes a method builds: the path's pieces resolved
+/// (constants too) and joined, the handler a method reference names,
+/// resolved as a call from that method.
+fn functional(index: &Index<'_>, info: &TypeInfo<'_>, context: &str, out: &mut Vec<FoundRoute>) {
+    let scope = scope_of(index, info);
+    for method in &info.decl.methods {
+        for r in &method.fn_routes {
+            let segments: Vec<String> = r
+                .path
+                .iter()
+                .map(|p| index.text_of(scope, Some(method), p, 0).unwrap_or_default())
+                .collect();
+            let handler = r.handler.as_ref().and_then(|(receiver, name)| {
+                index
+                    .resolve_call(scope, method, receiver, name)
+                    .targets
+                    .into_iter()
+                    .next()
+            });
+            let methods = if r.methods.is_empty() {
+                vec!["*".to_owned()]
+            } else {
+                r.methods.clone()
+            };
+            out.push(FoundRoute {
+                methods,
+                path: normalise(&format!("{context}/{}", segments.join("/"))),
+                handler,
+                file: index.files[info.file].rel_path.clone(),
+                line: r.line,
+            });
         }
     }
 }

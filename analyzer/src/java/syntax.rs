@@ -6,9 +6,13 @@
 use tree_sitter::{Node, Parser};
 
 use super::model::{
-    Annotation, Call, Field, Import, JavaFile, Method, Piece, Receiver, TypeDecl, TypeRef, Value,
+    Annotation, Call, Field, FnRoute, Import, JavaFile, Method, Piece, Receiver, TypeDecl, TypeRef,
+    Value,
 };
 use crate::source::Diagnostic;
+
+/// The HTTP methods of request predicates and route builders.
+const VERBS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
 
 /// Deeper syntax than this is cut off (with a diagnostic), so hostile input
 /// cannot exhaust the stack.
@@ -538,6 +542,13 @@ impl Cx<'_> {
                 &mut method.locals,
                 depth + 1,
             );
+            if method
+                .ret
+                .as_ref()
+                .is_some_and(|r| r.name.ends_with("RouterFunction"))
+            {
+                self.fn_routes(body, &[], &mut method.fn_routes, depth + 1);
+            }
         }
         method.local_strings = std::mem::take(&mut self.strings);
         method
@@ -809,6 +820,193 @@ impl Cx<'_> {
             },
         }
     }
+}
+
+/// Functional routes (`RouterFunctions`): what a `RouterFunction` method
+/// builds, read from the syntax of its calls.
+impl Cx<'_> {
+    fn fn_routes(
+        &self,
+        node: Node<'_>,
+        prefix: &[Vec<Piece>],
+        out: &mut Vec<FnRoute>,
+        depth: usize,
+    ) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        if node.kind() == "method_invocation" {
+            let name = node
+                .child_by_field_name("name")
+                .map(|n| self.text(n))
+                .unwrap_or_default();
+            let args: Vec<Node<'_>> = node
+                .child_by_field_name("arguments")
+                .map(|a| {
+                    let mut cursor = a.walk();
+                    a.named_children(&mut cursor)
+                        .filter(|c| c.kind() != "comment")
+                        .collect()
+                })
+                .unwrap_or_default();
+            let object = node.child_by_field_name("object");
+            let is_verb = VERBS.contains(&name.as_str());
+            let handled = match (name.as_str(), args.as_slice()) {
+                // `route(GET("/x"), h::m)`, `.andRoute(..)`.
+                ("route" | "andRoute", [predicate, handler, ..]) => {
+                    let (methods, path) = self.predicate(*predicate, depth + 1);
+                    self.push_route(node, prefix, methods, path, *handler, out);
+                    true
+                }
+                // `nest(path("/api"), ..)`, builder `.path("/api", b -> ..)`.
+                ("nest" | "andNest" | "path", [first, rest @ ..]) if !rest.is_empty() => {
+                    let path = if first.kind() == "string_literal" || name == "path" {
+                        self.path_pieces(*first)
+                    } else {
+                        self.predicate(*first, depth + 1).1
+                    };
+                    let mut inner = prefix.to_vec();
+                    inner.extend(path);
+                    for r in rest {
+                        self.fn_routes(*r, &inner, out, depth + 1);
+                    }
+                    true
+                }
+                // Builder `.GET("/x", h::m)`, `.GET("/x", accept(..), h::m)`, `.GET(h::m)`.
+                (_, [.., handler]) if is_verb && (args.len() >= 2 || is_handler(*handler)) => {
+                    let path = if args.len() >= 2 {
+                        self.path_pieces(args[0])
+                    } else {
+                        None
+                    };
+                    self.push_route(node, prefix, vec![name.clone()], path, *handler, out);
+                    true
+                }
+                _ => false,
+            };
+            if handled {
+                if let Some(o) = object {
+                    self.fn_routes(o, prefix, out, depth + 1);
+                }
+                return;
+            }
+        }
+        let mut cursor = node.walk();
+        let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
+        for child in children {
+            self.fn_routes(child, prefix, out, depth + 1);
+        }
+    }
+
+    fn push_route(
+        &self,
+        node: Node<'_>,
+        prefix: &[Vec<Piece>],
+        methods: Vec<String>,
+        path: Option<Vec<Piece>>,
+        handler: Node<'_>,
+        out: &mut Vec<FnRoute>,
+    ) {
+        let mut full = prefix.to_vec();
+        full.extend(path);
+        out.push(FnRoute {
+            methods,
+            path: full,
+            handler: self.handler(handler),
+            line: line_of(node),
+        });
+    }
+
+    /// A path argument as pieces, when it is a string expression.
+    fn path_pieces(&self, node: Node<'_>) -> Option<Vec<Piece>> {
+        match self.value(node, 0) {
+            Value::Text(p) if !matches!(node.kind(), "method_reference" | "lambda_expression") => {
+                Some(p)
+            }
+            _ => None,
+        }
+    }
+
+    /// A request predicate's methods and first path: `GET("/x")`,
+    /// `path("/x").and(method(HttpMethod.POST))`, `POST("/x").and(accept(..))`.
+    fn predicate(&self, node: Node<'_>, depth: usize) -> (Vec<String>, Option<Vec<Piece>>) {
+        let mut methods = Vec::new();
+        let mut path = None;
+        let mut stack = vec![(node, depth)];
+        while let Some((n, d)) = stack.pop() {
+            if d > MAX_DEPTH {
+                continue;
+            }
+            if n.kind() == "method_invocation" {
+                let name = n
+                    .child_by_field_name("name")
+                    .map(|x| self.text(x))
+                    .unwrap_or_default();
+                let first = n
+                    .child_by_field_name("arguments")
+                    .and_then(|a| a.named_child(0));
+                if VERBS.contains(&name.as_str()) || name == "path" || name == "method" {
+                    if VERBS.contains(&name.as_str()) {
+                        methods.push(name.clone());
+                    }
+                    if name == "method"
+                        && let Some(f) = first
+                    {
+                        let verb = self.text(f);
+                        methods.push(verb.rsplit('.').next().unwrap_or(&verb).to_uppercase());
+                    } else if path.is_none() {
+                        path = first.and_then(|f| self.path_pieces(f));
+                    }
+                }
+            }
+            let mut cursor = n.walk();
+            let children: Vec<Node<'_>> = n.named_children(&mut cursor).collect();
+            // Reversed, so the leftmost predicate is read first.
+            stack.extend(children.into_iter().rev().map(|c| (c, d + 1)));
+        }
+        methods.sort();
+        methods.dedup();
+        (methods, path)
+    }
+
+    /// `h::m`, `this::m`, `Handler::m`, or the call a lambda's body makes
+    /// (`req -> h.m(req)`).
+    fn handler(&self, node: Node<'_>) -> Option<(Receiver, String)> {
+        match node.kind() {
+            "method_reference" => {
+                let mut cursor = node.walk();
+                let parts: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
+                match parts.as_slice() {
+                    [first, .., last] => Some((self.receiver(*first), self.text(*last))),
+                    _ => None,
+                }
+            }
+            "lambda_expression" => {
+                let body = node.child_by_field_name("body")?;
+                let call = if body.kind() == "method_invocation" {
+                    body
+                } else {
+                    named_child_of(body, &["expression_statement", "return_statement"])
+                        .and_then(|s| s.named_child(0))
+                        .filter(|c| c.kind() == "method_invocation")?
+                };
+                let name = call.child_by_field_name("name").map(|n| self.text(n))?;
+                let receiver = call
+                    .child_by_field_name("object")
+                    .map_or(Receiver::Implicit, |o| self.receiver(o));
+                Some((receiver, name))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether a route builder's last argument is its handler.
+fn is_handler(node: Node<'_>) -> bool {
+    matches!(
+        node.kind(),
+        "method_reference" | "lambda_expression" | "identifier"
+    )
 }
 
 fn is_type_kind(kind: &str) -> bool {
