@@ -967,3 +967,68 @@ fn webflux_functional_routes_map_to_their_handlers() {
         analysis.diagnostics
     );
 }
+
+#[test]
+fn liquibase_yaml_changelogs_read_like_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let cl = "src/main/resources/db/changelog";
+    write(
+        dir.path(),
+        &[
+            ("pom.xml", b"<project/>"),
+            (
+                &format!("{cl}/db.changelog-master.yaml"),
+                b"databaseChangeLog:\n  - include:\n      file: changes/001-create.yaml\n      relativeToChangelogFile: true\n  - include:\n      file: db/changelog/changes/002-more.sql\n  - include:\n      file: db/changelog/changes/003-rename.yml\n  - include:\n      file: db/changelog/changes/broken.yaml\n",
+            ),
+            (
+                &format!("{cl}/changes/001-create.yaml"),
+                b"databaseChangeLog:\n  - changeSet:\n      id: 1\n      author: a\n      changes:\n        - createTable:\n            tableName: owners\n            columns:\n              - column:\n                  name: id\n                  type: int\n                  constraints:\n                    primaryKey: true\n              - column:\n                  name: name\n                  type: varchar(80)\n        - createTable:\n            tableName: pets\n            columns:\n              - column:\n                  name: id\n                  type: int\n              - column:\n                  name: owner_id\n                  type: int\n        - addForeignKeyConstraint:\n            baseTableName: pets\n            baseColumnNames: owner_id\n            referencedTableName: owners\n            referencedColumnNames: id\n        - frobnicate:\n            tableName: pets\n",
+            ),
+            (
+                &format!("{cl}/changes/002-more.sql"),
+                b"--liquibase formatted sql\n--changeset a:2\nALTER TABLE pets ADD COLUMN birth_date date;\n",
+            ),
+            (
+                &format!("{cl}/changes/003-rename.yml"),
+                b"databaseChangeLog:\n  - changeSet:\n      id: 3\n      author: a\n      changes:\n        - renameTable:\n            oldTableName: pets\n            newTableName: animals\n        - sql:\n            sql: |\n              CREATE TABLE audit (\n                id int);\n",
+            ),
+            (
+                &format!("{cl}/changes/broken.yaml"),
+                b"databaseChangeLog:\n  - changeSet:\n      id: 4\n     changes: []\n",
+            ),
+        ],
+    );
+    let analysis = run(dir.path());
+    let tables: Vec<&str> = analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Table)
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(tables, ["animals", "audit", "owners"]);
+    assert_eq!(
+        columns_of(&analysis, "animals"),
+        ["id", "owner_id", "birth_date"]
+    );
+    assert!(has_edge(
+        &analysis,
+        "table:animals",
+        "table:owners",
+        EdgeKind::References
+    ));
+    let diags = diagnostics(&analysis);
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+    assert!(
+        diags.iter().any(|d| d.starts_with(&format!(
+            "{cl}/changes/001-create.yaml:31: unknown Liquibase change type `frobnicate`"
+        ))),
+        "{diags:#?}"
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.starts_with(&format!("{cl}/changes/broken.yaml:4:"))
+                && d.contains("not well-formed YAML")),
+        "{diags:#?}"
+    );
+}

@@ -1,5 +1,5 @@
 //! Liquibase changelogs as schema sources: formatted SQL files as they
-//! are, and XML changelogs' changes written out as the DDL they stand for,
+//! are, and XML and YAML changelogs' changes written out as the DDL they stand for,
 //! all in changelog order so the SQL schema pass applies them as it does
 //! Flyway migrations.
 //!
@@ -14,12 +14,13 @@
 //! `dropTable`, `createView`, `dropView` and `<sql>`; data and index changes
 //! are known and skipped; any other change type, a changelog that is not
 //! well-formed and an include that names no file are diagnostics. YAML
-//! changelogs are found but not read yet: each is a diagnostic.
+//! changelogs (`yaml.rs`) read into the same element tree as XML ones.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::xml::{self, Element};
+use super::yaml;
 use crate::source::Diagnostic;
 
 /// Changes that do not alter which tables and columns exist.
@@ -132,21 +133,18 @@ fn visit(files: &BTreeMap<String, String>, rel: &str, out: &mut Changelogs, dept
         out.sql.push((rel.to_owned(), text.clone()));
         return;
     }
-    if ext != "xml" {
-        out.diagnostics.push(Diagnostic::new(
-            rel,
-            None,
-            "YAML Liquibase changelogs are not read yet; its changes are not in the schema",
-        ));
-        return;
-    }
-    let root = match xml::parse(text) {
+    let (parsed, format) = if ext == "xml" {
+        (xml::parse(text), "XML")
+    } else {
+        (yaml::parse(text), "YAML")
+    };
+    let root = match parsed {
         Ok(r) => r,
         Err((line, message)) => {
             out.diagnostics.push(Diagnostic::new(
                 rel,
                 Some(line),
-                format!("Liquibase changelog is not well-formed XML ({message}); skipped"),
+                format!("Liquibase changelog is not well-formed {format} ({message}); skipped"),
             ));
             return;
         }
@@ -396,7 +394,7 @@ fn other_ddl(change: &Element) -> Option<Vec<String>> {
         "dropTable" => out.extend(attr("tableName").map(|t| format!("DROP TABLE {t}"))),
         "createView" => {
             if let Some(view) = attr("viewName") {
-                let query = change.deep_text();
+                let query = text_or(change, "selectQuery");
                 out.push(format!(
                     "CREATE VIEW {view} AS {}",
                     query.trim().trim_end_matches(';')
@@ -405,7 +403,7 @@ fn other_ddl(change: &Element) -> Option<Vec<String>> {
         }
         "dropView" => out.extend(attr("viewName").map(|v| format!("DROP VIEW {v}"))),
         "sql" => {
-            let text = change.deep_text();
+            let text = text_or(change, "sql");
             let text = text.trim().trim_end_matches(';');
             if !text.is_empty() {
                 out.push(text.to_owned());
@@ -414,6 +412,17 @@ fn other_ddl(change: &Element) -> Option<Vec<String>> {
         _ => return None,
     }
     Some(out)
+}
+
+/// An element's text (XML), else its attribute `key` (YAML's
+/// `sql: ..`, `selectQuery: ..`).
+fn text_or(el: &Element, key: &str) -> String {
+    let text = el.deep_text();
+    if text.trim().is_empty() {
+        el.attr(key).unwrap_or_default().to_owned()
+    } else {
+        text
+    }
 }
 
 /// The column definitions of a `createTable`/`addColumn`, and the

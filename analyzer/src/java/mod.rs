@@ -29,6 +29,7 @@ mod resolve;
 mod routes;
 mod syntax;
 mod xml;
+mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
