@@ -1,7 +1,9 @@
 //! The Java front end never panics: arbitrary and Java-like text through
 //! the tree-sitter pass, arbitrary and XML-like text through the `MyBatis`
 //! mapper reader, deep nesting through both, and whole projects of fuzzed
-//! files through `analyze`.
+//! files (Java with functional routes and named queries, mappers,
+//! Hibernate mappings, Liquibase XML, YAML and SQL changelogs) through
+//! `analyze`.
 
 use proptest::prelude::*;
 use strangler_analyzer::java::{normalise_path, parse_source, read_mapper};
@@ -66,6 +68,16 @@ const JAVA_TOKENS: &[&str] = &[
     "[]",
     "?",
     ":",
+    "RouterFunction<ServerResponse>",
+    "route(GET(\"/x\"), h::m)",
+    "route()",
+    ".andRoute(",
+    "nest(path(\"/a\"),",
+    ".GET(\"/y\", h::m)",
+    ".path(\"/v\", () ->",
+    "@NamedQuery(name = \"F.q\", query = \"from F\")",
+    "@NamedQueries({",
+    "em.createNamedQuery(\"F.q\")",
 ];
 
 const XML_TOKENS: &[&str] = &[
@@ -107,6 +119,51 @@ const XML_TOKENS: &[&str] = &[
     ">",
     "/",
     "\n",
+    "<hibernate-mapping package=\"a\">",
+    "</hibernate-mapping>",
+    "<class name=\"F\" table=\"t\">",
+    "</class>",
+    "<subclass name=\"G\"/>",
+    "<many-to-one name=\"g\" class=\"G\"/>",
+    "<set name=\"s\" table=\"j\"><many-to-many class=\"F\"/></set>",
+    "<query name=\"F.q\">from F</query>",
+    "<databaseChangeLog>",
+    "</databaseChangeLog>",
+    "<changeSet id=\"1\">",
+    "</changeSet>",
+    "<createTable tableName=\"t\">",
+    "</createTable>",
+    "<column name=\"c\"><constraints primaryKey=\"true\" references=\"t(c)\"/></column>",
+    "<renameTable oldTableName=\"t\" newTableName=\"u\"/>",
+    "<include file=\"db.changelog-master.xml\" relativeToChangelogFile=\"true\"/>",
+    "<includeAll path=\"db/changelog/\"/>",
+    "<frobnicate/>",
+];
+
+/// YAML-ish tokens for Liquibase YAML changelogs.
+const YAML_TOKENS: &[&str] = &[
+    "databaseChangeLog:",
+    "- changeSet:",
+    "- include:",
+    "file: db.changelog-master.yaml",
+    "changes:",
+    "- createTable:",
+    "tableName: t",
+    "columns:",
+    "- column:",
+    "name: c",
+    "constraints:",
+    "sql: |",
+    "'quoted: #'",
+    "# comment",
+    "-",
+    ":",
+    "\"",
+    "\t",
+    "\n",
+    "  ",
+    "    ",
+    "[a, b]",
 ];
 
 fn soup(tokens: &'static [&'static str]) -> impl Strategy<Value = String> {
@@ -164,7 +221,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
-    fn fuzzed_projects_analyze(java in soup(JAVA_TOKENS), xml in soup(XML_TOKENS)) {
+    fn fuzzed_projects_analyze(
+        java in soup(JAVA_TOKENS),
+        xml in soup(XML_TOKENS),
+        yaml in soup(YAML_TOKENS),
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("src/main");
         std::fs::create_dir_all(main.join("java/a")).unwrap();
@@ -175,6 +236,14 @@ proptest! {
         std::fs::write(main.join("resources/M.xml"), &xml).unwrap();
         std::fs::write(main.join("resources/schema.sql"), &java).unwrap();
         std::fs::write(main.join("resources/application.yml"), &java).unwrap();
+        // Hibernate mappings and Liquibase changelogs, including each other.
+        let changelog = main.join("resources/db/changelog");
+        std::fs::create_dir_all(&changelog).unwrap();
+        std::fs::write(main.join("resources/F.hbm.xml"), &xml).unwrap();
+        std::fs::write(changelog.join("db.changelog-master.xml"), &xml).unwrap();
+        std::fs::write(changelog.join("db.changelog-master.yaml"), &yaml).unwrap();
+        std::fs::write(changelog.join("more.yml"), format!("databaseChangeLog:\n{yaml}")).unwrap();
+        std::fs::write(changelog.join("c.sql"), &java).unwrap();
         let analysis = analyze(dir.path(), &Config::default()).unwrap();
         prop_assert_eq!(analysis.stats.java_files, 2);
     }

@@ -296,6 +296,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_is_not_a_panic(
+            text in "(databaseChangeLog:|- |[a-z]+: |  |\n|#|'|\"|\\||>|-|:|\t|x){0,80}"
+        ) {
+            let lines = u32::try_from(text.lines().count()).unwrap_or(u32::MAX) + 1;
+            if let Err((line, _)) = parse(&text) {
+                proptest::prop_assert!(line >= 1 && line <= lines);
+            }
+        }
+    }
+
     #[test]
     fn bad_indentation_is_an_error_with_a_line() {
         assert_eq!(parse("a:\n  b: 1\n    c: 2\n").unwrap_err().0, 3);
