@@ -734,7 +734,7 @@ fn hibernate_hbm_xml_maps_classes_to_tables() {
             ("pom.xml", b"<project/>"),
             (
                 "src/main/resources/h/Owner.hbm.xml",
-                b"<?xml version=\"1.0\"?>\n<!DOCTYPE hibernate-mapping PUBLIC \"-//Hibernate/Hibernate Mapping DTD 3.0//EN\" \"http://www.hibernate.org/dtd/hibernate-mapping-3.0.dtd\">\n<hibernate-mapping package=\"h\">\n  <class name=\"Owner\" table=\"owners\">\n    <id name=\"id\" column=\"id\"/>\n    <set name=\"pets\" inverse=\"true\"><key column=\"owner_id\"/><one-to-many class=\"Pet\"/></set>\n  </class>\n  <class name=\"h.Pet\" table=\"pets\">\n    <many-to-one name=\"type\" class=\"PetType\" column=\"type_id\"/>\n    <set name=\"tags\" table=\"pet_tags\"><key column=\"pet_id\"/><many-to-many class=\"Tag\" column=\"tag_id\"/></set>\n    <subclass name=\"Dog\" discriminator-value=\"dog\"/>\n  </class>\n  <class name=\"PetType\" table=\"types\"/>\n  <class name=\"Tag\"/>\n  <query name=\"Owner.byCity\">from Owner o where o.city = :city</query>\n  <sql-query name=\"Pet.purge\">DELETE FROM pets WHERE owner_id IS NULL</sql-query>\n</hibernate-mapping>\n",
+                b"<?xml version=\"1.0\"?>\n<!DOCTYPE hibernate-mapping PUBLIC \"-//Hibernate/Hibernate Mapping DTD 3.0//EN\" \"http://www.hibernate.org/dtd/hibernate-mapping-3.0.dtd\">\n<hibernate-mapping package=\"h\">\n  <class name=\"Owner\" table=\"owners\">\n    <id name=\"id\" column=\"id\"/>\n    <set name=\"pets\" inverse=\"true\"><key column=\"owner_id\"/><one-to-many class=\"Pet\"/></set>\n  </class>\n  <class name=\"h.Pet\" table=\"pets\">\n    <many-to-one name=\"type\" class=\"PetType\" column=\"type_id\"/>\n    <set name=\"tags\" table=\"pet_tags\"><key column=\"pet_id\"/><many-to-many class=\"Tag\" column=\"tag_id\"/></set>\n    <subclass name=\"Dog\" discriminator-value=\"dog\"/>\n  </class>\n  <class name=\"PetType\" table=\"types\"/>\n  <class name=\"Visit\" table=\"visits\"><many-to-one name=\"pet\" column=\"pet_id\"/></class>\n  <class name=\"Vet\" table=\"vets\"><bag name=\"visits\"><key column=\"vet_id\"/><one-to-many/></bag></class>\n  <class name=\"Tag\"/>\n  <query name=\"Owner.byCity\">from Owner o where o.city = :city</query>\n  <sql-query name=\"Pet.purge\">DELETE FROM pets WHERE owner_id IS NULL</sql-query>\n</hibernate-mapping>\n",
             ),
             (
                 "src/main/resources/h/Broken.hbm.xml",
@@ -743,6 +743,8 @@ fn hibernate_hbm_xml_maps_classes_to_tables() {
             ("src/main/java/h/Owner.java", b"package h;\npublic class Owner { Integer id; }\n"),
             ("src/main/java/h/Pet.java", b"package h;\npublic class Pet { Integer id; }\n"),
             ("src/main/java/h/Dog.java", b"package h;\npublic class Dog extends Pet {}\n"),
+            ("src/main/java/h/Visit.java", b"package h;\npublic class Visit { Pet pet; }\n"),
+            ("src/main/java/h/Vet.java", b"package h;\npublic class Vet { List<Visit> visits; }\n"),
             (
                 "src/main/java/h/Owners.java",
                 b"package h;\ninterface Owners extends JpaRepository<Owner, Integer> {\n  List<Owner> findByLastName(String n);\n  List<Owner> byCity(String city);\n}\n",
@@ -762,7 +764,12 @@ fn hibernate_hbm_xml_maps_classes_to_tables() {
         .collect();
     // `table=` names the table, the class name is the default, a
     // `<subclass>` shares its parent's table.
-    assert_eq!(tables, ["owners", "pet_tags", "pets", "tag", "types"]);
+    assert_eq!(
+        tables,
+        [
+            "owners", "pet_tags", "pets", "tag", "types", "vets", "visits"
+        ]
+    );
     for (from, to, kind) in [
         ("h.Owners.findByLastName", "table:owners", EdgeKind::Reads),
         ("h.Owners.byCity", "table:owners", EdgeKind::Reads),
@@ -777,6 +784,9 @@ fn hibernate_hbm_xml_maps_classes_to_tables() {
         ("table:pets", "table:types", EdgeKind::References),
         ("table:pet_tags", "table:pets", EdgeKind::References),
         ("table:pet_tags", "table:tag", EdgeKind::References),
+        // No `class=`: the Java field's type (or type argument) names it.
+        ("table:visits", "table:pets", EdgeKind::References),
+        ("table:visits", "table:vets", EdgeKind::References),
     ] {
         assert!(
             has_edge(&analysis, from, to, kind),

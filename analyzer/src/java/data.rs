@@ -320,8 +320,10 @@ pub struct HbmClass {
     pub table: String,
     /// Its entity name (`entity-name`, else the simple class name).
     pub entity_name: String,
-    /// Foreign keys as (from class or table, to class or table): each side
-    /// is a class name when it starts with `class:`, a table otherwise.
+    /// Foreign keys as (from, to): each side is a class (`class:a.B`), the
+    /// entity a field of this class holds (`field:owner`, for an
+    /// association without `class=`, from the Java field's type or type
+    /// argument), or a table.
     pub references: Vec<(String, String)>,
     /// File, relative to the root.
     pub file: String,
@@ -439,11 +441,16 @@ fn hbm_class(
             {
                 if let Some(t) = hbm_target(p) {
                     references.push((table.clone(), format!("class:{}", qualify(package, t))));
+                } else if let Some(field) = p.attr("name") {
+                    references.push((table.clone(), format!("field:{field}")));
                 }
             }
             "set" | "bag" | "list" | "map" | "idbag" | "array" => {
-                if let Some(t) = p.child("one-to-many").and_then(hbm_target) {
+                let one_to_many = p.child("one-to-many");
+                if let Some(t) = one_to_many.and_then(hbm_target) {
                     references.push((format!("class:{}", qualify(package, t)), table.clone()));
+                } else if let (Some(_), Some(field)) = (one_to_many, p.attr("name")) {
+                    references.push((format!("field:{field}"), table.clone()));
                 } else if let (Some(join), Some(t)) = (
                     p.attr("table"),
                     p.child("many-to-many").and_then(hbm_target),
@@ -471,6 +478,23 @@ fn hbm_class(
     }
 }
 
+/// The table of the entity a class's field holds (`Owner owner`, or
+/// `Set<Pet> pets`), when the class is analyzed.
+fn field_entity_table(
+    index: &Index<'_>,
+    entities: &Entities,
+    class: &str,
+    field: &str,
+) -> Option<String> {
+    let info = index.types.get(class)?;
+    let scope = scope_of(index, info);
+    let f = info.decl.fields.iter().find(|f| f.name == field)?;
+    f.ty.all()
+        .iter()
+        .filter_map(|t| index.resolve_type(scope, &t.name))
+        .find_map(|id| entities.table_of.get(&id).cloned())
+}
+
 /// The class (or entity name) an association element points to.
 fn hbm_target(e: &Element) -> Option<&str> {
     e.attr("class").or_else(|| e.attr("entity-name"))
@@ -488,7 +512,11 @@ fn qualify(package: &str, name: &str) -> String {
 /// Adds Hibernate mappings to the entities: each class's table (an
 /// annotated `@Entity` keeps its own), its entity name, its foreign keys,
 /// and the mappings' named queries (parsed, unparsable ones reported).
-pub fn add_hbm(entities: &mut Entities, mappings: &[HbmMapping]) -> Vec<Diagnostic> {
+pub fn add_hbm(
+    entities: &mut Entities,
+    index: &Index<'_>,
+    mappings: &[HbmMapping],
+) -> Vec<Diagnostic> {
     let classes = mappings.iter().flat_map(|m| &m.classes);
     for c in classes.clone() {
         if entities.table_of.contains_key(&c.class) {
@@ -511,15 +539,21 @@ pub fn add_hbm(entities: &mut Entities, mappings: &[HbmMapping]) -> Vec<Diagnost
             .or_insert((c.file.clone(), c.line));
     }
     for c in classes {
-        let side = |s: &str| match s.strip_prefix("class:") {
-            Some(class) => entities.table_of.get(class).cloned(),
-            None => Some(s.to_owned()),
-        };
-        for (from, to) in &c.references {
-            if let (Some(from), Some(to)) = (side(from), side(to)) {
-                entities.references.push((from, to));
+        let side = |s: &str| {
+            if let Some(class) = s.strip_prefix("class:") {
+                entities.table_of.get(class).cloned()
+            } else if let Some(field) = s.strip_prefix("field:") {
+                field_entity_table(index, entities, &c.class, field)
+            } else {
+                Some(s.to_owned())
             }
-        }
+        };
+        let found: Vec<(String, String)> = c
+            .references
+            .iter()
+            .filter_map(|(from, to)| Some((side(from)?, side(to)?)))
+            .collect();
+        entities.references.extend(found);
     }
     entities.references.sort();
     entities.references.dedup();

@@ -140,7 +140,7 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         hbm.push(mapping);
         diagnostics.extend(diags);
     }
-    diagnostics.extend(data::add_hbm(&mut entities, &hbm));
+    diagnostics.extend(data::add_hbm(&mut entities, &index, &hbm));
     diagnostics.extend(data::named_queries(&index, &mut entities));
 
     // Schema, mappers, web.xml, context path.
