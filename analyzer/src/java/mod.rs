@@ -15,9 +15,10 @@
 //!
 //! Steps: `layout` finds the files; `syntax` parses each with
 //! tree-sitter-java on a rayon pool; `resolve` indexes every type and
-//! resolves names; `data` finds entities, repositories and SQL; `routes`
-//! finds HTTP routes; this module resolves each file's methods (in
-//! parallel again) and assembles the graph. Nothing here panics on input:
+//! resolves names; `data` finds entities (annotated or in `hbm.xml`),
+//! named queries, repositories and SQL; `liquibase` turns changelogs into
+//! DDL for the schema; `routes` finds HTTP routes; this module resolves
+//! each file's methods (in parallel again) and assembles the graph. Nothing here panics on input:
 //! unreadable, oversized or unparsable files, broken XML and SQL the
 //! parser rejects are diagnostics.
 
