@@ -563,3 +563,40 @@ async fn a_rate_limit_holds_its_rate_within_ten_percent_over_ten_seconds() {
     );
     assert!(limited > passed, "the client sent far more than the limit");
 }
+
+/// The README's examples for diffs, SLOs, shadow writes and timeouts are
+/// valid plans (a route fragment is put under a service).
+#[test]
+fn the_readme_rollout_examples_are_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for heading in [
+        "## Timeouts",
+        "### Shadow copies of writes",
+        "### Response diffs",
+        "## SLO-guarded rollout",
+    ] {
+        let section = &readme[readme.find(heading).unwrap_or_else(|| panic!("{heading}"))..];
+        let start = section.find("```toml\n").expect("its example") + "```toml\n".len();
+        let end = section[start..]
+            .find("```")
+            .expect("the end of the example")
+            + start;
+        let example = &section[start..end];
+        let service = if example.starts_with("[[service.route]]") {
+            "[[service]]\nname = \"orders\"\nupstream = \"http://127.0.0.1:9001\"\n"
+        } else {
+            ""
+        };
+        let plan = format!(
+            "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n{service}{example}"
+        );
+        let parsed = strangler_plan::parse(&plan);
+        let errors: Vec<String> = parsed
+            .diagnostics
+            .iter()
+            .map(|d| d.render("README"))
+            .collect();
+        assert!(parsed.is_valid(), "{heading}: {errors:?}\n{plan}");
+    }
+}
