@@ -6,56 +6,22 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use common::{client, get, metrics_when, proxy, routes_when, sample, write_plan};
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 /// A JSON upstream: `answer(n)` is the body of its `n`th answer (from 1).
 /// Returns its URL and the number of requests it has answered.
 async fn json_upstream(
     answer: impl Fn(u64) -> String + Send + Sync + 'static,
 ) -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicU64::new(0));
-    let answer = Arc::new(answer);
-    let seen = count.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (answer, seen) = (answer.clone(), seen.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |_req: Request<hyper::body::Incoming>| {
-                    let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
-                    let body = answer(n);
-                    async move {
-                        Ok::<_, Infallible>(
-                            Response::builder()
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(body)))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (url, count)
+    let (addr, count) =
+        common::serve(move |n| (200, "application/json", Bytes::from(answer(n)))).await;
+    (format!("http://{addr}"), count)
 }
 
 /// Requests sent through the shadow route.

@@ -375,42 +375,13 @@ fn es256(kid: &str, pair: &rcgen::KeyPair) -> String {
 /// fetches.
 async fn key_server(
     doc: Arc<Mutex<Option<String>>>,
-) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = fetches.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (doc, count) = (doc.clone(), count.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |_req: hyper::Request<hyper::body::Incoming>| {
-                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let body = doc.lock().unwrap().clone();
-                        async move {
-                            let response = match body {
-                                Some(body) => hyper::Response::builder()
-                                    .header("content-type", "application/json")
-                                    .body(http_body_util::Full::new(bytes::Bytes::from(body))),
-                                None => hyper::Response::builder()
-                                    .status(503)
-                                    .body(http_body_util::Full::new(bytes::Bytes::new())),
-                            };
-                            Ok::<_, std::convert::Infallible>(response.unwrap())
-                        }
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (url, fetches)
+) -> (String, Arc<std::sync::atomic::AtomicU64>) {
+    let (addr, fetches) = common::serve(move |_| match doc.lock().unwrap().clone() {
+        Some(body) => (200, "application/json", bytes::Bytes::from(body)),
+        None => (503, "", bytes::Bytes::new()),
+    })
+    .await;
+    (format!("http://{addr}/jwks.json"), fetches)
 }
 
 /// Sends `token` until the answer has `status`, for up to 10 s; the last

@@ -7,59 +7,30 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::{HttpClient, Running, backend, client, get, proxy, sample, write_plan};
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use strangler_plan::RouteStage;
-use tokio::net::TcpListener;
 
 /// A service that answers 200, or 500 on every 5th request once `failing`
 /// is set. Returns its URL and the switch.
 async fn flaky_service() -> (String, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let failing = Arc::new(AtomicBool::new(false));
-    let count = Arc::new(AtomicU64::new(0));
     let switch = failing.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (failing, count) = (failing.clone(), count.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |_req: Request<hyper::body::Incoming>| {
-                    let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-                    let status = if failing.load(Ordering::SeqCst) && n % 5 == 0 {
-                        500
-                    } else {
-                        200
-                    };
-                    async move {
-                        Ok::<_, Infallible>(
-                            Response::builder()
-                                .status(status)
-                                .body(Full::new(Bytes::from("service")))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (url, switch)
+    let (addr, _) = common::serve(move |n| {
+        let status = if failing.load(Ordering::SeqCst) && n % 5 == 0 {
+            500
+        } else {
+            200
+        };
+        (status, "", Bytes::from_static(b"service"))
+    })
+    .await;
+    (format!("http://{addr}"), switch)
 }
 
 /// Sends GETs one after another until `stop`; returns every answer that

@@ -113,6 +113,44 @@ async fn answer(
         .unwrap())
 }
 
+/// An upstream whose `n`th answer (counting from 1, over every
+/// connection) is `answer(n)`: status, content type (none when empty) and
+/// body. Returns its address and the count of requests it has answered.
+pub async fn serve(
+    answer: impl Fn(u64) -> (u16, &'static str, Bytes) + Send + Sync + 'static,
+) -> (SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let answer = Arc::new(answer);
+    let seen = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (answer, seen) = (answer.clone(), seen.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |_req: Request<Incoming>| {
+                    let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                    let (status, content_type, body) = answer(n);
+                    async move {
+                        let mut response = Response::builder().status(status);
+                        if !content_type.is_empty() {
+                            response = response.header("content-type", content_type);
+                        }
+                        Ok::<_, Infallible>(response.body(Full::new(body)).unwrap())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, count)
+}
+
 /// A server that reads a request and resets the connection.
 pub async fn resetter() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
