@@ -316,8 +316,29 @@ impl StranglerProxy {
             .map(AsRef::as_ref)
     }
 
+    /// The header of a copy of the client's request to `up` (the service's
+    /// shadow copy, or the noise copy to the monolith): marked
+    /// `x-strangler-shadow: 1`, with the request's `traceparent`, the
+    /// upstream's `Host` when the proxy rewrites it, and the gateway's
+    /// request-header rules.
+    fn copy_header(&self, session: &Session, ctx: &Ctx, up: &Upstream) -> RequestHeader {
+        let mut header = session.req_header().clone();
+        let _ = header.insert_header("x-strangler-shadow", "1");
+        if let Some(trace) = &ctx.trace {
+            let _ = header.insert_header("traceparent", trace.clone());
+        }
+        if self.shared.config.rewrite_host {
+            let _ = header.insert_header(http::header::HOST, up.authority.clone());
+        }
+        if let Some(gateway) = &ctx.gateway {
+            gateway.upstream_headers(&mut header);
+        }
+        header
+    }
+
     /// Starts the comparison of a shadowed request with the monolith's
-    /// `answer` (its body in `body`) and, for a sample of safe requests,
+    /// `answer` (its body in `body`) by the route's `rules` and, for a
+    /// sample of safe requests,
     /// sends the noise copy to the monolith.
     #[allow(clippy::too_many_arguments)]
     fn exchange(
@@ -326,15 +347,12 @@ impl StranglerProxy {
         ctx: &Ctx,
         snap: &Snapshot,
         rt: &RouteRuntime,
+        rules: Arc<DiffRules>,
         mut answer: Reply,
         body: &[Bytes],
         request_body: &[Bytes],
     ) -> Arc<Exchange> {
         answer.body = join(body);
-        let rules = ctx
-            .route
-            .and_then(|r| snap.table.route(r))
-            .map_or_else(|| Arc::new(DiffRules::new(None)), |e| e.diff.clone());
         let req = session.req_header();
         let line = RequestLine {
             method: req.method.clone(),
@@ -351,17 +369,7 @@ impl StranglerProxy {
         if let Some((up, ())) = noise
             && let Ok(peer) = &up.peer
         {
-            let mut header = req.clone();
-            let _ = header.insert_header("x-strangler-shadow", "1");
-            if let Some(trace) = &ctx.trace {
-                let _ = header.insert_header("traceparent", trace.clone());
-            }
-            if self.shared.config.rewrite_host {
-                let _ = header.insert_header(http::header::HOST, up.authority.clone());
-            }
-            if let Some(gateway) = &ctx.gateway {
-                gateway.upstream_headers(&mut header);
-            }
+            let header = self.copy_header(session, ctx, up);
             shadow::spawn_noise(
                 self.shared.clone(),
                 NoiseJob {
@@ -1002,29 +1010,22 @@ impl ProxyHttp for StranglerProxy {
             } else if let Some(up) = snap.upstream(Target::Service(copy.service))
                 && let Ok(peer) = &up.peer
             {
-                let mut header = session.req_header().clone();
-                let _ = header.insert_header("x-strangler-shadow", "1");
-                if let Some(trace) = &ctx.trace {
-                    let _ = header.insert_header("traceparent", trace.clone());
+                let mut header = self.copy_header(session, ctx, up);
+                if let Some(gateway) = &ctx.gateway {
+                    gateway.to_service(&mut header);
                 }
-                if self.shared.config.rewrite_host {
-                    let _ = header.insert_header(http::header::HOST, up.authority.clone());
-                }
-                let exchange = copy.answer.map(|answer| {
+                let exchange = copy.answer.zip(copy.rules).map(|(answer, rules)| {
                     self.exchange(
                         session,
                         ctx,
                         &snap,
                         rt,
+                        rules,
                         answer,
                         &copy.answer_body,
                         &copy.chunks,
                     )
                 });
-                if let Some(gateway) = &ctx.gateway {
-                    gateway.upstream_headers(&mut header);
-                    gateway.to_service(&mut header);
-                }
                 shadow::spawn(
                     self.shared.clone(),
                     ShadowJob {

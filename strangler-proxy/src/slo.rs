@@ -243,7 +243,13 @@ impl SloTracker {
                 }
                 track.last = Some((w, verdict.clone()));
                 if verdict != Verdict::Undecided && leader {
-                    decisions.push(((*entry).clone(), rt.label.clone(), verdict, w));
+                    let service = snap
+                        .table
+                        .services()
+                        .get(entry.service)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default();
+                    decisions.push(((*entry).clone(), service, rt.label.clone(), verdict, w));
                     // The next judgement needs a window of its own.
                     let last = track.samples.pop_back();
                     track.samples.clear();
@@ -251,23 +257,24 @@ impl SloTracker {
                 }
             }
         }
-        for (entry, label, verdict, w) in decisions {
-            self.act(shared, &entry, &label, &verdict, &w);
+        for (entry, service, label, verdict, w) in decisions {
+            self.act(shared, &entry, &service, &label, &verdict, &w);
         }
     }
 
     /// Moves a route back after a breach, or a step on after a window that
     /// held, through the admin API's path.
-    fn act(&self, shared: &Shared, entry: &RouteEntry, label: &str, verdict: &Verdict, w: &Window) {
-        let service = shared
-            .snapshot()
-            .table
-            .services()
-            .get(entry.service)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
+    fn act(
+        &self,
+        shared: &Shared,
+        entry: &RouteEntry,
+        service: &str,
+        label: &str,
+        verdict: &Verdict,
+        w: &Window,
+    ) {
         let change = |stage: RouteStage, percent: Option<u8>| StageChange {
-            service: service.clone(),
+            service: service.to_owned(),
             route: entry.path.as_str().to_owned(),
             stage: stage.as_str().to_owned(),
             percent,
