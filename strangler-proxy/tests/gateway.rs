@@ -384,19 +384,24 @@ async fn key_server(
     (format!("http://{addr}/jwks.json"), fetches)
 }
 
+/// `GET url` with `Authorization: Bearer token`.
+async fn get_with(c: &common::HttpClient, url: &str, token: &str) -> common::Answer {
+    send(
+        c,
+        "GET",
+        url,
+        &[("authorization", &format!("Bearer {token}"))],
+        "",
+    )
+    .await
+}
+
 /// Sends `token` until the answer has `status`, for up to 10 s; the last
 /// status either way.
 async fn status_becomes(c: &common::HttpClient, url: &str, token: &str, status: u16) -> u16 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let a = send(
-            c,
-            "GET",
-            url,
-            &[("authorization", &format!("Bearer {token}"))],
-            "",
-        )
-        .await;
+        let a = get_with(c, url, token).await;
         if a.status == status || std::time::Instant::now() > deadline {
             return a.status;
         }
@@ -441,14 +446,7 @@ async fn jwks_rotation_and_outage() {
         status_becomes(&c, &url, &es256("new", &new), 200).await,
         200
     );
-    let a = send(
-        &c,
-        "GET",
-        &url,
-        &[("authorization", &format!("Bearer {}", es256("old", &old)))],
-        "",
-    )
-    .await;
+    let a = get_with(&c, &url, &es256("old", &old)).await;
     assert_eq!(
         a.status, 401,
         "the retired key verifies no more: {}",
@@ -465,17 +463,7 @@ async fn jwks_rotation_and_outage() {
     while fetches.load(std::sync::atomic::Ordering::SeqCst) == before
         && std::time::Instant::now() < deadline
     {
-        let a = send(
-            &c,
-            "GET",
-            &url,
-            &[(
-                "authorization",
-                &format!("Bearer {}", es256("unknown", &stranger)),
-            )],
-            "",
-        )
-        .await;
+        let a = get_with(&c, &url, &es256("unknown", &stranger)).await;
         assert_eq!(a.status, 401);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -483,14 +471,7 @@ async fn jwks_rotation_and_outage() {
         fetches.load(std::sync::atomic::Ordering::SeqCst) > before,
         "the failing server was asked"
     );
-    let a = send(
-        &c,
-        "GET",
-        &url,
-        &[("authorization", &format!("Bearer {}", es256("new", &new)))],
-        "",
-    )
-    .await;
+    let a = get_with(&c, &url, &es256("new", &new)).await;
     assert_eq!(
         (a.status, a.body.as_str()),
         (200, "orders GET /api/orders/7"),

@@ -77,24 +77,36 @@ async fn routes_until(c: &HttpClient, p: &Running, ok: impl Fn(&Value) -> bool) 
     }
 }
 
-fn plan_with(svc: &str, route: &str) -> String {
-    format!("[[service]]\nname = \"orders\"\nupstream = \"{svc}\"\n[[service.route]]\n{route}")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_route_that_breaks_its_slo_moves_back_without_failing_a_request() {
+/// A monolith, a flaky service (with its switch) and a plan whose one
+/// route of service `orders` is `route`.
+async fn world(
+    route: &str,
+) -> (
+    common::Backend,
+    Arc<AtomicBool>,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
     let mono = backend("monolith").await;
     let (svc, failing) = flaky_service().await;
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(
         dir.path(),
         &mono.url(),
-        &plan_with(
-            &svc,
-            "path = \"/api/orders/{id}\"\nmethods = [\"GET\"]\nstage = \"live\"\n\
-             slo = { error_rate = 0.05, window = \"2s\", min_requests = 20 }\n",
+        &format!(
+            "[[service]]\nname = \"orders\"\nupstream = \"{svc}\"\n[[service.route]]\n{route}"
         ),
     );
+    (mono, failing, dir, plan)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_route_that_breaks_its_slo_moves_back_without_failing_a_request() {
+    let (_mono, failing, _dir, plan) = world(
+        "path = \"/api/orders/{id}\"\nmethods = [\"GET\"]\nstage = \"live\"\n\
+         slo = { error_rate = 0.05, window = \"2s\", min_requests = 20 }\n",
+    )
+    .await;
     let p = proxy(plan, |_| {}).await;
     let c = client();
     let stop = Arc::new(AtomicBool::new(false));
@@ -151,19 +163,12 @@ async fn a_live_route_that_breaks_its_slo_moves_back_without_failing_a_request()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_whose_slo_holds_steps_up_to_live() {
-    let mono = backend("monolith").await;
-    let (svc, _) = flaky_service().await;
-    let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        &mono.url(),
-        &plan_with(
-            &svc,
-            "path = \"/api/orders/{id}\"\nstage = \"canary\"\npercent = 1\n\
-             slo = { error_rate = 0.05, window = \"1s\", min_requests = 5 }\n\
-             promote = [1, 10, 50, 100]\n",
-        ),
-    );
+    let (_mono, _, _dir, plan) = world(
+        "path = \"/api/orders/{id}\"\nstage = \"canary\"\npercent = 1\n\
+         slo = { error_rate = 0.05, window = \"1s\", min_requests = 5 }\n\
+         promote = [1, 10, 50, 100]\n",
+    )
+    .await;
     let p = proxy(plan, |_| {}).await;
     let c = client();
     let stop = Arc::new(AtomicBool::new(false));
@@ -182,18 +187,11 @@ async fn a_canary_whose_slo_holds_steps_up_to_live() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_proxies_on_one_plan_one_decides_and_the_other_takes_over() {
-    let mono = backend("monolith").await;
-    let (svc, _) = flaky_service().await;
-    let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        &mono.url(),
-        &plan_with(
-            &svc,
-            "path = \"/api/orders/{id}\"\nstage = \"live\"\n\
-             slo = { error_rate = 0.05, window = \"60s\" }\n",
-        ),
-    );
+    let (_mono, _, _dir, plan) = world(
+        "path = \"/api/orders/{id}\"\nstage = \"live\"\n\
+         slo = { error_rate = 0.05, window = \"60s\" }\n",
+    )
+    .await;
     let mut first = proxy(plan.clone(), |_| {}).await;
     let second = proxy(plan, |_| {}).await;
     let c = client();
