@@ -157,7 +157,25 @@ pub struct Unit {
     pub id: String,
     /// Whether it is a table.
     pub table: bool,
+    /// For a function of a data hub (see [`Coupling::build`]), clustered on
+    /// its own: the hub's unit id. Such a unit is no member of a service;
+    /// its hub is shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<String>,
 }
+
+/// A data hub writes this many tables at least ...
+pub const HUB_MIN_TABLES: usize = 8;
+
+/// ... and at least this share of all tables: one repository module
+/// (`db::database` implementing a `DbProvider` trait of sixty methods)
+/// that writes every capability's tables. (Reads do not count: a report
+/// or a product page reads many areas' tables and is still one area.) Folded into one unit,
+/// it would tie all tables into one service; its functions are clustered
+/// one by one instead, so each table goes with the handlers that reach
+/// it, and the hub itself is shared (it mixes capabilities; splitting it
+/// along its functions' services is part of the migration).
+pub const HUB_MIN_SHARE: f64 = 1.0 / 3.0;
 
 /// The evidence behind one edge, counted by kind and direction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -199,6 +217,9 @@ pub struct Coupling {
     pub(crate) unit_of: BTreeMap<String, usize>,
     /// For each unit, its neighbours and the key of the shared edge.
     pub(crate) neighbors: Vec<Vec<(usize, (usize, usize))>>,
+    /// Units holding a route handler that reads or writes a table, itself
+    /// or through its calls.
+    pub(crate) serving: BTreeSet<usize>,
 }
 
 /// One edge of the coupling graph, seen from one of its units.
@@ -250,9 +271,15 @@ impl Coupling {
     }
 
     /// Folds `analysis` onto units of `granularity`.
+    ///
+    /// At module and file granularity, a unit whose code writes at least
+    /// [`HUB_MIN_TABLES`] tables and [`HUB_MIN_SHARE`] of all is a
+    /// data hub: its functions become units of their own, with
+    /// [`Unit::part_of`] naming the hub.
     #[must_use]
     pub fn build(analysis: &Analysis, granularity: Granularity, weights: &Weights) -> Self {
-        let unit_names = unit_map(analysis, granularity);
+        let mut unit_names = unit_map(analysis, granularity);
+        let hub_of = split_hubs(analysis, granularity, &mut unit_names);
         let mut ids: BTreeSet<&str> = unit_names.values().map(String::as_str).collect();
         for node in analysis.nodes.iter().filter(|n| n.kind == NodeKind::Table) {
             if !is_bookkeeping(&node.name) {
@@ -264,6 +291,7 @@ impl Coupling {
             .map(|id| Unit {
                 id: (*id).to_owned(),
                 table: id.starts_with("table:"),
+                part_of: hub_of.get(*id).cloned(),
             })
             .collect();
         let index: BTreeMap<&str, usize> = units
@@ -284,6 +312,7 @@ impl Coupling {
             edges: BTreeMap::new(),
             unit_of: BTreeMap::new(),
             neighbors: Vec::new(),
+            serving: BTreeSet::new(),
         };
         for node in &analysis.nodes {
             if let Some(u) = unit_of_node(&node.id) {
@@ -293,6 +322,19 @@ impl Coupling {
         let handlers = handlers(&analysis.edges);
         let reach = transitive_access(&analysis.nodes, &analysis.edges, &handlers);
         let data_units = data_units(&reach, &units, &unit_of_node);
+        coupling.serving = handlers
+            .iter()
+            .filter(|h| {
+                reach.get(**h).is_some_and(|access| {
+                    access
+                        .reads
+                        .iter()
+                        .chain(&access.writes)
+                        .any(|t| unit_of_node(t).is_some())
+                })
+            })
+            .filter_map(|h| unit_of_node(h))
+            .collect();
         for edge in &analysis.edges {
             let (Some(a), Some(b)) = (unit_of_node(&edge.from), unit_of_node(&edge.to)) else {
                 continue;
@@ -329,7 +371,9 @@ impl Coupling {
                     // layer), which would cluster by layer. A layer's child
                     // that reaches no table (a generated client's model, a
                     // DTO) has no area to go to, so it stays with its layer.
-                    let both_units = units[a].id == edge.from && units[b].id == edge.to;
+                    let both_units = units[a].id == edge.from
+                        && units[b].id == edge.to
+                        && units[b].part_of.is_none();
                     let layer = edge
                         .from
                         .rsplit("::")
@@ -489,6 +533,56 @@ pub fn unit_map(analysis: &Analysis, granularity: Granularity) -> BTreeMap<Strin
         }
     }
     out
+}
+
+/// Finds the data hubs of `unit_names` (see [`Coupling::build`]) and maps
+/// their functions to units of their own; returns function unit → hub.
+fn split_hubs(
+    analysis: &Analysis,
+    granularity: Granularity,
+    unit_names: &mut BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    if granularity == Granularity::Function {
+        return BTreeMap::new();
+    }
+    let tables = analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Table && !is_bookkeeping(&n.name))
+        .count();
+    let mut touched: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for edge in &analysis.edges {
+        if edge.kind == EdgeKind::Writes
+            && let Some(unit) = unit_names.get(&edge.from)
+            && !is_bookkeeping(edge.to.trim_start_matches("table:"))
+        {
+            touched.entry(unit).or_default().insert(&edge.to);
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let hubs: BTreeSet<String> = touched
+        .into_iter()
+        .filter(|(_, t)| {
+            t.len() >= HUB_MIN_TABLES && t.len() as f64 >= HUB_MIN_SHARE * tables as f64
+        })
+        .map(|(unit, _)| unit.to_owned())
+        .collect();
+    let mut parts = BTreeMap::new();
+    if hubs.is_empty() {
+        return parts;
+    }
+    for node in analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Function)
+    {
+        if let Some(unit) = unit_names.get_mut(&node.id)
+            && hubs.contains(unit.as_str())
+        {
+            parts.insert(node.id.clone(), std::mem::replace(unit, node.id.clone()));
+        }
+    }
+    parts
 }
 
 /// Whether the module `id`, or a module under it, is one of `data_units`.

@@ -217,6 +217,7 @@ mod tests {
         Unit {
             id: id.to_owned(),
             table: id.starts_with("table:"),
+            part_of: None,
         }
     }
 

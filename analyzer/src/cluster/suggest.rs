@@ -226,7 +226,14 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
         })
         .map(String::as_str)
         .collect();
-    let shared = shared_units(&coupling, &pinned_anywhere);
+    let mut shared = shared_units(&coupling, &pinned_anywhere);
+    // Data hubs are shared; their functions are clustered in their place.
+    let hubs: BTreeSet<&str> = coupling
+        .units
+        .iter()
+        .filter_map(|u| u.part_of.as_deref())
+        .collect();
+    shared.extend(hubs.iter().filter_map(|h| index.get(h).copied()));
     let graph = coupling.graph_without(&shared);
     let mut warnings = Vec::new();
     let mut fixed: Vec<Option<u32>> = vec![None; coupling.units.len()];
@@ -270,6 +277,7 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
     );
     suggestion.shared = shared
         .iter()
+        .filter(|&&i| coupling.units[i].part_of.is_none())
         .map(|&i| coupling.units[i].id.clone())
         .collect();
     Ok(suggestion)
@@ -379,9 +387,13 @@ pub fn evaluate(
 /// Code units that belong to no one service: they touch no table
 /// themselves, and three or more other areas depend on them while they
 /// reach no table through their calls either (a `util` or `db::pool`
-/// module), or they depend on three or more other areas (a composition
-/// root such as `main` wiring every router, which reaches tables through
-/// the jobs it starts), or nothing else ties them to any unit.
+/// module), or they depend on three or more other areas, serve no route
+/// that reaches a table, and reach tables through two or more other
+/// areas, or none (a
+/// composition root such as `main` wiring every router, which reaches
+/// tables through the jobs it starts; a handler that reaches its tables
+/// through a repository is not shared, however many helpers it calls), or
+/// nothing else ties them to any unit.
 /// They are left out of clustering and reported as `shared`: a library
 /// every service links, or wiring the services replace.
 fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
@@ -417,12 +429,32 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
             }
         }
     }
+    // The other areas through which a unit reaches its tables: the areas
+    // of the units it calls that touch or reach one.
+    let mut table_areas: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); units.len()];
+    for (&(a, b), (_, e)) in &coupling.edges {
+        if units[a].table || units[b].table || area[a] == area[b] {
+            continue;
+        }
+        let data = |i: usize| touches_table[i] || reaches_table[i];
+        if e.calls > 0 && data(b) {
+            table_areas[a].insert(&area[b]);
+        }
+        if e.called_by > 0 && data(a) {
+            table_areas[b].insert(&area[a]);
+        }
+    }
     let mut shared: BTreeSet<usize> = (0..units.len())
         .filter(|&i| {
+            // Reaching tables keeps a unit whose handlers reach them, or
+            // that reaches them through one other area (a service calling
+            // its repository), out of the composition-root rule.
+            let reaching =
+                reaches_table[i] && (coupling.serving.contains(&i) || table_areas[i].len() < 2);
             !units[i].table
                 && !touches_table[i]
                 && !keep.contains(units[i].id.as_str())
-                && (fan_in[i].len() >= 3 && !reaches_table[i] || fan_out[i].len() >= 3)
+                && (fan_in[i].len() >= 3 && !reaches_table[i] || fan_out[i].len() >= 3 && !reaching)
         })
         .collect();
     // Units tied to nothing but shared ones are shared too.
@@ -462,7 +494,10 @@ fn search_resolution(
     let services = |p: &[usize]| -> usize {
         p.iter()
             .enumerate()
-            .filter(|(i, _)| !coupling.units[*i].table && !shared.contains(i))
+            .filter(|(i, _)| {
+                let u = &coupling.units[*i];
+                !u.table && u.part_of.is_none() && !shared.contains(i)
+            })
             .map(|(_, c)| *c)
             .collect::<BTreeSet<_>>()
             .len()
@@ -536,12 +571,12 @@ fn build(
             community_of[i] = owner;
         }
     }
-    // Communities that hold code become services.
-    let communities: BTreeSet<usize> = units
-        .iter()
-        .enumerate()
-        .filter(|(i, u)| !u.table && !shared.contains(i))
-        .map(|(i, _)| community_of[i])
+    // Communities that hold code become services (a data hub's functions
+    // are no members: they only carry their tables to a service).
+    let member = |i: usize| !units[i].table && units[i].part_of.is_none() && !shared.contains(&i);
+    let communities: BTreeSet<usize> = (0..units.len())
+        .filter(|&i| member(i))
+        .map(|i| community_of[i])
         .collect();
     // Tables left in a community without code go to their heaviest reader's.
     for (i, unit) in units.iter().enumerate() {
@@ -549,7 +584,7 @@ fn build(
             let mut best: Option<(f64, usize)> = None;
             for &(other, key) in &coupling.neighbors[i] {
                 let w = &coupling.edges[&key].0;
-                if units[other].table {
+                if !member(other) {
                     continue;
                 }
                 let c = community_of[other];
@@ -563,16 +598,21 @@ fn build(
         }
     }
     let existing: Vec<&str> = config.existing.iter().map(|s| s.name.as_str()).collect();
-    let names = name_communities(
-        &existing,
-        units,
-        &community_of,
-        &communities,
-        &community_label,
-    );
+    let named: Vec<usize> = (0..units.len())
+        .map(|i| {
+            if units[i].part_of.is_some() {
+                usize::MAX
+            } else {
+                community_of[i]
+            }
+        })
+        .collect();
+    let names = name_communities(&existing, units, &named, &communities, &community_label);
+    // A data hub's function has its hub's placement: shared.
     let service_of = |i: usize| -> Option<&str> {
         let c = community_of[i];
-        (communities.contains(&c) && !shared.contains(&i)).then(|| names[&c].as_str())
+        (communities.contains(&c) && !shared.contains(&i) && units[i].part_of.is_none())
+            .then(|| names[&c].as_str())
     };
 
     let mut services: BTreeMap<String, ServiceSuggestion> = BTreeMap::new();

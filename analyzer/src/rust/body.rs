@@ -9,8 +9,10 @@
 //! - `self.m(..)` inside an impl resolves to the impl type's method `m`;
 //! - `x.m(..)` on any other value is resolved heuristically: if exactly one
 //!   type in the analyzed code has a method `m`, that one (unless `m` is a
-//!   name common on standard types, such as `get` or `insert`); if several
-//!   do, the call is counted as unresolved;
+//!   name common on standard types, such as `get` or `insert`); if every
+//!   type that has one is a trait of the analyzed code or implements it
+//!   (`db.get_user()` on an `Arc<dyn Repo>`), each of them; if several
+//!   unrelated types do, the call is counted as unresolved;
 //! - arguments of macro invocations are parsed as expressions and searched.
 //!
 //! A call whose path starts in the analyzed code but does not resolve is
@@ -451,6 +453,14 @@ impl CallCollector<'_> {
                 });
                 if let Some(id) = mine {
                     self.found(id.clone());
+                } else if self.symbols.one_trait_family(candidates, &name) {
+                    // `db.get_user()` on an `Arc<dyn DbProvider>`: every
+                    // candidate is the trait's method or an implementation
+                    // of it, so the call reaches one of the implementations
+                    // (class hierarchy analysis). Count it against each.
+                    for id in candidates {
+                        self.found(id.clone());
+                    }
                 } else {
                     tracing::debug!(
                         module = self.module,

@@ -473,6 +473,49 @@ impl Symbols {
         }
     }
 
+    /// Whether the methods `candidates` (ids `Owner::name`) are all one
+    /// trait's: the trait's own declaration and the implementations of it
+    /// in the analyzed code, with at least one implementation.
+    #[must_use]
+    pub fn one_trait_family(&self, candidates: &[String], name: &str) -> bool {
+        let suffix = format!("::{name}");
+        let owners: Vec<&str> = candidates
+            .iter()
+            .filter_map(|id| id.strip_suffix(&suffix))
+            .collect();
+        if owners.len() != candidates.len() {
+            return false;
+        }
+        let traits_of = |owner: &str| -> Vec<&str> {
+            self.implements
+                .iter()
+                .filter(|(ty, _)| ty == owner)
+                .map(|(_, tr)| tr.as_str())
+                .collect()
+        };
+        let Some(first) = owners.first() else {
+            return false;
+        };
+        // The family's trait is the first owner itself or one it implements.
+        let mut families = traits_of(first);
+        families.push(first);
+        families.into_iter().any(|family| {
+            let implemented = owners.iter().any(|o| {
+                *o != family
+                    && self
+                        .implements
+                        .contains(&((*o).to_owned(), family.to_owned()))
+            });
+            implemented
+                && owners.iter().all(|o| {
+                    *o == family
+                        || self
+                            .implements
+                            .contains(&((*o).to_owned(), family.to_owned()))
+                })
+        })
+    }
+
     /// What `path` names when written in `module`.
     #[must_use]
     pub fn resolve(&self, module: &str, path: &[String]) -> Option<Def> {
