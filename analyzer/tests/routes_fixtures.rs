@@ -304,6 +304,28 @@ fn rocket_fixture() {
 }
 
 #[test]
+fn const_routes_fixture() {
+    // Codegen wrappers (`my_codegen::post`, `actix_web_codegen_const_routes::get`,
+    // a bare `get` imported from one) whose paths name constants' fields.
+    let (_, diags) = check_fixture("const-routes");
+    let got: Vec<String> = diags
+        .iter()
+        .map(|d| format!("{}:{} {}", d.file, d.line.unwrap_or(0), d.message))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "src/api/mod.rs:23 route path `crate::API.account.nope` could not be evaluated: \
+             the value of `const_routes::api::account::routes::Account::new` has no field `nope`; skipped",
+            "src/pages.rs:71 route path `LOOP.home` could not be evaluated: \
+             `const_routes::pages::LOOP.panel` refers to itself; skipped",
+            "src/pages.rs:77 route path `AGAIN.home` could not be evaluated: \
+             `const_routes::pages::Panel::again` refers to itself; skipped",
+        ]
+    );
+}
+
+#[test]
 fn broken_fixture() {
     let (_, diags) = check_fixture("broken");
     assert!(diags.is_empty(), "{diags:#?}");
@@ -454,6 +476,7 @@ fn parts_collected_apart_link_like_one() {
         "shop-monolith",
         "frameworks/actix-routes",
         "frameworks/rocket-routes",
+        "frameworks/const-routes",
     ] {
         let files = load_crate(&fixtures().join(fixture));
         let resolver = UseResolver::new(&files);
@@ -983,6 +1006,40 @@ fn router_expr() -> impl Strategy<Value = String> {
     })
 }
 
+const CONST_LEAVES: &[&str] = &[
+    "A",
+    "B",
+    "crate::A",
+    "m::C",
+    "self::m::C",
+    "x",
+    "p",
+    "S::new()",
+    "Self::new()",
+    "\"/s/\"",
+    "\"\"",
+    "0",
+    "1",
+    "concat!(\"/a\", \"/b\")",
+];
+
+/// Random constant expressions: fields, struct literals, calls, slices.
+fn const_expr() -> impl Strategy<Value = String> {
+    let leaf = prop::sample::select(CONST_LEAVES).prop_map(str::to_owned);
+    leaf.prop_recursive(6, 48, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), prop::sample::select(&["a", "b", "c"][..]))
+                .prop_map(|(e, f)| format!("{e}.{f}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("S {{ a: {a}, b: {b} }}")),
+            inner.clone().prop_map(|a| format!("f({a})")),
+            inner.clone().prop_map(|a| format!("{a}.len()")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("&{a}[{b}..{a}.len() - 1]")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} - {b})")),
+            inner.prop_map(|a| format!("{a}.trim()")),
+        ]
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -1033,6 +1090,42 @@ proptest! {
         for r in routes {
             prop_assert!(r.path.starts_with('/') && !r.path.contains("//"), "{:?}", r);
             prop_assert!(r.line > 0);
+        }
+        for d in diags {
+            prop_assert!(d.line.is_some_and(|l| l > 0), "{:?}", d);
+        }
+    }
+
+    #[test]
+    fn constant_expression_paths_never_panic(
+        exprs in prop::collection::vec(const_expr(), 8),
+    ) {
+        let [a, b, c, x, tail, f, p1, p2] = &exprs[..] else {
+            return Err(TestCaseError::fail("eight expressions"));
+        };
+        let text = format!(
+            "const A: S = {a};\n\
+             const B: S = {b};\n\
+             mod m {{ pub const C: &str = {c}; }}\n\
+             impl S {{ const fn new() -> S {{ let x = {x}; {tail} }} }}\n\
+             const fn f(p: S) -> S {{ {f} }}\n\
+             fn cfgf(cfg: &mut ServiceConfig) {{ cfg.service(h1).service(h2); }}\n\
+             #[my_codegen::get(path = {p1:?})] fn h1() {{}}\n\
+             #[post(path = {p2:?})] fn h2() {{}}"
+        );
+        let Ok(ast) = syn::parse_file(&text) else {
+            return Ok(());
+        };
+        let files = [SourceFile {
+            rel_path: "src/lib.rs".into(),
+            crate_name: "gen".into(),
+            crate_dir: PathBuf::new(),
+            module: vec!["gen".into()],
+            ast,
+        }];
+        let (routes, diags) = find_routes(&files, &UseResolver::new(&files));
+        for r in routes {
+            prop_assert!(r.path.starts_with('/') && !r.path.contains("//"), "{:?}", r);
         }
         for d in diags {
             prop_assert!(d.line.is_some_and(|l| l > 0), "{:?}", d);

@@ -1,13 +1,16 @@
 //! What the route passes need to know about all files up front: every
 //! function body (with its id and module), route attributes, and name
 //! resolution with a syntactic fallback. String constants come from the
-//! symbols pass, through the [`Resolver`].
+//! symbols pass, through the [`Resolver`]; the constants, `const fn`s and
+//! imports route attributes' constant expressions may need are recorded for
+//! the link ([`ConstFacts`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use syn::{Attribute, Block, ImplItem, Item, Signature};
 
-use super::attrs::{AttrRoute, route_attrs};
+use super::attrs::{AttrPath, AttrRoute, route_attrs};
+use super::eval::ConstFacts;
 use crate::rust::paths::{MAX_INLINE_MODULE_DEPTH, candidates, impl_owner, path_id};
 use crate::source::{Resolver, SourceFile};
 
@@ -36,7 +39,9 @@ pub(crate) struct Index<'a> {
     /// Ids of free functions (for the syntactic fallback).
     known_fns: HashSet<String>,
     /// Handler id → its route attributes.
-    pub attrs: HashMap<String, Vec<AttrRoute>>,
+    pub attrs: HashMap<String, Vec<AttrRoute<AttrPath>>>,
+    /// Constants, `const fn`s and imports, for constant-expression paths.
+    pub consts: ConstFacts,
     /// Crate names of the analyzed files.
     crates: BTreeSet<String>,
 }
@@ -50,10 +55,12 @@ impl<'a> Index<'a> {
             fns: Vec::new(),
             known_fns: HashSet::new(),
             attrs: HashMap::new(),
+            consts: ConstFacts::default(),
             crates: BTreeSet::new(),
         };
         for (i, file) in files.iter().enumerate() {
             index.crates.insert(file.crate_name.clone());
+            index.consts.add_crate(&file.crate_name);
             index.items(&file.ast.items, &file.module, i, 0);
         }
         index
@@ -65,8 +72,18 @@ impl<'a> Index<'a> {
                 Item::Fn(f) => {
                     let id = path_id(module, &f.sig.ident.to_string());
                     self.add_fn(&id, &f.attrs, module, file, &f.sig, &f.block);
+                    self.consts.add_fn(&id, module, None, &f.sig, &f.block);
                     self.known_fns.insert(id);
                 }
+                Item::Const(c) => {
+                    let name = c.ident.to_string();
+                    self.consts.add_const(module, module, None, &name, &c.expr);
+                }
+                Item::Static(s) => {
+                    let name = s.ident.to_string();
+                    self.consts.add_const(module, module, None, &name, &s.expr);
+                }
+                Item::Use(u) => self.consts.add_use(module, &u.tree),
                 Item::Mod(m) => {
                     if let (Some((_, content)), true) =
                         (&m.content, depth < MAX_INLINE_MODULE_DEPTH)
@@ -81,9 +98,19 @@ impl<'a> Index<'a> {
                         continue;
                     };
                     for item in &imp.items {
-                        if let ImplItem::Fn(f) = item {
-                            let id = path_id(&inner, &f.sig.ident.to_string());
-                            self.add_fn(&id, &f.attrs, module, file, &f.sig, &f.block);
+                        match item {
+                            ImplItem::Fn(f) => {
+                                let id = path_id(&inner, &f.sig.ident.to_string());
+                                self.add_fn(&id, &f.attrs, module, file, &f.sig, &f.block);
+                                let ty = Some(inner.as_slice());
+                                self.consts.add_fn(&id, module, ty, &f.sig, &f.block);
+                            }
+                            ImplItem::Const(c) => {
+                                let name = c.ident.to_string();
+                                let ty = Some(inner.as_slice());
+                                self.consts.add_const(&inner, module, ty, &name, &c.expr);
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -101,7 +128,7 @@ impl<'a> Index<'a> {
         sig: &'a Signature,
         block: &'a Block,
     ) {
-        let found = route_attrs(attrs, file);
+        let found = route_attrs(attrs, module, file);
         if !found.is_empty() {
             self.attrs.entry(id.to_owned()).or_default().extend(found);
         }

@@ -55,6 +55,14 @@
 //!   and `const` / `static` strings of the analyzed code (same module, or a
 //!   `crate::` / `self::` / `super::` / child-module / other-crate path; not
 //!   through `use`), from the table SQL extraction uses too.
+//! - A route attribute's path string that does not start with `/` and
+//!   parses as a path, field access, call, index or method call
+//!   (`"crate::ROUTES.account.update"`, `"&DOCS.home[0..DOCS.home.len() - 1]"`)
+//!   is evaluated when the parts are linked (`eval/consts.rs`): constants
+//!   through `use` imports and re-exports, `const fn` calls whose bodies are
+//!   `let`s and a struct literal, fields, `.len()`, slices. One that cannot
+//!   be evaluated is skipped with a diagnostic saying why; a lone name that
+//!   names no constant is a relative path, as written.
 //!
 //! Heuristic:
 //! - Framework calls are recognised by name, not by type: `Router::new`,
@@ -69,8 +77,11 @@
 //!   route; a method router's `.fallback` is not a route.
 //! - Route attributes: `get`, `post`, `put`, `delete`, `patch`, `head`,
 //!   `options`, `trace`, `connect` and `route`, bare or as
-//!   `actix_web::` / `rocket::`; the path is the first string literal or
-//!   `uri = ".."`, methods from `method = ".."` or a bare `GET` ident.
+//!   `actix_web::` / `rocket::` / `ntex::`; the path is the first string
+//!   literal or `uri = ".."` / `path = ".."`, methods from `method = ".."`
+//!   or a bare `GET` ident. The same names in any other crate
+//!   (`my_codegen::post`) are taken for a project's wrapper of the codegen
+//!   when they have a `path = ".."` argument.
 //! - Which framework a prefix belongs to decides how `/` joins: axum and
 //!   Rocket `"/api" + "/"` is `/api`, actix-web is `/api/`.
 //! - `nest_service(p, svc)` is one any-method route `p/{*rest}`.
@@ -97,8 +108,8 @@ mod path;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use self::attrs::AttrRoute;
-use self::eval::{FnRoutes, walk_fn};
+use self::attrs::{AttrPath, AttrRoute};
+use self::eval::{ConstFacts, FnRoutes, walk_fn};
 use self::index::Index;
 use self::model::Entry;
 use self::path::{Style, concat, join, normalise};
@@ -149,7 +160,9 @@ pub struct RouteFacts {
     /// Function id and what it builds.
     fns: Vec<(String, FnRoutes)>,
     /// Handler id → its route attributes.
-    attrs: HashMap<String, Vec<AttrRoute>>,
+    attrs: HashMap<String, Vec<AttrRoute<AttrPath>>>,
+    /// What constant-expression paths in attributes may need.
+    consts: ConstFacts,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -169,6 +182,7 @@ pub fn collect(files: &[SourceFile], resolver: &dyn Resolver) -> RouteFacts {
         files: files.iter().map(|f| f.rel_path.clone()).collect(),
         fns,
         attrs: index.attrs,
+        consts: index.consts,
         diagnostics,
     }
 }
@@ -195,6 +209,7 @@ pub fn link(parts: Vec<RouteFacts>) -> (Vec<FoundRoute>, Vec<Diagnostic>) {
         for (id, attrs) in part.attrs {
             all.attrs.entry(id).or_default().extend(attrs);
         }
+        all.consts.merge(part.consts);
         all.diagnostics.append(&mut part.diagnostics);
     }
     // A stable order, whatever order the parts came in.
@@ -203,6 +218,7 @@ pub fn link(parts: Vec<RouteFacts>) -> (Vec<FoundRoute>, Vec<Diagnostic>) {
         files,
         fns,
         attrs,
+        consts,
         mut diagnostics,
     } = all;
 
@@ -217,15 +233,8 @@ pub fn link(parts: Vec<RouteFacts>) -> (Vec<FoundRoute>, Vec<Diagnostic>) {
             config.entry(id.as_str()).or_default().extend(entries);
         }
     }
-    let mut referenced: HashSet<(&str, bool)> = HashSet::new();
-    let all_entries = fns
-        .iter()
-        .flat_map(|(_, r)| r.returned.iter().chain(&r.config).chain(&r.loose).flatten());
-    for entry in all_entries {
-        if let Entry::Include { target, config, .. } = entry {
-            referenced.insert((target.as_str(), *config));
-        }
-    }
+    let (referenced, registered) = references(&fns);
+    let attrs = attr_paths(attrs, &registered, &consts, &files, &mut diagnostics);
 
     let mut ex = Expander {
         files: &files,
@@ -277,6 +286,62 @@ pub fn link(parts: Vec<RouteFacts>) -> (Vec<FoundRoute>, Vec<Diagnostic>) {
     diagnostics.sort();
     diagnostics.dedup();
     (routes, diagnostics)
+}
+
+/// The router functions includes point at (with whether they are
+/// `.configure` functions), and the handlers registered for their
+/// attributes.
+fn references(fns: &[(String, FnRoutes)]) -> (HashSet<(&str, bool)>, HashSet<&str>) {
+    let mut referenced = HashSet::new();
+    let mut registered = HashSet::new();
+    let all_entries = fns
+        .iter()
+        .flat_map(|(_, r)| r.returned.iter().chain(&r.config).chain(&r.loose).flatten());
+    for entry in all_entries {
+        match entry {
+            Entry::Include { target, config, .. } => {
+                referenced.insert((target.as_str(), *config));
+            }
+            Entry::Attributed { handler, .. } => {
+                registered.insert(handler.as_str());
+            }
+            Entry::Route { .. } => {}
+        }
+    }
+    (referenced, registered)
+}
+
+/// The attributes of the `registered` handlers with their paths as
+/// strings: constant expressions evaluated, and those that cannot be
+/// dropped with a diagnostic. Handlers nobody registers are not routes, so
+/// their paths are not evaluated.
+fn attr_paths(
+    attrs: HashMap<String, Vec<AttrRoute<AttrPath>>>,
+    registered: &HashSet<&str>,
+    consts: &ConstFacts,
+    files: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> HashMap<String, Vec<AttrRoute>> {
+    let mut out = HashMap::with_capacity(attrs.len());
+    for (handler, list) in attrs {
+        if !registered.contains(handler.as_str()) {
+            continue;
+        }
+        let mut done = Vec::with_capacity(list.len());
+        for attr in list {
+            match attr.path.evaluate(consts) {
+                Ok(path) => done.push(attr.with_path(path)),
+                Err(message) => diags.push(Diagnostic::new(
+                    files.get(attr.file).cloned().unwrap_or_default(),
+                    Some(attr.line),
+                    message,
+                )),
+            }
+        }
+        // Kept when empty: the handler has route attributes, unreadable.
+        out.insert(handler, done);
+    }
+    out
 }
 
 struct Expander<'m> {

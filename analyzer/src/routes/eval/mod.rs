@@ -9,7 +9,8 @@
 //! This module is the interpreter core: values, bindings, blocks, control
 //! flow, calls of the analyzed code's functions. What each framework's
 //! constructors and router methods mean lives in `frameworks`, the one
-//! place to change when adding a framework.
+//! place to change when adding a framework; `consts` evaluates route paths
+//! written as constant expressions, when the parts are linked.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
@@ -23,7 +24,10 @@ use crate::rust::consts::concat_macro;
 use crate::rust::paths::path_segments;
 use crate::source::{Diagnostic, line_of};
 
+mod consts;
 mod frameworks;
+
+pub(crate) use self::consts::{ConstExpr, ConstFacts, Miss, convert};
 
 /// Expression nesting (not counting method-call chains) followed at most.
 pub(crate) const MAX_DEPTH: usize = 200;
