@@ -50,6 +50,9 @@ pub enum EdgeKind {
     References,
     /// A module to a module it changed together with in the history (`--git`).
     CoChanges,
+    /// A module to a table it maps: a sea-orm entity (`#[sea_orm(table_name
+    /// = "…")]`) or the Diesel `table!` schema that declares it.
+    Maps,
 }
 
 /// A node of the graph.

@@ -301,6 +301,7 @@ fn assemble(
     {
         add_table(&mut builder, table);
     }
+    add_maps(&mut builder, &symbols, &diesel);
     add_facts(&mut builder, &mut stats, &mut diagnostics, facts);
     add_routes(&mut builder, &routes);
     if let Some(history) = history {
@@ -479,6 +480,30 @@ fn add_table(builder: &mut GraphBuilder, table: &sql::TableDef) {
     });
     for fk in &table.foreign_keys {
         builder.edge(&id, &table_id(&fk.references), EdgeKind::References, 1);
+    }
+}
+
+/// `maps` edges: each sea-orm entity module to its table, and the module
+/// of each Diesel `table!` to the table it declares.
+fn add_maps(builder: &mut GraphBuilder, symbols: &Symbols, diesel: &[sql::TableDef]) {
+    for (module, table) in &symbols.entities {
+        builder.edge(module, &table_id(&table.name), EdgeKind::Maps, 1);
+    }
+    let mut module_of_file: BTreeMap<&str, &str> = BTreeMap::new();
+    for module in symbols.modules.values() {
+        // The file's own module: the shortest id with that file (inline
+        // modules share their file with their parent).
+        let entry = module_of_file.entry(&module.file).or_insert(&module.id);
+        if module.id.len() < entry.len() {
+            *entry = &module.id;
+        }
+    }
+    for table in diesel {
+        if let Some((file, _)) = &table.defined_at
+            && let Some(module) = module_of_file.get(file.as_str())
+        {
+            builder.edge(module, &table_id(&table.name), EdgeKind::Maps, 1);
+        }
     }
 }
 

@@ -21,6 +21,8 @@
 //! - `co_changes` 0.5 per shared commit (`--git` only): the weakest, noisiest
 //!   signal (co-change based tools matched developers least).
 //! - `references` 0.5 per foreign key between two tables.
+//! - `maps` [`MAPS_WEIGHT`] between a module and the table it maps (a
+//!   sea-orm entity, a Diesel `table!`).
 //! - Tables reached through calls: a function that reads or writes a table
 //!   only through the functions it calls (a handler calling a repository)
 //!   ties its unit to the table with a tenth of the direct weight, once per
@@ -164,7 +166,13 @@ pub struct Unit {
     pub part_of: Option<String>,
 }
 
-/// A data hub writes this many tables at least ...
+/// The weight between a module and a table it maps (its sea-orm entity,
+/// its Diesel `table!`): as strong as two written statements, so an
+/// entity module, which the code that queries it names by type, goes
+/// with its table instead of being left out as shared.
+pub const MAPS_WEIGHT: f64 = 12.0;
+
+/// A data hub writes (or maps) this many tables at least ...
 pub const HUB_MIN_TABLES: usize = 8;
 
 /// ... and at least this share of all tables: one repository module
@@ -200,6 +208,8 @@ pub struct Evidence {
     pub co_changes: u32,
     /// Module nesting or foreign keys.
     pub structure: u32,
+    /// The code unit maps the table (its ORM entity or schema declaration).
+    pub maps: u32,
 }
 
 /// The units, their weighted edges and the evidence for each edge.
@@ -322,19 +332,7 @@ impl Coupling {
         let handlers = handlers(&analysis.edges);
         let reach = transitive_access(&analysis.nodes, &analysis.edges, &handlers);
         let data_units = data_units(&reach, &units, &unit_of_node);
-        coupling.serving = handlers
-            .iter()
-            .filter(|h| {
-                reach.get(**h).is_some_and(|access| {
-                    access
-                        .reads
-                        .iter()
-                        .chain(&access.writes)
-                        .any(|t| unit_of_node(t).is_some())
-                })
-            })
-            .filter_map(|h| unit_of_node(h))
-            .collect();
+        coupling.serving = serving_units(&handlers, &reach, &unit_of_node);
         for edge in &analysis.edges {
             let (Some(a), Some(b)) = (unit_of_node(&edge.from), unit_of_node(&edge.to)) else {
                 continue;
@@ -384,6 +382,7 @@ impl Coupling {
                         coupling.add(a, b, weights.nesting, |e, _| e.structure += 1);
                     }
                 }
+                EdgeKind::Maps => coupling.add(a, b, MAPS_WEIGHT, |e, _| e.maps += n),
                 EdgeKind::Handles => {}
             }
         }
@@ -552,7 +551,7 @@ fn split_hubs(
         .count();
     let mut touched: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for edge in &analysis.edges {
-        if edge.kind == EdgeKind::Writes
+        if matches!(edge.kind, EdgeKind::Writes | EdgeKind::Maps)
             && let Some(unit) = unit_names.get(&edge.from)
             && !is_bookkeeping(edge.to.trim_start_matches("table:"))
         {
@@ -583,6 +582,27 @@ fn split_hubs(
         }
     }
     parts
+}
+
+/// The units of the `handlers` that reach a table unit.
+fn serving_units(
+    handlers: &BTreeSet<&str>,
+    reach: &BTreeMap<String, TableAccess>,
+    unit_of_node: &impl Fn(&str) -> Option<usize>,
+) -> BTreeSet<usize> {
+    handlers
+        .iter()
+        .filter(|h| {
+            reach.get(**h).is_some_and(|access| {
+                access
+                    .reads
+                    .iter()
+                    .chain(&access.writes)
+                    .any(|t| unit_of_node(t).is_some())
+            })
+        })
+        .filter_map(|h| unit_of_node(h))
+        .collect()
 }
 
 /// Whether the module `id`, or a module under it, is one of `data_units`.

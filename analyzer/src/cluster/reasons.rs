@@ -128,6 +128,13 @@ fn describe(e: &Evidence, forward: bool, other: &str) -> String {
             )
         });
     }
+    if e.maps > 0 {
+        parts.push(if other.starts_with("table:") {
+            format!("maps {name} (its ORM entity or schema)")
+        } else {
+            format!("mapped by {name}")
+        });
+    }
     let (calls, called_by) = if forward {
         (e.calls, e.called_by)
     } else {

@@ -598,7 +598,7 @@ fn build(
         }
     }
     let existing: Vec<&str> = config.existing.iter().map(|s| s.name.as_str()).collect();
-    let named: Vec<usize> = (0..units.len())
+    let naming_community: Vec<usize> = (0..units.len())
         .map(|i| {
             if units[i].part_of.is_some() {
                 usize::MAX
@@ -607,7 +607,13 @@ fn build(
             }
         })
         .collect();
-    let names = name_communities(&existing, units, &named, &communities, &community_label);
+    let names = name_communities(
+        &existing,
+        units,
+        &naming_community,
+        &communities,
+        &community_label,
+    );
     // A data hub's function has its hub's placement: shared.
     let service_of = |i: usize| -> Option<&str> {
         let c = community_of[i];
