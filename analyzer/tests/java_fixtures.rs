@@ -199,6 +199,22 @@ fn petclinic_tables_reads_and_writes() {
             "writes .visit.VisitRepository.save -> table:visits",
         ]
     );
+    // Each entity class maps its table, from the class's own node.
+    let maps: Vec<String> = edges(&analysis, EdgeKind::Maps)
+        .into_iter()
+        .map(|e| e.replace(p, ""))
+        .collect();
+    assert_eq!(
+        maps,
+        [
+            ".owner.Owner -> table:owners",
+            ".pet.Pet -> table:pets",
+            ".pet.PetType -> table:types",
+            ".vet.Specialty -> table:specialties",
+            ".vet.Vet -> table:vets",
+            ".visit.Visit -> table:visits",
+        ]
+    );
 }
 
 #[test]
@@ -793,6 +809,18 @@ fn hibernate_hbm_xml_maps_classes_to_tables() {
             "{from} -{kind:?}-> {to}"
         );
     }
+    // Mapped classes that are analyzed map their tables (a `<subclass>`
+    // its parent's); `PetType` and `Tag` have no source, so no node.
+    assert_eq!(
+        edges(&analysis, EdgeKind::Maps),
+        [
+            "h.Dog -> table:pets",
+            "h.Owner -> table:owners",
+            "h.Pet -> table:pets",
+            "h.Vet -> table:vets",
+            "h.Visit -> table:visits",
+        ]
+    );
     let diags = diagnostics(&analysis);
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert!(

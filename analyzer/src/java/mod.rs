@@ -11,7 +11,7 @@
 //! contains its types (and the packages directly under it that have
 //! types), a type its methods and nested types; so at module granularity
 //! the units are packages, and at file granularity (one top-level class a
-//! file) they are classes.
+//! file) they are classes. Each entity class `maps` its table.
 //!
 //! Steps: `layout` finds the files; `syntax` parses each with
 //! tree-sitter-java on a rayon pool; `resolve` indexes every type and
@@ -194,6 +194,7 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
     let mut builder = GraphBuilder::default();
     add_code(&mut builder, &index);
     let tables = add_tables(&mut builder, &schema, &entities);
+    add_maps(&mut builder, &index, &entities, &tables);
     let mut stats = Stats {
         java_files: layout.java.len(),
         java_files_parsed: files.len(),
@@ -291,6 +292,25 @@ fn add_tables(
         builder.edge(&table_id(&from), &table_id(&to), EdgeKind::References, 1);
     }
     names
+}
+
+/// `maps` edges: each analyzed entity class (annotated, or mapped in
+/// `hbm.xml`) to its table, from the class's own node, so the unit that
+/// holds the class (its package, or its file) goes with the table.
+fn add_maps(
+    builder: &mut GraphBuilder,
+    index: &Index<'_>,
+    entities: &data::Entities,
+    tables: &TableNames,
+) {
+    for (class, table) in &entities.table_of {
+        if !index.types.contains_key(class) {
+            continue;
+        }
+        let table = tables.name(table);
+        crate::ensure_table(builder, &table);
+        builder.edge(class, &table_id(&table), EdgeKind::Maps, 1);
+    }
 }
 
 /// Each file's calls, type uses and table access, and the inherited
