@@ -831,6 +831,140 @@ fn hibernate_hbm_xml_maps_classes_to_tables() {
     );
 }
 
+/// The `orm.xml` of [`jpa_orm_xml_maps_entities_queries_and_associations`].
+const ORM_XML: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?>
+<entity-mappings xmlns="https://jakarta.ee/xml/ns/persistence/orm" version="3.0">
+  <package>o</package>
+  <named-query name="Owner.byCity"><query>SELECT o FROM Owner o WHERE o.city = :city</query></named-query>
+  <named-native-query name="Pet.purge"><query><![CDATA[DELETE FROM pets WHERE age < 0]]></query></named-native-query>
+  <named-query name="Owner.broken"><query>SELECT FROM WHERE</query></named-query>
+  <named-query name="Owner.empty"/>
+  <entity class="Owner">
+    <table name="owners"/>
+    <attributes>
+      <id name="id"/>
+      <one-to-many name="pets" target-entity="Pet" mapped-by="owner"/>
+    </attributes>
+  </entity>
+  <entity class="o.Pet" name="Animal">
+    <table name="PETS"/>
+    <named-query name="Animal.byName"><query>from Animal a where a.name = ?1</query></named-query>
+    <attributes>
+      <many-to-one name="type" target-entity="PetType"><join-column name="type_id"/></many-to-one>
+      <many-to-many name="tags" target-entity="Tag"><join-table name="pet_tags"/></many-to-many>
+    </attributes>
+  </entity>
+  <entity class="Dog"/>
+  <entity class="PetType"><table name="types"/></entity>
+  <entity class="VetVisit">
+    <attributes>
+      <many-to-one name="pet"/>
+      <one-to-one name="invoice" target-entity="Invoice"><join-column name="invoice_id"/></one-to-one>
+      <one-to-one name="note" target-entity="Note" mapped-by="visit"/>
+    </attributes>
+  </entity>
+  <entity class="Invoice"/>
+  <entity><table name="nobody"/></entity>
+</entity-mappings>
+"#;
+
+#[test]
+fn jpa_orm_xml_maps_entities_queries_and_associations() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("pom.xml", b"<project/>"),
+            ("src/main/resources/META-INF/orm.xml", ORM_XML),
+            (
+                "src/main/resources/META-INF/broken-orm.xml",
+                b"<entity-mappings>\n  <entity class=\"x.Y\">\n</entity-mappings>\n",
+            ),
+            ("src/main/java/o/Owner.java", b"package o;\npublic class Owner { Set<Pet> pets; }\n"),
+            ("src/main/java/o/Pet.java", b"package o;\npublic class Pet { PetType type; }\n"),
+            ("src/main/java/o/Dog.java", b"package o;\npublic class Dog extends Pet {}\n"),
+            ("src/main/java/o/PetType.java", b"package o;\npublic class PetType {}\n"),
+            ("src/main/java/o/VetVisit.java", b"package o;\npublic class VetVisit { Pet pet; Invoice invoice; }\n"),
+            ("src/main/java/o/Invoice.java", b"package o;\npublic class Invoice {}\n"),
+            (
+                "src/main/java/o/Owners.java",
+                b"package o;\ninterface Owners extends JpaRepository<Owner, Integer> {\n  List<Owner> byCity(String city);\n}\n",
+            ),
+            (
+                "src/main/java/o/Pets.java",
+                b"package o;\ninterface Pets extends JpaRepository<Pet, Integer> {\n  List<Pet> byName(String name);\n}\n",
+            ),
+            (
+                "src/main/java/o/PetDao.java",
+                b"package o;\nclass PetDao {\n  EntityManager em;\n  void put(Dog d) { em.persist(d); }\n  int purge() { return em.createNamedQuery(\"Pet.purge\").executeUpdate(); }\n  Object visits() { return em.createQuery(\"select v from VetVisit v\").getResultList(); }\n}\n",
+            ),
+        ],
+    );
+    let analysis = run(dir.path());
+    let tables: Vec<&str> = analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Table)
+        .map(|n| n.name.as_str())
+        .collect();
+    // `<table name>` (lower-cased), else the entity name in snake_case; an
+    // entity without `<table>` under a mapped one shares its table.
+    assert_eq!(
+        tables,
+        [
+            "invoice",
+            "owners",
+            "pet_tags",
+            "pets",
+            "types",
+            "vet_visit"
+        ]
+    );
+    for (from, to, kind) in [
+        ("o.Owners.byCity", "table:owners", EdgeKind::Reads),
+        // The entity name (`name="Animal"`) prefixes its named queries.
+        ("o.Pets.byName", "table:pets", EdgeKind::Reads),
+        ("o.PetDao.put", "table:pets", EdgeKind::Writes),
+        ("o.PetDao.purge", "table:pets", EdgeKind::Writes),
+        ("o.PetDao.visits", "table:vet_visit", EdgeKind::Reads),
+        // `<one-to-many>`, `<many-to-one>` with `target-entity` or by the
+        // field's type, `<one-to-one>` with a `<join-column>`, a
+        // `<many-to-many>` join table (its unmapped `Tag` side left out).
+        ("table:pets", "table:owners", EdgeKind::References),
+        ("table:pets", "table:types", EdgeKind::References),
+        ("table:pet_tags", "table:pets", EdgeKind::References),
+        ("table:vet_visit", "table:pets", EdgeKind::References),
+        ("table:vet_visit", "table:invoice", EdgeKind::References),
+    ] {
+        assert!(
+            has_edge(&analysis, from, to, kind),
+            "{from} -{kind:?}-> {to}"
+        );
+    }
+    assert_eq!(edges(&analysis, EdgeKind::References).len(), 5);
+    assert_eq!(
+        edges(&analysis, EdgeKind::Maps),
+        [
+            "o.Dog -> table:pets",
+            "o.Invoice -> table:invoice",
+            "o.Owner -> table:owners",
+            "o.Pet -> table:pets",
+            "o.PetType -> table:types",
+            "o.VetVisit -> table:vet_visit",
+        ]
+    );
+    let diags = diagnostics(&analysis);
+    assert_eq!(diags.len(), 4, "{diags:#?}");
+    for (d, expected) in diags.iter().zip([
+        "src/main/resources/META-INF/broken-orm.xml:3: JPA orm.xml mapping is not well-formed",
+        "src/main/resources/META-INF/orm.xml:6: named query `Owner.broken` does not parse as JPQL",
+        "src/main/resources/META-INF/orm.xml:7: `<named-query>` without a name or a `<query>`",
+        "src/main/resources/META-INF/orm.xml:33: `<entity>` without a `class`",
+    ]) {
+        assert!(d.starts_with(expected), "{d}\n  expected {expected}");
+    }
+}
+
 /// A table node's columns.
 fn columns_of(analysis: &Analysis, table: &str) -> Vec<String> {
     let node = analysis

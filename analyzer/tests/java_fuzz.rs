@@ -1,12 +1,12 @@
 //! The Java front end never panics: arbitrary and Java-like text through
 //! the tree-sitter pass, arbitrary and XML-like text through the `MyBatis`
-//! mapper reader, deep nesting through both, and whole projects of fuzzed
-//! files (Java with functional routes and named queries, mappers,
-//! Hibernate mappings, Liquibase XML, YAML and SQL changelogs) through
-//! `analyze`.
+//! mapper and JPA `orm.xml` readers, deep nesting through both, and whole
+//! projects of fuzzed files (Java with functional routes and named queries,
+//! mappers, Hibernate and `orm.xml` mappings, Liquibase XML, YAML and SQL
+//! changelogs) through `analyze`.
 
 use proptest::prelude::*;
-use strangler_analyzer::java::{normalise_path, parse_source, read_mapper};
+use strangler_analyzer::java::{normalise_path, parse_source, read_mapper, read_orm_xml};
 use strangler_analyzer::{Config, analyze};
 
 /// Java-ish tokens, so the generator reaches declarations, annotations,
@@ -138,6 +138,25 @@ const XML_TOKENS: &[&str] = &[
     "<include file=\"db.changelog-master.xml\" relativeToChangelogFile=\"true\"/>",
     "<includeAll path=\"db/changelog/\"/>",
     "<frobnicate/>",
+    "<entity-mappings>",
+    "</entity-mappings>",
+    "<package>a</package>",
+    "<entity class=\"F\" name=\"E\">",
+    "<entity>",
+    "</entity>",
+    "<table name=\"t\"/>",
+    "<attributes>",
+    "</attributes>",
+    "<many-to-one name=\"g\" target-entity=\"G\"/>",
+    "<one-to-many name=\"fs\"/>",
+    "<one-to-one name=\"h\"><join-column name=\"h_id\"/></one-to-one>",
+    "<many-to-many name=\"m\"><join-table name=\"j\"/></many-to-many>",
+    "<named-query name=\"E.q\">",
+    "</named-query>",
+    "<named-native-query name=\"n\">",
+    "</named-native-query>",
+    "<query>",
+    "</query>",
 ];
 
 /// YAML-ish tokens for Liquibase YAML changelogs.
@@ -196,6 +215,21 @@ fn check_mapper(text: &str) {
     }
 }
 
+fn check_orm(text: &str) {
+    let (classes, diagnostics) = read_orm_xml("orm.xml", text);
+    let lines = u32::try_from(text.lines().count()).unwrap_or(u32::MAX) + 1;
+    for d in &diagnostics {
+        assert_eq!(d.file, "orm.xml");
+        assert!(d.line.is_none_or(|l| l >= 1 && l <= lines), "{d:?}");
+    }
+    for (class, table) in classes {
+        assert!(
+            !class.is_empty() && !table.is_empty(),
+            "{class:?} {table:?}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -203,6 +237,7 @@ proptest! {
     fn arbitrary_text_is_not_a_panic(text in any::<String>()) {
         check_java(&text);
         check_mapper(&text);
+        check_orm(&text);
         let _ = normalise_path(&text);
     }
 
@@ -214,6 +249,7 @@ proptest! {
     #[test]
     fn xml_like_soup_is_not_a_panic(text in soup(XML_TOKENS)) {
         check_mapper(&text);
+        check_orm(&text);
     }
 }
 
@@ -240,6 +276,12 @@ proptest! {
         let changelog = main.join("resources/db/changelog");
         std::fs::create_dir_all(&changelog).unwrap();
         std::fs::write(main.join("resources/F.hbm.xml"), &xml).unwrap();
+        std::fs::create_dir_all(main.join("resources/META-INF")).unwrap();
+        std::fs::write(
+            main.join("resources/META-INF/orm.xml"),
+            format!("<entity-mappings>{xml}</entity-mappings>"),
+        )
+        .unwrap();
         std::fs::write(changelog.join("db.changelog-master.xml"), &xml).unwrap();
         std::fs::write(changelog.join("db.changelog-master.yaml"), &yaml).unwrap();
         std::fs::write(changelog.join("more.yml"), format!("databaseChangeLog:\n{yaml}")).unwrap();
@@ -278,6 +320,19 @@ fn deep_nesting_is_cut_off_not_a_stack_overflow() {
         "</if>".repeat(depth)
     );
     let (_, diagnostics) = read_mapper("m.xml", &xml);
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.message.contains("nested deeper")),
+        "{diagnostics:?}"
+    );
+    let orm = format!(
+        "<entity-mappings><entity class=\"a.F\">{}{}</entity></entity-mappings>",
+        "<attributes>".repeat(depth),
+        "</attributes>".repeat(depth)
+    );
+    let (classes, diagnostics) = read_orm_xml("orm.xml", &orm);
+    assert!(classes.is_empty());
     assert!(
         diagnostics
             .iter()

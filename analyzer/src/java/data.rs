@@ -18,8 +18,9 @@
 //! - Named queries (`@NamedQuery`, `@NamedNativeQuery`, also in their
 //!   plural containers), parsed once where declared and read by
 //!   `createNamedQuery` calls and by repository methods `Entity.method`.
-//! - Hibernate `*.hbm.xml` mappings: classes to tables, associations to
-//!   foreign keys, `<query>`/`<sql-query>` as named queries.
+//! - Hibernate `*.hbm.xml` and JPA `orm.xml` mappings: classes to tables,
+//!   associations to foreign keys, `<query>`/`<sql-query>` and
+//!   `<named-query>`/`<named-native-query>` as named queries.
 //! - SQL strings passed to JDBC and `JdbcTemplate` methods, and JPQL
 //!   passed to `EntityManager.createQuery`, resolved through constants and
 //!   concatenation (unknown parts left out).
@@ -301,23 +302,29 @@ fn parse_named(
     })
 }
 
-/// What one Hibernate `*.hbm.xml` mapping file declares.
+/// What one XML mapping file declares: a Hibernate `*.hbm.xml` or a JPA
+/// `orm.xml`.
 #[derive(Debug, Default)]
-pub struct HbmMapping {
+pub struct XmlMapping {
     /// Mapped classes.
-    pub classes: Vec<HbmClass>,
-    /// Named queries: `<query>` (HQL) and `<sql-query>` (SQL).
-    pub queries: Vec<HbmQuery>,
+    pub classes: Vec<MappedClass>,
+    /// Named queries: `<query>` (HQL) and `<sql-query>` (SQL) in Hibernate,
+    /// `<named-query>` (JPQL) and `<named-native-query>` (SQL) in JPA.
+    pub queries: Vec<MappedQuery>,
 }
 
 /// A `<class>` (or `<subclass>`, `<joined-subclass>`, `<union-subclass>`)
-/// of a Hibernate mapping.
+/// of a Hibernate mapping, or an `<entity>` of a JPA `orm.xml`.
 #[derive(Debug)]
-pub struct HbmClass {
+pub struct MappedClass {
     /// Fully qualified class name.
     pub class: String,
     /// Its table, lower case; a `<subclass>` has its parent's.
     pub table: String,
+    /// The mapping names no table (an `orm.xml` entity without `<table>`):
+    /// the class shares a mapped ancestor's table when it has one
+    /// (single-table inheritance), else `table` is the default name.
+    pub inherits_table: bool,
     /// Its entity name (`entity-name`, else the simple class name).
     pub entity_name: String,
     /// Foreign keys as (from, to): each side is a class (`class:a.B`), the
@@ -333,7 +340,7 @@ pub struct HbmClass {
 
 /// A named query of a Hibernate mapping.
 #[derive(Debug)]
-pub struct HbmQuery {
+pub struct MappedQuery {
     /// Its name.
     pub name: String,
     /// Its text.
@@ -348,8 +355,8 @@ pub struct HbmQuery {
 
 /// Reads a Hibernate `*.hbm.xml` mapping; any other file gives nothing, and
 /// a mapping that is not well-formed XML is a diagnostic.
-pub fn hbm_mapping(rel: &str, text: &str) -> (HbmMapping, Vec<Diagnostic>) {
-    let mut out = HbmMapping::default();
+pub fn hbm_mapping(rel: &str, text: &str) -> (XmlMapping, Vec<Diagnostic>) {
+    let mut out = XmlMapping::default();
     if !text.contains("<hibernate-mapping") {
         return (out, Vec::new());
     }
@@ -383,7 +390,7 @@ pub fn hbm_mapping(rel: &str, text: &str) -> (HbmMapping, Vec<Diagnostic>) {
                 _ => continue,
             };
             let Some(name) = q.attr("name") else { continue };
-            out.queries.push(HbmQuery {
+            out.queries.push(MappedQuery {
                 name: name.to_owned(),
                 text: q.text.trim().to_owned(),
                 native,
@@ -401,7 +408,7 @@ fn hbm_class(
     package: &str,
     parent_table: Option<&str>,
     rel: &str,
-    out: &mut Vec<HbmClass>,
+    out: &mut Vec<MappedClass>,
     depth: usize,
 ) {
     let own_table = match el.name.as_str() {
@@ -463,9 +470,10 @@ fn hbm_class(
             _ => {}
         }
     }
-    out.push(HbmClass {
+    out.push(MappedClass {
         class: class.clone(),
         table: table.clone(),
+        inherits_table: false,
         entity_name: el.attr("entity-name").map_or(simple, str::to_owned),
         references,
         file: rel.to_owned(),
@@ -475,6 +483,139 @@ fn hbm_class(
         for c in &el.children {
             hbm_class(c, package, Some(&table), rel, out, depth + 1);
         }
+    }
+}
+
+/// Reads a JPA `orm.xml` mapping (any XML file whose root is
+/// `<entity-mappings>`); any other file gives nothing. Each `<entity
+/// class>` maps to its `<table name>` (else its entity name, `name=` or
+/// the simple class name, in `snake_case`, or a mapped ancestor's table);
+/// `<many-to-one>`, `<one-to-one>` with a `<join-column>`, `<one-to-many>`
+/// and `<many-to-many>` with a `<join-table>` under `<attributes>` are
+/// foreign keys; `<named-query>` and `<named-native-query>`, at the top or
+/// in an entity, are named queries. Broken XML, an entity without a class
+/// and a named query without a name or text are diagnostics.
+pub fn orm_mapping(rel: &str, text: &str) -> (XmlMapping, Vec<Diagnostic>) {
+    let mut out = XmlMapping::default();
+    if !text.contains("<entity-mappings") && !text.contains(":entity-mappings") {
+        return (out, Vec::new());
+    }
+    let root = match xml::parse(text) {
+        Ok(r) => r,
+        Err((line, message)) => {
+            return (
+                out,
+                vec![Diagnostic::new(
+                    rel,
+                    Some(line),
+                    format!("JPA orm.xml mapping is not well-formed XML ({message}); skipped"),
+                )],
+            );
+        }
+    };
+    if root.name != "entity-mappings" {
+        return (out, Vec::new());
+    }
+    let mut diagnostics = Vec::new();
+    let package = root.child("package").map_or("", |p| p.text.trim());
+    orm_queries(&root, rel, &mut out.queries, &mut diagnostics);
+    for el in root.children_named("entity") {
+        let Some(class) = el.attr("class").map(str::trim).filter(|c| !c.is_empty()) else {
+            diagnostics.push(Diagnostic::new(
+                rel,
+                Some(el.line),
+                "`<entity>` without a `class`; skipped",
+            ));
+            continue;
+        };
+        let class = qualify(package, class);
+        let simple = class.rsplit('.').next().unwrap_or_default().to_owned();
+        let entity_name = el
+            .attr("name")
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map_or(simple, str::to_owned);
+        let table = el
+            .child("table")
+            .and_then(|t| t.attr("name"))
+            .map(|t| t.trim().trim_matches(['`', '"']).to_lowercase())
+            .filter(|t| !t.is_empty());
+        let own = format!("class:{class}");
+        let target = |a: &Element| match a.attr("target-entity").map(str::trim) {
+            Some(t) if !t.is_empty() => Some(format!("class:{}", qualify(package, t))),
+            _ => a.attr("name").map(|f| format!("field:{f}")),
+        };
+        let mut references = Vec::new();
+        for a in el.child("attributes").iter().flat_map(|a| &a.children) {
+            let Some(to) = target(a) else { continue };
+            match a.name.as_str() {
+                "many-to-one" => references.push((own.clone(), to)),
+                "one-to-one" if a.child("join-column").is_some() => {
+                    references.push((own.clone(), to));
+                }
+                "one-to-many" => references.push((to, own.clone())),
+                "many-to-many" => {
+                    if let Some(join) = a
+                        .child("join-table")
+                        .and_then(|j| j.attr("name"))
+                        .map(|j| j.trim().trim_matches(['`', '"']).to_lowercase())
+                        .filter(|j| !j.is_empty())
+                    {
+                        references.push((join.clone(), own.clone()));
+                        references.push((join, to));
+                    }
+                }
+                _ => {}
+            }
+        }
+        orm_queries(el, rel, &mut out.queries, &mut diagnostics);
+        out.classes.push(MappedClass {
+            class,
+            inherits_table: table.is_none(),
+            table: table.unwrap_or_else(|| snake(&entity_name)),
+            entity_name,
+            references,
+            file: rel.to_owned(),
+            line: el.line,
+        });
+    }
+    (out, diagnostics)
+}
+
+/// The `<named-query>` and `<named-native-query>` children of an
+/// `orm.xml` element.
+fn orm_queries(
+    el: &Element,
+    rel: &str,
+    out: &mut Vec<MappedQuery>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for q in &el.children {
+        let native = match q.name.as_str() {
+            "named-query" => false,
+            "named-native-query" => true,
+            _ => continue,
+        };
+        let name = q.attr("name").map(str::trim).filter(|n| !n.is_empty());
+        let text = q
+            .child("query")
+            .map(|t| t.text.trim())
+            .filter(|t| !t.is_empty());
+        let (Some(name), Some(text)) = (name, text) else {
+            diagnostics.push(Diagnostic::new(
+                rel,
+                Some(q.line),
+                format!("`<{}>` without a name or a `<query>`; skipped", q.name),
+            ));
+            continue;
+        };
+        out.push(MappedQuery {
+            name: name.to_owned(),
+            text: text.to_owned(),
+            native,
+            file: rel.to_owned(),
+            line: q.line,
+        });
     }
 }
 
@@ -509,33 +650,53 @@ fn qualify(package: &str, name: &str) -> String {
     }
 }
 
-/// Adds Hibernate mappings to the entities: each class's table (an
-/// annotated `@Entity` keeps its own), its entity name, its foreign keys,
-/// and the mappings' named queries (parsed, unparsable ones reported).
-pub fn add_hbm(
+/// Adds XML mappings (Hibernate `hbm.xml`, JPA `orm.xml`) to the entities:
+/// each class's table (an annotated `@Entity` keeps its own; a class the
+/// mapping gives no table shares a mapped ancestor's), its entity name, its
+/// foreign keys, and the mappings' named queries (parsed, unparsable ones
+/// reported).
+pub fn add_xml_mappings(
     entities: &mut Entities,
     index: &Index<'_>,
-    mappings: &[HbmMapping],
+    mappings: &[XmlMapping],
 ) -> Vec<Diagnostic> {
     let classes = mappings.iter().flat_map(|m| &m.classes);
-    for c in classes.clone() {
-        if entities.table_of.contains_key(&c.class) {
-            continue;
-        }
+    let new: Vec<&MappedClass> = classes
+        .clone()
+        .filter(|c| !entities.table_of.contains_key(&c.class))
+        .collect();
+    for c in &new {
         entities.table_of.insert(c.class.clone(), c.table.clone());
+    }
+    for c in new {
+        // The topmost mapped ancestor's table, for a class the mapping
+        // gives none.
+        let table = if c.inherits_table {
+            index
+                .ancestry(&c.class)
+                .into_iter()
+                .skip(1)
+                .rev()
+                .find_map(|a| entities.table_of.get(&a))
+                .unwrap_or(&c.table)
+                .clone()
+        } else {
+            c.table.clone()
+        };
+        entities.table_of.insert(c.class.clone(), table.clone());
         entities
             .by_jpql_name
-            .insert(c.entity_name.to_lowercase(), c.table.clone());
+            .insert(c.entity_name.to_lowercase(), table.clone());
         // HQL may name the class fully qualified.
         entities
             .by_jpql_name
-            .insert(c.class.to_lowercase(), c.table.clone());
+            .insert(c.class.to_lowercase(), table.clone());
         entities
             .name_of
             .insert(c.class.clone(), c.entity_name.clone());
         entities
             .declared_at
-            .entry(c.table.clone())
+            .entry(table)
             .or_insert((c.file.clone(), c.line));
     }
     for c in classes {

@@ -15,7 +15,8 @@
 //!
 //! Steps: `layout` finds the files; `syntax` parses each with
 //! tree-sitter-java on a rayon pool; `resolve` indexes every type and
-//! resolves names; `data` finds entities (annotated or in `hbm.xml`),
+//! resolves names; `data` finds entities (annotated, or in `hbm.xml` or
+//! `orm.xml`),
 //! named queries, repositories and SQL; `liquibase` turns changelogs into
 //! DDL for the schema; `routes` finds HTTP routes; this module resolves
 //! each file's methods (in parallel again) and assembles the graph. Nothing here panics on input:
@@ -87,6 +88,22 @@ pub fn read_mapper(rel_path: &str, text: &str) -> (Vec<(String, String)>, Vec<Di
     )
 }
 
+/// Reads one JPA `orm.xml` mapping as the analyzer does and returns each
+/// entity class (fully qualified) with its table, and diagnostics; any
+/// other XML gives nothing. For tests and fuzzing of the XML reader.
+#[must_use]
+pub fn read_orm_xml(rel_path: &str, text: &str) -> (Vec<(String, String)>, Vec<Diagnostic>) {
+    let (mapping, diagnostics) = data::orm_mapping(rel_path, text);
+    (
+        mapping
+            .classes
+            .into_iter()
+            .map(|c| (c.class, c.table))
+            .collect(),
+        diagnostics,
+    )
+}
+
 /// Analyzes the Java project at `root` (which [`is_java_project`] accepted).
 pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
     let layout = layout::discover(root);
@@ -134,15 +151,7 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         .iter()
         .filter_map(|(path, rel)| read_text(path, rel, &mut diagnostics).map(|t| (rel.clone(), t)))
         .collect();
-    let mut entities = data::entities(&index);
-    let mut hbm = Vec::new();
-    for (rel, text) in &xml_texts {
-        let (mapping, diags) = data::hbm_mapping(rel, text);
-        hbm.push(mapping);
-        diagnostics.extend(diags);
-    }
-    diagnostics.extend(data::add_hbm(&mut entities, &index, &hbm));
-    diagnostics.extend(data::named_queries(&index, &mut entities));
+    let entities = entities(&index, &xml_texts, &mut diagnostics);
 
     // Schema, mappers, web.xml, context path.
     let sql_texts: Vec<(String, String)> = layout
@@ -224,6 +233,27 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
     crate::finish(builder, diagnostics, stats)
 }
 
+/// The annotated entities, then the XML mappings' (`hbm.xml`, `orm.xml`),
+/// then the named queries.
+fn entities(
+    index: &Index<'_>,
+    xml_texts: &[(String, String)],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> data::Entities {
+    let mut entities = data::entities(index);
+    let mut mappings = Vec::new();
+    for (rel, text) in xml_texts {
+        for read in [data::hbm_mapping, data::orm_mapping] {
+            let (mapping, diags) = read(rel, text);
+            mappings.push(mapping);
+            diagnostics.extend(diags);
+        }
+    }
+    diagnostics.extend(data::add_xml_mappings(&mut entities, index, &mappings));
+    diagnostics.extend(data::named_queries(index, &mut entities));
+    entities
+}
+
 /// Table names as the schema spells them, whatever case the code uses;
 /// tables no DDL declares are lower-cased.
 struct TableNames(BTreeMap<String, String>);
@@ -295,7 +325,7 @@ fn add_tables(
 }
 
 /// `maps` edges: each analyzed entity class (annotated, or mapped in
-/// `hbm.xml`) to its table, from the class's own node, so the unit that
+/// `hbm.xml` or `orm.xml`) to its table, from the class's own node, so the unit that
 /// holds the class (its package, or its file) goes with the table.
 fn add_maps(
     builder: &mut GraphBuilder,

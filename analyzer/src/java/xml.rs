@@ -1,5 +1,6 @@
 //! A small, forgiving XML reader for the few files the Java front end reads
-//! (`pom.xml`, `MyBatis` mappers, `web.xml`): elements, attributes, text,
+//! (`pom.xml`, `MyBatis` mappers, `web.xml`, Hibernate and JPA mappings,
+//! Liquibase changelogs): elements, attributes, text,
 //! CDATA, comments, processing instructions and a DOCTYPE skipped. No
 //! namespaces beyond keeping the prefix off element names, no entities
 //! beyond the five predefined ones and numeric ones. Broken markup is an
