@@ -230,6 +230,8 @@ pub struct Coupling {
     /// Units holding a route handler that reads or writes a table, itself
     /// or through its calls.
     pub(crate) serving: BTreeSet<usize>,
+    /// Units holding a route handler.
+    pub(crate) handling: BTreeSet<usize>,
 }
 
 /// One edge of the coupling graph, seen from one of its units.
@@ -323,6 +325,7 @@ impl Coupling {
             unit_of: BTreeMap::new(),
             neighbors: Vec::new(),
             serving: BTreeSet::new(),
+            handling: BTreeSet::new(),
         };
         for node in &analysis.nodes {
             if let Some(u) = unit_of_node(&node.id) {
@@ -333,6 +336,7 @@ impl Coupling {
         let reach = transitive_access(&analysis.nodes, &analysis.edges, &handlers);
         let data_units = data_units(&reach, &units, &unit_of_node);
         coupling.serving = serving_units(&handlers, &reach, &unit_of_node);
+        coupling.handling = handlers.iter().filter_map(|h| unit_of_node(h)).collect();
         for edge in &analysis.edges {
             let (Some(a), Some(b)) = (unit_of_node(&edge.from), unit_of_node(&edge.to)) else {
                 continue;

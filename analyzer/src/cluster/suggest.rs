@@ -481,6 +481,78 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
     shared
 }
 
+/// Merges each community that owns no table into the service whose
+/// tables its code reads, writes or reaches most (a login page and the
+/// password check that reads `users` are one capability with `users`);
+/// one that touches no table and serves no route goes to the community
+/// with tables it is most coupled to, when that holds at least half its
+/// ties to other communities (the value types of the one area that uses
+/// them; not a docs or static-files area, which serves its own). A
+/// community carrying a plan service is never merged, and one tied to
+/// nothing stays (a separately shipped client, say).
+fn merge_dataless(
+    coupling: &Coupling,
+    community_of: &mut [usize],
+    communities: &BTreeSet<usize>,
+    member: &impl Fn(usize) -> bool,
+    labelled: &BTreeMap<usize, u32>,
+) {
+    let units = &coupling.units;
+    let with_tables: BTreeSet<usize> = (0..units.len())
+        .filter(|&i| units[i].table && communities.contains(&community_of[i]))
+        .map(|i| community_of[i])
+        .collect();
+    let mut to_tables: BTreeMap<usize, BTreeMap<usize, f64>> = BTreeMap::new();
+    let mut to_code: BTreeMap<usize, BTreeMap<usize, f64>> = BTreeMap::new();
+    for (&(a, b), (w, _)) in &coupling.edges {
+        for (x, y) in [(a, b), (b, a)] {
+            let (cx, cy) = (community_of[x], community_of[y]);
+            if !member(x) || cx == cy || with_tables.contains(&cx) || labelled.contains_key(&cx) {
+                continue;
+            }
+            if units[y].table && with_tables.contains(&cy) {
+                *to_tables.entry(cx).or_default().entry(cy).or_default() += w;
+            } else if member(y) {
+                *to_code.entry(cx).or_default().entry(cy).or_default() += w;
+            }
+        }
+    }
+    let best = |ties: &BTreeMap<usize, f64>| {
+        ties.iter()
+            .max_by(|x, y| x.1.total_cmp(y.1).then(y.0.cmp(x.0)))
+            .map(|(&c, &w)| (c, w))
+    };
+    let mut target: BTreeMap<usize, usize> = BTreeMap::new();
+    for &c in communities
+        .iter()
+        .filter(|c| !with_tables.contains(c) && !labelled.contains_key(c))
+    {
+        if let Some((d, _)) = to_tables.get(&c).and_then(best) {
+            target.insert(c, d);
+        } else if let Some(ties) = to_code.get(&c) {
+            let total: f64 = ties.values().sum();
+            let serves =
+                (0..units.len()).any(|i| community_of[i] == c && coupling.handling.contains(&i));
+            let data_ties: BTreeMap<usize, f64> = ties
+                .iter()
+                .filter(|(d, _)| with_tables.contains(d))
+                .map(|(&d, &w)| (d, w))
+                .collect();
+            if let Some((d, w)) = best(&data_ties)
+                && w >= 0.5 * total
+                && !serves
+            {
+                target.insert(c, d);
+            }
+        }
+    }
+    for c in community_of.iter_mut() {
+        if let Some(&d) = target.get(c) {
+            *c = d;
+        }
+    }
+}
+
 /// Finds the resolution whose partition has `target` communities with code
 /// in them (or the closest), by bisection on a log scale.
 fn search_resolution(
@@ -597,6 +669,17 @@ fn build(
             }
         }
     }
+    merge_dataless(
+        coupling,
+        &mut community_of,
+        &communities,
+        &member,
+        &community_label,
+    );
+    let communities: BTreeSet<usize> = (0..units.len())
+        .filter(|&i| member(i))
+        .map(|i| community_of[i])
+        .collect();
     let existing: Vec<&str> = config.existing.iter().map(|s| s.name.as_str()).collect();
     let naming_community: Vec<usize> = (0..units.len())
         .map(|i| {
