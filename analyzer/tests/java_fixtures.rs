@@ -1204,3 +1204,107 @@ fn liquibase_yaml_changelogs_read_like_xml() {
         "{diags:#?}"
     );
 }
+
+/// A JSON changelog: tables, a column, a foreign key, a rename, a drop and
+/// raw SQL, and a change type Liquibase does not have (line 28).
+const CREATE_JSON: &[u8] = br#"{
+  "databaseChangeLog": [
+    {
+      "changeSet": {
+        "id": "1",
+        "author": "a",
+        "changes": [
+          {
+            "createTable": {
+              "tableName": "owners",
+              "columns": [
+                { "column": { "name": "id", "type": "int", "constraints": { "primaryKey": true } } },
+                { "column": { "name": "name", "type": "varchar(80)" } }
+              ]
+            }
+          },
+          {
+            "createTable": {
+              "tableName": "pets",
+              "columns": [{ "column": { "name": "id", "type": "int" } }]
+            }
+          },
+          { "addColumn": { "tableName": "pets", "columns": [{ "column": { "name": "owner_id" } }] } },
+          { "addForeignKeyConstraint": { "baseTableName": "pets", "baseColumnNames": "owner_id",
+              "referencedTableName": "owners", "referencedColumnNames": "id" } },
+          { "createTable": { "tableName": "scratch", "columns": [{ "column": { "name": "x" } }] } },
+          { "dropTable": { "tableName": "scratch" } },
+          { "frobnicate": { "tableName": "pets" } },
+          { "sql": { "sql": "CREATE TABLE audit (id int)" } }
+        ]
+      }
+    }
+  ]
+}
+"#;
+
+#[test]
+fn liquibase_json_changelogs_and_yaml_flow_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let cl = "src/main/resources/db/changelog";
+    write(
+        dir.path(),
+        &[
+            ("pom.xml", b"<project/>"),
+            (
+                &format!("{cl}/db.changelog-master.json"),
+                b"{ \"databaseChangeLog\": [\n  { \"include\": { \"file\": \"changes/001-create.json\", \"relativeToChangelogFile\": true } },\n  { \"includeAll\": { \"path\": \"db/changelog/more/\" } },\n  { \"include\": { \"file\": \"db/changelog/missing.json\" } }\n] }\n",
+            ),
+            (&format!("{cl}/changes/001-create.json"), CREATE_JSON),
+            (
+                &format!("{cl}/more/002-rename.yaml"),
+                b"databaseChangeLog:\n  - changeSet:\n      id: 2\n      changes:\n        - {renameTable: {oldTableName: pets, newTableName: animals}}\n        - addColumn: {tableName: animals, columns: [{column: {name: born}}]}\n",
+            ),
+            (
+                &format!("{cl}/more/003-broken.json"),
+                b"{ \"databaseChangeLog\": [\n  { \"changeSet\": { \"id\": \"3\",\n    \"changes\": [ } }\n] }\n",
+            ),
+        ],
+    );
+    let analysis = run(dir.path());
+    let tables: Vec<&str> = analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Table)
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(tables, ["animals", "audit", "owners"]);
+    assert_eq!(columns_of(&analysis, "owners"), ["id", "name"]);
+    assert_eq!(columns_of(&analysis, "animals"), ["id", "owner_id", "born"]);
+    assert!(has_edge(
+        &analysis,
+        "table:animals",
+        "table:owners",
+        EdgeKind::References
+    ));
+    // The schema cites the JSON changelog's own lines.
+    let owners = analysis
+        .nodes
+        .iter()
+        .find(|n| n.id == "table:owners")
+        .unwrap();
+    assert_eq!(
+        (owners.file.as_deref(), owners.line),
+        (
+            Some(format!("{cl}/changes/001-create.json").as_str()),
+            Some(9)
+        )
+    );
+    let diags = diagnostics(&analysis);
+    assert_eq!(diags.len(), 3, "{diags:#?}");
+    for expected in [
+        format!("{cl}/changes/001-create.json:28: unknown Liquibase change type `frobnicate`"),
+        format!("{cl}/db.changelog-master.json:4: included changelog `db/changelog/missing.json`"),
+        format!("{cl}/more/003-broken.json:3: Liquibase changelog is not well-formed JSON"),
+    ] {
+        assert!(
+            diags.iter().any(|d| d.starts_with(&expected)),
+            "{expected}\n{diags:#?}"
+        );
+    }
+}

@@ -2,8 +2,8 @@
 //! the tree-sitter pass, arbitrary and XML-like text through the `MyBatis`
 //! mapper and JPA `orm.xml` readers, deep nesting through both, and whole
 //! projects of fuzzed files (Java with functional routes and named queries,
-//! mappers, Hibernate and `orm.xml` mappings, Liquibase XML, YAML and SQL
-//! changelogs) through `analyze`.
+//! mappers, Hibernate and `orm.xml` mappings, Liquibase XML, YAML (block
+//! and flow style), JSON and SQL changelogs) through `analyze`.
 
 use proptest::prelude::*;
 use strangler_analyzer::java::{normalise_path, parse_source, read_mapper, read_orm_xml};
@@ -183,6 +183,42 @@ const YAML_TOKENS: &[&str] = &[
     "  ",
     "    ",
     "[a, b]",
+    "- {createTable: {tableName: t, columns: [{column: {name: c}}]}}",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "'it''s'",
+];
+
+/// JSON-ish tokens for Liquibase JSON changelogs.
+const JSON_TOKENS: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"databaseChangeLog\"",
+    "\"changeSet\"",
+    "\"changes\"",
+    "\"createTable\"",
+    "\"tableName\"",
+    "\"t\"",
+    "\"columns\"",
+    "\"column\"",
+    "\"name\"",
+    "\"include\"",
+    "\"file\"",
+    "\"db.changelog-master.json\"",
+    "\"sql\"",
+    "\"CREATE TABLE u (x int)\"",
+    "true",
+    "null",
+    "1",
+    "\n",
+    "\"\\u00e9\"",
 ];
 
 fn soup(tokens: &'static [&'static str]) -> impl Strategy<Value = String> {
@@ -261,6 +297,7 @@ proptest! {
         java in soup(JAVA_TOKENS),
         xml in soup(XML_TOKENS),
         yaml in soup(YAML_TOKENS),
+        json in soup(JSON_TOKENS),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("src/main");
@@ -285,6 +322,12 @@ proptest! {
         std::fs::write(changelog.join("db.changelog-master.xml"), &xml).unwrap();
         std::fs::write(changelog.join("db.changelog-master.yaml"), &yaml).unwrap();
         std::fs::write(changelog.join("more.yml"), format!("databaseChangeLog:\n{yaml}")).unwrap();
+        std::fs::write(changelog.join("db.changelog-master.json"), &json).unwrap();
+        std::fs::write(
+            changelog.join("more.json"),
+            format!("{{\"databaseChangeLog\": [{json}]}}"),
+        )
+        .unwrap();
         std::fs::write(changelog.join("c.sql"), &java).unwrap();
         let analysis = analyze(dir.path(), &Config::default()).unwrap();
         prop_assert_eq!(analysis.stats.java_files, 2);

@@ -30,8 +30,8 @@ pub struct Layout {
     pub xml: Vec<(PathBuf, String)>,
     /// `application*.properties` / `application*.yml` files.
     pub config: Vec<(PathBuf, String)>,
-    /// YAML files whose path names a changelog (Liquibase).
-    pub changelog_yaml: Vec<(PathBuf, String)>,
+    /// YAML and JSON files whose path names a changelog (Liquibase).
+    pub changelog_text: Vec<(PathBuf, String)>,
     /// Modules the build files declare, as directories relative to the root.
     pub modules: Vec<String>,
     /// Problems met.
@@ -101,8 +101,8 @@ pub fn discover(root: &Path) -> Layout {
             Some("properties" | "yml" | "yaml") if !test && name.starts_with("application") => {
                 out.config.push((path, rel));
             }
-            Some("yml" | "yaml") if !test && rel.to_lowercase().contains("changelog") => {
-                out.changelog_yaml.push((path, rel));
+            Some("yml" | "yaml" | "json") if !test && rel.to_lowercase().contains("changelog") => {
+                out.changelog_text.push((path, rel));
             }
             _ => {}
         }
@@ -118,7 +118,7 @@ pub fn discover(root: &Path) -> Layout {
     out.java.sort_by(|a, b| a.1.cmp(&b.1));
     out.xml.sort_by(|a, b| a.1.cmp(&b.1));
     out.config.sort_by(|a, b| a.1.cmp(&b.1));
-    out.changelog_yaml.sort_by(|a, b| a.1.cmp(&b.1));
+    out.changelog_text.sort_by(|a, b| a.1.cmp(&b.1));
     out.sql.sort_by_key(|a| sql_order(&a.1));
     read_modules(root, "", &mut out, 0);
     read_gradle_modules(root, &mut out);

@@ -1,9 +1,11 @@
 //! Liquibase changelogs as schema sources: formatted SQL files as they
-//! are, and XML and YAML changelogs' changes written out as the DDL they stand for,
+//! are, and XML, YAML and JSON changelogs' changes written out as the DDL
+//! they stand for,
 //! all in changelog order so the SQL schema pass applies them as it does
 //! Flyway migrations.
 //!
-//! The changelogs are read from each `db.changelog-master.(xml|yaml|yml|sql)`,
+//! The changelogs are read from each
+//! `db.changelog-master.(xml|yaml|yml|json|sql)`,
 //! following `<include file>` (relative to the including file with
 //! `relativeToChangelogFile="true"`, else to the module's
 //! `src/main/resources/`, else to the root) and `<includeAll path>` (the
@@ -14,13 +16,14 @@
 //! `dropTable`, `createView`, `dropView` and `<sql>`; data and index changes
 //! are known and skipped; any other change type, a changelog that is not
 //! well-formed and an include that names no file are diagnostics. YAML
-//! changelogs (`yaml.rs`) read into the same element tree as XML ones.
+//! (`yaml.rs`) and JSON (`json.rs`) changelogs read into the same element
+//! tree as XML ones.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::xml::{self, Element};
-use super::yaml;
+use super::{json, yaml};
 use crate::source::Diagnostic;
 
 /// Changes that do not alter which tables and columns exist.
@@ -88,7 +91,7 @@ pub fn read(files: &BTreeMap<String, String>) -> Changelogs {
         .filter(|rel| {
             let name = rel.rsplit('/').next().unwrap_or_default();
             name.strip_prefix("db.changelog-master.")
-                .is_some_and(|ext| matches!(ext, "xml" | "yaml" | "yml" | "sql"))
+                .is_some_and(|ext| matches!(ext, "xml" | "yaml" | "yml" | "json" | "sql"))
         })
         .collect();
     let starts: Vec<&String> = if masters.is_empty() {
@@ -116,7 +119,10 @@ fn extension(rel: &str) -> String {
 }
 
 fn is_changelog_file(rel: &str) -> bool {
-    matches!(extension(rel).as_str(), "xml" | "yaml" | "yml" | "sql")
+    matches!(
+        extension(rel).as_str(),
+        "xml" | "yaml" | "yml" | "json" | "sql"
+    )
 }
 
 /// Reads one changelog and what it includes, once each.
@@ -133,10 +139,10 @@ fn visit(files: &BTreeMap<String, String>, rel: &str, out: &mut Changelogs, dept
         out.sql.push((rel.to_owned(), text.clone()));
         return;
     }
-    let (parsed, format) = if ext == "xml" {
-        (xml::parse(text), "XML")
-    } else {
-        (yaml::parse(text), "YAML")
+    let (parsed, format) = match ext.as_str() {
+        "xml" => (xml::parse(text), "XML"),
+        "json" => (json::parse(text), "JSON"),
+        _ => (yaml::parse(text), "YAML"),
     };
     let root = match parsed {
         Ok(r) => r,

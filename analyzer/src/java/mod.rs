@@ -17,13 +17,14 @@
 //! tree-sitter-java on a rayon pool; `resolve` indexes every type and
 //! resolves names; `data` finds entities (annotated, or in `hbm.xml` or
 //! `orm.xml`),
-//! named queries, repositories and SQL; `liquibase` turns changelogs into
-//! DDL for the schema; `routes` finds HTTP routes; this module resolves
+//! named queries, repositories and SQL; `liquibase` turns changelogs (XML,
+//! YAML through `yaml`, JSON through `json`) into DDL for the schema; `routes` finds HTTP routes; this module resolves
 //! each file's methods (in parallel again) and assembles the graph. Nothing here panics on input:
 //! unreadable, oversized or unparsable files, broken XML and SQL the
 //! parser rejects are diagnostics.
 
 mod data;
+mod json;
 mod layout;
 mod liquibase;
 mod model;
@@ -162,7 +163,7 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         .collect();
     // Liquibase changelogs, in their order, after the other SQL files.
     let yaml_texts: Vec<(String, String)> = layout
-        .changelog_yaml
+        .changelog_text
         .iter()
         .filter_map(|(path, rel)| read_text(path, rel, &mut diagnostics).map(|t| (rel.clone(), t)))
         .collect();

@@ -2,16 +2,90 @@
 //! [`Element`] tree the XML reader gives, so one pass reads both: a
 //! mapping's scalar entries become attributes, its mapping entries child
 //! elements, and a sequence of one-key mappings (`changes: - createTable:
-//! ..`) the children of the element holding it. Block style only: mappings,
-//! sequences, plain and quoted scalars, `|` and `>` block scalars and
-//! comments; flow collections (`[a, b]`) are kept as plain text, anchors
-//! and tags are not understood. Bad indentation is an error with its line,
-//! never a panic.
+//! ..`) the children of the element holding it, and a sequence of
+//! scalars one attribute, its items joined by `, ` (as Liquibase writes
+//! `columnNames: a, b`). Block style (mappings, sequences, plain and quoted
+//! scalars, `|` and `>` block scalars, comments) and flow style (`[a, b]`,
+//! `{k: v}`, nested, over several lines, as a value or a sequence item);
+//! anchors, aliases, tags and complex keys are not understood. Bad
+//! indentation and unbalanced flow collections are errors with their line,
+//! never a panic. [`Node`] and [`fill`] are the tree JSON changelogs read
+//! into too.
 
 use super::xml::{Element, Item, XmlError};
 
 /// Deeper nesting is an error, so the recursion stays bounded.
 const MAX_DEPTH: usize = 64;
+
+/// A parsed value with the 1-based line of each entry and item, before it
+/// becomes part of an [`Element`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A scalar (null as empty).
+    Scalar(String),
+    /// A sequence's items with their lines.
+    Seq(Vec<(u32, Node)>),
+    /// A mapping's entries, in order, with their keys' lines.
+    Map(Vec<(String, u32, Node)>),
+}
+
+/// Adds `value`, the value of `key` (on `line`), to `el` as the block
+/// reader would: a scalar or a sequence of scalars is an attribute, a
+/// mapping a child element, a sequence of mappings children of `el` (a
+/// one-key item whose value is a mapping gives that key's element).
+pub fn fill(el: &mut Element, key: &str, line: u32, value: &Node) {
+    match value {
+        Node::Scalar(text) => el.attrs.push((key.to_owned(), text.clone())),
+        Node::Map(entries) => {
+            let mut child = Element {
+                name: key.to_owned(),
+                line,
+                ..Element::default()
+            };
+            for (k, l, v) in entries {
+                fill(&mut child, k, *l, v);
+            }
+            push_child(el, child);
+        }
+        Node::Seq(items) => {
+            if items.iter().all(|(_, i)| matches!(i, Node::Scalar(_))) {
+                let joined: Vec<&str> = items
+                    .iter()
+                    .filter_map(|(_, i)| match i {
+                        Node::Scalar(t) => Some(t.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                el.attrs.push((key.to_owned(), joined.join(", ")));
+                return;
+            }
+            for (l, item) in items {
+                let Node::Map(entries) = item else { continue };
+                let mut wrapper = Element {
+                    name: key.to_owned(),
+                    line: *l,
+                    ..Element::default()
+                };
+                for (k, kl, v) in entries {
+                    fill(&mut wrapper, k, *kl, v);
+                }
+                push_item(el, wrapper);
+            }
+        }
+    }
+}
+
+/// A sequence item: `- column: {..}` gives the one key's element, any
+/// other mapping the item itself.
+fn push_item(el: &mut Element, item: Element) {
+    if item.attrs.is_empty() && item.children.len() == 1 {
+        for child in item.children {
+            push_child(el, child);
+        }
+    } else {
+        push_child(el, item);
+    }
+}
 
 /// Parses a document whose top level is one mapping, and returns it as an
 /// element named after its first key (`databaseChangeLog`).
@@ -114,6 +188,11 @@ impl Parser {
                 el.attrs.push((key, text));
                 continue;
             }
+            if value.starts_with('[') || value.starts_with('{') {
+                let node = self.flow(&value, number)?;
+                fill(el, &key, number, &node);
+                continue;
+            }
             if !value.is_empty() {
                 el.attrs.push((key, unquote(&value)));
                 continue;
@@ -167,6 +246,14 @@ impl Parser {
                 return Ok(());
             }
             let rest = line.content[1..].trim_start().to_owned();
+            let number = line.number;
+            if rest.starts_with('{') || rest.starts_with('[') {
+                // A flow item: `- {createTable: {tableName: t}}`.
+                self.i += 1;
+                let node = self.flow(&rest, number)?;
+                fill(el, key, number, &Node::Seq(vec![(number, node)]));
+                continue;
+            }
             if rest.is_empty() || split_key(&rest).is_none() {
                 // A scalar item, or an item on the next lines: not a change.
                 self.i += 1;
@@ -193,15 +280,33 @@ impl Parser {
                 ..Element::default()
             };
             self.mapping(&mut item, item_indent, depth + 1)?;
-            // `- column: {..}`: the one key's element is the child.
-            if item.attrs.is_empty() && item.children.len() == 1 {
-                for child in item.children {
-                    push_child(el, child);
-                }
-            } else {
-                push_child(el, item);
-            }
+            push_item(el, item);
         }
+    }
+
+    /// A flow collection starting with `first` (the rest of line `line`),
+    /// continued on the following lines until its brackets close.
+    fn flow(&mut self, first: &str, line: u32) -> Result<Node, XmlError> {
+        let mut text = first.to_owned();
+        while !flow_closed(&text) {
+            let Some(next) = self.lines.get(self.i) else {
+                return Err((line, "flow collection is not closed".to_owned()));
+            };
+            text.push('\n');
+            text.push_str(&next.content);
+            self.i += 1;
+        }
+        let mut f = Flow {
+            s: text.chars().collect(),
+            i: 0,
+            line,
+        };
+        let node = f.value(0)?;
+        f.skip_space();
+        if f.i < f.s.len() {
+            return Err((f.line, "text after a flow collection".to_owned()));
+        }
+        Ok(node)
     }
 
     /// The lines of a `|` or `>` block scalar, indented deeper than `indent`.
@@ -219,6 +324,195 @@ impl Parser {
             .join(if folded { " " } else { "\n" })
             .trim()
             .to_owned()
+    }
+}
+
+/// Whether every bracket of a flow collection opened in `text` is closed
+/// (outside quotes).
+fn flow_closed(text: &str) -> bool {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for c in text.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            // A quote opens a scalar only where one starts (`it's` is plain).
+            None if (c == '"' || c == '\'') && (prev.is_whitespace() || "[{,:".contains(prev)) => {
+                quote = Some(c);
+            }
+            None => match c {
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    depth == 0 && quote.is_none()
+}
+
+/// A flow collection's characters and where the reader is.
+struct Flow {
+    s: Vec<char>,
+    i: usize,
+    /// The line of `s[i]`.
+    line: u32,
+}
+
+impl Flow {
+    fn peek(&self) -> Option<char> {
+        self.s.get(self.i).copied()
+    }
+
+    fn skip_space(&mut self) {
+        while let Some(c) = self.peek() {
+            if c == '\n' {
+                self.line = self.line.saturating_add(1);
+            } else if !c.is_whitespace() {
+                return;
+            }
+            self.i += 1;
+        }
+    }
+
+    fn error<T>(&self, message: &str) -> Result<T, XmlError> {
+        Err((self.line, message.to_owned()))
+    }
+
+    /// A collection or a scalar.
+    fn value(&mut self, depth: usize) -> Result<Node, XmlError> {
+        if depth > MAX_DEPTH {
+            return self.error(&format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        self.skip_space();
+        match self.peek() {
+            Some('[') => self.seq(depth),
+            Some('{') => self.map(depth),
+            _ => self.scalar().map(Node::Scalar),
+        }
+    }
+
+    /// `[a, b: c, {..}]`; a `k: v` item is a one-entry mapping.
+    fn seq(&mut self, depth: usize) -> Result<Node, XmlError> {
+        self.i += 1;
+        let mut items = Vec::new();
+        loop {
+            self.skip_space();
+            if self.peek() == Some(']') {
+                self.i += 1;
+                return Ok(Node::Seq(items));
+            }
+            let line = self.line;
+            let item = self.value(depth + 1)?;
+            self.skip_space();
+            let item = match (item, self.peek()) {
+                (Node::Scalar(key), Some(':')) => {
+                    self.i += 1;
+                    let value = self.value(depth + 1)?;
+                    Node::Map(vec![(key, line, value)])
+                }
+                (item, _) => item,
+            };
+            items.push((line, item));
+            self.skip_space();
+            match self.peek() {
+                Some(',') => self.i += 1,
+                Some(']') => {}
+                _ => return self.error("expected `,` or `]` in a flow sequence"),
+            }
+        }
+    }
+
+    /// `{k: v, k2: [..]}`; a key without a value is null.
+    fn map(&mut self, depth: usize) -> Result<Node, XmlError> {
+        self.i += 1;
+        let mut entries = Vec::new();
+        loop {
+            self.skip_space();
+            if self.peek() == Some('}') {
+                self.i += 1;
+                return Ok(Node::Map(entries));
+            }
+            let line = self.line;
+            let key = self.scalar()?;
+            self.skip_space();
+            let value = if self.peek() == Some(':') {
+                self.i += 1;
+                self.value(depth + 1)?
+            } else {
+                Node::Scalar(String::new())
+            };
+            if key.is_empty() {
+                return self.error("a flow mapping entry without a key");
+            }
+            entries.push((key, line, value));
+            self.skip_space();
+            match self.peek() {
+                Some(',') => self.i += 1,
+                Some('}') => {}
+                _ => return self.error("expected `,` or `}` in a flow mapping"),
+            }
+        }
+    }
+
+    /// A quoted scalar, or a plain one up to `,`, a closing bracket or a
+    /// `:` followed by a space.
+    fn scalar(&mut self) -> Result<String, XmlError> {
+        let mut out = String::new();
+        match self.peek() {
+            Some(q @ ('"' | '\'')) => {
+                self.i += 1;
+                loop {
+                    let Some(c) = self.peek() else {
+                        return self.error("quoted scalar is not closed");
+                    };
+                    self.i += 1;
+                    match c {
+                        '\n' => {
+                            self.line = self.line.saturating_add(1);
+                            out.push(' ');
+                        }
+                        '\'' if q == '\'' && self.peek() == Some('\'') => {
+                            self.i += 1;
+                            out.push('\'');
+                        }
+                        '\\' if q == '"' => {
+                            if let Some(e) = self.peek() {
+                                self.i += 1;
+                                out.push(match e {
+                                    'n' => '\n',
+                                    't' => '\t',
+                                    other => other,
+                                });
+                            }
+                        }
+                        c if c == q => return Ok(out),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Some('[' | '{') => self.error("a collection where a key was expected"),
+            _ => {
+                while let Some(c) = self.peek() {
+                    let next = self.s.get(self.i + 1).copied();
+                    let ends_key =
+                        c == ':' && next.is_none_or(|n| n.is_whitespace() || ",]}".contains(n));
+                    if matches!(c, ',' | ']' | '}') || ends_key {
+                        break;
+                    }
+                    if c == '\n' {
+                        // A plain scalar over lines is folded.
+                        self.line = self.line.saturating_add(1);
+                        out.push(' ');
+                    } else {
+                        out.push(c);
+                    }
+                    self.i += 1;
+                }
+                Ok(out.trim().to_owned())
+            }
+        }
     }
 }
 
@@ -299,13 +593,74 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_text_is_not_a_panic(
-            text in "(databaseChangeLog:|- |[a-z]+: |  |\n|#|'|\"|\\||>|-|:|\t|x){0,80}"
+            text in "(databaseChangeLog:|- |[a-z]+: |  |\n|#|'|\"|\\||>|-|:|\t|x|\\[|\\]|\\{|\\}|, ){0,80}"
         ) {
             let lines = u32::try_from(text.lines().count()).unwrap_or(u32::MAX) + 1;
             if let Err((line, _)) = parse(&text) {
                 proptest::prop_assert!(line >= 1 && line <= lines);
             }
         }
+    }
+
+    #[test]
+    fn flow_collections_read_as_block_ones() {
+        let doc = parse(
+            "databaseChangeLog:\n  - changeSet:\n      id: 1\n      changes:\n        - {createTable: {tableName: owners, columns: [{column: {name: id, constraints: {primaryKey: true}}}, {column: {name: 'a, b'}}]}}\n        - addPrimaryKey: {tableName: t, columnNames: [a, \"b\"]}\n        - addForeignKeyConstraint: {\n            baseTableName: pets, baseColumnNames: owner_id,\n            referencedTableName: owners,  # comment\n            referencedColumnNames: id}\n        - sql: {sql: \"DROP TABLE x\"}\n  - include: {file: 'classpath:db/it''s.yaml'}\n  - [ignored, sequence]\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = doc.children.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["changeSet", "include"]);
+        let set = &doc.children[0];
+        let changes: Vec<(&str, u32)> = set
+            .children
+            .iter()
+            .map(|c| (c.name.as_str(), c.line))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("createTable", 5),
+                ("addPrimaryKey", 6),
+                ("addForeignKeyConstraint", 7),
+                ("sql", 11)
+            ]
+        );
+        let create = &set.children[0];
+        assert_eq!(create.attr("tableName"), Some("owners"));
+        let columns: Vec<Option<&str>> = create
+            .children_named("column")
+            .map(|c| c.attr("name"))
+            .collect();
+        assert_eq!(columns, [Some("id"), Some("a, b")]);
+        assert_eq!(
+            create.children[0]
+                .child("constraints")
+                .unwrap()
+                .attr("primaryKey"),
+            Some("true")
+        );
+        assert_eq!(set.children[1].attr("columnNames"), Some("a, b"));
+        let fk = &set.children[2];
+        assert_eq!(fk.attr("referencedTableName"), Some("owners"));
+        assert_eq!(fk.attr("referencedColumnNames"), Some("id"));
+        assert_eq!(set.children[3].attr("sql"), Some("DROP TABLE x"));
+        assert_eq!(doc.children[1].attr("file"), Some("classpath:db/it's.yaml"));
+    }
+
+    #[test]
+    fn broken_flow_collections_are_errors_with_a_line() {
+        assert_eq!(parse("a:\n  b: [1, 2\n  c: 3\n").unwrap_err().0, 2);
+        assert_eq!(parse("a:\n  b: {x: 1 y: 2}\n").unwrap_err().0, 2);
+        assert_eq!(parse("a:\n  b: [1,\n   2]]\n").unwrap_err().0, 3);
+        // Plain scalars may hold spaces and fold over lines.
+        assert_eq!(
+            parse("a:\n  b: [1,\n   2 3]\n").unwrap().attr("b"),
+            Some("1, 2 3")
+        );
+        assert_eq!(parse("a:\n  b: [1] x\n").unwrap_err().0, 2);
+        assert_eq!(parse("a:\n  b: {: 1}\n").unwrap_err().0, 2);
+        let deep = format!("a: {}1{}\n", "[".repeat(500), "]".repeat(500));
+        assert!(parse(&deep).unwrap_err().1.contains("nested deeper"));
     }
 
     #[test]
