@@ -444,6 +444,7 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
             table_areas[b].insert(&area[a]);
         }
     }
+    let product = products(coupling, &touches_table, &reaches_table);
     let mut shared: BTreeSet<usize> = (0..units.len())
         .filter(|&i| {
             // Reaching tables keeps a unit whose handlers reach them, or
@@ -454,6 +455,7 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
             !units[i].table
                 && !touches_table[i]
                 && !keep.contains(units[i].id.as_str())
+                && !product[i]
                 && (fan_in[i].len() >= 3 && !reaches_table[i] || fan_out[i].len() >= 3 && !reaching)
         })
         .collect();
@@ -465,6 +467,7 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
                     && !shared.contains(&i)
                     && !touches_table[i]
                     && !reaches_table[i]
+                    && !product[i]
                     && !keep.contains(units[i].id.as_str())
             })
             .filter(|&i| {
@@ -551,6 +554,50 @@ fn merge_dataless(
             *c = d;
         }
     }
+}
+
+/// For each unit, whether it is in a crate of its own product: a crate
+/// none of whose code touches or reaches a table, and whose ties to the
+/// crates with such code weigh less than a tenth of its ties within
+/// itself (an SDK the server calls once, a CLI, a bridge, a browser front
+/// end shipped from the same repository). Its modules are not shared
+/// infrastructure however many of its areas use them: they are clustered
+/// among themselves, into the product's services.
+fn products(coupling: &Coupling, touches: &[bool], reaches: &[bool]) -> Vec<bool> {
+    let units = &coupling.units;
+    let crate_of = |i: usize| -> Option<&str> {
+        let id = &units[i].id;
+        (!units[i].table && !id.starts_with("file:")).then(|| id.split("::").next().unwrap_or(id))
+    };
+    let data: BTreeSet<&str> = (0..units.len())
+        .filter(|&i| touches[i] || reaches[i])
+        .filter_map(crate_of)
+        .collect();
+    // Crate → (weight within it, weight of its ties to data crates).
+    let mut weight: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    for (&(a, b), (w, _)) in &coupling.edges {
+        let (Some(ca), Some(cb)) = (crate_of(a), crate_of(b)) else {
+            continue;
+        };
+        if ca == cb {
+            weight.entry(ca).or_default().0 += w;
+        } else {
+            if data.contains(cb) {
+                weight.entry(ca).or_default().1 += w;
+            }
+            if data.contains(ca) {
+                weight.entry(cb).or_default().1 += w;
+            }
+        }
+    }
+    let own: BTreeSet<&str> = weight
+        .iter()
+        .filter(|(c, (inside, to_data))| !data.contains(*c) && *to_data * 10.0 < *inside)
+        .map(|(c, _)| *c)
+        .collect();
+    (0..units.len())
+        .map(|i| crate_of(i).is_some_and(|c| own.contains(c)))
+        .collect()
 }
 
 /// Finds the resolution whose partition has `target` communities with code
