@@ -4,6 +4,7 @@
 # at 1x, 2x and 4x the corpus. See analyzer/BENCH.md.
 #
 #   scripts/bench-analyzer.sh [--runs N] [--scales "1 2 4"] [--no-build] [--no-threads] [--no-scores]
+#   scripts/bench-analyzer.sh --java [--copies N] [--runs N] [--scales "1 2 4"] [--no-build]
 #
 # Builds `target/release/examples/bench` (once), gathers the corpus with
 # scripts/gather-corpus.sh if target/bench-corpus is missing, warms the file
@@ -13,6 +14,13 @@
 # parse and analyze on one thread at the smallest scale. Unless --no-scores,
 # it ends with scripts/score-corpus.sh: MoJoFM, ARI and route recall on the
 # development corpus (../shared/corpus, or $CORPUS).
+#
+# With --java it benchmarks the Java front end instead: 1x is N copies
+# (default 50) of each Java fixture (java-petclinic, java-jpetstore) in a temporary
+# directory, each copy's root package renamed (…petclinic → …petclinic.c<k>)
+# so the copies are distinct code, under one root pom.xml; 2x and 4x are
+# 2N and 4N copies. Per scale it runs parse-java (tree-sitter-java +
+# sqlparser, nothing else) and analyze, and prints the time ratios.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,14 +29,18 @@ scales="1 2 4"
 build=1
 threads_compare=1
 scores=1
+java=0
+copies=50
 while (($#)); do
     case $1 in
+    --java) java=1; shift ;;
+    --copies) copies=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --scales) scales=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-threads) threads_compare=0; shift ;;
     --no-scores) scores=0; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench-analyzer: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -40,7 +52,40 @@ if ((build)); then
     cargo build --release -p strangler-analyzer --example bench >&2
 fi
 [[ -x $bin ]] || { echo "bench-analyzer: $bin missing; run without --no-build" >&2; exit 2; }
-if [[ ! -d $corpus/x4 ]]; then
+if ((java)); then
+    # The Java corpus: the largest scale's copies, hard-linked into the
+    # smaller ones.
+    corpus=$(mktemp -d "${TMPDIR:-/tmp}/bench-java.XXXXXX")
+    trap 'rm -rf "$corpus"' EXIT
+    declare -A root_package=(
+        [java-petclinic]=org.springframework.samples.petclinic
+        [java-jpetstore]=org.example.jpetstore
+    )
+    max=0
+    for s in $scales; do ((s > max)) && max=$s; done
+    all=$corpus/all
+    mkdir -p "$all"
+    for ((k = 1; k <= copies * max; k++)); do
+        for f in "${!root_package[@]}"; do
+            dest=$all/c$k-$f
+            cp -r "fixtures/$f" "$dest"
+            pkg=${root_package[$f]}
+            grep -rlF "$pkg" "$dest" | xargs -r sed -i "s/${pkg//./\\.}\\b/&.c$k/g"
+        done
+    done
+    for s in $scales; do
+        mkdir -p "$corpus/x$s"
+        modules=""
+        for ((k = 1; k <= copies * s; k++)); do
+            for f in "${!root_package[@]}"; do
+                cp -al "$all/c$k-$f" "$corpus/x$s/"
+                modules+="    <module>c$k-$f</module>"$'\n'
+            done
+        done
+        printf '<project>\n  <modules>\n%s  </modules>\n</project>\n' "$modules" >"$corpus/x$s/pom.xml"
+    done
+    rm -rf "$all"
+elif [[ ! -d $corpus/x4 ]]; then
     scripts/gather-corpus.sh "$corpus" >&2
 fi
 
@@ -92,6 +137,56 @@ measure() {
         "$(printf '%s\n' "${peaks[@]}" | median | awk '{ printf "%.0f", $1 / 1024 }')" \
         "$line"
 }
+
+if ((java)); then
+    echo "analyzer benchmark, Java: $(nproc) cores, $runs runs per mode, median; $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- analyzer/src 2>/dev/null || echo ' + uncommitted analyzer/src changes')"
+    echo "1x = $copies copies of each of: ${!root_package[*]}"
+    echo
+    declare -A ptime atime lines
+    rows=()
+    for s in $scales; do
+        warm "$corpus/x$s"
+        "$bin" --mode parse-java "$corpus/x$s" >/dev/null
+        "$bin" --mode analyze "$corpus/x$s" >/dev/null
+        quiet
+        read -r pt pm pline < <(measure "$s" parse-java)
+        quiet
+        read -r at am aline < <(measure "$s" analyze)
+        ptime[$s]=$pt atime[$s]=$at
+        lines[$s]=$(value java_lines "$pline")
+        # The floor and the analyzer must see the same Java files.
+        if [[ $(value java_files "$pline") != "$(value java_files "$aline")" ]]; then
+            echo "warning: x$s: parse-java read $(value java_files "$pline") .java files, the analyzer $(value java_files "$aline")" >&2
+        fi
+        rows+=("$(awk -v s="$s" -v c="$((copies * s))" -v jl="${lines[$s]}" -v jf="$(value java_files "$pline")" \
+            -v sf="$(value sql_files "$pline")" -v pt="$pt" -v at="$at" -v pm="$pm" -v am="$am" 'BEGIN {
+            printf "| %sx | %d | %d | %d | %d | %.3f | %.3f | %.2f | %d | %d |", s, c, jf, jl, sf, pt, at, at / pt, pm, am
+        }')")
+        echo "x$s analyze: $aline" >&2
+    done
+    echo "| scale | copies of each fixture | .java files | .java lines | .sql files | parse-java s | analyze s | time ratio | parse-java peak MB | analyze peak MB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    echo
+    first=${scales%% *}
+    last=${scales##* }
+    ratio_ok=yes
+    for s in $scales; do
+        awk -v a="${atime[$s]}" -v p="${ptime[$s]}" 'BEGIN { exit !(a > 2 * p) }' && ratio_ok=no
+    done
+    if [[ $first != "$last" ]]; then
+        awk -v f="$first" -v l="$last" -v pf="${ptime[$first]}" -v pl="${ptime[$last]}" \
+            -v af="${atime[$first]}" -v al="${atime[$last]}" -v lf="${lines[$first]}" -v ll="${lines[$last]}" 'BEGIN {
+            pg = (pl / ll) / (pf / lf); ag = (al / ll) / (af / lf)
+            printf "growth, time per .java line at %sx / %sx: parse-java %.2f, analyze %.2f (1.00 = linear)\n", l, f, pg, ag
+            printf "goal: linear growth (analyze time per line at the largest scale within 1.25x of the smallest): %s\n", (ag <= 1.25) ? "yes" : "no"
+        }'
+    fi
+    echo "goal: analyze <= 2x parse-java time at every scale: $ratio_ok"
+    ((noisy)) && echo "warning: other processes were using the CPUs during some runs; rerun on an idle machine"
+    exit 0
+fi
 
 echo "analyzer benchmark: $(nproc) cores, $runs runs per mode, median; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- analyzer/src 2>/dev/null || echo ' + uncommitted analyzer/src changes')"

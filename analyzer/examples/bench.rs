@@ -6,6 +6,7 @@
 //! bench --mode parse   [--threads N] <dir>   # the floor: syn + sqlparser, nothing else
 //! bench --mode parse-keep [--threads N] <dir>  # the same, but every syn tree is kept
 //! bench --mode analyze [--threads N] <dir>   # strangler_analyzer::analyze
+//! bench --mode parse-java [--threads N] <dir>  # the Java floor: tree-sitter-java + sqlparser
 //! ```
 //!
 //! `parse` is the least any analyzer must do: find the `.rs` and `.sql`
@@ -16,7 +17,11 @@
 //! the analyzer's workers must, to analyze after the symbol table is
 //! complete), to show how much of the analyzer's peak memory is syn's trees;
 //! its time does not include dropping them. `analyze` runs the whole analysis with the default
-//! configuration (no git history, no progress bar).
+//! configuration (no git history, no progress bar); on a Java tree it runs
+//! the Java front end, and `parse-java` is that front end's floor: the
+//! `.java` files the analyzer reads (those under a `src/main/java/`)
+//! parsed with tree-sitter-java, one parser per thread, and the `.sql`
+//! files with sqlparser, every tree dropped at once.
 //!
 //! Prints one line of `key=value` pairs: the wall time of the mode's work
 //! in seconds, the process's peak resident memory (`VmHWM` from
@@ -36,6 +41,7 @@ type Error = Box<dyn std::error::Error>;
 enum Mode {
     Parse,
     ParseKeep,
+    ParseJava,
     Analyze,
 }
 
@@ -54,6 +60,7 @@ fn main() -> Result<(), Error> {
     let report = match args.mode {
         Mode::Parse => parse_only(&args.dir, args.threads, false)?,
         Mode::ParseKeep => parse_only(&args.dir, args.threads, true)?,
+        Mode::ParseJava => parse_java(&args.dir, args.threads)?,
         Mode::Analyze => analyze(&args.dir, args.threads)?,
     };
     let peak_kb = peak_rss_kb()?;
@@ -62,7 +69,7 @@ fn main() -> Result<(), Error> {
 }
 
 fn args() -> Result<Args, Error> {
-    let usage = "usage: bench --mode parse|parse-keep|analyze [--threads N] <dir>";
+    let usage = "usage: bench --mode parse|parse-keep|parse-java|analyze [--threads N] <dir>";
     let mut mode = None;
     let mut threads = None;
     let mut dir = None;
@@ -73,6 +80,7 @@ fn args() -> Result<Args, Error> {
                 mode = Some(match it.next().as_deref() {
                     Some("parse") => Mode::Parse,
                     Some("parse-keep") => Mode::ParseKeep,
+                    Some("parse-java") => Mode::ParseJava,
                     Some("analyze") => Mode::Analyze,
                     _ => return Err(usage.into()),
                 });
@@ -202,6 +210,89 @@ fn walk(dir: &Path, rust: &mut Vec<PathBuf>, sql: &mut Vec<PathBuf>) -> std::io:
     Ok(())
 }
 
+/// The Java floor: walk, read, parse with tree-sitter-java (and sqlparser
+/// for `.sql`), drop.
+fn parse_java(dir: &Path, threads: Option<usize>) -> Result<String, Error> {
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let start = Instant::now();
+    let mut java = Vec::new();
+    let mut sql = Vec::new();
+    walk_java(dir, &mut java, &mut sql)?;
+    let (jv, sq) = pool.install(|| {
+        rayon::join(
+            || {
+                java.par_iter()
+                    .map_init(java_parser, |parser, path| parse_java_file(parser, path))
+                    .reduce(Counts::default, Counts::add)
+            },
+            || {
+                sql.par_iter()
+                    .map(|path| parse_sql(path))
+                    .reduce(Counts::default, Counts::add)
+            },
+        )
+    });
+    let secs = start.elapsed().as_secs_f64();
+    Ok(format!(
+        "mode=parse-java threads={threads} secs={secs:.4} java_files={} java_parsed={} java_lines={} sql_files={} sql_parsed={} sql_lines={}",
+        java.len(),
+        jv.ok,
+        jv.lines,
+        sql.len(),
+        sq.ok,
+        sq.lines,
+    ))
+}
+
+/// One tree-sitter parser per worker thread, as cheap as parsing gets.
+fn java_parser() -> Option<tree_sitter::Parser> {
+    let mut parser = tree_sitter::Parser::new();
+    parser
+        .set_language(&tree_sitter_java::LANGUAGE.into())
+        .ok()?;
+    Some(parser)
+}
+
+/// Parses one file; `ok` counts the files without syntax errors.
+fn parse_java_file(parser: &mut Option<tree_sitter::Parser>, path: &Path) -> Counts {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Counts::default();
+    };
+    let tree = parser.as_mut().and_then(|p| p.parse(&text, None));
+    let ok = std::hint::black_box(tree).is_some_and(|t| !t.root_node().has_error());
+    Counts {
+        ok: usize::from(ok),
+        lines: text.lines().count(),
+    }
+}
+
+/// The `.java` files under a `src/main/java/` (what the analyzer reads in a
+/// Maven or Gradle layout) and every `.sql` file outside `src/test/`.
+fn walk_java(dir: &Path, java: &mut Vec<PathBuf>, sql: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        let text = path.to_string_lossy();
+        if kind.is_dir() {
+            if !text.ends_with("/src/test") {
+                walk_java(&path, java, sql)?;
+            }
+        } else if kind.is_file() {
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("java") if text.contains("/src/main/java/") => java.push(path),
+                Some("sql") => sql.push(path),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 fn analyze(dir: &Path, threads: Option<usize>) -> Result<String, Error> {
     let config = strangler_analyzer::Config {
         threads,
@@ -222,11 +313,14 @@ fn analyze(dir: &Path, threads: Option<usize>) -> Result<String, Error> {
     let s = &analysis.stats;
     let threads = threads.map_or_else(|| "default".to_owned(), |n| n.to_string());
     let report = format!(
-        "mode=analyze threads={threads} secs={secs:.4} suggest_secs={suggest_secs:.4} suggest_ratio={:.2} services={services} rs_files={} rs_parsed={} rs_lines={} sql_files={} crates={} nodes={} edges={} diagnostics={} calls_resolved={} calls_unresolved={}",
+        "mode=analyze threads={threads} secs={secs:.4} suggest_secs={suggest_secs:.4} suggest_ratio={:.2} services={services} rs_files={} rs_parsed={} rs_lines={} java_files={} java_parsed={} java_lines={} sql_files={} crates={} nodes={} edges={} diagnostics={} calls_resolved={} calls_unresolved={}",
         suggest_secs / secs,
         s.rust_files,
         s.rust_files_parsed,
         s.rust_lines,
+        s.java_files,
+        s.java_files_parsed,
+        s.java_lines,
         s.sql_files,
         s.crates,
         analysis.nodes.len(),
