@@ -484,7 +484,8 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
     shared
 }
 
-/// Merges each community that owns no table into the service whose
+/// Merges each community that owns no table its code reads or writes
+/// (none, or only tables its entities map) into the service whose
 /// tables its code reads, writes or reaches most (a login page and the
 /// password check that reads `users` are one capability with `users`);
 /// one that touches no table and serves no route goes to the community
@@ -501,10 +502,21 @@ fn merge_dataless(
     labelled: &BTreeMap<usize, u32>,
 ) {
     let units = &coupling.units;
-    let with_tables: BTreeSet<usize> = (0..units.len())
-        .filter(|&i| units[i].table && communities.contains(&community_of[i]))
-        .map(|i| community_of[i])
-        .collect();
+    // Communities whose members (or a data hub's functions) read or write
+    // a table of theirs (an entity that only maps one is not data access).
+    let mut with_tables: BTreeSet<usize> = BTreeSet::new();
+    for (&(a, b), (_, e)) in &coupling.edges {
+        let access = e.reads + e.writes + e.reads_through_calls + e.writes_through_calls;
+        if access == 0 || units[a].table == units[b].table {
+            continue;
+        }
+        let (code, table) = if units[a].table { (b, a) } else { (a, b) };
+        let part = units[code].part_of.is_some();
+        if (member(code) || part) && community_of[code] == community_of[table] {
+            with_tables.insert(community_of[code]);
+        }
+    }
+    with_tables.retain(|c| communities.contains(c));
     let mut to_tables: BTreeMap<usize, BTreeMap<usize, f64>> = BTreeMap::new();
     let mut to_code: BTreeMap<usize, BTreeMap<usize, f64>> = BTreeMap::new();
     for (&(a, b), (w, _)) in &coupling.edges {
