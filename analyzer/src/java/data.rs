@@ -353,29 +353,41 @@ pub struct MappedQuery {
     pub line: u32,
 }
 
+/// The root element of an XML file whose root is one of `roots` (possibly
+/// namespace-prefixed in the text, `<orm:entity-mappings>`): `None` for
+/// any other file, and a diagnostic naming `what` when a file that looks
+/// like one is not well-formed.
+fn xml_root(
+    rel: &str,
+    text: &str,
+    roots: &[&str],
+    what: &str,
+) -> Result<Option<xml::Element>, Diagnostic> {
+    let looks_like = roots
+        .iter()
+        .any(|r| text.contains(&format!("<{r}")) || text.contains(&format!(":{r}")));
+    if !looks_like {
+        return Ok(None);
+    }
+    match xml::parse(text) {
+        Ok(root) => Ok(roots.contains(&root.name.as_str()).then_some(root)),
+        Err((line, message)) => Err(Diagnostic::new(
+            rel,
+            Some(line),
+            format!("{what} is not well-formed XML ({message}); skipped"),
+        )),
+    }
+}
+
 /// Reads a Hibernate `*.hbm.xml` mapping; any other file gives nothing, and
 /// a mapping that is not well-formed XML is a diagnostic.
 pub fn hbm_mapping(rel: &str, text: &str) -> (XmlMapping, Vec<Diagnostic>) {
     let mut out = XmlMapping::default();
-    if !text.contains("<hibernate-mapping") {
-        return (out, Vec::new());
-    }
-    let root = match xml::parse(text) {
-        Ok(r) => r,
-        Err((line, message)) => {
-            return (
-                out,
-                vec![Diagnostic::new(
-                    rel,
-                    Some(line),
-                    format!("Hibernate mapping is not well-formed XML ({message}); skipped"),
-                )],
-            );
-        }
+    let root = match xml_root(rel, text, &["hibernate-mapping"], "Hibernate mapping") {
+        Ok(Some(root)) => root,
+        Ok(None) => return (out, Vec::new()),
+        Err(diagnostic) => return (out, vec![diagnostic]),
     };
-    if root.name != "hibernate-mapping" {
-        return (out, Vec::new());
-    }
     let package = root.attr("package").unwrap_or_default();
     for el in &root.children {
         hbm_class(el, package, None, rel, &mut out.classes, 0);
@@ -497,25 +509,11 @@ fn hbm_class(
 /// and a named query without a name or text are diagnostics.
 pub fn orm_mapping(rel: &str, text: &str) -> (XmlMapping, Vec<Diagnostic>) {
     let mut out = XmlMapping::default();
-    if !text.contains("<entity-mappings") && !text.contains(":entity-mappings") {
-        return (out, Vec::new());
-    }
-    let root = match xml::parse(text) {
-        Ok(r) => r,
-        Err((line, message)) => {
-            return (
-                out,
-                vec![Diagnostic::new(
-                    rel,
-                    Some(line),
-                    format!("JPA orm.xml mapping is not well-formed XML ({message}); skipped"),
-                )],
-            );
-        }
+    let root = match xml_root(rel, text, &["entity-mappings"], "JPA orm.xml mapping") {
+        Ok(Some(root)) => root,
+        Ok(None) => return (out, Vec::new()),
+        Err(diagnostic) => return (out, vec![diagnostic]),
     };
-    if root.name != "entity-mappings" {
-        return (out, Vec::new());
-    }
     let mut diagnostics = Vec::new();
     let package = root.child("package").map_or("", |p| p.text.trim());
     orm_queries(&root, rel, &mut out.queries, &mut diagnostics);
@@ -945,26 +943,11 @@ pub struct MapperStatement {
 /// for another XML file; broken XML in a file that looks like a mapper is a
 /// diagnostic.
 pub fn mapper_statements(rel: &str, text: &str) -> (Vec<MapperStatement>, Vec<Diagnostic>) {
-    let looks_like_mapper = text.contains("<mapper") || text.contains("<sqlMap");
-    if !looks_like_mapper {
-        return (Vec::new(), Vec::new());
-    }
-    let root = match xml::parse(text) {
-        Ok(r) => r,
-        Err((line, message)) => {
-            return (
-                Vec::new(),
-                vec![Diagnostic::new(
-                    rel,
-                    Some(line),
-                    format!("MyBatis mapper is not well-formed XML ({message}); skipped"),
-                )],
-            );
-        }
+    let root = match xml_root(rel, text, &["mapper", "sqlMap"], "MyBatis mapper") {
+        Ok(Some(root)) => root,
+        Ok(None) => return (Vec::new(), Vec::new()),
+        Err(diagnostic) => return (Vec::new(), vec![diagnostic]),
     };
-    if root.name != "mapper" && root.name != "sqlMap" {
-        return (Vec::new(), Vec::new());
-    }
     let Some(namespace) = root.attr("namespace").map(str::to_owned) else {
         return (
             Vec::new(),
