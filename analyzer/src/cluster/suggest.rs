@@ -226,7 +226,7 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
         })
         .map(String::as_str)
         .collect();
-    let mut shared = shared_units(&coupling, &pinned_anywhere);
+    let (mut shared, product) = shared_units(&coupling, &pinned_anywhere);
     // Data hubs are shared; their functions are clustered in their place.
     let hubs: BTreeSet<&str> = coupling
         .units
@@ -270,7 +270,9 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
             seed: config.seed,
             ..LeidenConfig::default()
         };
-        (leiden(&graph, &fixed, &leiden_config), config.resolution)
+        let mut partition = leiden(&graph, &fixed, &leiden_config);
+        join_products(&coupling, &product, &fixed, &shared, &mut partition);
+        (partition, config.resolution)
     };
     let mut suggestion = build(
         analysis, config, &coupling, &graph, &fixed, &partition, resolution, warnings, &shared,
@@ -396,7 +398,10 @@ pub fn evaluate(
 /// nothing else ties them to any unit.
 /// They are left out of clustering and reported as `shared`: a library
 /// every service links, or wiring the services replace.
-fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
+///
+/// Also returns, per unit, whether it is in a product crate of its own
+/// (see [`products`]).
+fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> (BTreeSet<usize>, Vec<bool>) {
     let units = &coupling.units;
     let area: Vec<String> = units.iter().map(|u| top_area_of(&u.id)).collect();
     let mut touches_table = vec![false; units.len()];
@@ -481,7 +486,7 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> BTreeSet<usize> {
         }
         shared.extend(isolated);
     }
-    shared
+    (shared, product)
 }
 
 /// Merges each community that owns no table its code reads or writes
@@ -610,6 +615,44 @@ fn products(coupling: &Coupling, touches: &[bool], reaches: &[bool]) -> Vec<bool
     (0..units.len())
         .map(|i| crate_of(i).is_some_and(|c| own.contains(c)))
         .collect()
+}
+
+/// Puts each product crate's code (see [`products`]) in one community, its
+/// largest: a CLI or an SDK shipped from the monolith's repository is one
+/// deployable, not services to split (Leiden cuts a large one into
+/// several). Fixed units keep their place. Not done with `--services N`,
+/// whose count it would change.
+fn join_products(
+    coupling: &Coupling,
+    product: &[bool],
+    fixed: &[Option<u32>],
+    shared: &BTreeSet<usize>,
+    partition: &mut [usize],
+) {
+    let crate_of = |i: usize| coupling.units[i].id.split("::").next().unwrap_or_default();
+    let movable = |i: usize| product[i] && fixed[i].is_none() && !shared.contains(&i);
+    let mut sizes: BTreeMap<&str, BTreeMap<usize, usize>> = BTreeMap::new();
+    for i in (0..partition.len()).filter(|&i| movable(i)) {
+        *sizes
+            .entry(crate_of(i))
+            .or_default()
+            .entry(partition[i])
+            .or_default() += 1;
+    }
+    let largest: BTreeMap<&str, usize> = sizes
+        .iter()
+        .filter_map(|(krate, by_community)| {
+            by_community
+                .iter()
+                .max_by(|x, y| x.1.cmp(y.1).then(y.0.cmp(x.0)))
+                .map(|(&c, _)| (*krate, c))
+        })
+        .collect();
+    for i in (0..partition.len()).filter(|&i| movable(i)) {
+        if let Some(&c) = largest.get(crate_of(i)) {
+            partition[i] = c;
+        }
+    }
 }
 
 /// Finds the resolution whose partition has `target` communities with code
