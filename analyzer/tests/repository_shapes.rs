@@ -4,6 +4,7 @@
 //! sea-orm-style entity modules, a login page that owns no table, and a
 //! CLI crate shipped from the same repository.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use strangler_analyzer::cluster::{SuggestConfig, Suggestion, suggest};
@@ -53,14 +54,12 @@ fn workspace() -> tempfile::TempDir {
     let mut trait_fns = String::new();
     let mut impl_fns = String::new();
     for (table, _) in TABLES {
-        ddl.push_str(&format!(
-            "CREATE TABLE {table} (id bigint PRIMARY KEY, v text);\n"
-        ));
-        trait_fns.push_str(&format!("    fn save_{table}(&self, v: &str);\n"));
-        trait_fns.push_str(&format!("    fn load_{table}(&self) -> String;\n"));
-        impl_fns.push_str(&format!(
-            "    fn save_{table}(&self, v: &str) {{ sqlx::query(\"INSERT INTO {table} (id, v) VALUES (1, $1)\").bind(v); }}\n    fn load_{table}(&self) -> String {{ sqlx::query(\"SELECT v FROM {table}\"); String::new() }}\n"
-        ));
+        writeln!(ddl, "CREATE TABLE {table} (id bigint PRIMARY KEY, v text);").unwrap();
+        writeln!(trait_fns, "    fn save_{table}(&self, v: &str);").unwrap();
+        writeln!(trait_fns, "    fn load_{table}(&self) -> String;").unwrap();
+        writeln!(impl_fns,
+            "    fn save_{table}(&self, v: &str) {{ sqlx::query(\"INSERT INTO {table} (id, v) VALUES (1, $1)\").bind(v); }}\n    fn load_{table}(&self) -> String {{ sqlx::query(\"SELECT v FROM {table}\"); String::new() }}"
+        ).unwrap();
     }
     write(root, "server/migrations/0001_init.sql", &ddl);
     write(
@@ -74,13 +73,13 @@ fn workspace() -> tempfile::TempDir {
     let mut areas: Vec<&str> = TABLES.iter().map(|(_, a)| *a).collect();
     areas.dedup();
     for area in &areas {
-        lib.push_str(&format!("pub mod {area};\n"));
+        writeln!(lib, "pub mod {area};").unwrap();
         let mut body = String::from("use crate::db::Store;\n");
         for (table, owner) in TABLES {
             if owner == *area {
-                body.push_str(&format!(
-                    "pub fn put_{table}(db: &dyn Store, v: &str) {{ db.save_{table}(v); }}\npub fn get_{table}(db: &dyn Store) -> String {{ db.load_{table}() }}\n"
-                ));
+                writeln!(body,
+                    "pub fn put_{table}(db: &dyn Store, v: &str) {{ db.save_{table}(v); }}\npub fn get_{table}(db: &dyn Store) -> String {{ db.load_{table}() }}"
+                ).unwrap();
             }
         }
         write(root, &format!("server/src/{area}.rs"), &body);
