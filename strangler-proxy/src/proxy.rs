@@ -33,7 +33,7 @@ use crate::gateway::{Admission, Incoming, RateHeaders, RouteGateway};
 use crate::http1::Reply;
 use crate::metrics::{FallbackReason, RouteRuntime, ShadowOutcome};
 use crate::otel::{FinishedSpan, SpanStart, Tracer};
-use crate::request::{self, Refusal};
+use crate::request::{self, OWNER_RETRY_AFTER_SECS, OWNER_UNAVAILABLE, Refusal};
 use crate::shadow::{self, NoiseJob, ShadowJob};
 use crate::sniff;
 use crate::split;
@@ -307,6 +307,31 @@ impl StranglerProxy {
             .as_ref()
             .zip(ctx.route)
             .and_then(|(snap, id)| snap.table.route(id))
+    }
+
+    /// Whether `ctx`'s request is a write that only its service may take:
+    /// unsafe, on a route whose `writes` its service all owns, so the
+    /// monolith's copy of the tables is fenced or retired and a fallback
+    /// would only be refused there.
+    fn owner_only_write(session: &Session, ctx: &Ctx) -> bool {
+        !session.req_header().method.is_safe()
+            && Self::route_entry(ctx).is_some_and(|r| !r.writes.is_empty() && !r.writes_unowned)
+    }
+
+    /// Refuses an owner-only write with 503 (see [`Refusal::OwnerUnavailable`]).
+    #[allow(
+        clippy::unnecessary_box_returns,
+        reason = "pingora's hooks take and return Box<Error>"
+    )]
+    fn refuse_owner_write(ctx: &mut Ctx) -> Box<Error> {
+        if let Some(route) = Self::route_entry(ctx) {
+            tracing::warn!(
+                route = %route.label,
+                "the service owning the route's tables is unavailable: write refused with 503, not sent to the monolith"
+            );
+        }
+        ctx.refusal = Some(OWNER_UNAVAILABLE);
+        Error::explain(HTTPStatus(503), OWNER_UNAVAILABLE.reason())
     }
 
     fn upstream_of(ctx: &Ctx) -> Option<&Upstream> {
@@ -610,6 +635,9 @@ impl ProxyHttp for StranglerProxy {
             if let Target::Service(s) = decision.target
                 && !snap.services[s].as_ref().is_some_and(|u| u.is_available())
             {
+                if Self::owner_only_write(session, ctx) {
+                    return Err(Self::refuse_owner_write(ctx));
+                }
                 Self::fall_back(ctx, FallbackReason::Unavailable);
             }
             if let Some(s) = decision.shadow
@@ -859,7 +887,7 @@ impl ProxyHttp for StranglerProxy {
 
     fn fail_to_connect(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut Ctx,
         mut e: Box<Error>,
@@ -867,6 +895,9 @@ impl ProxyHttp for StranglerProxy {
         if let Target::Service(_) = ctx.target {
             if let Some(up) = Self::upstream_of(ctx) {
                 up.record_failure(&self.shared.config.health);
+            }
+            if Self::owner_only_write(session, ctx) {
+                return Self::refuse_owner_write(ctx);
             }
             Self::fall_back(ctx, FallbackReason::ConnectFailed);
             e.set_retry(true);
@@ -966,7 +997,17 @@ impl ProxyHttp for StranglerProxy {
                 // log only; the client gets the fixed page.
                 tracing::warn!(request = id, status = code, "{who}: {e}");
             }
-            let _ = session.respond_error_with_body(code, body).await;
+            if let Some(Refusal::OwnerUnavailable(_)) = ctx.refusal
+                && let Ok(mut resp) = ResponseHeader::build(code, Some(4))
+            {
+                let _ = resp.insert_header("content-type", "text/plain; charset=utf-8");
+                let _ = resp.insert_header("content-length", body.len());
+                let _ = resp.insert_header("retry-after", OWNER_RETRY_AFTER_SECS);
+                let _ = session.write_response_header(Box::new(resp), false).await;
+                let _ = session.write_response_body(Some(body), true).await;
+            } else {
+                let _ = session.respond_error_with_body(code, body).await;
+            }
         }
         FailToProxy {
             error_code: code,
@@ -1063,6 +1104,7 @@ fn error_page(code: u16, refusal: Option<Refusal>, id: &str) -> Bytes {
         413 => "request body too large",
         431 => "request header fields too large",
         501 => "not implemented",
+        503 => "service unavailable",
         502 => "bad gateway",
         504 => "gateway timeout",
         _ if code >= 500 => "internal error",
@@ -1193,8 +1235,12 @@ mod tests {
             "strangler: not implemented: gzip (request -)\n"
         );
         assert_eq!(
-            error_page(503, None, "-"),
+            error_page(500, None, "-"),
             "strangler: internal error (request -)\n"
+        );
+        assert_eq!(
+            error_page(503, Some(OWNER_UNAVAILABLE), "-"),
+            "strangler: service unavailable: the service that owns the tables this request writes is unavailable; retry later (request -)\n"
         );
     }
 

@@ -45,7 +45,21 @@ pub enum Refusal {
     BadRequest(&'static str),
     /// 501 Not Implemented.
     NotImplemented(&'static str),
+    /// 503 Service Unavailable, with `Retry-After`: a write whose tables
+    /// the route's service owns, while that service is down. The
+    /// monolith's copy of the tables is fenced (or retired), so the write
+    /// has nowhere else to go.
+    OwnerUnavailable(&'static str),
 }
+
+/// Why a write to an owned table is refused while its service is down.
+pub const OWNER_UNAVAILABLE: Refusal = Refusal::OwnerUnavailable(
+    "the service that owns the tables this request writes is unavailable; retry later",
+);
+
+/// The `Retry-After` seconds of an [`Refusal::OwnerUnavailable`] answer:
+/// about the time a restarted service takes to pass its health check.
+pub const OWNER_RETRY_AFTER_SECS: u32 = 5;
 
 impl Refusal {
     /// The HTTP status to answer with.
@@ -54,6 +68,7 @@ impl Refusal {
         match self {
             Refusal::BadRequest(_) => 400,
             Refusal::NotImplemented(_) => 501,
+            Refusal::OwnerUnavailable(_) => 503,
         }
     }
 
@@ -61,7 +76,9 @@ impl Refusal {
     #[must_use]
     pub fn reason(self) -> &'static str {
         match self {
-            Refusal::BadRequest(why) | Refusal::NotImplemented(why) => why,
+            Refusal::BadRequest(why)
+            | Refusal::NotImplemented(why)
+            | Refusal::OwnerUnavailable(why) => why,
         }
     }
 }

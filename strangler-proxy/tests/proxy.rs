@@ -192,6 +192,56 @@ async fn refused_connections_fall_back_for_every_method() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_to_tables_the_service_owns_get_503_while_it_is_down() {
+    // `orders` is owned by the service, so the monolith's copy is fenced
+    // (or retired): its reads may fall back, its writes must not.
+    let mono = backend("monolith").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let routes = "  database = \"postgres://u@127.0.0.1/orders\"\n".to_owned()
+        + &route("/orders", "  stage = \"live\"\n  writes = [\"orders\"]")
+        + &route("/notes", "  stage = \"live\"")
+        + "  [[service.table]]\n  name = \"orders\"\n  stage = \"owned\"\n";
+    let plan = write_plan(
+        dir.path(),
+        &format!("{}\"\ndatabase = \"postgres://u@127.0.0.1/shop", mono.url()),
+        &service("orders", &dead, &routes),
+    );
+    // Once without ejection (the connect fails), then ejected (the
+    // service is known to be down before anything is sent).
+    for eject_after in [0, 1] {
+        let p = proxy(plan.clone(), |c| c.health.eject_after = eject_after).await;
+        let c = client();
+        for _ in 0..2 {
+            let read = send(&c, "GET", &p.url("/orders"), &[], "").await;
+            assert_eq!(read.status, 200);
+            assert_eq!(read.body, "monolith GET /orders");
+            for method in ["POST", "PUT", "DELETE"] {
+                let write = send(&c, method, &p.url("/orders"), &[], "x").await;
+                assert_eq!(write.status, 503, "{method}: {}", write.body);
+                assert_eq!(write.headers["retry-after"], "5");
+                assert!(
+                    write
+                        .body
+                        .starts_with("strangler: service unavailable: the service that owns"),
+                    "{}",
+                    write.body
+                );
+                assert!(!write.body.contains("127.0.0.1"), "{}", write.body);
+            }
+            // A write to a route with no owned table still falls back.
+            let other = send(&c, "POST", &p.url("/notes"), &[], "x").await;
+            assert_eq!(other.body, "monolith POST /notes");
+        }
+    }
+    // The monolith saw the reads and the other route's writes, and not one
+    // write to `/orders`.
+    let seen = mono.seen_path("/orders");
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(seen.iter().all(|s| s.method == "GET"), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_after_sending_retry_only_idempotent_requests() {
     let mono = backend("monolith").await;
     let svc = backend("catalog").await;
