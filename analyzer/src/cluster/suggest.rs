@@ -437,11 +437,11 @@ fn shared_units(coupling: &Coupling, keep: &BTreeSet<&str>) -> (BTreeSet<usize>,
     // The other areas through which a unit reaches its tables: the areas
     // of the units it calls that touch or reach one.
     let mut table_areas: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); units.len()];
+    let data = |i: usize| touches_table[i] || reaches_table[i];
     for (&(a, b), (_, e)) in &coupling.edges {
         if units[a].table || units[b].table || area[a] == area[b] {
             continue;
         }
-        let data = |i: usize| touches_table[i] || reaches_table[i];
         if e.calls > 0 && data(b) {
             table_areas[a].insert(&area[b]);
         }
@@ -542,6 +542,7 @@ fn merge_dataless(
             .max_by(|x, y| x.1.total_cmp(y.1).then(y.0.cmp(x.0)))
             .map(|(&c, &w)| (c, w))
     };
+    let serving: BTreeSet<usize> = coupling.handling.iter().map(|&i| community_of[i]).collect();
     let mut target: BTreeMap<usize, usize> = BTreeMap::new();
     for &c in communities
         .iter()
@@ -551,8 +552,6 @@ fn merge_dataless(
             target.insert(c, d);
         } else if let Some(ties) = to_code.get(&c) {
             let total: f64 = ties.values().sum();
-            let serves =
-                (0..units.len()).any(|i| community_of[i] == c && coupling.handling.contains(&i));
             let data_ties: BTreeMap<usize, f64> = ties
                 .iter()
                 .filter(|(d, _)| with_tables.contains(d))
@@ -560,7 +559,7 @@ fn merge_dataless(
                 .collect();
             if let Some((d, w)) = best(&data_ties)
                 && w >= 0.5 * total
-                && !serves
+                && !serving.contains(&c)
             {
                 target.insert(c, d);
             }
@@ -582,18 +581,15 @@ fn merge_dataless(
 /// among themselves, into the product's services.
 fn products(coupling: &Coupling, touches: &[bool], reaches: &[bool]) -> Vec<bool> {
     let units = &coupling.units;
-    let crate_of = |i: usize| -> Option<&str> {
-        let id = &units[i].id;
-        (!units[i].table && !id.starts_with("file:")).then(|| id.split("::").next().unwrap_or(id))
-    };
+    let crate_at = |i: usize| crate_of(&units[i]);
     let data: BTreeSet<&str> = (0..units.len())
         .filter(|&i| touches[i] || reaches[i])
-        .filter_map(crate_of)
+        .filter_map(crate_at)
         .collect();
     // Crate → (weight within it, weight of its ties to data crates).
     let mut weight: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     for (&(a, b), (w, _)) in &coupling.edges {
-        let (Some(ca), Some(cb)) = (crate_of(a), crate_of(b)) else {
+        let (Some(ca), Some(cb)) = (crate_at(a), crate_at(b)) else {
             continue;
         };
         if ca == cb {
@@ -613,8 +609,14 @@ fn products(coupling: &Coupling, touches: &[bool], reaches: &[bool]) -> Vec<bool
         .map(|(c, _)| *c)
         .collect();
     (0..units.len())
-        .map(|i| crate_of(i).is_some_and(|c| own.contains(c)))
+        .map(|i| crate_at(i).is_some_and(|c| own.contains(c)))
         .collect()
+}
+
+/// The crate of a code unit's id; none for a table or a file unit.
+fn crate_of(unit: &super::coupling::Unit) -> Option<&str> {
+    let id = &unit.id;
+    (!unit.table && !id.starts_with("file:")).then(|| id.split("::").next().unwrap_or(id))
 }
 
 /// Puts each product crate's code (see [`products`]) in one community, its
@@ -629,12 +631,12 @@ fn join_products(
     shared: &BTreeSet<usize>,
     partition: &mut [usize],
 ) {
-    let crate_of = |i: usize| coupling.units[i].id.split("::").next().unwrap_or_default();
+    let crate_at = |i: usize| crate_of(&coupling.units[i]).unwrap_or_default();
     let movable = |i: usize| product[i] && fixed[i].is_none() && !shared.contains(&i);
     let mut sizes: BTreeMap<&str, BTreeMap<usize, usize>> = BTreeMap::new();
     for i in (0..partition.len()).filter(|&i| movable(i)) {
         *sizes
-            .entry(crate_of(i))
+            .entry(crate_at(i))
             .or_default()
             .entry(partition[i])
             .or_default() += 1;
@@ -649,7 +651,7 @@ fn join_products(
         })
         .collect();
     for i in (0..partition.len()).filter(|&i| movable(i)) {
-        if let Some(&c) = largest.get(crate_of(i)) {
+        if let Some(&c) = largest.get(crate_at(i)) {
             partition[i] = c;
         }
     }
@@ -748,10 +750,13 @@ fn build(
     // Communities that hold code become services (a data hub's functions
     // are no members: they only carry their tables to a service).
     let member = |i: usize| !units[i].table && units[i].part_of.is_none() && !shared.contains(&i);
-    let communities: BTreeSet<usize> = (0..units.len())
-        .filter(|&i| member(i))
-        .map(|i| community_of[i])
-        .collect();
+    let communities_of = |community_of: &[usize]| -> BTreeSet<usize> {
+        (0..units.len())
+            .filter(|&i| member(i))
+            .map(|i| community_of[i])
+            .collect()
+    };
+    let communities = communities_of(&community_of);
     // Tables left in a community without code go to their heaviest reader's.
     for (i, unit) in units.iter().enumerate() {
         if unit.table && !communities.contains(&community_of[i]) {
@@ -778,10 +783,7 @@ fn build(
         &member,
         &community_label,
     );
-    let communities: BTreeSet<usize> = (0..units.len())
-        .filter(|&i| member(i))
-        .map(|i| community_of[i])
-        .collect();
+    let communities = communities_of(&community_of);
     let existing: Vec<&str> = config.existing.iter().map(|s| s.name.as_str()).collect();
     let naming_community: Vec<usize> = (0..units.len())
         .map(|i| {

@@ -483,36 +483,29 @@ impl Symbols {
             .iter()
             .filter_map(|id| id.strip_suffix(&suffix))
             .collect();
-        if owners.len() != candidates.len() {
+        if owners.len() != candidates.len() || owners.len() < 2 {
             return false;
         }
-        let traits_of = |owner: &str| -> Vec<&str> {
-            self.implements
-                .iter()
-                .filter(|(ty, _)| ty == owner)
-                .map(|(_, tr)| tr.as_str())
-                .collect()
-        };
-        let Some(first) = owners.first() else {
-            return false;
-        };
-        // The family's trait is the first owner itself or one it implements.
-        let mut families = traits_of(first);
-        families.push(first);
+        // Each owner's traits: a range of the sorted `(type, trait)` set.
+        let traits: Vec<Vec<&str>> = owners
+            .iter()
+            .map(|&owner| {
+                self.implements
+                    .range((owner.to_owned(), String::new())..)
+                    .take_while(|(ty, _)| ty == owner)
+                    .map(|(_, tr)| tr.as_str())
+                    .collect()
+            })
+            .collect();
+        // The family's trait is the first owner itself or one it
+        // implements; every other owner implements it.
+        let mut families = traits[0].clone();
+        families.push(owners[0]);
         families.into_iter().any(|family| {
-            let implemented = owners.iter().any(|o| {
-                *o != family
-                    && self
-                        .implements
-                        .contains(&((*o).to_owned(), family.to_owned()))
-            });
-            implemented
-                && owners.iter().all(|o| {
-                    *o == family
-                        || self
-                            .implements
-                            .contains(&((*o).to_owned(), family.to_owned()))
-                })
+            owners
+                .iter()
+                .zip(&traits)
+                .all(|(&o, ts)| o == family || ts.contains(&family))
         })
     }
 
