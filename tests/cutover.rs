@@ -664,6 +664,12 @@ fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
         .unwrap_or(8);
     let (tally, tasks) = start_load(&world.runtime, world.proxy_port, writers, 4, &stop);
     wait_acked(&tally, 300, &world);
+    // The offered write rate, measured over about a second of steady load
+    // just before the cutover (the rate during it includes the hold).
+    let window = (writers * 20).max(300);
+    let steady = Instant::now();
+    wait_acked(&tally, window, &world);
+    let write_rate = window as f64 / steady.elapsed().as_secs_f64();
 
     let started = Instant::now();
     let before = tally.requests.load(Ordering::Relaxed);
@@ -678,7 +684,8 @@ fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
         (tally.requests.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
     let first_hold = held_ms(&out);
     eprintln!(
-        "cutover at {rate:.0} requests/s: {}",
+        "cutover under {write_rate:.0} writes/s of steady load ({rate:.0} requests/s during \
+         the cutover): {}",
         String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(world.stage(), ("live".to_owned(), "owned".to_owned()));
