@@ -390,6 +390,11 @@ pub(crate) struct StatusArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Measure the traffic shares over this much of the proxies' traffic
+    /// (their counters are read twice, this far apart); `0s` gives the
+    /// shares of every request since the proxies started.
+    #[arg(long, default_value = "2s", value_parser = move_cmd::duration_arg)]
+    pub(crate) window: std::time::Duration,
 }
 
 fn main() -> ExitCode {

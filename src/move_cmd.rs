@@ -27,7 +27,7 @@ pub(crate) struct MoveArgs {
     #[arg(long = "table", required = true)]
     tables: Vec<String>,
     /// The longest requests are held, such as `30s` or `1500ms`.
-    #[arg(long, default_value = "30s", value_parser = duration)]
+    #[arg(long, default_value = "30s", value_parser = duration_arg)]
     timeout: Duration,
     /// Refuse when the stream is more than this many MiB behind.
     #[arg(long, default_value_t = 16)]
@@ -57,7 +57,7 @@ pub(crate) struct DecommissionArgs {
     #[arg(long)]
     drop: bool,
     /// How long to watch the copy for reads first, such as `60s`.
-    #[arg(long, default_value = "60s", value_parser = duration)]
+    #[arg(long, default_value = "60s", value_parser = duration_arg)]
     watch: Duration,
     /// Load an archive back instead (into --database).
     #[arg(long, requires = "database")]
@@ -67,21 +67,15 @@ pub(crate) struct DecommissionArgs {
     database: Option<String>,
 }
 
-/// A duration as `30s`, `1500ms`, `2m` or bare seconds.
-fn duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
+/// A duration flag as `30s`, `1500ms`, `2m`, `1h` or bare seconds, read
+/// by the plan's own duration parser.
+pub(crate) fn duration_arg(text: &str) -> Result<Duration, String> {
+    let parsed = if text.bytes().all(|b| b.is_ascii_digit()) {
+        strangler_plan::parse_duration(&format!("{text}s"))
+    } else {
+        strangler_plan::parse_duration(text)
     };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as `30s` or `500ms`"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("`{text}`: the unit must be ms, s or m")),
-    }
+    parsed.ok_or_else(|| format!("`{text}` is not a duration such as `30s`, `500ms` or `2m`"))
 }
 
 /// Exit 1 for a refusal or an abort that changed nothing, else the error.
@@ -199,7 +193,7 @@ pub(crate) fn decommission(args: &DecommissionArgs) -> anyhow::Result<ExitCode> 
 
 /// Runs `strangler status`.
 pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let overview = block_on(strangler_sync::overview(&args.plan))?;
+    let overview = block_on(strangler_sync::overview(&args.plan, args.window))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &overview)?;
@@ -216,14 +210,22 @@ fn render_status(o: &Overview) -> String {
         s,
         "monolith: {:.0}% of the traffic (from the {}), {} of {} table(s) still its own",
         o.monolith_traffic_share * 100.0,
-        if o.traffic_from == "proxies" {
-            "proxies' counters"
-        } else {
-            "plan's stages; no proxy answered"
+        match (o.traffic_from, o.traffic_window_secs) {
+            ("proxies", Some(w)) => format!("proxies' counters over the last {w} s"),
+            ("proxies", None) => {
+                "proxies' counters since they started; no request in the window".to_owned()
+            }
+            _ => "plan's stages; no proxy answered".to_owned(),
         },
         o.monolith_tables,
         o.tables
     );
+    if let Some(n) = o.unmatched_requests {
+        let _ = writeln!(
+            s,
+            "  {n} request(s) matched no route of the plan (the monolith's, in its share)"
+        );
+    }
     for svc in &o.services {
         let _ = writeln!(s, "\nservice {}", svc.name);
         for r in &svc.routes {

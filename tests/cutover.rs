@@ -770,6 +770,15 @@ fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
     );
 
     let plan = world.plan_arg();
+
+    // Writes go on while the copy is decommissioned: the reverse stream
+    // applying them to it is strangler's own use, not a reader.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (during, tasks) = start_load(&world.runtime, world.proxy_port, 4, 0, &stop);
+    wait_acked(&during, 20, &world);
+    // Status while the service answers every request: over its window the
+    // proxies' counters give the monolith none of the traffic, while every
+    // request since the proxy started gives it a share.
     let status = strangler(&["status", "--plan", &plan], &[]);
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success(), "status: {}", text(&status));
@@ -778,20 +787,22 @@ fn cutover_rollback_cutover_decommission_under_load_lose_nothing() {
         "{shown}"
     );
     assert!(shown.contains("0 of 1 table(s) still its own"), "{shown}");
-    // The share comes from the proxy's counters, found under the routes'
-    // labels: the service has answered some of the requests by now.
+    assert!(
+        shown.starts_with(
+            "monolith: 0% of the traffic (from the proxies' counters over the last 2 s)"
+        ),
+        "{shown}"
+    );
+    let total = strangler(&["status", "--plan", &plan, "--window", "0s"], &[]);
+    let shown = String::from_utf8_lossy(&total.stdout);
     let share: u32 = shown
         .strip_prefix("monolith: ")
-        .and_then(|s| s.split_once("% of the traffic (from the proxies' counters)"))
+        .and_then(|s| {
+            s.split_once("% of the traffic (from the proxies' counters since they started")
+        })
         .and_then(|(n, _)| n.parse().ok())
         .unwrap_or_else(|| panic!("no share from the proxies' counters: {shown}"));
-    assert!(share < 100, "{shown}");
-
-    // Writes go on while the copy is decommissioned: the reverse stream
-    // applying them to it is strangler's own use, not a reader.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (during, tasks) = start_load(&world.runtime, world.proxy_port, 4, 0, &stop);
-    wait_acked(&during, 20, &world);
+    assert!(share > 0 && share < 100, "{shown}");
     let archive = world.dir.path().join("orders.copy");
     let archive_arg = archive.display().to_string();
     let out = strangler(

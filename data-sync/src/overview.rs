@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Serialize;
-use strangler_plan::{PlanFile, RouteStage, Severity, TableStage};
+use strangler_plan::{PlanFile, RouteStage, Severity, TableStage, UNMATCHED_LABEL};
 
 use crate::connect::connect;
 use crate::error::Error;
@@ -22,6 +23,14 @@ pub struct Overview {
     /// Where the traffic shares come from: `proxies` (their request
     /// counters) or `plan` (the stages and percents).
     pub traffic_from: &'static str,
+    /// With `proxies`: the seconds of traffic the shares measure (the
+    /// counters' growth over the window), or `None` when no request came in
+    /// the window and the shares are of every request since the proxies
+    /// started.
+    pub traffic_window_secs: Option<f64>,
+    /// Requests that matched no route of the plan (the monolith answers
+    /// them; counted in its share), when the proxies answered.
+    pub unmatched_requests: Option<u64>,
     /// The share of requests the monolith still answers, 0–1.
     pub monolith_traffic_share: f64,
     /// Tables the monolith still owns (every table not `owned` or
@@ -80,10 +89,16 @@ pub struct TableOverview {
     pub next: String,
 }
 
-/// Builds the overview of the plan at `path`. Databases and proxies that
-/// do not answer are listed, not fatal.
+/// Requests per `(route label, target)`, summed over the proxies.
+type Counts = BTreeMap<(String, String), u64>;
+
+/// Builds the overview of the plan at `path`. The traffic shares are the
+/// growth of the proxies' request counters over `window` (the call reads
+/// them, waits `window`, and reads them again); with a zero window, or when
+/// no request came in it, they are of every request since the proxies
+/// started. Databases and proxies that do not answer are listed, not fatal.
 #[allow(clippy::too_many_lines)] // the report, built in the order it prints
-pub async fn overview(path: &Path) -> Result<Overview, Error> {
+pub async fn overview(path: &Path, window: Duration) -> Result<Overview, Error> {
     let file = PlanFile::open(path)?;
     let plan = file.plan().clone();
     let problems: Vec<String> = file
@@ -96,21 +111,21 @@ pub async fn overview(path: &Path) -> Result<Overview, Error> {
         .iter()
         .any(|d| d.severity == Severity::Error);
     let mut unreachable = Vec::new();
-    // Requests per (route, target) from every proxy that answers.
-    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    let mut answered = 0;
-    for admin in Admin::from_plan(&plan).unwrap_or_default() {
-        match admin.metrics().await {
-            Ok(text) => {
-                answered += 1;
-                for (route, target, n) in request_counts(&text) {
-                    *counts.entry((route, target)).or_default() += n;
-                }
-            }
-            Err(e) => unreachable.push(e.to_string()),
+    let admins = Admin::from_plan(&plan).unwrap_or_default();
+    let before = scrape(&admins, &mut unreachable).await;
+    let (counts, window_secs) = match before {
+        Some(before) if !window.is_zero() => {
+            tokio::time::sleep(window).await;
+            let mut again = Vec::new();
+            let after = scrape(&admins, &mut again).await.unwrap_or_default();
+            windowed(&before, after, window)
         }
-    }
-    let from_proxies = answered > 0 && !counts.is_empty();
+        other => (other.unwrap_or_default(), None),
+    };
+    let from_proxies = !counts.is_empty();
+    let unmatched = counts
+        .get(&(UNMATCHED_LABEL.to_owned(), "monolith".to_owned()))
+        .copied();
     // Stream states and lags.
     let mut streams: BTreeMap<(String, String), (Direction, String, Option<u64>)> = BTreeMap::new();
     if !has_errors && let Ok(specs) = resolve(&plan, None) {
@@ -126,7 +141,12 @@ pub async fn overview(path: &Path) -> Result<Overview, Error> {
         }
     }
     let mut services = Vec::new();
+    // Unmatched requests are the monolith's traffic too.
     let (mut total, mut to_monolith) = (0.0f64, 0.0f64);
+    if let Some(n) = unmatched {
+        total += n as f64;
+        to_monolith += n as f64;
+    }
     let mut all_tables = 0;
     let mut monolith_tables = 0;
     for svc in &plan.services {
@@ -226,6 +246,8 @@ pub async fn overview(path: &Path) -> Result<Overview, Error> {
     }
     Ok(Overview {
         traffic_from: if from_proxies { "proxies" } else { "plan" },
+        traffic_window_secs: window_secs,
+        unmatched_requests: unmatched,
         monolith_traffic_share: if total > 0.0 {
             to_monolith / total
         } else {
@@ -264,6 +286,48 @@ async fn stream_states(
         .collect())
 }
 
+/// The request counters of every proxy that answers, summed; `None` when
+/// none answered. Those that do not answer are added to `unreachable`.
+async fn scrape(admins: &[Admin], unreachable: &mut Vec<String>) -> Option<Counts> {
+    let mut counts = Counts::new();
+    let mut answered = false;
+    for admin in admins {
+        match admin.metrics().await {
+            Ok(text) => {
+                answered = true;
+                for (route, target, n) in request_counts(&text) {
+                    *counts.entry((route, target)).or_default() += n;
+                }
+            }
+            Err(e) => unreachable.push(e.to_string()),
+        }
+    }
+    answered.then_some(counts)
+}
+
+/// The counters' growth from `before` to `after`, over `window`; when
+/// nothing grew (no traffic in the window, or the proxies stopped
+/// answering), `after` whole (or `before`, if `after` is empty) with no
+/// window. A counter that went down (its proxy restarted) counts as grown
+/// by its new value.
+fn windowed(before: &Counts, after: Counts, window: Duration) -> (Counts, Option<f64>) {
+    let grown: Counts = after
+        .iter()
+        .filter_map(|(k, &n)| {
+            let was = before.get(k).copied().unwrap_or(0);
+            let d = if n >= was { n - was } else { n };
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect();
+    if !grown.is_empty() {
+        (grown, Some(window.as_secs_f64()))
+    } else if after.is_empty() {
+        (before.clone(), None)
+    } else {
+        (after, None)
+    }
+}
+
 /// `(route, target, count)` from the proxy's `strangler_requests_total`.
 fn request_counts(text: &str) -> Vec<(String, String, u64)> {
     let mut out = Vec::new();
@@ -292,6 +356,42 @@ fn request_counts(text: &str) -> Vec<(String, String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn counts(entries: &[(&str, &str, u64)]) -> Counts {
+        entries
+            .iter()
+            .map(|&(r, t, n)| ((r.to_owned(), t.to_owned()), n))
+            .collect()
+    }
+
+    #[test]
+    fn shares_are_of_the_window_when_traffic_came_in_it() {
+        let before = counts(&[("GET /a", "monolith", 1000), ("GET /a", "svc", 10)]);
+        // Since the cutover the service answers everything: the window
+        // says so, the cumulative counters would still say 99 % monolith.
+        let after = counts(&[("GET /a", "monolith", 1000), ("GET /a", "svc", 50)]);
+        let (grown, window) = windowed(&before, after, Duration::from_secs(2));
+        assert_eq!(grown, counts(&[("GET /a", "svc", 40)]));
+        assert_eq!(window, Some(2.0));
+    }
+
+    #[test]
+    fn no_traffic_in_the_window_falls_back_to_the_totals() {
+        let before = counts(&[("GET /a", "monolith", 7)]);
+        let (c, window) = windowed(&before, before.clone(), Duration::from_secs(2));
+        assert_eq!((c, window), (before.clone(), None));
+        // The proxies stopped answering between the two reads.
+        let (c, window) = windowed(&before, Counts::new(), Duration::from_secs(2));
+        assert_eq!((c, window), (before, None));
+    }
+
+    #[test]
+    fn a_restarted_proxy_counts_from_zero() {
+        let before = counts(&[("GET /a", "svc", 500)]);
+        let after = counts(&[("GET /a", "svc", 30)]);
+        let (c, _) = windowed(&before, after.clone(), Duration::from_secs(1));
+        assert_eq!(c, after);
+    }
 
     #[test]
     fn reads_request_counters() {

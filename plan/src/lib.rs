@@ -62,7 +62,8 @@ pub use gateway::{
 pub use load::{Parsed, parse};
 pub use mask::mask_url;
 pub use model::{
-    AnalyzeSettings, Method, Monolith, Plan, Proxy, Route, Service, Sticky, Table, VERSION,
+    AnalyzeSettings, Method, Monolith, Plan, Proxy, Route, Service, Sticky, Table, UNMATCHED_LABEL,
+    VERSION,
 };
 pub use stage::{RouteStage, TableStage, TransitionError, UnknownStage};
 pub use template::{RouteTemplate, Segment, TemplateError};

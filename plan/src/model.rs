@@ -141,6 +141,11 @@ pub struct Service {
     pub gateway: Gateway,
 }
 
+/// The [`Route::label`] of requests that match no route of the plan: the
+/// proxy counts them under it (answered by the monolith), and the tools
+/// that read the proxy's metrics find them by it.
+pub const UNMATCHED_LABEL: &str = "(unmatched)";
+
 /// An HTTP route moving to a service (`[[service.route]]`).
 ///
 /// Not `deny_unknown_fields`, which serde cannot combine with the flattened

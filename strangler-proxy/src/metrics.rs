@@ -69,8 +69,9 @@ pub struct Metrics {
     pub fence_hold_seconds: Histogram,
 }
 
-/// The label of requests no route matched.
-pub const UNMATCHED: &str = "(unmatched)";
+/// The label of requests no route matched (the plan's, which the tools
+/// reading these metrics share).
+pub const UNMATCHED: &str = strangler_plan::UNMATCHED_LABEL;
 
 /// The process-wide metrics, built and registered by the first call; later
 /// calls (more proxies in one process) share them. Fails only if a metric
