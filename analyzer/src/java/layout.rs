@@ -59,20 +59,9 @@ pub fn is_java_project(root: &Path) -> bool {
 pub fn discover(root: &Path) -> Layout {
     let mut out = Layout::default();
     let mut java = Vec::new();
-    let walker = ignore::WalkBuilder::new(root)
-        .follow_links(true)
-        .require_git(false)
-        .filter_entry(|e| {
-            !(e.file_type().is_some_and(|t| t.is_dir())
-                && matches!(
-                    e.file_name().to_str(),
-                    Some("target" | "build" | ".gradle" | "node_modules" | "out")
-                ))
-        })
-        .build();
-    for entry in walker {
-        let entry = match entry {
-            Ok(e) => e,
+    for entry in walk(root) {
+        let path = match entry {
+            Ok(path) => path,
             Err(err) => {
                 out.diagnostics.push(Diagnostic::new(
                     String::new(),
@@ -82,10 +71,6 @@ pub fn discover(root: &Path) -> Layout {
                 continue;
             }
         };
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let path = entry.into_path();
         let rel = rel(root, &path);
         let test = is_test(&rel);
         let name = path
@@ -125,6 +110,40 @@ pub fn discover(root: &Path) -> Layout {
     out.modules.sort();
     out.modules.dedup();
     out
+}
+
+/// Every file under `root` (or why an entry was skipped), walked on
+/// several threads (the order does not matter: the lists are sorted).
+fn walk(root: &Path) -> Vec<Result<PathBuf, String>> {
+    let found = std::sync::Mutex::new(Vec::new());
+    ignore::WalkBuilder::new(root)
+        .follow_links(true)
+        .require_git(false)
+        .filter_entry(|e| {
+            !(e.file_type().is_some_and(|t| t.is_dir())
+                && matches!(
+                    e.file_name().to_str(),
+                    Some("target" | "build" | ".gradle" | "node_modules" | "out")
+                ))
+        })
+        .build_parallel()
+        .run(|| {
+            let found = &found;
+            Box::new(move |entry| {
+                let item = match entry {
+                    Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => Some(Ok(e.into_path())),
+                    Ok(_) => None,
+                    Err(err) => Some(Err(err.to_string())),
+                };
+                if let Some(item) = item
+                    && let Ok(mut found) = found.lock()
+                {
+                    found.push(item);
+                }
+                ignore::WalkState::Continue
+            })
+        });
+    found.into_inner().unwrap_or_default()
 }
 
 fn rel(root: &Path, path: &Path) -> String {

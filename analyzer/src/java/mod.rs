@@ -119,13 +119,16 @@ pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
     Ok(pool.install(|| run(config, &layout)))
 }
 
-/// What one file's methods do, resolved.
+/// What one file's methods do, resolved. [`file_facts`] returns the
+/// edges counted (each once, with its occurrences).
 #[derive(Debug, Default)]
 struct Facts {
     calls: Vec<(String, String)>,
     uses_type: Vec<(String, String)>,
     /// (function, table, writes).
     access: Vec<(String, String, bool)>,
+    /// `calls`, `uses_type` and `access` counted, once the file is done.
+    counted: Counted,
     /// Repository methods called but inherited (`save`, `findById`): the
     /// repository type and the method name.
     inherited: Vec<(String, String)>,
@@ -135,67 +138,41 @@ struct Facts {
 }
 
 fn run(config: &Config, layout: &layout::Layout) -> Analysis {
+    // The Java sources and everything else (SQL, XML, configuration) are
+    // read at the same time: the resources need no Java.
+    let (parsed, resources) = rayon::join(
+        || -> Vec<(Option<JavaFile>, Vec<Diagnostic>)> {
+            layout
+                .java
+                .par_iter()
+                .map_init(syntax::java_parser, |parser, (path, rel)| {
+                    read_and_parse(parser.as_mut(), path, rel, config.max_file_bytes)
+                })
+                .collect()
+        },
+        || read_resources(layout),
+    );
     let mut diagnostics = layout.diagnostics.clone();
-    let parsed: Vec<(Option<JavaFile>, Vec<Diagnostic>)> = layout
-        .java
-        .par_iter()
-        .map(|(path, rel)| read_and_parse(path, rel, config.max_file_bytes))
-        .collect();
+    diagnostics.extend(resources.diagnostics);
     let mut files = Vec::new();
     for (file, diags) in parsed {
         diagnostics.extend(diags);
         files.extend(file);
     }
     let index = Index::build(&files);
-    let xml_texts: Vec<(String, String)> = layout
-        .xml
-        .iter()
-        .filter_map(|(path, rel)| read_text(path, rel, &mut diagnostics).map(|t| (rel.clone(), t)))
-        .collect();
-    let entities = entities(&index, &xml_texts, &mut diagnostics);
-
-    // Schema, mappers, web.xml, context path.
-    let sql_texts: Vec<(String, String)> = layout
-        .sql
-        .iter()
-        .filter(|(p, _)| !sql::is_down_migration(p))
-        .filter_map(|(path, rel)| read_text(path, rel, &mut diagnostics).map(|t| (rel.clone(), t)))
-        .collect();
-    // Liquibase changelogs, in their order, after the other SQL files.
-    let yaml_texts: Vec<(String, String)> = layout
-        .changelog_text
-        .iter()
-        .filter_map(|(path, rel)| read_text(path, rel, &mut diagnostics).map(|t| (rel.clone(), t)))
-        .collect();
-    let changelog_files: BTreeMap<String, String> = sql_texts
-        .iter()
-        .chain(&xml_texts)
-        .chain(&yaml_texts)
-        .cloned()
-        .collect();
-    let changelogs = liquibase::read(&changelog_files);
-    diagnostics.extend(changelogs.diagnostics);
-    let schema_sources: Vec<(String, String)> = sql_texts
-        .iter()
-        .filter(|(rel, _)| !changelogs.consumed.contains(rel))
-        .cloned()
-        .chain(changelogs.sql)
-        .collect();
-    let (schema, schema_diags) = sql::schema_from_files(&schema_sources, Dialect::Postgres);
-    diagnostics.extend(schema_diags);
-    let mut mapper_statements = Vec::new();
-    let mut web_xml = Vec::new();
-    for (rel, text) in xml_texts {
-        let (statements, diags) = data::mapper_statements(&rel, &text);
-        mapper_statements.extend(statements);
-        diagnostics.extend(diags);
-        if rel.ends_with("web.xml") {
-            web_xml.push((rel, text));
-        }
-    }
-    let context = layout::context_path(&layout.config, &mut diagnostics);
-    let found_routes = routes::find(&index, context.as_deref(), &web_xml, &mut diagnostics);
-
+    let mut entities = data::entities(&index);
+    diagnostics.extend(data::add_xml_mappings(
+        &mut entities,
+        &index,
+        &resources.mappings,
+    ));
+    diagnostics.extend(data::named_queries(&index, &mut entities));
+    let found_routes = routes::find(
+        &index,
+        resources.context.as_deref(),
+        &resources.web_xml,
+        &mut diagnostics,
+    );
     let facts: Vec<Facts> = files
         .par_iter()
         .map(|file| file_facts(&index, &entities, file))
@@ -203,14 +180,14 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
 
     let mut builder = GraphBuilder::default();
     add_code(&mut builder, &index);
-    let tables = add_tables(&mut builder, &schema, &entities);
+    let tables = add_tables(&mut builder, &resources.schema, &entities);
     add_maps(&mut builder, &index, &entities, &tables);
     let mut stats = Stats {
         java_files: layout.java.len(),
         java_files_parsed: files.len(),
         java_test_files: layout.test_java,
         java_lines: files.iter().map(|f| f.lines).sum(),
-        sql_files: sql_texts.len(),
+        sql_files: resources.sql_files,
         ..Stats::default()
     };
     add_facts(
@@ -225,34 +202,105 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
     add_mappers(
         &mut builder,
         &index,
-        &entities,
         &tables,
-        &mapper_statements,
+        &resources.mapper_statements,
         &mut diagnostics,
     );
     crate::add_routes(&mut builder, &found_routes);
-    crate::finish(builder, diagnostics, stats)
+    drop(index);
+    // Freeing the parsed files takes as long as sorting the graph: both at once.
+    let (analysis, ()) = rayon::join(
+        || crate::finish(builder, diagnostics, stats),
+        move || drop(files),
+    );
+    analysis
 }
 
-/// The annotated entities, then the XML mappings' (`hbm.xml`, `orm.xml`),
-/// then the named queries.
-fn entities(
-    index: &Index<'_>,
-    xml_texts: &[(String, String)],
-    diagnostics: &mut Vec<Diagnostic>,
-) -> data::Entities {
-    let mut entities = data::entities(index);
-    let mut mappings = Vec::new();
-    for (rel, text) in xml_texts {
+/// What the analysis reads besides the Java sources.
+#[derive(Default)]
+struct Resources {
+    /// `hbm.xml` and `orm.xml` mappings.
+    mappings: Vec<data::XmlMapping>,
+    /// The schema: SQL files, Flyway migrations and Liquibase changelogs.
+    schema: Vec<sql::TableDef>,
+    /// `MyBatis` XML statements with the tables their SQL reads and
+    /// writes (or why it does not parse).
+    mapper_statements: Vec<(data::MapperStatement, Result<Access, String>)>,
+    /// `web.xml` files: (relative path, text).
+    web_xml: Vec<(String, String)>,
+    /// The servlet context path, when configured.
+    context: Option<String>,
+    /// SQL files read.
+    sql_files: usize,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads the schema, the XML mappers and mappings, `web.xml` and the
+/// context path.
+fn read_resources(layout: &layout::Layout) -> Resources {
+    let mut out = Resources::default();
+    let diagnostics = &mut out.diagnostics;
+    let xml_texts: Vec<(String, String)> = layout
+        .xml
+        .iter()
+        .filter_map(|(path, rel)| read_text(path, rel, diagnostics).map(|t| (rel.clone(), t)))
+        .collect();
+    for (rel, text) in &xml_texts {
         for read in [data::hbm_mapping, data::orm_mapping] {
             let (mapping, diags) = read(rel, text);
-            mappings.push(mapping);
+            out.mappings.push(mapping);
             diagnostics.extend(diags);
         }
     }
-    diagnostics.extend(data::add_xml_mappings(&mut entities, index, &mappings));
-    diagnostics.extend(data::named_queries(index, &mut entities));
-    entities
+    let sql_texts: Vec<(String, String)> = layout
+        .sql
+        .iter()
+        .filter(|(p, _)| !sql::is_down_migration(p))
+        .filter_map(|(path, rel)| read_text(path, rel, diagnostics).map(|t| (rel.clone(), t)))
+        .collect();
+    out.sql_files = sql_texts.len();
+    // Liquibase changelogs, in their order, after the other SQL files.
+    let yaml_texts: Vec<(String, String)> = layout
+        .changelog_text
+        .iter()
+        .filter_map(|(path, rel)| read_text(path, rel, diagnostics).map(|t| (rel.clone(), t)))
+        .collect();
+    let changelog_files: BTreeMap<String, String> = sql_texts
+        .iter()
+        .chain(&xml_texts)
+        .chain(&yaml_texts)
+        .cloned()
+        .collect();
+    let changelogs = liquibase::read(&changelog_files);
+    diagnostics.extend(changelogs.diagnostics);
+    let schema_sources: Vec<(String, String)> = sql_texts
+        .into_iter()
+        .filter(|(rel, _)| !changelogs.consumed.contains(rel))
+        .chain(changelogs.sql)
+        .collect();
+    let (schema, schema_diags) = sql::schema_from_files(&schema_sources, Dialect::Postgres);
+    out.schema = schema;
+    diagnostics.extend(schema_diags);
+    let mut statements = Vec::new();
+    for (rel, text) in xml_texts {
+        let (found, diags) = data::mapper_statements(&rel, &text);
+        statements.extend(found);
+        diagnostics.extend(diags);
+        if rel.ends_with("web.xml") {
+            out.web_xml.push((rel, text));
+        }
+    }
+    // Mapper SQL is native SQL: no entity names to map.
+    let no_entities = data::Entities::default();
+    out.mapper_statements = statements
+        .into_par_iter()
+        .map(|st| {
+            let access = data::access_of(&st.sql, false, &no_entities);
+            (st, access)
+        })
+        .collect();
+    out.context = layout::context_path(&layout.config, diagnostics);
+    out
 }
 
 /// Table names as the schema spells them, whatever case the code uses;
@@ -344,6 +392,27 @@ fn add_maps(
     }
 }
 
+/// A file's edges, each once with its number of occurrences.
+#[derive(Debug, Default)]
+struct Counted {
+    calls: Vec<((String, String), u32)>,
+    uses_type: Vec<((String, String), u32)>,
+    access: Vec<((String, String, bool), u32)>,
+}
+
+/// `items` sorted, each once with how often it occurred.
+fn counted<T: Ord>(mut items: Vec<T>) -> Vec<(T, u32)> {
+    items.sort_unstable();
+    let mut out: Vec<(T, u32)> = Vec::with_capacity(items.len());
+    for item in items {
+        match out.last_mut() {
+            Some((last, n)) if *last == item => *n += 1,
+            _ => out.push((item, 1)),
+        }
+    }
+    out
+}
+
 /// Each file's calls, type uses and table access, and the inherited
 /// repository methods they call.
 fn add_facts(
@@ -382,16 +451,16 @@ fn add_facts(
                 builder.edge(&id, &table_id(&table), access_kind(write), 1);
             }
         }
-        for (from, to) in f.calls {
-            builder.edge(&from, &to, EdgeKind::Calls, 1);
+        for ((from, to), n) in &f.counted.calls {
+            builder.edge(from, to, EdgeKind::Calls, *n);
         }
-        for (from, to) in f.uses_type {
-            builder.edge(&from, &to, EdgeKind::UsesType, 1);
+        for ((from, to), n) in &f.counted.uses_type {
+            builder.edge(from, to, EdgeKind::UsesType, *n);
         }
-        for (function, table, write) in f.access {
-            let table = tables.name(&table);
+        for ((function, table, write), n) in &f.counted.access {
+            let table = tables.name(table);
             crate::ensure_table(builder, &table);
-            builder.edge(&function, &table_id(&table), access_kind(write), 1);
+            builder.edge(function, &table_id(&table), access_kind(*write), *n);
         }
         diagnostics.extend(f.diagnostics);
     }
@@ -401,12 +470,11 @@ fn add_facts(
 fn add_mappers(
     builder: &mut GraphBuilder,
     index: &Index<'_>,
-    entities: &data::Entities,
     tables: &TableNames,
-    statements: &[data::MapperStatement],
+    statements: &[(data::MapperStatement, Result<Access, String>)],
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    for st in statements {
+    for (st, access) in statements {
         let Some((ty, name)) = st.method.rsplit_once('.') else {
             continue;
         };
@@ -429,8 +497,8 @@ fn add_mappers(
             });
             builder.edge(ty, &st.method, EdgeKind::Contains, 1);
         }
-        match data::access_of(&st.sql, false, entities) {
-            Ok(access) => add_access(builder, &st.method, &access, tables),
+        match access {
+            Ok(access) => add_access(builder, &st.method, access, tables),
             Err(e) => diagnostics.push(Diagnostic::new(
                 st.file.clone(),
                 Some(st.line),
@@ -469,7 +537,12 @@ fn read_text(path: &Path, rel: &str, diagnostics: &mut Vec<Diagnostic>) -> Optio
     }
 }
 
-fn read_and_parse(path: &Path, rel: &str, max_bytes: u64) -> (Option<JavaFile>, Vec<Diagnostic>) {
+fn read_and_parse(
+    parser: Result<&mut tree_sitter::Parser, &mut String>,
+    path: &Path,
+    rel: &str,
+    max_bytes: u64,
+) -> (Option<JavaFile>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     match std::fs::metadata(path) {
         Ok(m) if m.len() > max_bytes => {
@@ -489,7 +562,7 @@ fn read_and_parse(path: &Path, rel: &str, max_bytes: u64) -> (Option<JavaFile>, 
     let Some(text) = read_text(path, rel, &mut diagnostics) else {
         return (None, diagnostics);
     };
-    let (file, more) = syntax::parse_file(rel, &text);
+    let (file, more) = syntax::parse_with(parser, rel, &text);
     diagnostics.extend(more);
     (Some(file), diagnostics)
 }
@@ -614,6 +687,11 @@ fn file_facts(index: &Index<'_>, entities: &data::Entities, file: &JavaFile) -> 
             mybatis_annotations(index, entities, scope, method, &id, &mut facts);
         }
     }
+    facts.counted = Counted {
+        calls: counted(std::mem::take(&mut facts.calls)),
+        uses_type: counted(std::mem::take(&mut facts.uses_type)),
+        access: counted(std::mem::take(&mut facts.access)),
+    };
     facts
 }
 

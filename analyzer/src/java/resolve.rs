@@ -13,6 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::prelude::*;
+
 use super::model::{JavaFile, Method, Piece, Receiver, TypeDecl, TypeRef};
 
 /// Annotations that mark a field or constructor as injected.
@@ -156,46 +158,50 @@ impl<'a> Index<'a> {
                 });
             }
         }
-        let mut resolved: Vec<Resolution> = Vec::new();
-        for info in index.types.values() {
-            let scope = Scope {
-                file: &files[info.file],
-                type_name: &info.decl.name,
-            };
-            let mut supers = Vec::new();
-            let mut external = Vec::new();
-            for t in info.decl.extends.iter().chain(&info.decl.implements) {
-                match index.resolve_type(scope, &t.name) {
-                    Some(id) if id != info.fqn => supers.push(id),
-                    Some(_) => {}
-                    None => external.push(t.clone()),
+        // Each type's supertypes and fields, on every core.
+        let infos: Vec<&TypeInfo<'a>> = index.types.values().collect();
+        let resolved: Vec<Resolution> = infos
+            .par_iter()
+            .map(|info| {
+                let scope = Scope {
+                    file: &files[info.file],
+                    type_name: &info.decl.name,
+                };
+                let mut supers = Vec::new();
+                let mut external = Vec::new();
+                for t in info.decl.extends.iter().chain(&info.decl.implements) {
+                    match index.resolve_type(scope, &t.name) {
+                        Some(id) if id != info.fqn => supers.push(id),
+                        Some(_) => {}
+                        None => external.push(t.clone()),
+                    }
                 }
-            }
-            let ctor_types: BTreeSet<&str> = info
-                .decl
-                .methods
-                .iter()
-                .filter(|m| m.is_constructor)
-                .flat_map(|m| m.params.iter().map(|p| p.1.name.as_str()))
-                .collect();
-            let fields = info
-                .decl
-                .fields
-                .iter()
-                .map(|f| {
-                    let injected = f
-                        .annotations
-                        .iter()
-                        .any(|a| INJECT.contains(&a.name.as_str()))
-                        || ctor_types.contains(f.ty.name.as_str());
-                    (
-                        f.name.clone(),
-                        (index.resolve_type(scope, &f.ty.name), injected),
-                    )
-                })
-                .collect();
-            resolved.push((info.fqn.clone(), supers, external, fields));
-        }
+                let ctor_types: BTreeSet<&str> = info
+                    .decl
+                    .methods
+                    .iter()
+                    .filter(|m| m.is_constructor)
+                    .flat_map(|m| m.params.iter().map(|p| p.1.name.as_str()))
+                    .collect();
+                let fields = info
+                    .decl
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let injected = f
+                            .annotations
+                            .iter()
+                            .any(|a| INJECT.contains(&a.name.as_str()))
+                            || ctor_types.contains(f.ty.name.as_str());
+                        (
+                            f.name.clone(),
+                            (index.resolve_type(scope, &f.ty.name), injected),
+                        )
+                    })
+                    .collect();
+                (info.fqn.clone(), supers, external, fields)
+            })
+            .collect();
         for (id, supers, external, fields) in resolved {
             for s in &supers {
                 index
@@ -282,11 +288,16 @@ impl<'a> Index<'a> {
 
     /// The type declaring method `name` that a call on `id` reaches.
     pub fn find_method(&self, id: &str, name: &str) -> Option<String> {
-        self.ancestry(id).into_iter().find(|t| {
+        let declares = |t: &str| {
             self.types
                 .get(t)
                 .is_some_and(|info| info.decl.methods.iter().any(|m| m.name == name))
-        })
+        };
+        // Most calls are to the type's own methods: no ancestry needed.
+        if declares(id) {
+            return Some(id.to_owned());
+        }
+        self.ancestry(id).into_iter().skip(1).find(|t| declares(t))
     }
 
     /// A field `name` of `id` or its supertypes: (declared type, injected).

@@ -18,25 +18,47 @@ const VERBS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTI
 /// cannot exhaust the stack.
 const MAX_DEPTH: usize = 200;
 
+/// A tree-sitter parser for Java, to reuse across files with
+/// [`parse_with`]; the error says why the grammar cannot be loaded.
+pub fn java_parser() -> Result<Parser, String> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_java::LANGUAGE.into())
+        .map_err(|e| e.to_string())?;
+    Ok(parser)
+}
+
 /// Parses `text` (the file at `rel_path`) and extracts its declarations.
 /// Never panics: a grammar that cannot be loaded, a parse that returns no
 /// tree, syntax errors and over-deep nesting are diagnostics.
 pub fn parse_file(rel_path: &str, text: &str) -> (JavaFile, Vec<Diagnostic>) {
+    let mut parser = java_parser();
+    parse_with(parser.as_mut(), rel_path, text)
+}
+
+/// [`parse_file`] with a parser from [`java_parser`] (or why there is none).
+pub fn parse_with(
+    parser: Result<&mut Parser, &mut String>,
+    rel_path: &str,
+    text: &str,
+) -> (JavaFile, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let mut file = JavaFile {
         rel_path: rel_path.to_owned(),
         lines: text.lines().count(),
         ..JavaFile::default()
     };
-    let mut parser = Parser::new();
-    if let Err(e) = parser.set_language(&tree_sitter_java::LANGUAGE.into()) {
-        diagnostics.push(Diagnostic::new(
-            rel_path,
-            None,
-            format!("cannot load the Java grammar: {e}"),
-        ));
-        return (file, diagnostics);
-    }
+    let parser = match parser {
+        Ok(p) => p,
+        Err(e) => {
+            diagnostics.push(Diagnostic::new(
+                rel_path,
+                None,
+                format!("cannot load the Java grammar: {e}"),
+            ));
+            return (file, diagnostics);
+        }
+    };
     let Some(tree) = parser.parse(text, None) else {
         diagnostics.push(Diagnostic::new(
             rel_path,
