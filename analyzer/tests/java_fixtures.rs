@@ -180,23 +180,35 @@ fn petclinic_tables_reads_and_writes() {
         .map(|e| e.replace(p, ""))
         .collect();
     access.sort();
+    // Repository methods, and their callers, which run their statements
+    // (a repository interface has no body).
     assert_eq!(
         access,
         [
             "reads .owner.OwnerRepository.findById -> table:owners",
             "reads .owner.OwnerRepository.findByLastName -> table:owners",
             "reads .owner.OwnerRepository.findByTelephone -> table:owners",
+            "reads .owner.OwnerServiceImpl.findByLastName -> table:owners",
+            "reads .owner.OwnerServiceImpl.findOwner -> table:owners",
             "reads .pet.PetRepository.findById -> table:pets",
             "reads .pet.PetRepository.findPetTypes -> table:types",
+            "reads .pet.PetService.findPet -> table:pets",
+            "reads .pet.PetService.findPetTypes -> table:types",
+            "reads .vet.VetController.showResourcesVetList -> table:vets",
+            "reads .vet.VetController.showVetList -> table:vets",
             "reads .vet.VetReport.specialtiesOf -> table:vet_specialties",
             "reads .vet.VetReport.visitsPerVet -> table:vets",
             "reads .vet.VetReport.visitsPerVet -> table:visits",
             "reads .vet.VetRepository.countByLastName -> table:vets",
             "reads .vet.VetRepository.findAll -> table:vets",
             "reads .visit.VisitRepository.findByPetId -> table:visits",
+            "reads .visit.VisitService.findByPetId -> table:visits",
             "writes .owner.OwnerRepository.save -> table:owners",
+            "writes .owner.OwnerServiceImpl.saveOwner -> table:owners",
             "writes .pet.PetRepository.save -> table:pets",
+            "writes .pet.PetService.savePet -> table:pets",
             "writes .visit.VisitRepository.save -> table:visits",
+            "writes .visit.VisitService.saveVisit -> table:visits",
         ]
     );
     // Each entity class maps its table, from the class's own node.
@@ -365,6 +377,34 @@ fn jpetstore_routes_tables_and_mappers() {
         writes,
         ["inventory", "lineitem", "orders", "orderstatus", "sequence"]
     );
+    // A mapper method has no body: its caller runs its statements, so it
+    // reads and writes their tables itself (`getNextId` through its
+    // own call, not credited here).
+    assert_eq!(
+        access("order.OrderService.insertOrder", EdgeKind::Writes),
+        ["inventory", "lineitem", "orders", "orderstatus"]
+    );
+    // MyBatis reads a parameter's properties through their getters (XML
+    // and annotations), and fills a result class's fields from the
+    // selected columns (no setters declared: a use of the class).
+    let calls = |function: &str| targets(&analysis, &format!("{p}.{function}"), EdgeKind::Calls);
+    assert_eq!(
+        calls("order.LineItemMapper.insertLineItem"),
+        [
+            format!("{p}.order.LineItem.getItemId"),
+            format!("{p}.order.LineItem.getQuantity")
+        ]
+    );
+    assert_eq!(
+        calls("order.OrderMapper.insertOrderStatus"),
+        [format!("{p}.order.Order.getOrderId")]
+    );
+    assert!(has_edge(
+        &analysis,
+        &format!("{p}.order.LineItemMapper.getLineItemsByOrderId"),
+        &format!("{p}.order.LineItem"),
+        EdgeKind::UsesType
+    ));
     assert_eq!(analysis.stats.java_test_files, 1);
     assert!(
         analysis.diagnostics.is_empty(),
@@ -381,8 +421,10 @@ fn jpetstore_scores_against_its_reference() {
         mojofm >= 90.0 && ari >= 0.8,
         "MoJoFM {mojofm:.1}, ARI {ari:.3}"
     );
+    // FIXME: the goal at class level is 90; the order area's
+    // tables still split in two (lineitem with the report).
     let (mojofm, _) = scored(&analysis, "java-jpetstore", Granularity::File);
-    assert!(mojofm >= 70.0, "file-level MoJoFM {mojofm:.1}");
+    assert!(mojofm >= 85.0, "file-level MoJoFM {mojofm:.1}");
 }
 
 #[test]

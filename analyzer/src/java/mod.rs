@@ -190,14 +190,14 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         sql_files: resources.sql_files,
         ..Stats::default()
     };
+    let mut declared = Declared::default();
     add_facts(
         &mut builder,
-        &index,
-        &entities,
-        &tables,
+        (&index, &entities, &tables),
         facts,
         &mut stats,
         &mut diagnostics,
+        &mut declared,
     );
     add_mappers(
         &mut builder,
@@ -205,7 +205,9 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         &tables,
         &resources.mapper_statements,
         &mut diagnostics,
+        &mut declared,
     );
+    declared.credit(&mut builder, &index);
     crate::add_routes(&mut builder, &found_routes);
     drop(index);
     // Freeing the parsed files takes as long as sorting the graph: both at once.
@@ -417,12 +419,11 @@ fn counted<T: Ord>(mut items: Vec<T>) -> Vec<(T, u32)> {
 /// repository methods they call.
 fn add_facts(
     builder: &mut GraphBuilder,
-    index: &Index<'_>,
-    entities: &data::Entities,
-    tables: &TableNames,
+    (index, entities, tables): (&Index<'_>, &data::Entities, &TableNames),
     facts: Vec<Facts>,
     stats: &mut Stats,
     diagnostics: &mut Vec<Diagnostic>,
+    declared: &mut Declared,
 ) {
     let mut synthesized: BTreeSet<String> = BTreeSet::new();
     for f in facts {
@@ -448,11 +449,14 @@ fn add_facts(
             {
                 let table = tables.name(&table);
                 crate::ensure_table(builder, &table);
-                builder.edge(&id, &table_id(&table), access_kind(write), 1);
+                let table = table_id(&table);
+                builder.edge(&id, &table, access_kind(write), 1);
+                declared.note(index, &id, table, access_kind(write), 1);
             }
         }
-        for ((from, to), n) in &f.counted.calls {
-            builder.edge(from, to, EdgeKind::Calls, *n);
+        for ((from, to), n) in f.counted.calls {
+            builder.edge(&from, &to, EdgeKind::Calls, n);
+            declared.calls.push((from, to));
         }
         for ((from, to), n) in &f.counted.uses_type {
             builder.edge(from, to, EdgeKind::UsesType, *n);
@@ -460,7 +464,9 @@ fn add_facts(
         for ((function, table, write), n) in &f.counted.access {
             let table = tables.name(table);
             crate::ensure_table(builder, &table);
-            builder.edge(function, &table_id(&table), access_kind(*write), *n);
+            let table = table_id(&table);
+            builder.edge(function, &table, access_kind(*write), *n);
+            declared.note(index, function, table, access_kind(*write), *n);
         }
         diagnostics.extend(f.diagnostics);
     }
@@ -473,6 +479,7 @@ fn add_mappers(
     tables: &TableNames,
     statements: &[(data::MapperStatement, Result<Access, String>)],
     diagnostics: &mut Vec<Diagnostic>,
+    declared: &mut Declared,
 ) {
     for (st, access) in statements {
         let Some((ty, name)) = st.method.rsplit_once('.') else {
@@ -497,8 +504,28 @@ fn add_mappers(
             });
             builder.edge(ty, &st.method, EdgeKind::Contains, 1);
         }
+        if let Some(info) = index.types.get(ty)
+            && let Some(method) = info.decl.methods.iter().find(|m| m.name == name)
+        {
+            let scope = Scope {
+                file: &index.files[info.file],
+                type_name: &info.decl.name,
+            };
+            let used = property_use(index, scope, method, &st.sql);
+            for target in used.calls {
+                builder.edge(&st.method, &target, EdgeKind::Calls, 1);
+                declared.calls.push((st.method.clone(), target));
+            }
+            for class in used.types {
+                builder.edge(&st.method, &class, EdgeKind::UsesType, 1);
+            }
+        }
         match access {
-            Ok(access) => add_access(builder, &st.method, access, tables),
+            Ok(access) => {
+                for (table, kind, n) in add_access(builder, &st.method, access, tables) {
+                    declared.note(index, &st.method, table, kind, n);
+                }
+            }
             Err(e) => diagnostics.push(Diagnostic::new(
                 st.file.clone(),
                 Some(st.line),
@@ -508,7 +535,14 @@ fn add_mappers(
     }
 }
 
-fn add_access(builder: &mut GraphBuilder, function: &str, access: &Access, tables: &TableNames) {
+/// `access` as edges of `function`; returns them (table id, kind, statements).
+fn add_access(
+    builder: &mut GraphBuilder,
+    function: &str,
+    access: &Access,
+    tables: &TableNames,
+) -> Vec<(String, EdgeKind, u32)> {
+    let mut out = Vec::new();
     for (kind, found) in [
         (EdgeKind::Reads, &access.reads),
         (EdgeKind::Writes, &access.writes),
@@ -516,9 +550,64 @@ fn add_access(builder: &mut GraphBuilder, function: &str, access: &Access, table
         for (table, n) in found {
             let table = tables.name(table);
             crate::ensure_table(builder, &table);
-            builder.edge(function, &table_id(&table), kind, *n);
+            let table = table_id(&table);
+            builder.edge(function, &table, kind, *n);
+            out.push((table, kind, *n));
         }
     }
+    out
+}
+
+/// Table access declared on interface methods, and every call: a `MyBatis`
+/// mapper's or a Spring Data repository's method has no body (the
+/// framework generates it), so its statements run where it is called, and
+/// [`Declared::credit`] gives each caller the statements of the declared
+/// methods it calls, as if it held their SQL, as a JDBC call's caller does.
+#[derive(Debug, Default)]
+struct Declared {
+    /// Interface method id → (table id, reads or writes, statements).
+    access: BTreeMap<String, Vec<(String, EdgeKind, u32)>>,
+    /// Every resolved call: (caller, callee).
+    calls: Vec<(String, String)>,
+}
+
+impl Declared {
+    /// Records `function`'s access to `table` when it is an interface's method.
+    fn note(&mut self, index: &Index<'_>, function: &str, table: String, kind: EdgeKind, n: u32) {
+        if interface_method(index, function) {
+            self.access
+                .entry(function.to_owned())
+                .or_default()
+                .push((table, kind, n));
+        }
+    }
+
+    /// Each caller (outside interfaces) of a declared method reads and
+    /// writes what that method's statements do, once per callee.
+    fn credit(self, builder: &mut GraphBuilder, index: &Index<'_>) {
+        let mut calls = self.calls;
+        calls.sort_unstable();
+        calls.dedup();
+        for (from, to) in &calls {
+            let Some(access) = self.access.get(to) else {
+                continue;
+            };
+            if interface_method(index, from) {
+                continue;
+            }
+            for (table, kind, n) in access {
+                builder.edge(from, table, *kind, *n);
+            }
+        }
+    }
+}
+
+/// Whether `function` is a method of an analyzed interface.
+fn interface_method(index: &Index<'_>, function: &str) -> bool {
+    function
+        .rsplit_once('.')
+        .and_then(|(ty, _)| index.types.get(ty))
+        .is_some_and(|info| info.decl.kind == "interface")
 }
 
 fn read_text(path: &Path, rel: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
@@ -981,6 +1070,13 @@ fn mybatis_annotations(
             })
             .collect();
         let text = text.join(" ");
+        let used = property_use(index, scope, method, &text);
+        for target in used.calls {
+            facts.calls.push((id.to_owned(), target));
+        }
+        for class in used.types {
+            facts.uses_type.push((id.to_owned(), class));
+        }
         if !text.trim().is_empty() {
             sql_facts(
                 &strip_script(&text),
@@ -993,6 +1089,161 @@ fn mybatis_annotations(
             );
         }
     }
+}
+
+/// What a `MyBatis` statement does with the properties of its classes:
+/// a parameter property (`#{orderId}` of `insertOrder(Order order)`; with
+/// several parameters `#{order.orderId}`, by name or `@Param`) is read
+/// through its getter (`getOrderId`, `isOrderId`), and a selected column
+/// (`LINENUM AS lineNumber`, matched case-insensitively) is written into
+/// the result class (the return type, or its type argument) through its
+/// setter. Each is a call of that accessor; without one, `MyBatis` uses
+/// the field, a use of the class. Unanalyzed types (a `Map`, a `String`)
+/// and accessors and fields the source does not declare (Lombok) are
+/// left out.
+#[derive(Debug, Default)]
+struct PropertyUse {
+    /// Accessor method ids called.
+    calls: Vec<String>,
+    /// Classes whose fields are used directly.
+    types: Vec<String>,
+}
+
+fn property_use(index: &Index<'_>, scope: Scope<'_>, method: &Method, sql: &str) -> PropertyUse {
+    let params: Vec<(String, String)> = method
+        .params
+        .iter()
+        .filter_map(|(name, ty, annotations)| {
+            let class = index.resolve_type(scope, &ty.name)?;
+            let alias = annotations
+                .iter()
+                .find(|a| a.name == "Param")
+                .and_then(|a| {
+                    a.arg("value").iter().find_map(|v| match v {
+                        Value::Text(p) => index.text_of(scope, None, p, 0),
+                        Value::Other => None,
+                    })
+                });
+            Some((alias.unwrap_or_else(|| name.clone()), class))
+        })
+        .collect();
+    let single = (method.params.len() == 1).then(|| params.first()).flatten();
+    let mut out = PropertyUse::default();
+    let mut rest = sql;
+    while let Some(start) = rest.find("#{") {
+        rest = &rest[start + 2..];
+        let Some(end) = rest.find('}') else { break };
+        let expr = rest[..end].split(',').next().unwrap_or_default().trim();
+        rest = &rest[end..];
+        let mut path = expr.split('.');
+        let first = path.next().unwrap_or_default();
+        let (class, property) = match (single, path.next()) {
+            (Some((_, class)), None) => (class, first),
+            (_, Some(property)) => match params.iter().find(|(n, _)| n == first) {
+                Some((_, class)) => (class, property),
+                None => continue,
+            },
+            (None, None) => continue,
+        };
+        property_access(index, class, property, &["get", "is"], &mut out);
+    }
+    let result = method.ret.as_ref().and_then(|ret| {
+        ret.all()
+            .into_iter()
+            .find_map(|t| index.resolve_type(scope, &t.name))
+    });
+    if let Some(class) = result {
+        for column in selected_columns(sql) {
+            property_access(index, &class, column, &["set"], &mut out);
+        }
+    }
+    out
+}
+
+/// The accessor (`prefixes` + the capitalised property) of `class` that
+/// `MyBatis` calls, else its field of that name, matched case-insensitively.
+fn property_access(
+    index: &Index<'_>,
+    class: &str,
+    property: &str,
+    prefixes: &[&str],
+    out: &mut PropertyUse,
+) {
+    if property.is_empty() {
+        return;
+    }
+    for t in index.ancestry(class) {
+        let Some(info) = index.types.get(&t) else {
+            continue;
+        };
+        let accessor = info.decl.methods.iter().find(|m| {
+            prefixes.iter().any(|p| {
+                m.name.len() == p.len() + property.len()
+                    && m.name.starts_with(p)
+                    && m.name[p.len()..].eq_ignore_ascii_case(property)
+            })
+        });
+        if let Some(m) = accessor {
+            out.calls.push(format!("{t}.{}", m.name));
+            return;
+        }
+        if info
+            .decl
+            .fields
+            .iter()
+            .any(|f| f.name.eq_ignore_ascii_case(property))
+        {
+            out.types.push(t);
+            return;
+        }
+    }
+}
+
+/// The names a `SELECT`'s columns are mapped by: each item's alias, else
+/// its last name (`ORDERS.ORDERID` → `ORDERID`); nothing for other statements.
+fn selected_columns(sql: &str) -> Vec<&str> {
+    let trimmed = sql.trim_start();
+    if !trimmed
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("select"))
+    {
+        return Vec::new();
+    }
+    let body = &trimmed[6..];
+    let upper = body.to_ascii_uppercase();
+    let end = upper
+        .match_indices("FROM")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let space = |b: Option<&u8>| b.is_some_and(u8::is_ascii_whitespace);
+            space(upper.as_bytes().get(i.wrapping_sub(1))) && space(upper.as_bytes().get(i + 4))
+        })
+        .unwrap_or(body.len());
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = &body.as_bytes()[..end];
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                out.extend(column_name(&body[start..i]));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.extend(column_name(&body[start..end]));
+    out
+}
+
+/// One select item's mapped name: its alias, else its last name.
+fn column_name(item: &str) -> Option<&str> {
+    let last = item.split_whitespace().last()?;
+    let name = last.rsplit('.').next().unwrap_or(last);
+    let name = name.trim_matches(|c: char| c == '"' || c == '`');
+    (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(name)
 }
 
 /// `MyBatis` `<script>` annotations hold XML; their text is the SQL.
