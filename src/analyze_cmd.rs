@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use strangler_analyzer::cluster::{
-    self, Granularity, SuggestConfig, SuggestError, Truth, plan as plan_out, read_truth, report,
-    score,
+    self, Coupling, Granularity, SuggestConfig, SuggestError, Truth, plan as plan_out, read_truth,
+    report, score,
 };
 use strangler_analyzer::{Config, Format, HistoryConfig};
 use strangler_plan::PlanFile;
@@ -103,9 +103,8 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     // because adding it would make the plan invalid).
     let planned = args.out.as_ref().map(|path| {
         let name = monolith_name(&analysis, &args.repo);
-        let (plan, warnings) =
-            plan_out::apply(existing.as_ref().map(PlanFile::plan), &suggestion, &name);
-        suggestion.warnings.extend(warnings);
+        let existing = existing.as_ref().map(PlanFile::plan);
+        let plan = plan_for(existing, &analysis, &mut suggestion, &suggest_config, &name);
         (path, plan)
     });
     for warning in &suggestion.warnings {
@@ -139,6 +138,30 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The plan `--out` writes: `existing` updated with the suggestion (or a
+/// new plan for the monolith `name`), its warnings added to the
+/// suggestion's. On a refresh, the routes and tables nothing has moved yet
+/// follow the code the user moved.
+fn plan_for(
+    existing: Option<&strangler_plan::Plan>,
+    analysis: &strangler_analyzer::Analysis,
+    suggestion: &mut cluster::Suggestion,
+    config: &SuggestConfig,
+    name: &str,
+) -> strangler_plan::Plan {
+    let (mut plan, warnings) = plan_out::apply(existing, suggestion, name);
+    suggestion.warnings.extend(warnings);
+    if existing.is_some() {
+        let coupling = Coupling::build(analysis, config.granularity, &config.weights);
+        let followed = plan_out::follow_code(&mut plan, analysis, &coupling);
+        for moved in &followed.moved {
+            eprintln!("strangler: {moved}");
+        }
+        suggestion.warnings.extend(followed.stayed);
+    }
+    plan
 }
 
 /// The clustering settings: flags first, then the plan's `[analyze]`

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use strangler_analyzer::cluster::{SuggestConfig, Suggestion, plan, suggest};
+use strangler_analyzer::cluster::{Coupling, SuggestConfig, Suggestion, plan, suggest};
 use strangler_analyzer::{Analysis, Config, analyze};
 use strangler_plan::{Plan, Route, RouteStage, TableStage, has_errors, parse, validate};
 
@@ -198,4 +198,74 @@ fn a_refresh_of_a_plan_with_live_routes_stays_valid_and_says_what_it_left_out() 
             }
         }
     }
+}
+
+/// The service listing `method path`, and the route's index there.
+fn route_home(plan: &Plan, method: &str, path: &str) -> (usize, usize) {
+    plan.services
+        .iter()
+        .enumerate()
+        .find_map(|(si, s)| {
+            s.routes
+                .iter()
+                .position(|r| {
+                    r.path.to_string() == path
+                        && r.methods
+                            .as_ref()
+                            .is_some_and(|m| m.iter().any(|m| m.as_str() == method))
+                })
+                .map(|ri| (si, ri))
+        })
+        .unwrap_or_else(|| panic!("no route {method} {path} in the plan"))
+}
+
+#[test]
+fn routes_and_tables_follow_moved_code_until_they_start_moving() {
+    let (analysis, suggestion) = analysed();
+    let coupling = Coupling::build(
+        &analysis,
+        suggestion.granularity,
+        &SuggestConfig::default().weights,
+    );
+    let (mut plan, _) = plan::apply(None, &suggestion, "shop");
+    // A fresh plan already has everything where its code is.
+    assert_eq!(
+        plan::follow_code(&mut plan, &analysis, &coupling),
+        plan::Followed::default()
+    );
+
+    // The user moves the checkout module into another service, as the
+    // planner or an edit of `members` does.
+    let member = "shop::orders::checkout";
+    let (from, _) = route_home(&plan, "POST", "/api/orders/checkout");
+    let to = usize::from(from == 0);
+    plan.services[from].members.retain(|m| m != member);
+    plan.services[to].members.push(member.to_owned());
+    let mut refreshed = plan.clone();
+    let followed = plan::follow_code(&mut refreshed, &analysis, &coupling);
+    assert_eq!(route_home(&refreshed, "POST", "/api/orders/checkout").0, to);
+    assert!(
+        followed
+            .moved
+            .iter()
+            .any(|l| l.starts_with("route POST /api/orders/checkout moves from")),
+        "{followed:?}"
+    );
+    assert!(followed.stayed.is_empty(), "{followed:?}");
+    assert_valid(&refreshed);
+
+    // Once the route is in shadow it is a decision: it stays, and the note
+    // says how to let it follow.
+    let (si, ri) = route_home(&plan, "POST", "/api/orders/checkout");
+    plan.services[si].routes[ri].stage = RouteStage::Shadow;
+    plan.services[si].upstream = Some("http://127.0.0.1:9001".to_owned());
+    let followed = plan::follow_code(&mut plan, &analysis, &coupling);
+    assert_eq!(route_home(&plan, "POST", "/api/orders/checkout").0, from);
+    assert!(
+        followed.stayed.iter().any(|l| l
+            .starts_with("route POST /api/orders/checkout stays in service")
+            && l.contains("set the route back to `monolith`")),
+        "{followed:?}"
+    );
+    assert_valid(&plan);
 }

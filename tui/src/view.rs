@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use strangler_analyzer::cluster::Evidence;
 
 use crate::keymap::{Scope, help_lines, hints, scopes};
-use crate::layout::{MIN_SIZE, header_rows, list_height, offset, panes};
+use crate::layout::{MIN_SIZE, header_rows, list_height, offset, panes, status_lines};
 use crate::model::{
     InputPurpose, Model, Pane, PickPurpose, Popup, ROUTE_COLUMNS, Row, Sort, TABLE_COLUMNS,
     conditions, unit_word,
@@ -106,7 +106,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: Theme) {
     }
     title_bar(frame, model, theme, area);
     metrics_bar(frame, model, theme, area);
-    for (pane, rect) in panes(area, model.focus) {
+    for (pane, rect) in panes(area, model.focus, &model.status) {
         let focused = pane == model.focus;
         match pane {
             Pane::Services => services(frame, model, theme, rect, focused),
@@ -117,10 +117,23 @@ pub fn view(frame: &mut Frame, model: &Model, theme: Theme) {
             Pane::Dsm => dsm(frame, model, theme, rect),
         }
     }
-    let status = Rect::new(area.x, area.bottom() - 2, area.width, 1);
-    frame.render_widget(Paragraph::new(model.status.as_str()), status);
+    let status: Vec<Line> = status_lines(&model.status, area.width)
+        .into_iter()
+        .map(Line::from)
+        .collect();
+    let rows = u16::try_from(status.len()).unwrap_or(1);
+    let status_area = Rect::new(area.x, area.bottom() - 1 - rows, area.width, rows);
+    frame.render_widget(Paragraph::new(status), status_area);
+    // Whole hints only: one that does not fit is left out, never cut.
+    let mut room = usize::from(area.width);
     let hint_spans: Vec<Span> = hints(&scopes(model))
         .into_iter()
+        .take_while(|(key, word)| {
+            let wide = key.chars().count() + word.chars().count() + 2;
+            let fits = wide <= room + 1;
+            room = room.saturating_sub(wide);
+            fits
+        })
         .flat_map(|(key, word)| {
             [
                 Span::styled(key, theme.header()),

@@ -737,3 +737,81 @@ fn at_function_granularity_the_functions_are_what_moves() {
     keys(&mut m, &["Enter"]);
     assert_eq!(m.plan.services[1].members.len(), 2, "{}", m.status);
 }
+
+#[test]
+fn routes_and_tables_nothing_has_moved_yet_follow_a_moved_member() {
+    let routes = |m: &Model, service: &str| -> Vec<String> {
+        m.plan
+            .service(service)
+            .expect("service")
+            .routes
+            .iter()
+            .map(|r| format!("{} {} {}", r.methods_label(), r.path, r.stage))
+            .collect()
+    };
+    let tables = |m: &Model, service: &str| -> Vec<String> {
+        m.plan
+            .service(service)
+            .expect("service")
+            .tables
+            .iter()
+            .map(|t| format!("{} {}", t.name, t.stage))
+            .collect()
+    };
+    let mut m = model();
+    // orders' checkout module, moved to payments: the checkout route and
+    // the tables it writes most are all still at `monolith`, so they go
+    // with it.
+    keys(&mut m, &["j", "j", "j", "Tab", "j", "m"]);
+    let Some(Popup::Pick { choices, .. }) = &m.popup else {
+        panic!("no picker: {:?}", m.popup);
+    };
+    assert_eq!(choices, &["catalog", "reviews", "payments"]);
+    keys(&mut m, &["j", "j", "Enter"]);
+    assert_eq!(services_of(&m, "shop::orders::checkout"), ["payments"]);
+    assert_eq!(
+        routes(&m, "payments"),
+        [
+            "GET /api/payments/{id} canary",
+            "POST /api/orders/checkout monolith"
+        ]
+    );
+    assert!(routes(&m, "orders").is_empty());
+    // order_items is written most by checkout; orders by the module left
+    // behind, so it stays.
+    assert!(tables(&m, "payments").contains(&"order_items monolith".to_owned()));
+    assert_eq!(tables(&m, "orders"), ["orders monolith"]);
+    assert!(
+        m.status.ends_with("2 route(s) or table(s) follow it"),
+        "{}",
+        m.status
+    );
+    // One undo puts the member, its route and its table back.
+    keys(&mut m, &["u"]);
+    assert_eq!(services_of(&m, "shop::orders::checkout"), ["orders"]);
+    assert_eq!(routes(&m, "orders"), ["POST /api/orders/checkout monolith"]);
+    assert_eq!(
+        tables(&m, "orders"),
+        ["orders monolith", "order_items monolith"]
+    );
+
+    // reviews' module, moved to payments: its route in shadow is a
+    // decision and stays, and the status line says what to do; its tables
+    // are syncing and stay too.
+    let mut m = model();
+    keys(&mut m, &["j", "Tab", "m", "j", "Enter"]);
+    assert_eq!(services_of(&m, "shop::reviews"), ["payments"]);
+    assert!(
+        routes(&m, "reviews").contains(&"GET /api/reviews/products/{product_id} shadow".to_owned())
+    );
+    assert!(
+        m.status.contains("stay: route GET /api/reviews/products/{product_id} stays in service `reviews` at stage `shadow`")
+            && m.status.contains("set the route back to `monolith`"),
+        "{}",
+        m.status
+    );
+    assert_eq!(
+        tables(&m, "reviews"),
+        ["reviews syncing", "review_votes syncing"]
+    );
+}

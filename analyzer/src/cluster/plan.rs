@@ -7,7 +7,9 @@ use strangler_plan::{
     Method, Monolith, Plan, Route, RouteStage, RouteTemplate, Service, Table, TableStage,
 };
 
-use super::suggest::{ExistingService, Suggestion};
+use super::coupling::Coupling;
+use super::suggest::{ExistingService, Suggestion, table_writes};
+use crate::{Analysis, Detail};
 
 /// The services of an existing plan, as decisions the clustering keeps.
 #[must_use]
@@ -280,3 +282,174 @@ fn plan_routes(routes: &[super::suggest::RouteRef], warnings: &mut Vec<String>) 
     }
     out
 }
+
+/// Moves each route and table that is still at stage `monolith` to the
+/// service whose members now hold its code: a route to the service of its
+/// handler, a table to the service whose code writes it most (a tie keeps
+/// it where it is). That is what a user who moved a member expects: the
+/// routes it serves and the tables it writes go with it, while nothing has
+/// moved to a service yet. A route or table past `monolith` is a decision
+/// (traffic or data is already moving) and stays; each one whose code now
+/// lives in another service gets a line saying what to do. Code in no
+/// service (left in the monolith, or shared) moves nothing.
+///
+/// The plan stays valid: a route or table moves only at stage `monolith`,
+/// where no rule ties writes to owners.
+#[must_use]
+pub fn follow_code(plan: &mut Plan, analysis: &Analysis, coupling: &Coupling) -> Followed {
+    let mut notes = Followed::default();
+    let service_of: BTreeMap<String, usize> = plan
+        .services
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.members.iter().map(move |m| (m.clone(), i)))
+        .collect();
+    let unit_service = |node: &str| {
+        let unit = coupling.unit_of(node)?;
+        Some((*service_of.get(unit)?, unit.to_owned()))
+    };
+    // Each analysed route with a handler in some service.
+    let served: Vec<AnalysedHandler> = analysis
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.detail {
+            Detail::Route {
+                methods,
+                path,
+                handler: Some(handler),
+            } => {
+                let (service, unit) = unit_service(handler)?;
+                let shape = RouteTemplate::parse(path).ok()?.shape();
+                let methods = (!methods.iter().any(|m| m == "*"))
+                    .then(|| methods.iter().map(String::as_str).collect());
+                Some((shape, methods, service, unit))
+            }
+            _ => None,
+        })
+        .collect();
+    // Routes: (service, route index) → where their handlers are. A plan
+    // route matched by handlers in several services is left alone.
+    let mut route_moves: Vec<(usize, usize, usize)> = Vec::new();
+    for (si, service) in plan.services.iter().enumerate() {
+        for (ri, route) in service.routes.iter().enumerate() {
+            let shape = route.path.shape();
+            let homes: BTreeMap<usize, &str> = served
+                .iter()
+                .filter(|(s, methods, _, _)| {
+                    *s == shape
+                        && match (&route.methods, methods) {
+                            (Some(mine), Some(theirs)) => {
+                                mine.iter().any(|m| theirs.contains(m.as_str()))
+                            }
+                            _ => true,
+                        }
+                })
+                .map(|(_, _, to, unit)| (*to, unit.as_str()))
+                .collect();
+            let mut homes = homes.into_iter();
+            let (Some((to, unit)), None) = (homes.next(), homes.next()) else {
+                continue;
+            };
+            if to == si {
+                continue;
+            }
+            let target = &plan.services[to].name;
+            if route.stage == RouteStage::Monolith {
+                notes.moved.push(format!(
+                    "route {} {} moves from service `{}` to `{target}`, with its handler's `{unit}`",
+                    route.methods_label(),
+                    route.path,
+                    service.name
+                ));
+                route_moves.push((si, ri, to));
+            } else {
+                notes.stayed.push(format!(
+                    "route {} {} stays in service `{}` at stage `{}`, but its handler's `{unit}` is now in `{target}`: set the route back to `monolith` to let it follow, or move `{unit}` back",
+                    route.methods_label(),
+                    route.path,
+                    service.name,
+                    route.stage
+                ));
+            }
+        }
+    }
+    // Remove from the back so the indices stay right.
+    route_moves.sort_unstable();
+    let mut moved: Vec<(usize, Route)> = Vec::new();
+    for &(si, ri, to) in route_moves.iter().rev() {
+        moved.push((to, plan.services[si].routes.remove(ri)));
+    }
+    for (to, route) in moved.into_iter().rev() {
+        plan.services[to].routes.push(route);
+    }
+
+    follow_tables(plan, coupling, &service_of, &mut notes);
+    notes
+}
+
+/// The table half of [`follow_code`]: each table at `monolith` goes to the
+/// service whose members write it most.
+fn follow_tables(
+    plan: &mut Plan,
+    coupling: &Coupling,
+    service_of: &BTreeMap<String, usize>,
+    notes: &mut Followed,
+) {
+    let units = coupling.units();
+    let group = |code: usize| service_of.get(&units[code].id).copied();
+    let writers: BTreeMap<String, BTreeMap<usize, u32>> = table_writes(coupling, group)
+        .into_iter()
+        .map(|(t, w)| (units[t].id.trim_start_matches("table:").to_owned(), w))
+        .collect();
+    let mut table_moves: Vec<(usize, usize, usize)> = Vec::new();
+    for (si, service) in plan.services.iter().enumerate() {
+        for (ti, table) in service.tables.iter().enumerate() {
+            let Some(by_service) = writers.get(&table.name) else {
+                continue;
+            };
+            let most = by_service.values().copied().max().unwrap_or(0);
+            if by_service.get(&si).copied() == Some(most) {
+                continue;
+            }
+            let mut top = by_service.iter().filter(|(_, n)| **n == most);
+            let (Some((&to, &n)), None) = (top.next(), top.next()) else {
+                continue;
+            };
+            let target = &plan.services[to].name;
+            if table.stage == TableStage::Monolith {
+                notes.moved.push(format!(
+                    "table {} moves from service `{}` to `{target}`, whose code writes it most ({n} statement(s))",
+                    table.name, service.name
+                ));
+                table_moves.push((si, ti, to));
+            } else {
+                notes.stayed.push(format!(
+                    "table {} stays in service `{}` at stage `{}`, but `{target}`'s code writes it most ({n} statement(s)): move the writing code back, or roll the table back to `monolith` first",
+                    table.name, service.name, table.stage
+                ));
+            }
+        }
+    }
+    table_moves.sort_unstable();
+    let mut moved: Vec<(usize, Table)> = Vec::new();
+    for &(si, ti, to) in table_moves.iter().rev() {
+        moved.push((to, plan.services[si].tables.remove(ti)));
+    }
+    for (to, table) in moved.into_iter().rev() {
+        plan.services[to].tables.push(table);
+    }
+}
+
+/// What [`follow_code`] did, a line per route or table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Followed {
+    /// Routes and tables moved with their code.
+    pub moved: Vec<String>,
+    /// Routes and tables past `monolith` left where they are although
+    /// their code moved, each with what to do.
+    pub stayed: Vec<String>,
+}
+
+/// An analysed route's path shape, its methods (`None` for any), the
+/// service its handler's unit is a member of, and that unit.
+type AnalysedHandler<'a> = (String, Option<BTreeSet<&'a str>>, usize, String);

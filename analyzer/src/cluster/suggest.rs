@@ -955,7 +955,7 @@ fn links(coupling: &Coupling, service_of: &[Option<&str>]) -> Vec<ServiceLink> {
 /// Table unit → group → the statements of that group's code writing it;
 /// `group_of` puts each code unit in a group (a community, a service), or
 /// in none.
-fn table_writes(
+pub(super) fn table_writes(
     coupling: &Coupling,
     group_of: impl Fn(usize) -> Option<usize>,
 ) -> BTreeMap<usize, BTreeMap<usize, u32>> {

@@ -4,6 +4,7 @@
 //! what an edit should do are opened and answered here.
 
 use strangler_analyzer::cluster::Metrics;
+use strangler_analyzer::cluster::plan::{Followed, follow_code};
 use strangler_plan::{Plan, RouteStage, Service, TableStage, validate};
 
 use crate::model::{Change, Effect, InputPurpose, Model, Pane, PickPurpose, Popup, Row, unit_word};
@@ -357,6 +358,11 @@ fn selected_item(model: &Model) -> Option<(usize, usize, bool)> {
 fn pick(model: &mut Model, purpose: PickPurpose, choice: &str) {
     match purpose {
         PickPurpose::Move { member } => {
+            // The routes it serves and the tables it writes go with it,
+            // while nothing has moved to a service yet.
+            let analyzed = model.analyzed.clone();
+            let mut follow = Followed::default();
+            let revision = model.revision;
             edit(model, format!("move {member} to {choice}"), |plan| {
                 let mut pinned = false;
                 for s in &mut plan.services {
@@ -371,8 +377,26 @@ fn pick(model: &mut Model, purpose: PickPurpose, choice: &str) {
                 if pinned {
                     target.pinned.push(member);
                 }
+                if let Some(a) = &analyzed {
+                    follow = follow_code(plan, &a.analysis, &a.coupling);
+                }
                 Ok(())
             });
+            if model.revision != revision {
+                let mut parts = Vec::new();
+                if !follow.moved.is_empty() {
+                    parts.push(format!(
+                        "{} route(s) or table(s) follow it",
+                        follow.moved.len()
+                    ));
+                }
+                if let Some(first) = follow.stayed.first() {
+                    parts.push(format!("{} stay: {first}", follow.stayed.len()));
+                }
+                for part in parts {
+                    model.status = format!("{}; {part}", model.status);
+                }
+            }
         }
         PickPurpose::Merge => {
             let index = model.service;

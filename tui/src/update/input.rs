@@ -39,7 +39,7 @@ pub(super) fn on_mouse(model: &mut Model, mouse: MouseEvent) {
         return;
     }
     let area = Rect::new(0, 0, model.size.0, model.size.1);
-    let Some((pane, rect)) = layout::panes(area, model.focus)
+    let Some((pane, rect)) = layout::panes(area, model.focus, &model.status)
         .into_iter()
         .find(|(_, r)| r.contains((mouse.column, mouse.row).into()))
     else {
