@@ -347,6 +347,26 @@ fn diesel_fixture() {
 }
 
 #[test]
+fn diesel_through_a_multi_backend_macro() {
+    let dir = fixtures().join("frameworks/diesel-backends");
+    let exp = expected(&dir);
+    let files = load_crate(&dir, "backends_app");
+    let mut tables = Vec::new();
+    let mut diags = Vec::new();
+    for f in &files {
+        let (t, d) = diesel_tables(f);
+        tables.extend(t);
+        diags.extend(d);
+    }
+    let got = analyze(&files, &tables);
+    diags.extend(got.diags.iter().cloned());
+    let mut problems = check_access(&exp, &got);
+    problems.extend(check_tables(&exp, &tables));
+    problems.extend(diags.iter().map(|d| format!("unexpected diagnostic {d:?}")));
+    report(&problems);
+}
+
+#[test]
 fn broken_fixture() {
     let dir = fixtures().join("frameworks/broken");
     let exp = expected(&dir);

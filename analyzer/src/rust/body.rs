@@ -513,16 +513,9 @@ impl<'ast> Visit<'ast> for CallCollector<'_> {
         if self.macro_depth >= MAX_MACRO_DEPTH {
             return;
         }
-        let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
-        if let Ok(args) = mac.parse_body_with(parser) {
+        if let Some(stmts) = super::macros::parse_macro_body(&mac.tokens) {
             self.macro_depth += 1;
-            for arg in &args {
-                self.visit_expr(arg);
-            }
-            self.macro_depth -= 1;
-        } else if let Ok(block) = mac.parse_body_with(syn::Block::parse_within) {
-            self.macro_depth += 1;
-            for stmt in &block {
+            for stmt in &stmts {
                 self.visit_stmt(stmt);
             }
             self.macro_depth -= 1;

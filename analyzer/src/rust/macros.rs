@@ -94,7 +94,11 @@ pub fn token_count(tokens: &TokenStream, limit: usize) -> usize {
 }
 
 /// Parses a macro's tokens as comma-separated expressions, or failing that
-/// as the statements of a block.
+/// as the statements of a block, or failing both (tokens in the macro's
+/// own syntax) as the statements of each `{…}` group at their top level
+/// that parses as a block: `db_run! { conn: sqlite, mysql { … } postgresql
+/// { … } }` holds one block per database backend, and its writes are in
+/// them. `None` when nothing in it parses.
 pub fn parse_macro_body(tokens: &TokenStream) -> Option<Vec<Stmt>> {
     if token_depth(tokens, MAX_TOKEN_DEPTH) > MAX_TOKEN_DEPTH {
         return None;
@@ -102,7 +106,21 @@ pub fn parse_macro_body(tokens: &TokenStream) -> Option<Vec<Stmt>> {
     if let Ok(args) = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
         return Some(args.into_iter().map(|e| Stmt::Expr(e, None)).collect());
     }
-    syn::Block::parse_within.parse2(tokens.clone()).ok()
+    if let Ok(stmts) = syn::Block::parse_within.parse2(tokens.clone()) {
+        return Some(stmts);
+    }
+    let blocks: Vec<Stmt> = tokens
+        .clone()
+        .into_iter()
+        .filter_map(|t| match t {
+            TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace => {
+                syn::Block::parse_within.parse2(g.stream()).ok()
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    (!blocks.is_empty()).then_some(blocks)
 }
 
 /// Parses a macro's tokens as comma-separated expressions (a function-like
@@ -233,6 +251,14 @@ fn substitute(
                     && let Some(bound) = binds.get(&name.to_string())
                 {
                     out.extend(bound.iter().cloned());
+                    i += 2;
+                    continue;
+                }
+                // `$crate` names the macro's own crate: the code's `crate`.
+                if let Some(TokenTree::Ident(name)) = toks.get(i + 1)
+                    && name == "crate"
+                {
+                    out.extend(std::iter::once(toks[i + 1].clone()));
                     i += 2;
                     continue;
                 }
