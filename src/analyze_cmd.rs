@@ -227,13 +227,10 @@ fn suggest_settings(
     Ok((config, truth))
 }
 
-/// The monolith's name for a new plan: the first crate's, else the directory's.
+/// The monolith's name for a new plan: the crate that serves HTTP (see
+/// [`plan_out::monolith_name`]), else the directory's.
 fn monolith_name(analysis: &strangler_analyzer::Analysis, repo: &std::path::Path) -> String {
-    analysis
-        .nodes
-        .iter()
-        .find(|n| n.kind == strangler_analyzer::NodeKind::Crate)
-        .map(|n| n.id.clone())
+    plan_out::monolith_name(analysis)
         .or_else(|| {
             repo.canonicalize()
                 .ok()?

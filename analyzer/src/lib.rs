@@ -303,7 +303,7 @@ fn assemble(
     }
     add_maps(&mut builder, &symbols, &diesel);
     add_facts(&mut builder, &mut stats, &mut diagnostics, facts);
-    add_routes(&mut builder, &routes);
+    add_routes(&mut builder, &routes, &mut diagnostics);
     if let Some(history) = history {
         stats.history_commits = Some(history.stats.commits_counted);
         let module_of: BTreeMap<&str, String> = found
@@ -374,9 +374,49 @@ fn add_facts(
 }
 
 /// Route nodes and their `handles` edges.
-fn add_routes(builder: &mut GraphBuilder, routes: &[routes::FoundRoute]) {
+///
+/// Two registrations with the same methods and path but different handlers
+/// are different routes whose mounts' prefixes were not all found (a real
+/// server cannot answer one request with two handlers): each keeps a node
+/// of its own (the later ones' ids end in `@<handler>`) and a diagnostic says
+/// which prefix to look for. The same handler registered twice is one route.
+fn add_routes(
+    builder: &mut GraphBuilder,
+    routes: &[routes::FoundRoute],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    // Route id → (handler, file, line) of the first registration.
+    let mut first: BTreeMap<String, (Option<&str>, &str, u32)> = BTreeMap::new();
     for route in routes {
-        let id = route_id(&route.methods, &route.path);
+        let plain = route_id(&route.methods, &route.path);
+        let id = match first.get(&plain) {
+            None => {
+                first.insert(
+                    plain.clone(),
+                    (route.handler.as_deref(), &route.file, route.line),
+                );
+                plain
+            }
+            Some(&(handler, _, _)) if handler == route.handler.as_deref() => plain,
+            Some(&(_, file, line)) => {
+                diagnostics.push(Diagnostic::new(
+                    &route.file,
+                    Some(route.line),
+                    format!(
+                        "route {} {} is also registered at {file}:{line} with another handler: \
+                         they are different routes under mounts whose prefixes were not found \
+                         (a runtime value or an unresolved call); both are kept, and the plan \
+                         can route only one of them until the prefix is written into its route",
+                        route.methods.join(","),
+                        route.path
+                    ),
+                ));
+                format!(
+                    "{plain}@{}",
+                    route.handler.as_deref().unwrap_or("(unresolved)")
+                )
+            }
+        };
         builder.node(Node {
             id: id.clone(),
             kind: NodeKind::Route,

@@ -269,3 +269,91 @@ fn routes_and_tables_follow_moved_code_until_they_start_moving() {
     );
     assert_valid(&plan);
 }
+
+/// The planner evaluates a plan with `evaluate`; a plan just written from a
+/// suggestion must score there what `strangler analyze` printed for it,
+/// shared units and all (they are left out of both graphs alike).
+#[test]
+fn a_new_plan_scores_in_the_planner_what_the_suggestion_scored() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let mut with_shared = Vec::new();
+    for app in [
+        "shop-monolith",
+        "shop-catalog",
+        "frameworks/workspace",
+        "java-petclinic",
+        "java-jpetstore",
+    ] {
+        let analysis = analyze(&fixtures.join(app), &Config::default()).unwrap();
+        let config = SuggestConfig::default();
+        let suggestion = suggest(&analysis, &config).unwrap();
+        if !suggestion.shared.is_empty() {
+            with_shared.push(app);
+        }
+        let (written, _) = plan::apply(None, &suggestion, "monolith");
+        let granularity = config.granularity;
+        let coupling = Coupling::build(&analysis, granularity, &config.weights);
+        let evaluated = strangler_analyzer::cluster::evaluate(
+            &analysis,
+            &coupling,
+            granularity,
+            &plan::existing_services(&written),
+        );
+        assert_eq!(
+            format!("{:?}", evaluated.metrics),
+            format!("{:?}", suggestion.metrics),
+            "{app}: the planner's metrics differ from the suggestion's"
+        );
+    }
+    assert!(
+        !with_shared.is_empty(),
+        "no fixture has shared units, so the test does not cover them"
+    );
+}
+
+/// A new plan names the monolith after the crate that serves HTTP, not the
+/// workspace's first crate by name (often a helper such as `macros`).
+#[test]
+fn the_monolith_is_named_after_the_crate_that_serves_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"macros\", \"common\", \"shopfront\"]\n",
+        ),
+        (
+            "macros/Cargo.toml",
+            "[package]\nname = \"macros\"\nversion = \"0.1.0\"\n",
+        ),
+        (
+            "macros/src/lib.rs",
+            "pub fn a() {}\npub fn b() {}\npub fn c() {}\npub fn d() {}\npub fn e() {}\n",
+        ),
+        (
+            "common/Cargo.toml",
+            "[package]\nname = \"common\"\nversion = \"0.1.0\"\n",
+        ),
+        ("common/src/lib.rs", "pub fn helper() {}\n"),
+        (
+            "shopfront/Cargo.toml",
+            "[package]\nname = \"shopfront\"\nversion = \"0.1.0\"\n",
+        ),
+        (
+            "shopfront/src/main.rs",
+            "use axum::{Router, routing::get};\n\
+             async fn list_orders() {}\n\
+             fn main() { let _app: Router = Router::new().route(\"/orders\", get(list_orders)); }\n",
+        ),
+    ];
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let analysis = analyze(dir.path(), &Config::default()).unwrap();
+    assert_eq!(plan::monolith_name(&analysis).as_deref(), Some("shopfront"));
+    // Without routes, the crate with the most code.
+    std::fs::write(dir.path().join("shopfront/src/main.rs"), "fn main() {}\n").unwrap();
+    let analysis = analyze(dir.path(), &Config::default()).unwrap();
+    assert_eq!(plan::monolith_name(&analysis).as_deref(), Some("macros"));
+}

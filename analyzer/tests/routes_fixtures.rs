@@ -1157,3 +1157,65 @@ proptest! {
         }
     }
 }
+
+/// Two routers mounted under prefixes the analysis cannot see (here a
+/// runtime value) both register `GET /list`: they are different routes, so
+/// the graph keeps a node for each, handled by its own handler, and says
+/// which prefixes to look for; one handler registered twice stays one route.
+#[test]
+fn routes_that_share_a_path_after_a_lost_prefix_stay_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("src/main.rs"),
+        r#"use axum::{Router, routing::get};
+mod orders { pub async fn list() {} }
+mod invoices { pub async fn list() {} }
+fn orders_router() -> Router { Router::new().route("/list", get(orders::list)) }
+fn invoices_router() -> Router {
+    Router::new().route("/list", get(invoices::list)).route("/list", get(invoices::list))
+}
+fn main() {
+    let base = std::env::var("BASE").unwrap();
+    let _app: Router = Router::new()
+        .nest(&format!("{base}/orders"), orders_router())
+        .nest(&format!("{base}/invoices"), invoices_router());
+}
+"#,
+    )
+    .unwrap();
+    let analysis =
+        strangler_analyzer::analyze(root, &strangler_analyzer::Config::default()).unwrap();
+    let handlers: BTreeSet<(String, String)> = analysis
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.detail {
+            strangler_analyzer::Detail::Route { path, handler, .. } if path.ends_with("/list") => {
+                Some((path.clone(), handler.clone().unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .collect();
+    let handled: BTreeSet<&str> = handlers.iter().map(|(_, h)| h.as_str()).collect();
+    assert_eq!(
+        handled,
+        BTreeSet::from(["app::invoices::list", "app::orders::list"]),
+        "{handlers:?}"
+    );
+    // The runtime prefixes are skipped, so both routers are roots: one path.
+    let paths: BTreeSet<&str> = handlers.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, BTreeSet::from(["/list"]));
+    let collisions: Vec<&str> = analysis
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .filter(|m| m.contains("is also registered at src/main.rs"))
+        .collect();
+    assert_eq!(collisions.len(), 1, "{:#?}", analysis.diagnostics);
+}

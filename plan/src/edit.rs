@@ -270,6 +270,7 @@ fn reconcile_table(table: &mut Table, entry: &PlanTable) {
     set_string_map(table, "rename", &entry.rename);
     set_strings(table, "exclude", &entry.exclude);
     set_strings(table, "readers", &entry.readers);
+    set_strings(table, "writers", &entry.writers);
 }
 
 fn route_key(route: &Route) -> String {

@@ -135,7 +135,7 @@ const SERVICE_KEYS: &[&str] = &[
 const ROUTE_KEYS: &[&str] = &[
     "path", "methods", "stage", "percent", "sticky", "host", "headers", "writes",
 ];
-const TABLE_KEYS: &[&str] = &["name", "stage", "rename", "exclude", "readers"];
+const TABLE_KEYS: &[&str] = &["name", "stage", "rename", "exclude", "readers", "writers"];
 
 impl Lower {
     fn error(&mut self, diagnostic: Diagnostic) {
@@ -493,12 +493,14 @@ impl Lower {
         );
         let exclude = self.strings(table, path, "exclude");
         let readers = self.strings(table, path, "readers");
+        let writers = self.strings(table, path, "writers");
         Some(Table {
             name: name?,
             stage: stage?,
             rename,
             exclude,
             readers,
+            writers,
         })
     }
 

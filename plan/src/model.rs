@@ -206,6 +206,12 @@ pub struct Table {
     /// the owning service).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub readers: Vec<String>,
+    /// The services whose code writes the table, heaviest writer first, as
+    /// the last analysis found them; recorded only when there are two or
+    /// more, because then the table needs a decision (one owner, the others
+    /// calling its API), which `plan check` reports until the code agrees.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writers: Vec<String>,
 }
 
 /// An HTTP request method.

@@ -317,7 +317,66 @@ fn check_tables<'a>(
                 );
             }
         }
+        check_writers(out, plan, &table_path, &what, &table.writers);
     }
+}
+
+/// A table's `writers`: two or more services writing one table is a
+/// decision the plan still needs (a warning: the migration can go on for
+/// other tables), and a name that is no service is a stale analysis.
+fn check_writers(
+    out: &mut Vec<Diagnostic>,
+    plan: &Plan,
+    table_path: &FieldPath,
+    what: &str,
+    writers: &[String],
+) {
+    let unknown: Vec<&str> = writers
+        .iter()
+        .map(String::as_str)
+        .filter(|w| *w != plan.monolith.name && !plan.services.iter().any(|s| s.name == *w))
+        .collect();
+    if !unknown.is_empty() {
+        out.push(
+            Diagnostic::warning(
+                table_path.key("writers"),
+                format!(
+                    "{what} lists writers that are not services of the plan: {}",
+                    quoted(&unknown)
+                ),
+            )
+            .with_help(
+                "re-run `strangler analyze --out` to refresh `writers`, or remove the names",
+            ),
+        );
+    }
+    if let [first, rest @ ..] = writers
+        && !rest.is_empty()
+    {
+        let others: Vec<&str> = rest.iter().map(String::as_str).collect();
+        out.push(
+            Diagnostic::warning(
+                table_path.key("writers"),
+                format!(
+                    "{what} needs a decision: the code of {} writes it",
+                    quoted(&writers.iter().map(String::as_str).collect::<Vec<_>>())
+                ),
+            )
+            .with_help(format!(
+                "give it one owner (`{first}` writes it most): have {} call that service's API instead of writing the table, or merge the services; `strangler analyze --out` then drops the entry",
+                quoted(&others)
+            )),
+        );
+    }
+}
+
+/// Names in backticks, joined with commas.
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_analyze(out: &mut Vec<Diagnostic>, path: &FieldPath, settings: &AnalyzeSettings) {

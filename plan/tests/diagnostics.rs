@@ -103,6 +103,24 @@ p.toml:13:8: error: table `orders` is claimed by services `a` and `b`
     );
 }
 
+/// `writers` records a table several services write: a warning that it
+/// needs a decision, and one for a name that is no longer a service.
+#[test]
+fn a_table_with_several_writers_needs_a_decision() {
+    check(
+        &with_head(
+            "[[service]]\nname = \"orders\"\n[[service.table]]\nname = \"payments\"\nstage = \"monolith\"\nwriters = [\"orders\", \"billing\", \"shop\"]\n[[service]]\nname = \"billing\"\n[[service.table]]\nname = \"invoices\"\nstage = \"monolith\"\nwriters = [\"billing\", \"refunds\"]\n",
+        ),
+        r"
+p.toml:10:11: warning: table `payments` of service `orders` needs a decision: the code of `orders`, `billing`, `shop` writes it
+    help: give it one owner (`orders` writes it most): have `billing`, `shop` call that service's API instead of writing the table, or merge the services; `strangler analyze --out` then drops the entry
+p.toml:16:11: warning: table `invoices` of service `billing` lists writers that are not services of the plan: `refunds`
+    help: re-run `strangler analyze --out` to refresh `writers`, or remove the names
+p.toml:16:11: warning: table `invoices` of service `billing` needs a decision: the code of `billing`, `refunds` writes it
+    help: give it one owner (`billing` writes it most): have `refunds` call that service's API instead of writing the table, or merge the services; `strangler analyze --out` then drops the entry",
+    );
+}
+
 #[test]
 fn bad_upstream_and_database_urls() {
     check(

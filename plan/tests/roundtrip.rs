@@ -85,8 +85,9 @@ fn table(service: usize, index: usize) -> impl Strategy<Value = Table> {
         prop::collection::btree_map("[a-w][a-z]{0,5}", "[a-z_]{1,8}", 0..3),
         prop::collection::vec("x[a-z]{1,6}", 0..3),
         prop::collection::vec("app::[a-z]{1,6}", 0..3),
+        prop::collection::vec("s[0-9]", 0..3),
     )
-        .prop_map(move |(stage, rename, exclude, readers)| Table {
+        .prop_map(move |(stage, rename, exclude, readers, writers)| Table {
             name: if index.is_multiple_of(2) {
                 format!("t{service}_{index}")
             } else {
@@ -96,6 +97,7 @@ fn table(service: usize, index: usize) -> impl Strategy<Value = Table> {
             rename,
             exclude,
             readers,
+            writers,
         })
 }
 

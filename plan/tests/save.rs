@@ -73,6 +73,7 @@ fn edits_keep_comments_and_layout() {
             rename: [("amount".to_owned(), "amount_cents".to_owned())].into(),
             exclude: vec!["legacy_flag".to_owned()],
             readers: vec!["shop::reports".to_owned()],
+            writers: vec!["payments".to_owned(), "feedback".to_owned()],
         }],
         ..Service::default()
     });
@@ -119,6 +120,7 @@ stage = "monolith"
 rename = { amount = "amount_cents" }
 exclude = ["legacy_flag"]
 readers = ["shop::reports"]
+writers = ["payments", "feedback"]
 "#;
     assert_eq!(text, expect);
     // Saved plans read back to exactly what was saved.

@@ -565,6 +565,7 @@ mod tests {
                     rename: std::collections::BTreeMap::new(),
                     exclude: Vec::new(),
                     readers: Vec::new(),
+                    writers: Vec::new(),
                 })
                 .collect();
             let t = RouteTable::new(plan);

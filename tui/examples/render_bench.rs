@@ -88,6 +88,7 @@ fn synthetic() -> (Analysis, Plan) {
                     rename: std::collections::BTreeMap::new(),
                     exclude: Vec::new(),
                     readers: Vec::new(),
+                    writers: Vec::new(),
                 })
                 .collect(),
             ..Service::default()

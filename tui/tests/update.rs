@@ -108,6 +108,26 @@ fn new_and_rename_service() {
     assert_eq!(m.plan.services.len(), 5);
 }
 
+/// A table's recorded `writers` follow a renamed service, analysis or not.
+#[test]
+fn renaming_a_service_renames_it_in_the_tables_writers() {
+    let file = strangler_plan::PlanFile::open(common::fixture().join("strangler.toml"))
+        .expect("fixture plan");
+    let mut plan = file.plan().clone();
+    plan.service_mut("orders").expect("orders").tables[0].writers =
+        vec!["orders".to_owned(), "payments".to_owned()];
+    let mut m = Model::new("strangler.toml", plan, Vec::new(), None);
+    // payments is the third service.
+    keys(&mut m, &["j", "j", "r"]);
+    keys(&mut m, &["BSpace"; 8]);
+    keys(&mut m, &["b", "i", "l", "l", "i", "n", "g", "Enter"]);
+    assert!(m.plan.service("billing").is_some(), "{}", m.status);
+    assert_eq!(
+        m.plan.service("orders").expect("orders").tables[0].writers,
+        ["orders", "billing"]
+    );
+}
+
 #[test]
 fn stage_picker_offers_only_valid_moves() {
     let mut m = model();
@@ -786,9 +806,25 @@ fn routes_and_tables_nothing_has_moved_yet_follow_a_moved_member() {
         "{}",
         m.status
     );
+    // Both services' code now writes `orders`: the plan records that it
+    // needs a decision (heaviest writer first), and `plan check` warns.
+    let writers = |m: &Model| {
+        m.plan.service("orders").expect("orders").tables[0]
+            .writers
+            .clone()
+    };
+    assert_eq!(writers(&m), ["orders", "payments"]);
+    assert!(
+        strangler_plan::validate(&m.plan)
+            .iter()
+            .any(|d| d.message == "table `orders` of service `orders` needs a decision: the code of `orders`, `payments` writes it"),
+        "{:#?}",
+        strangler_plan::validate(&m.plan)
+    );
     // One undo puts the member, its route and its table back.
     keys(&mut m, &["u"]);
     assert_eq!(services_of(&m, "shop::orders::checkout"), ["orders"]);
+    assert!(writers(&m).is_empty(), "{:?}", writers(&m));
     assert_eq!(routes(&m, "orders"), ["POST /api/orders/checkout monolith"]);
     assert_eq!(
         tables(&m, "orders"),

@@ -8,8 +8,8 @@ use strangler_plan::{
 };
 
 use super::coupling::Coupling;
-use super::suggest::{ExistingService, Suggestion, table_writes};
-use crate::{Analysis, Detail};
+use super::suggest::{ExistingService, Suggestion, TableDecision, table_writes};
+use crate::{Analysis, Detail, EdgeKind, NodeKind};
 
 /// The services of an existing plan, as decisions the clustering keeps.
 #[must_use]
@@ -114,6 +114,7 @@ pub fn apply(existing: Option<&Plan>, suggestion: &Suggestion, name: &str) -> (P
                     rename: std::collections::BTreeMap::new(),
                     exclude: Vec::new(),
                     readers: Vec::new(),
+                    writers: Vec::new(),
                 });
             }
         }
@@ -124,7 +125,23 @@ pub fn apply(existing: Option<&Plan>, suggestion: &Suggestion, name: &str) -> (P
             table.readers.clone_from(readers);
         }
     }
+    record_writers(&mut plan, &suggestion.tables_needing_decision);
     (plan, warnings)
+}
+
+/// Sets each table's `writers` to the services of `decisions` that write it
+/// (heaviest first), and clears it on a table no longer written by two or
+/// more: the plan records what still needs a decision, and `plan check`
+/// reports it.
+pub fn record_writers(plan: &mut Plan, decisions: &[TableDecision]) {
+    let by_table: BTreeMap<&str, &TableDecision> =
+        decisions.iter().map(|d| (d.table.as_str(), d)).collect();
+    for table in plan.services.iter_mut().flat_map(|s| &mut s.tables) {
+        table.writers = by_table
+            .get(table.name.as_str())
+            .map(|d| d.writers.iter().map(|(w, _)| w.clone()).collect())
+            .unwrap_or_default();
+    }
 }
 
 /// Adds to every route of `plan` the tables the suggestion finds its
@@ -453,3 +470,69 @@ pub struct Followed {
 /// An analysed route's path shape, its methods (`None` for any), the
 /// service its handler's unit is a member of, and that unit.
 type AnalysedHandler<'a> = (String, Option<BTreeSet<&'a str>>, usize, String);
+
+/// The name a new plan gives the monolith: the crate (or Java build module)
+/// that serves the most routes, else the one with the most functions; ties
+/// go to the first by name. `None` when the analysis found no crate.
+///
+/// A workspace's first crate by name is often a helper (`macros`, `common`);
+/// the monolith is the one that answers HTTP.
+#[must_use]
+pub fn monolith_name(analysis: &Analysis) -> Option<String> {
+    let parent: BTreeMap<&str, &str> = analysis
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Contains)
+        .map(|e| (e.to.as_str(), e.from.as_str()))
+        .collect();
+    let kind: BTreeMap<&str, NodeKind> = analysis
+        .nodes
+        .iter()
+        .map(|n| (n.id.as_str(), n.kind))
+        .collect();
+    let crate_of = |id: &str| -> Option<&str> {
+        let mut current = parent.get(id).copied()?;
+        // Bounded, in case a malformed analysis has a cycle of `contains`.
+        for _ in 0..256 {
+            if kind.get(current) == Some(&NodeKind::Crate) {
+                return Some(current);
+            }
+            current = parent.get(current).copied()?;
+        }
+        None
+    };
+    // (routes served, functions) per crate.
+    let mut score: BTreeMap<&str, (usize, usize)> = analysis
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Crate)
+        .map(|n| (n.id.as_str(), (0, 0)))
+        .collect();
+    for node in &analysis.nodes {
+        match (&node.kind, &node.detail) {
+            (
+                NodeKind::Route,
+                Detail::Route {
+                    handler: Some(handler),
+                    ..
+                },
+            ) => {
+                if let Some(s) = crate_of(handler).and_then(|c| score.get_mut(c)) {
+                    s.0 += 1;
+                }
+            }
+            (NodeKind::Function, _) => {
+                if let Some(s) = crate_of(&node.id).and_then(|c| score.get_mut(c)) {
+                    s.1 += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    // max_by_key keeps the last maximum; reversing keeps the first by name.
+    score
+        .into_iter()
+        .rev()
+        .max_by_key(|&(_, s)| s)
+        .map(|(name, _)| name.to_owned())
+}

@@ -226,14 +226,7 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
         })
         .map(String::as_str)
         .collect();
-    let (mut shared, product) = shared_units(&coupling, &pinned_anywhere);
-    // Data hubs are shared; their functions are clustered in their place.
-    let hubs: BTreeSet<&str> = coupling
-        .units
-        .iter()
-        .filter_map(|u| u.part_of.as_deref())
-        .collect();
-    shared.extend(hubs.iter().filter_map(|h| index.get(h).copied()));
+    let (shared, product) = left_out(&coupling, &pinned_anywhere);
     let graph = coupling.graph_without(&shared);
     let mut warnings = Vec::new();
     let mut fixed: Vec<Option<u32>> = vec![None; coupling.units.len()];
@@ -322,7 +315,13 @@ pub fn evaluate(
             }
         }
     }
-    let graph = coupling.graph();
+    // The graph the metrics see is the one a suggestion is measured on:
+    // without the units the analyzer leaves out as shared, unless the plan
+    // placed them in a service; so a plan just written from a suggestion
+    // scores what `strangler analyze` printed for it.
+    let (mut shared, _) = left_out(coupling, &BTreeSet::new());
+    shared.retain(|&i| service_index[i].is_none());
+    let graph = coupling.graph_without(&shared);
     let (metrics, mut per_service) =
         metrics(analysis, coupling, &graph, &service_index, granularity);
     let label: BTreeMap<&str, usize> = services
@@ -384,6 +383,27 @@ pub fn evaluate(
         ari: None,
         comparison: None,
     }
+}
+
+/// The units clustering leaves out: the shared ones (see [`shared_units`])
+/// and the data hubs, whose functions are clustered in their place. Also
+/// returns, per unit, whether it is in a product crate of its own.
+fn left_out(coupling: &Coupling, keep: &BTreeSet<&str>) -> (BTreeSet<usize>, Vec<bool>) {
+    let (mut shared, product) = shared_units(coupling, keep);
+    let index: BTreeMap<&str, usize> = coupling
+        .units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.id.as_str(), i))
+        .collect();
+    shared.extend(
+        coupling
+            .units
+            .iter()
+            .filter_map(|u| u.part_of.as_deref())
+            .filter_map(|h| index.get(h).copied()),
+    );
+    (shared, product)
 }
 
 /// Code units that belong to no one service: they touch no table

@@ -208,7 +208,7 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         &mut declared,
     );
     declared.credit(&mut builder, &index);
-    crate::add_routes(&mut builder, &found_routes);
+    crate::add_routes(&mut builder, &found_routes, &mut diagnostics);
     drop(index);
     // Freeing the parsed files takes as long as sorting the graph: both at once.
     let (analysis, ()) = rayon::join(

@@ -4,7 +4,7 @@
 //! what an edit should do are opened and answered here.
 
 use strangler_analyzer::cluster::Metrics;
-use strangler_analyzer::cluster::plan::{Followed, follow_code};
+use strangler_analyzer::cluster::plan::{Followed, follow_code, record_writers};
 use strangler_plan::{Plan, RouteStage, Service, TableStage, validate};
 
 use crate::model::{Change, Effect, InputPurpose, Model, Pane, PickPurpose, Popup, Row, unit_word};
@@ -281,6 +281,11 @@ pub(super) fn edit(
     model.redo.clear();
     model.revision += 1;
     model.reevaluate();
+    // With the analysis, the tables' `writers` follow the edit (who writes a
+    // table depends on where its code now is); the undo entry holds the old.
+    if let Some(eval) = &model.eval {
+        record_writers(&mut model.plan, &eval.tables_needing_decision);
+    }
     record(model, what, before);
     clamp(model);
 }
@@ -468,6 +473,15 @@ fn submit(model: &mut Model, purpose: &InputPurpose, text: String) {
             edit(model, format!("rename {old} to {text}"), |plan| {
                 if taken {
                     return Err(format!("a service is already named {text}"));
+                }
+                for name in plan
+                    .services
+                    .iter_mut()
+                    .flat_map(|s| &mut s.tables)
+                    .flat_map(|t| &mut t.writers)
+                    .filter(|w| **w == old)
+                {
+                    name.clone_from(&text);
                 }
                 plan.services[index].name = text;
                 Ok(())
