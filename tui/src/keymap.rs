@@ -111,6 +111,10 @@ pub enum Action {
     Rename,
     /// Create a service.
     NewService,
+    /// Set the selected service's upstream URL.
+    Upstream,
+    /// Set the selected service's database URL.
+    Database,
     /// Merge the selected service into another.
     Merge,
     /// Delete the selected service.
@@ -198,6 +202,8 @@ pub const KEYMAP: &[Binding] = &[
     b(&[Char('p')], "p", Scope::Main, Action::Pin, "pin or unpin the selected member", "pin"),
     b(&[Char('r')], "r", Scope::Main, Action::Rename, "rename the selected service", "rename"),
     b(&[Char('n')], "n", Scope::NotSearching, Action::NewService, "new service", "new"),
+    b(&[Char('e')], "e", Scope::Main, Action::Upstream, "set the upstream URL", ""),
+    b(&[Char('E')], "E", Scope::Main, Action::Database, "set the database URL", ""),
     b(&[Char('M')], "M", Scope::Main, Action::Merge, "merge the selected service into another", ""),
     b(&[Char('D')], "D", Scope::Main, Action::Delete, "delete the selected service (only without routes and tables)", ""),
     b(&[Char('s')], "s", Scope::Main, Action::Stage, "set the selected route's or table's stage (valid moves only)", "stage"),

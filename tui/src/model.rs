@@ -223,6 +223,10 @@ pub enum InputPurpose {
     NewService,
     /// Set the selected canary route's percent.
     Percent,
+    /// Set the selected service's `upstream` (empty removes it).
+    Upstream,
+    /// Set the selected service's `database` (empty removes it).
+    Database,
     /// Filter the rows of this pane.
     Filter(Pane),
 }

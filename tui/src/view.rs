@@ -8,6 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use strangler_analyzer::cluster::Evidence;
+use strangler_plan::mask_url;
 
 use crate::keymap::{Scope, help_lines, hints, scopes};
 use crate::layout::{MIN_SIZE, header_rows, list_height, offset, panes, status_lines};
@@ -498,6 +499,9 @@ fn selection_details(model: &Model, theme: Theme) -> Vec<Line<'static>> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    if model.focus == Pane::Services {
+        return service_details(service, theme);
+    }
     match model.rows().get(model.row) {
         Some(Row::Function { id, member, .. }) => {
             return function_details(model, theme, id, member, &service.name);
@@ -540,6 +544,14 @@ fn selection_details(model: &Model, theme: Theme) -> Vec<Line<'static>> {
                     format!("written by: {}", writers.join(", ")),
                     theme.hot(),
                 ));
+            } else if !t.writers.is_empty() {
+                out.push(Line::styled(
+                    format!(
+                        "needs a decision: written by {} (the plan's `writers`)",
+                        t.writers.join(", ")
+                    ),
+                    theme.hot(),
+                ));
             }
         }
         Some(Row::Route(i)) => {
@@ -565,6 +577,34 @@ fn selection_details(model: &Model, theme: Theme) -> Vec<Line<'static>> {
         _ => {}
     }
     out
+}
+
+/// A service: where it answers and where its data lives (passwords masked),
+/// and what it holds.
+fn service_details(service: &strangler_plan::Service, theme: Theme) -> Vec<Line<'static>> {
+    let unset = |key: &str, what: &str| format!("{key}: not set ({what})");
+    vec![
+        Line::styled(format!("service {}", service.name), theme.header()),
+        Line::from(service.upstream.as_deref().map_or_else(
+            || {
+                unset(
+                    "upstream",
+                    "e sets it; needed before a route leaves the monolith",
+                )
+            },
+            |u| format!("upstream: {}", mask_url(u)),
+        )),
+        Line::from(service.database.as_deref().map_or_else(
+            || unset("database", "E sets it; needed before a table syncs"),
+            |d| format!("database: {}", mask_url(d)),
+        )),
+        Line::from(format!(
+            "{} members, {} routes, {} tables",
+            service.members.len(),
+            service.routes.len(),
+            service.tables.len()
+        )),
+    ]
 }
 
 /// A member: what it is, where, why the analyzer puts it here, and its
@@ -949,12 +989,23 @@ fn draw_popup(frame: &mut Frame, model: &Model, theme: Theme, popup: &Popup, are
                 InputPurpose::Rename => "Rename service",
                 InputPurpose::NewService => "New service name",
                 InputPurpose::Percent => "Canary percent (0–100)",
+                InputPurpose::Upstream => "Upstream URL (http://host:port; empty removes)",
+                InputPurpose::Database => "Database URL (postgres://…; empty removes)",
                 InputPurpose::Filter(pane) => &format!("Filter {} (Enter keeps it)", pane.title()),
             };
+            // A URL's password is never drawn, even while it is typed.
+            let (shown, width) = match purpose {
+                InputPurpose::Upstream | InputPurpose::Database => (mask_url(text), 72),
+                _ => (text.clone(), 40),
+            };
+            // The end of a long text, where the cursor is, stays in view.
+            let room = usize::from(width).saturating_sub(3);
+            let count = shown.chars().count();
+            let tail: String = shown.chars().skip(count.saturating_sub(room)).collect();
             (
                 title.to_owned(),
-                vec![Line::from(format!("{text}_"))],
-                40,
+                vec![Line::from(format!("{tail}_"))],
+                width,
                 3,
             )
         }

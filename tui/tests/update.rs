@@ -128,6 +128,86 @@ fn renaming_a_service_renames_it_in_the_tables_writers() {
     );
 }
 
+fn type_text(m: &mut Model, text: &str) {
+    let keys_of: Vec<String> = text.chars().map(String::from).collect();
+    let keys_of: Vec<&str> = keys_of.iter().map(String::as_str).collect();
+    keys(m, &keys_of);
+}
+
+/// A new service gets its upstream and database in the planner: `e` and
+/// `E` open a field holding the current URL (not one with a password), the
+/// plan's validation refuses a URL that does not parse, empty removes it,
+/// and a password never reaches the screen.
+#[test]
+fn upstream_and_database_are_set_in_the_planner() {
+    let mut m = model();
+    keys(&mut m, &["n"]);
+    type_text(&mut m, "search");
+    keys(&mut m, &["Enter", "e"]);
+    assert!(
+        matches!(&m.popup, Some(Popup::Input { text, .. }) if text.is_empty()),
+        "{:?}",
+        m.popup
+    );
+    type_text(&mut m, "http://127.0.0.1:9005");
+    keys(&mut m, &["Enter"]);
+    let search = |m: &Model| m.plan.service("search").expect("search").clone();
+    assert_eq!(
+        search(&m).upstream.as_deref(),
+        Some("http://127.0.0.1:9005")
+    );
+    assert!(m.dirty());
+    // The field opens with the current value.
+    keys(&mut m, &["e"]);
+    assert!(
+        matches!(&m.popup, Some(Popup::Input { text, .. }) if text == "http://127.0.0.1:9005"),
+        "{:?}",
+        m.popup
+    );
+    keys(&mut m, &["Esc"]);
+    // A URL that is not one is refused by the plan's own check.
+    keys(&mut m, &["E"]);
+    type_text(&mut m, "postgress://app:hunter2@db/search");
+    let screen = common::render(&m, 100, 30);
+    assert!(!screen.contains("hunter2"), "{screen}");
+    assert!(screen.contains("postgress://app:***@db/search"), "{screen}");
+    keys(&mut m, &["Enter"]);
+    assert!(m.status.starts_with("not done:"), "{}", m.status);
+    assert!(!m.status.contains("hunter2"), "{}", m.status);
+    assert_eq!(search(&m).database, None);
+    keys(&mut m, &["E"]);
+    type_text(&mut m, "postgres://app:hunter2@db/search");
+    keys(&mut m, &["Enter"]);
+    assert_eq!(
+        search(&m).database.as_deref(),
+        Some("postgres://app:hunter2@db/search")
+    );
+    assert!(!m.status.contains("hunter2"), "{}", m.status);
+    let screen = common::render(&m, 100, 30);
+    assert!(!screen.contains("hunter2"), "{screen}");
+    assert!(
+        screen.contains("database: postgres://app:***@db/search"),
+        "{screen}"
+    );
+    // With a password, the field opens empty and the status says why.
+    keys(&mut m, &["E"]);
+    assert!(
+        matches!(&m.popup, Some(Popup::Input { text, .. }) if text.is_empty()),
+        "{:?}",
+        m.popup
+    );
+    assert!(
+        m.status.contains("has a password, not shown"),
+        "{}",
+        m.status
+    );
+    // Empty removes it; undo brings it back.
+    keys(&mut m, &["Enter"]);
+    assert_eq!(search(&m).database, None);
+    keys(&mut m, &["u"]);
+    assert!(search(&m).database.is_some());
+}
+
 #[test]
 fn stage_picker_offers_only_valid_moves() {
     let mut m = model();

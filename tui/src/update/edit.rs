@@ -5,7 +5,7 @@
 
 use strangler_analyzer::cluster::Metrics;
 use strangler_analyzer::cluster::plan::{Followed, follow_code, record_writers};
-use strangler_plan::{Plan, RouteStage, Service, TableStage, validate};
+use strangler_plan::{Plan, RouteStage, Service, TableStage, mask_url, validate};
 
 use crate::model::{Change, Effect, InputPurpose, Model, Pane, PickPurpose, Popup, Row, unit_word};
 use crate::update::navigate::{clamp, set_filter};
@@ -108,6 +108,33 @@ pub(super) fn start_rename(model: &mut Model) {
             text: name,
         });
     }
+}
+
+/// Opens the text field for the selected service's `upstream` or
+/// `database`, holding the current URL, unless it carries a password: a
+/// secret is never put on the screen, so the field starts empty and says so.
+pub(super) fn start_endpoint(model: &mut Model, purpose: InputPurpose) {
+    if !writable(model) {
+        return;
+    }
+    let Some(service) = model.plan.services.get(model.service) else {
+        return;
+    };
+    let current = match purpose {
+        InputPurpose::Upstream => service.upstream.clone(),
+        _ => service.database.clone(),
+    }
+    .unwrap_or_default();
+    let text = if mask_url(&current) == current {
+        current
+    } else {
+        model.status = format!(
+            "the current URL ({}) has a password, not shown: type the whole URL",
+            mask_url(&current)
+        );
+        String::new()
+    };
+    model.popup = Some(Popup::Input { purpose, text });
 }
 
 /// Opens the text field for a new service's name.
@@ -507,6 +534,30 @@ fn submit(model: &mut Model, purpose: &InputPurpose, text: String) {
                 model.focus = Pane::Services;
                 model.row = model.first_selectable(0);
             }
+        }
+        InputPurpose::Upstream | InputPurpose::Database => {
+            let index = model.service;
+            let Some(name) = model.plan.services.get(index).map(|s| s.name.clone()) else {
+                return;
+            };
+            let upstream = *purpose == InputPurpose::Upstream;
+            let key = if upstream { "upstream" } else { "database" };
+            let value = (!text.trim().is_empty()).then(|| text.trim().to_owned());
+            let what = match &value {
+                Some(v) => format!("{key} of {name} set to {}", mask_url(v)),
+                None => format!("{key} of {name} removed"),
+            };
+            // The plan's validation (in `edit`) checks the URL and refuses
+            // one that does not parse, naming what to write instead.
+            edit(model, what, |plan| {
+                let service = &mut plan.services[index];
+                if upstream {
+                    service.upstream = value;
+                } else {
+                    service.database = value;
+                }
+                Ok(())
+            });
         }
         InputPurpose::Percent => {
             let Some((s, r, true)) = selected_item(model) else {

@@ -20,7 +20,7 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use strangler_plan::Plan;
 
 use crate::keymap::Action;
-use crate::model::{Analyzed, Busy, Model, Pane, Popup};
+use crate::model::{Analyzed, Busy, InputPurpose, Model, Pane, Popup};
 use crate::update::navigate::{clamp, step};
 use crate::update::status::say;
 
@@ -189,6 +189,8 @@ fn act(model: &mut Model, action: Action) {
         Action::Pin => edit::pin(model),
         Action::Rename => edit::start_rename(model),
         Action::NewService => edit::start_new_service(model),
+        Action::Upstream => edit::start_endpoint(model, InputPurpose::Upstream),
+        Action::Database => edit::start_endpoint(model, InputPurpose::Database),
         Action::Stage => edit::start_stage(model),
         Action::Percent => edit::start_percent(model),
         Action::Resuggest => resuggest::start(model),
