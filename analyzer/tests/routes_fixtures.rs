@@ -579,6 +579,132 @@ fn axum_locals_consts_helpers_and_unused_routers() {
     assert_eq!(diags[0].line, Some(15));
 }
 
+/// Prefixes and paths built at run time keep their literal part (the
+/// runtime parts taken as empty), with a diagnostic saying what was
+/// assumed: axum `format!`, Rocket `[base, "/api"].concat()`, actix-web
+/// `prefix.to_owned() + "/v1"`. A value with no literal part is skipped.
+#[test]
+fn runtime_prefixes_keep_their_literal_part() {
+    let lib = source(
+        "app",
+        &[],
+        "src/lib.rs",
+        r#"
+        pub fn app(base: &str, version: u8) -> Router {
+            Router::new()
+                .nest(&format!("{base}/orders"), Router::new().route("/", get(list)))
+                .nest(&format!("{}/v{}/users", base, version), Router::new().route("/{id}", get(list)))
+                .nest(&(base.to_owned() + "/admin"), Router::new().route("/stats", get(list)))
+                .nest(base, Router::new().route("/unknowable", get(list)))
+        }
+        pub fn rocket_app(base_path: String) -> Rocket<Build> {
+            rocket::build().mount([base_path.as_str(), "/api"].concat(), routes![index])
+        }
+        #[get("/index")]
+        async fn index() {}
+        async fn list() {}
+        "#,
+    );
+    let (got, diags) = run(&[lib]);
+    assert_eq!(
+        got,
+        set(&[
+            "GET /orders -> app::list",
+            "GET /v/users/{id} -> app::list",
+            "GET /admin/stats -> app::list",
+            "GET /unknowable -> app::list",
+            "GET /api/index -> app::index",
+        ]),
+        "{diags:#?}"
+    );
+    let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+    assert!(
+        messages.contains(
+            &"nest prefix `&format!(\"{base}/orders\")` is built at run time: assumed `base` empty, so the path kept is `/orders`; write the real prefix into the plan's routes if it is not empty"
+        ),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("mount base `[base_path.as_str(), \"/api\"].concat()` is built at run time: assumed `base_path` empty")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("nest prefix `base` is not a string literal")),
+        "{messages:#?}"
+    );
+}
+
+/// actix-files `Files::new(path, dir)` serves every file below its path
+/// to GET and HEAD, with builder calls after it, inside a scope or not.
+#[test]
+fn actix_files_services_are_catch_all_routes() {
+    let main = source(
+        "app",
+        &[],
+        "src/main.rs",
+        r#"
+        fn app(assets: std::path::PathBuf) -> App {
+            App::new()
+                .service(web::resource("/static/main.js").route(web::get().to(main_js)))
+                .service(Files::new("/pkg", assets.join("pkg")).use_last_modified(true))
+                .service(web::scope("/admin").service(actix_files::Files::new("/", "./admin").index_file("index.html")))
+        }
+        async fn main_js() {}
+        "#,
+    );
+    let (got, diags) = run(&[main]);
+    assert_eq!(
+        got,
+        set(&[
+            "GET /static/main.js -> app::main_js",
+            "GET,HEAD /pkg/{*rest} -> ?",
+            "GET,HEAD /admin/{*rest} -> ?",
+        ]),
+        "{diags:#?}"
+    );
+}
+
+/// utoipa-swagger-ui: `SwaggerUi::new(path)` serves its page and assets,
+/// `.url(path, doc)` the `OpenAPI` document, merged into axum or as an
+/// actix-web service (whose `{_:.*}` tail is a catch-all).
+#[test]
+fn swagger_ui_pages_and_openapi_documents_are_routes() {
+    let main = source(
+        "app",
+        &[],
+        "src/main.rs",
+        r#"
+        fn axum_app(api: OpenApi) -> Router {
+            Router::new()
+                .route("/health", get(health))
+                .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", api))
+        }
+        fn actix_app() -> App {
+            App::new().service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", ApiDoc::openapi()))
+        }
+        async fn health() {}
+        "#,
+    );
+    let (got, diags) = run(&[main]);
+    assert_eq!(
+        got,
+        set(&[
+            "GET /health -> app::health",
+            "GET /api/docs -> ?",
+            "GET /api/docs/{*rest} -> ?",
+            "GET /api/openapi.json -> ?",
+            "GET /swagger-ui -> ?",
+            "GET /swagger-ui/{*_} -> ?",
+            "GET /api-docs/openapi.json -> ?",
+        ]),
+        "{diags:#?}"
+    );
+}
+
 #[test]
 fn actix_configure_closure_and_nested_config_calls() {
     let main = source(
@@ -715,6 +841,10 @@ fn utoipa_openapi_router_routes_macro_and_split_for_parts() {
             "POST /api/v1/users -> reg::users::add",
             "PUT /api/v1/users -> reg::users::upload",
             "DELETE,HEAD /api/v1/users/{name} -> reg::users::remove",
+            // The Swagger UI the router merges, and its document.
+            "GET /api/docs -> ?",
+            "GET /api/docs/{*rest} -> ?",
+            "GET /api/openapi.json -> ?",
         ])
     );
     assert_eq!(diags.len(), 1, "{diags:#?}");
@@ -1182,10 +1312,11 @@ fn invoices_router() -> Router {
     Router::new().route("/list", get(invoices::list)).route("/list", get(invoices::list))
 }
 fn main() {
-    let base = std::env::var("BASE").unwrap();
+    let orders = std::env::var("ORDERS_BASE").unwrap();
+    let invoices = std::env::var("INVOICES_BASE").unwrap();
     let _app: Router = Router::new()
-        .nest(&format!("{base}/orders"), orders_router())
-        .nest(&format!("{base}/invoices"), invoices_router());
+        .nest(&orders, orders_router())
+        .nest(&invoices, invoices_router());
 }
 "#,
     )

@@ -65,6 +65,10 @@
 //!   names no constant is a relative path, as written.
 //!
 //! Heuristic:
+//! - A path or prefix built at run time from literals and unknown values
+//!   (`format!`, `[..].concat()`, `.join("")`, `+`) keeps its literal part,
+//!   the unknown parts taken as empty, with a diagnostic (the runtime
+//!   value is usually a deployment base such as `/` or `/app`).
 //! - Framework calls are recognised by name, not by type: `Router::new`,
 //!   `App::new`, `rocket::build` / `custom`, `web::scope`, `web::resource`,
 //!   `web::get()` .. `web::route()` / `web::method(..)`, `get(h)` .. `any(h)`,

@@ -95,6 +95,54 @@ impl<'a> Walker<'a, '_, '_> {
             (None | Some("web"), "resource", [p]) | (Some("Resource"), "new", [p]) => {
                 self.resource(p, line, depth)
             }
+            // utoipa-swagger-ui `SwaggerUi::new("/docs")`: the UI's page and
+            // its assets below it; `.url(p, doc)` adds the document's route.
+            (Some("SwaggerUi"), "new", [p]) => {
+                let mut entries = Vec::new();
+                if let Some(path) = self.path_arg(p, "Swagger UI path", depth) {
+                    let get = || BTreeSet::from(["GET".to_owned()]);
+                    // A path that ends in a parameter (actix-web's
+                    // `/swagger-ui/{_:.*}`) already names the assets.
+                    let (page, assets) = match path.rsplit_once('/') {
+                        Some((page, last)) if last.starts_with('{') || last.starts_with('*') => {
+                            (page.to_owned(), path.clone())
+                        }
+                        _ => (path.clone(), concat(&path, "/{*rest}")),
+                    };
+                    for path in [page, assets] {
+                        entries.push(Entry::Route {
+                            methods: get(),
+                            path,
+                            handler: None,
+                            file: self.file,
+                            line,
+                        });
+                    }
+                }
+                Value::Routes(Routes {
+                    scope: None,
+                    entries,
+                })
+            }
+            // actix-files `Files::new("/static", dir)`: every file below the
+            // mount path, answered to GET and HEAD by the files service.
+            (Some("Files"), "new", [p, dir]) => {
+                let v = self.eval(dir, depth);
+                self.sink(v);
+                let paths = self
+                    .path_arg(p, "files mount path", depth)
+                    .map(|p| concat(&p, "/{*rest}"))
+                    .into_iter()
+                    .collect();
+                Value::Resource(Resource {
+                    paths,
+                    groups: vec![MethodGroup {
+                        methods: BTreeSet::from(["GET".to_owned(), "HEAD".to_owned()]),
+                        handler: None,
+                    }],
+                    line,
+                })
+            }
             (None | Some("web"), "route", []) => actix_route(any_method()),
             (None | Some("web"), "method", [m]) => {
                 actix_route(filter_of(m, 0).unwrap_or_else(any_method))
@@ -358,6 +406,21 @@ impl<'a> Walker<'a, '_, '_> {
                 self.add_service(&mut r.entries, value, line);
             }
             ("configure", [f]) => self.add_configure(&mut r.entries, f, line, depth),
+            // utoipa-swagger-ui `SwaggerUi::new(..).url("/openapi.json", doc)`
+            // (no router of the frameworks has a `url` method).
+            ("url", [p, doc]) => {
+                let v = self.eval(doc, depth);
+                self.sink(v);
+                if let Some(path) = self.path_arg(p, "OpenAPI document path", depth) {
+                    r.entries.push(Entry::Route {
+                        methods: BTreeSet::from(["GET".to_owned()]),
+                        path,
+                        handler: None,
+                        file,
+                        line,
+                    });
+                }
+            }
             _ => self.sink_args(mc, depth),
         }
         r

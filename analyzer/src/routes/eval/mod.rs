@@ -155,6 +155,162 @@ fn pat_tuple(pat: &Pat) -> Option<Vec<&Pat>> {
 }
 
 /// The source text of a span, shortened for a message.
+/// A string built at run time: its literal text, in order, and the
+/// parts only known at run time (as written).
+#[derive(Debug, Default, PartialEq)]
+struct RuntimeString {
+    literal: String,
+    runtime: Vec<String>,
+}
+
+impl RuntimeString {
+    fn push(&mut self, other: RuntimeString) {
+        self.literal.push_str(&other.literal);
+        self.runtime.extend(other.runtime);
+    }
+}
+
+/// The literal and runtime parts of a string expression: literals;
+/// `format!` (placeholders are the runtime parts); `[..].concat()` and
+/// `.join("")`; `a + b`; references, parentheses, `.to_string()`,
+/// `.to_owned()`, `.as_str()`, `String::from(..)`; anything else is one
+/// runtime part. Bounded in depth, so hostile nesting cannot overflow the
+/// stack.
+fn runtime_string(e: &Expr) -> Option<RuntimeString> {
+    fn go(e: &Expr, depth: usize) -> Option<RuntimeString> {
+        if depth > 32 {
+            return None;
+        }
+        let runtime = |e: &Expr| RuntimeString {
+            literal: String::new(),
+            runtime: vec![snippet(e.span())],
+        };
+        Some(match e {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => RuntimeString {
+                literal: s.value(),
+                runtime: Vec::new(),
+            },
+            Expr::Reference(r) => go(&r.expr, depth + 1)?,
+            Expr::Paren(p) => go(&p.expr, depth + 1)?,
+            Expr::Group(g) => go(&g.expr, depth + 1)?,
+            Expr::Binary(b) if matches!(b.op, syn::BinOp::Add(_)) => {
+                let mut out = go(&b.left, depth + 1)?;
+                out.push(go(&b.right, depth + 1)?);
+                out
+            }
+            Expr::MethodCall(m)
+                if m.args.is_empty()
+                    && matches!(
+                        m.method.to_string().as_str(),
+                        "to_string" | "to_owned" | "as_str" | "into" | "as_ref"
+                    ) =>
+            {
+                go(&m.receiver, depth + 1)?
+            }
+            Expr::MethodCall(m)
+                if (m.method == "concat" && m.args.is_empty())
+                    || (m.method == "join"
+                        && matches!(m.args.first(), Some(Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. })) if s.value().is_empty())) =>
+            {
+                let mut receiver = &*m.receiver;
+                while let Expr::Reference(r) = receiver {
+                    receiver = &r.expr;
+                }
+                let Expr::Array(array) = receiver else {
+                    return Some(runtime(e));
+                };
+                let mut out = RuntimeString::default();
+                for element in &array.elems {
+                    out.push(go(element, depth + 1)?);
+                }
+                out
+            }
+            Expr::Call(c)
+                if c.args.len() == 1
+                    && matches!(&*c.func, Expr::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "from")) =>
+            {
+                go(&c.args[0], depth + 1)?
+            }
+            Expr::Macro(m)
+                if m.mac
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "format") =>
+            {
+                format_parts(&m.mac)?
+            }
+            _ => runtime(e),
+        })
+    }
+    go(e, 0)
+}
+
+/// `format!("…", args)`: the format string's text, with each placeholder
+/// (`{}`, `{base}`, `{0}`, `{:>8}`) a runtime part; `{{` and `}}` are braces.
+fn format_parts(mac: &syn::Macro) -> Option<RuntimeString> {
+    let args = mac
+        .parse_body_with(syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated)
+        .ok()?;
+    let mut args = args.iter();
+    let Some(Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Str(template),
+        ..
+    })) = args.next()
+    else {
+        return None;
+    };
+    let positional: Vec<String> = args.map(|a| snippet(a.span())).collect();
+    let mut out = RuntimeString::default();
+    let mut next = 0;
+    let template = template.value();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.literal.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.literal.push('}');
+            }
+            '{' => {
+                let mut inner = String::new();
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        break;
+                    }
+                    inner.push(c);
+                }
+                let name = inner
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                let part = if name.is_empty() {
+                    next += 1;
+                    positional
+                        .get(next - 1)
+                        .cloned()
+                        .unwrap_or_else(|| "{}".to_owned())
+                } else if let Ok(i) = name.parse::<usize>() {
+                    positional.get(i).cloned().unwrap_or(name)
+                } else {
+                    name
+                };
+                out.runtime.push(part);
+            }
+            c => out.literal.push(c),
+        }
+    }
+    Some(out)
+}
+
 fn snippet(span: Span) -> String {
     let text = span
         .source_text()
@@ -504,34 +660,48 @@ impl<'a> Walker<'a, '_, '_> {
 
     /// A string for a route path or prefix: a literal, `concat!` of
     /// literals, a local bound to one, or a string constant of the crate.
+    /// One built at run time from literals and values the analysis cannot
+    /// know (`format!("{base}/api")`, `[base, "/api"].concat()`,
+    /// `base.to_owned() + "/api"`) keeps its literal part, taking the
+    /// runtime parts as empty, and a diagnostic says so.
     fn path_arg(&mut self, e: &'a Expr, what: &str, depth: usize) -> Option<String> {
-        match self.eval(e, depth) {
-            Value::Str(s) => Some(s),
+        let found = match self.eval(e, depth) {
+            Value::Str(s) => return Some(s),
             Value::Path(p) => {
                 let found = self.ix.resolve_const(self.module, &path_segments(&p.path));
-                if found.is_none() {
-                    self.diag(
-                        e.span(),
-                        format!(
-                            "{what} `{}` is not a string literal or a string constant of this crate; skipped",
-                            snippet(e.span())
-                        ),
-                    );
+                if found.is_some() {
+                    return found;
                 }
-                found
+                None
             }
             other => {
                 self.sink(other);
-                self.diag(
-                    e.span(),
-                    format!(
-                        "{what} `{}` is not a string literal or a string constant of this crate; skipped",
-                        snippet(e.span())
-                    ),
-                );
                 None
             }
+        };
+        if let Some(RuntimeString { literal, runtime }) = runtime_string(e)
+            && !literal.is_empty()
+            && !runtime.is_empty()
+        {
+            self.diag(
+                e.span(),
+                format!(
+                    "{what} `{}` is built at run time: assumed `{}` empty, so the path kept is `{literal}`; \
+                     write the real prefix into the plan's routes if it is not empty",
+                    snippet(e.span()),
+                    runtime.join("`, `")
+                ),
+            );
+            return Some(literal);
         }
+        self.diag(
+            e.span(),
+            format!(
+                "{what} `{}` is not a string literal or a string constant of this crate; skipped",
+                snippet(e.span())
+            ),
+        );
+        found
     }
 
     // ------------------------------------------------------------ macros
