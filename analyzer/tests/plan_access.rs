@@ -357,3 +357,63 @@ fn the_monolith_is_named_after_the_crate_that_serves_http() {
     let analysis = analyze(dir.path(), &Config::default()).unwrap();
     assert_eq!(plan::monolith_name(&analysis).as_deref(), Some("macros"));
 }
+
+/// The routes the monolith serves that the plan does not list can be seen
+/// and put into a service, with what they write; moving their code into a
+/// service brings them along.
+#[test]
+fn unplanned_routes_are_listed_and_adopted() {
+    let (analysis, suggestion) = analysed();
+    let coupling = Coupling::build(
+        &analysis,
+        suggestion.granularity,
+        &SuggestConfig::default().weights,
+    );
+    let (mut plan, _) = plan::apply(None, &suggestion, "shop");
+    // Take the checkout route and its module out of the plan, as a plan
+    // written by hand (or one whose service dropped them) has it.
+    let member = "shop::orders::checkout";
+    let (si, ri) = route_home(&plan, "POST", "/api/orders/checkout");
+    let service = plan.services[si].name.clone();
+    plan.services[si].routes.remove(ri);
+    plan.services[si].members.retain(|m| m != member);
+    let unplanned = plan::unplanned_routes(&plan, &analysis);
+    let checkout = unplanned
+        .iter()
+        .find(|u| u.route.path.to_string() == "/api/orders/checkout")
+        .expect("the checkout route is unplanned")
+        .clone();
+    assert_eq!(checkout.route.methods_label(), "POST");
+    assert_eq!(
+        checkout.handler.as_deref(),
+        Some("shop::orders::checkout::place_order")
+    );
+    // Every other analysed route is in the plan, but the health check,
+    // whose handler is in the shared wiring (`shop::app`), in no service.
+    let paths: Vec<String> = unplanned.iter().map(|u| u.route.path.to_string()).collect();
+    assert_eq!(paths, ["/api/orders/checkout", "/healthz"]);
+    assert!(suggestion.shared.contains(&"shop::app".to_owned()));
+
+    let mut adopted = plan.clone();
+    let warnings = plan::adopt_route(&mut adopted, &analysis, &service, &checkout).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(plan::unplanned_routes(&adopted, &analysis).len(), 1);
+    let route = route(&adopted, "POST", "/api/orders/checkout");
+    assert_eq!(route.stage, RouteStage::Monolith);
+    assert!(
+        route.writes.contains(&"orders".to_owned()),
+        "{:?}",
+        route.writes
+    );
+    assert_valid(&adopted);
+    // A second time is refused: a route of the plan takes its requests.
+    let again = plan::adopt_route(&mut adopted, &analysis, &service, &checkout);
+    assert!(again.unwrap_err().contains("already in service"));
+
+    // Moving the code that serves it into a service brings the route.
+    plan.services[si].members.push(member.to_owned());
+    let (added, _) = plan::adopt_served_routes(&mut plan, &analysis, &coupling, &[member]);
+    assert_eq!(added, [format!("POST /api/orders/checkout → {service}")]);
+    assert_eq!(route_home(&plan, "POST", "/api/orders/checkout").0, si);
+    assert_valid(&plan);
+}

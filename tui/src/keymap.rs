@@ -89,6 +89,8 @@ pub enum Action {
     ViewTables,
     /// Jump to the coupling matrix.
     ViewDsm,
+    /// Jump to what the monolith serves outside the plan.
+    ViewMonolith,
     /// Filter the focused list.
     Filter,
     /// Next match of the filter.
@@ -225,6 +227,7 @@ pub const KEYMAP: &[Binding] = &[
     b(&[Char('2')], "2", Scope::Main, Action::ViewRoutes, "every route", ""),
     b(&[Char('3')], "3", Scope::Main, Action::ViewTables, "every table", ""),
     b(&[Char('4')], "4", Scope::Main, Action::ViewDsm, "coupling matrix", ""),
+    b(&[Char('5')], "5", Scope::Main, Action::ViewMonolith, "the monolith's routes and code in no service", ""),
     b(&[Char('/')], "/", Scope::Main, Action::Filter, "filter the focused list", "filter"),
     b(&[Char('n')], "n", Scope::Searching, Action::NextMatch, "next match", "next"),
     b(&[Char('N')], "N", Scope::Searching, Action::PrevMatch, "previous match", ""),

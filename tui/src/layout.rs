@@ -41,7 +41,7 @@ pub fn panes(area: Rect, focus: Pane, status: &str) -> Vec<(Pane, Rect)> {
 #[must_use]
 pub fn header_rows(pane: Pane) -> usize {
     match pane {
-        Pane::Services | Pane::Routes | Pane::Tables | Pane::Dsm => 1,
+        Pane::Services | Pane::Routes | Pane::Tables | Pane::Dsm | Pane::Monolith => 1,
         Pane::Members | Pane::Details => 0,
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use strangler_analyzer::cluster::plan::existing_services;
+use strangler_analyzer::cluster::plan::{UnplannedRoute, existing_services, unplanned_routes};
 use strangler_analyzer::cluster::{
     Coupling, Granularity, Metrics, SettingsError, SuggestConfig, Suggestion, evaluate,
 };
@@ -144,6 +144,9 @@ pub enum Pane {
     Tables,
     /// The service coupling matrix.
     Dsm,
+    /// What the monolith still serves outside the plan: the analysed
+    /// routes no service lists, and the code in no service.
+    Monolith,
 }
 
 impl Pane {
@@ -152,18 +155,19 @@ impl Pane {
     pub fn filterable(self) -> bool {
         matches!(
             self,
-            Pane::Services | Pane::Members | Pane::Routes | Pane::Tables
+            Pane::Services | Pane::Members | Pane::Routes | Pane::Tables | Pane::Monolith
         )
     }
 
     /// Every pane, in Tab order.
-    pub const ALL: [Pane; 6] = [
+    pub const ALL: [Pane; 7] = [
         Pane::Services,
         Pane::Members,
         Pane::Details,
         Pane::Routes,
         Pane::Tables,
         Pane::Dsm,
+        Pane::Monolith,
     ];
 
     /// The pane's title.
@@ -176,6 +180,49 @@ impl Pane {
             Pane::Routes => "Routes",
             Pane::Tables => "Tables",
             Pane::Dsm => "Coupling",
+            Pane::Monolith => "Monolith",
+        }
+    }
+}
+
+/// A line of the monolith view: what the monolith serves that no service
+/// of the plan lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonolithItem {
+    /// An analysed route no plan route takes (boxed: a plan route is large).
+    Route(Box<UnplannedRoute>),
+    /// A code unit (at the plan's granularity) in no service.
+    Unit {
+        /// Its id.
+        id: String,
+        /// Whether the analyzer leaves it out as shared (a library every
+        /// service links, or wiring), rather than just not placed yet.
+        shared: bool,
+    },
+}
+
+impl MonolithItem {
+    /// The text it is shown and filtered by.
+    #[must_use]
+    pub fn text(&self) -> String {
+        match self {
+            MonolithItem::Route(u) => format!(
+                "route  {:<10} {:<40} {}",
+                u.route.methods_label(),
+                u.route.path.to_string(),
+                u.handler
+                    .as_deref()
+                    .map_or_else(|| "no handler found".to_owned(), |h| format!("handler {h}"))
+            ),
+            MonolithItem::Unit { id, shared } => format!(
+                "code   {:<51} {}",
+                id,
+                if *shared {
+                    "shared: used by many areas"
+                } else {
+                    "in no service"
+                }
+            ),
         }
     }
 }
@@ -239,6 +286,8 @@ pub enum PickPurpose {
         /// The member.
         member: String,
     },
+    /// The service an unplanned route of the monolith goes to.
+    AdoptRoute(Box<UnplannedRoute>),
     /// The service the selected one merges into.
     Merge,
     /// The route's next stage (service index, route index).
@@ -409,6 +458,8 @@ pub struct Model {
     pub row: usize,
     /// The selected row of the routes view.
     pub route_row: usize,
+    /// The selected row of the monolith view.
+    pub monolith_row: usize,
     /// The selected row of the tables view.
     pub table_row: usize,
     /// The selected row of the coupling matrix.
@@ -478,6 +529,7 @@ impl Model {
             service: 0,
             row: 0,
             route_row: 0,
+            monolith_row: 0,
             table_row: 0,
             dsm_row: 0,
             details_scroll: 0,
@@ -708,6 +760,47 @@ impl Model {
             Some(Row::Member { id, .. }) => Some(id.clone()),
             _ => None,
         }
+    }
+
+    /// What the monolith serves outside the plan, filtered: its routes no
+    /// service lists (by path), then its code in no service (by id). Empty
+    /// without the analysis.
+    #[must_use]
+    pub fn monolith_items(&self) -> Vec<MonolithItem> {
+        let Some(a) = &self.analyzed else {
+            return Vec::new();
+        };
+        let filter = self.filter_of(Pane::Monolith);
+        let placed: BTreeSet<&str> = self
+            .plan
+            .services
+            .iter()
+            .flat_map(|s| s.members.iter().map(String::as_str))
+            .collect();
+        let shared: BTreeSet<&str> = self
+            .eval
+            .as_ref()
+            .map(|e| e.shared.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let routes = unplanned_routes(&self.plan, &a.analysis)
+            .into_iter()
+            .map(|u| MonolithItem::Route(Box::new(u)));
+        let mut units: Vec<&str> = a
+            .coupling
+            .units()
+            .iter()
+            .filter(|u| !u.table && !placed.contains(u.id.as_str()))
+            .map(|u| u.id.as_str())
+            .collect();
+        units.sort_unstable();
+        let units = units.into_iter().map(|id| MonolithItem::Unit {
+            id: id.to_owned(),
+            shared: shared.contains(id),
+        });
+        routes
+            .chain(units)
+            .filter(|item| filter.is_none_or(|f| matches(&item.text(), f)))
+            .collect()
     }
 
     /// Every route as (service index, route index), in the view's order:

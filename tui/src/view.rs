@@ -13,8 +13,8 @@ use strangler_plan::mask_url;
 use crate::keymap::{Scope, help_lines, hints, scopes};
 use crate::layout::{MIN_SIZE, header_rows, list_height, offset, panes, status_lines};
 use crate::model::{
-    InputPurpose, Model, Pane, PickPurpose, Popup, ROUTE_COLUMNS, Row, Sort, TABLE_COLUMNS,
-    conditions, unit_word,
+    InputPurpose, Model, MonolithItem, Pane, PickPurpose, Popup, ROUTE_COLUMNS, Row, Sort,
+    TABLE_COLUMNS, conditions, unit_word,
 };
 
 /// Colours, or a monochrome theme when `NO_COLOR` is set: the selection is
@@ -116,6 +116,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: Theme) {
             Pane::Routes => routes(frame, model, theme, rect),
             Pane::Tables => tables(frame, model, theme, rect),
             Pane::Dsm => dsm(frame, model, theme, rect),
+            Pane::Monolith => monolith(frame, model, theme, rect),
         }
     }
     let status: Vec<Line> = status_lines(&model.status, area.width)
@@ -166,6 +167,7 @@ fn title_bar(frame: &mut Frame, model: &Model, theme: Theme, area: Rect) {
         ("2", Pane::Routes, "routes"),
         ("3", Pane::Tables, "tables"),
         ("4", Pane::Dsm, "coupling"),
+        ("5", Pane::Monolith, "monolith"),
     ] {
         let on = pane == model.focus
             || (pane == Pane::Services && matches!(model.focus, Pane::Members | Pane::Details));
@@ -822,6 +824,45 @@ fn routes(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
     );
 }
 
+/// What the monolith serves outside the plan: its routes no service lists
+/// and its code in no service, each movable into a service with `m`.
+fn monolith(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
+    if model.analyzed.is_none() {
+        frame.render_widget(
+            Paragraph::new(
+                "the monolith's routes and code need the analysis: open with --repo or --analysis",
+            )
+            .block(block("Monolith".to_owned(), true, theme)),
+            rect,
+        );
+        return;
+    }
+    let items = model.monolith_items();
+    let routes = items
+        .iter()
+        .filter(|i| matches!(i, MonolithItem::Route(_)))
+        .count();
+    let rows = items.iter().map(|i| Line::from(i.text())).collect();
+    list(
+        frame,
+        rect,
+        Pane::Monolith,
+        format!(
+            "Monolith: {routes} routes and {} units in no service{}  m moves the selected one into a service",
+            items.len() - routes,
+            filter_mark(model, Pane::Monolith)
+        ),
+        Some(Line::from(format!(
+            "  {:<7}{:<11}{:<41}note",
+            "what", "methods", "path or id"
+        ))),
+        rows,
+        Some(model.monolith_row),
+        true,
+        theme,
+    );
+}
+
 fn tables(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
     let shown = model.all_tables();
     let all: usize = model.plan.services.iter().map(|s| s.tables.len()).sum();
@@ -964,6 +1005,9 @@ fn draw_popup(frame: &mut Frame, model: &Model, theme: Theme, popup: &Popup, are
                     format!("Move {} {member} to", unit_word(model.granularity()))
                 }
                 PickPurpose::Merge => "Merge the service into".to_owned(),
+                PickPurpose::AdoptRoute(u) => {
+                    format!("Put {} {} into", u.route.methods_label(), u.route.path)
+                }
                 PickPurpose::RouteStage(..) => "Route stage (valid moves)".to_owned(),
                 PickPurpose::TableStage(..) => "Table stage (valid moves)".to_owned(),
             };

@@ -42,6 +42,8 @@ fn routes_tables_and_coupling_views() {
     insta::assert_snapshot!("tables_by_stage", render(&m, 80, 24));
     keys(&mut m, &["4"]);
     insta::assert_snapshot!("coupling", render(&m, 80, 24));
+    keys(&mut m, &["5", "G"]);
+    insta::assert_snapshot!("monolith", render(&m, 100, 30));
 }
 
 #[test]

@@ -329,7 +329,7 @@ fn search_jumps_with_n_and_shift_n() {
 fn tab_cycles_every_pane() {
     let mut m = model();
     let mut seen = vec![m.focus];
-    for _ in 0..6 {
+    for _ in 0..Pane::ALL.len() {
         keys(&mut m, &["Tab"]);
         seen.push(m.focus);
     }
@@ -861,7 +861,8 @@ fn routes_and_tables_nothing_has_moved_yet_follow_a_moved_member() {
     let mut m = model();
     // orders' checkout module, moved to payments: the checkout route and
     // the tables it writes most are all still at `monolith`, so they go
-    // with it.
+    // with it, and so does the preview route it serves, which the plan did
+    // not list.
     keys(&mut m, &["j", "j", "j", "Tab", "j", "m"]);
     let Some(Popup::Pick { choices, .. }) = &m.popup else {
         panic!("no picker: {:?}", m.popup);
@@ -873,7 +874,8 @@ fn routes_and_tables_nothing_has_moved_yet_follow_a_moved_member() {
         routes(&m, "payments"),
         [
             "GET /api/payments/{id} canary",
-            "POST /api/orders/checkout monolith"
+            "POST /api/orders/checkout monolith",
+            "GET,POST /api/orders/checkout/preview monolith"
         ]
     );
     assert!(routes(&m, "orders").is_empty());
@@ -882,7 +884,7 @@ fn routes_and_tables_nothing_has_moved_yet_follow_a_moved_member() {
     assert!(tables(&m, "payments").contains(&"order_items monolith".to_owned()));
     assert_eq!(tables(&m, "orders"), ["orders monolith"]);
     assert!(
-        m.status.ends_with("2 route(s) or table(s) follow it"),
+        m.status.ends_with("3 route(s) or table(s) follow it"),
         "{}",
         m.status
     );
@@ -930,4 +932,110 @@ fn routes_and_tables_nothing_has_moved_yet_follow_a_moved_member() {
         tables(&m, "reviews"),
         ["reviews syncing", "review_votes syncing"]
     );
+}
+
+/// The monolith view (5) lists what the monolith serves outside the plan:
+/// analysed routes no service lists, then code in no service (shared code
+/// marked); `m` puts the selected one into a service, with undo.
+#[test]
+fn the_monolith_view_shows_and_moves_what_no_service_lists() {
+    use strangler_tui::model::MonolithItem;
+    let mut m = model();
+    keys(&mut m, &["5"]);
+    assert_eq!(m.focus, Pane::Monolith);
+    let texts =
+        |m: &Model| -> Vec<String> { m.monolith_items().iter().map(MonolithItem::text).collect() };
+    let before = texts(&m);
+    // The fixture's plan lists 10 of the 65 routes; the rest are here,
+    // then the code no service lists, the shared wiring marked.
+    assert_eq!(before.iter().filter(|t| t.starts_with("route")).count(), 56);
+    assert!(
+        before[0].starts_with("route  GET        /api/accounts/addresses "),
+        "{before:#?}"
+    );
+    assert!(before.contains(&format!(
+        "code   {:<51} shared: used by many areas",
+        "shop::app"
+    )));
+    assert!(before.contains(&format!("code   {:<51} in no service", "shop::cart")));
+
+    // A route: into the first service offered.
+    keys(&mut m, &["m"]);
+    let Some(Popup::Pick { choices, .. }) = &m.popup else {
+        panic!("no picker: {:?}", m.popup);
+    };
+    assert_eq!(choices, &["catalog", "reviews", "payments", "orders"]);
+    keys(&mut m, &["Enter"]);
+    let catalog = m.plan.service("catalog").expect("catalog");
+    let route = catalog
+        .routes
+        .iter()
+        .find(|r| r.path.to_string() == "/api/accounts/addresses")
+        .expect("the route is in catalog");
+    assert_eq!(route.stage, strangler_plan::RouteStage::Monolith);
+    // Listing addresses writes nothing.
+    assert!(route.writes.is_empty(), "{:?}", route.writes);
+    assert_eq!(texts(&m).len(), before.len() - 1);
+    keys(&mut m, &["u"]);
+    assert_eq!(texts(&m), before);
+
+    // Code: the cart module into orders brings the cart's routes along.
+    m.monolith_row = m
+        .monolith_items()
+        .iter()
+        .position(|i| matches!(i, MonolithItem::Unit { id, .. } if id == "shop::cart"))
+        .expect("shop::cart is listed");
+    keys(&mut m, &["m", "j", "j", "j", "Enter"]);
+    let orders = m.plan.service("orders").expect("orders");
+    assert!(orders.members.contains(&"shop::cart".to_owned()));
+    let cart_routes: Vec<String> = orders
+        .routes
+        .iter()
+        .filter(|r| r.path.to_string().starts_with("/api/cart"))
+        .map(|r| format!("{} {}", r.methods_label(), r.path))
+        .collect();
+    assert_eq!(
+        cart_routes,
+        [
+            "DELETE /api/cart",
+            "GET /api/cart",
+            "POST /api/cart/items",
+            "PUT /api/cart/items/bulk",
+            "DELETE /api/cart/items/{product_id}",
+            "PATCH /api/cart/items/{product_id}"
+        ]
+    );
+    let add = orders
+        .routes
+        .iter()
+        .find(|r| r.path.to_string() == "/api/cart/items" && r.methods_label() == "POST")
+        .expect("POST /api/cart/items");
+    assert!(
+        add.writes.contains(&"cart_items".to_owned()),
+        "{:?}",
+        add.writes
+    );
+    assert!(m.status.contains("follow it"), "{}", m.status);
+    assert!(
+        strangler_plan::validate(&m.plan)
+            .iter()
+            .all(|d| !d.is_error())
+    );
+}
+
+/// Without the analysis the monolith view says what it needs.
+#[test]
+fn the_monolith_view_needs_the_analysis() {
+    let file = strangler_plan::PlanFile::open(common::fixture().join("strangler.toml"))
+        .expect("fixture plan");
+    let mut m = Model::new("strangler.toml", file.plan().clone(), Vec::new(), None);
+    keys(&mut m, &["5"]);
+    assert!(m.monolith_items().is_empty());
+    let screen = common::render(&m, 100, 24);
+    assert!(
+        screen.contains("the monolith's routes and code need the analysis"),
+        "{screen}"
+    );
+    keys(&mut m, &["m"]);
+    assert!(m.popup.is_none());
 }

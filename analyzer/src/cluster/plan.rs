@@ -536,3 +536,152 @@ pub fn monolith_name(analysis: &Analysis) -> Option<String> {
         .max_by_key(|&(_, s)| s)
         .map(|(name, _)| name.to_owned())
 }
+
+/// A route the analysis found that no route of the plan takes: one the
+/// monolith still serves without the plan saying so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnplannedRoute {
+    /// The plan route it would be, at stage `monolith`, without `writes`.
+    pub route: Route,
+    /// Its handler's function id, when it resolved.
+    pub handler: Option<String>,
+}
+
+/// The analysed routes no route of `plan` overlaps (the same path shape and
+/// a method in common), sorted by path and methods; one the plan cannot
+/// hold (a method or path it rejects) is left out.
+#[must_use]
+pub fn unplanned_routes(plan: &Plan, analysis: &Analysis) -> Vec<UnplannedRoute> {
+    let planned: Vec<&Route> = plan.services.iter().flat_map(|s| &s.routes).collect();
+    let mut out: Vec<UnplannedRoute> = Vec::new();
+    for node in &analysis.nodes {
+        let Detail::Route {
+            methods,
+            path,
+            handler,
+        } = &node.detail
+        else {
+            continue;
+        };
+        let found = super::suggest::RouteRef {
+            methods: methods.clone(),
+            path: path.clone(),
+            writes: Vec::new(),
+        };
+        for route in plan_routes(std::slice::from_ref(&found), &mut Vec::new()) {
+            if !planned.iter().any(|p| p.overlaps(&route))
+                && !out.iter().any(|u| u.route.overlaps(&route))
+            {
+                out.push(UnplannedRoute {
+                    route,
+                    handler: handler.clone(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.route.path.to_string(), a.route.methods_label())
+            .cmp(&(b.route.path.to_string(), b.route.methods_label()))
+    });
+    out
+}
+
+/// Puts `unplanned` into service `service` at stage `monolith`, with the
+/// tables its handler writes (directly or through calls) as its `writes`,
+/// except those the plan's rules forbid there (each a returned warning).
+///
+/// # Errors
+///
+/// The service is not in the plan, or a route of the plan already takes
+/// the route's requests.
+pub fn adopt_route(
+    plan: &mut Plan,
+    analysis: &Analysis,
+    service: &str,
+    unplanned: &UnplannedRoute,
+) -> Result<Vec<String>, String> {
+    let mut route = unplanned.route.clone();
+    if let Some(other) = plan
+        .services
+        .iter()
+        .find(|s| s.routes.iter().any(|r| r.overlaps(&route)))
+    {
+        return Err(format!(
+            "route {} {} is already in service `{}`",
+            route.methods_label(),
+            route.path,
+            other.name
+        ));
+    }
+    let owners: BTreeMap<String, (String, TableStage)> = plan
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.tables
+                .iter()
+                .map(|t| (t.name.clone(), (s.name.clone(), t.stage)))
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    if let Some(handler) = &unplanned.handler {
+        let access = super::access::DataAccess::of(analysis);
+        for table in access.writes.get(handler).into_iter().flatten() {
+            match write_conflict(service, &route, table, owners.get(table)) {
+                None => route.writes.push(table.clone()),
+                Some(why) => warnings.push(format!(
+                    "route {} {} writes table `{table}`, which is not in its `writes`: {why}",
+                    route.methods_label(),
+                    route.path
+                )),
+            }
+        }
+    }
+    let target = plan
+        .service_mut(service)
+        .ok_or_else(|| format!("no service `{service}` in the plan"))?;
+    target.routes.push(route);
+    Ok(warnings)
+}
+
+/// After `moved` (code units) went into services: puts each unplanned route
+/// whose handler is in one of them into the service that now lists it (see
+/// [`adopt_route`]), so routes follow the code that serves them. Routes of
+/// other code stay as the plan has them. Returns the routes added, as
+/// `METHODS path → service`, and the warnings.
+pub fn adopt_served_routes(
+    plan: &mut Plan,
+    analysis: &Analysis,
+    coupling: &Coupling,
+    moved: &[&str],
+) -> (Vec<String>, Vec<String>) {
+    let member_of: BTreeMap<&str, String> = plan
+        .services
+        .iter()
+        .flat_map(|s| s.members.iter().map(move |m| (m.as_str(), s.name.clone())))
+        .collect();
+    let mut adopted = Vec::new();
+    let mut warnings = Vec::new();
+    let unplanned = unplanned_routes(plan, analysis);
+    let homes: Vec<(UnplannedRoute, String)> = unplanned
+        .into_iter()
+        .filter_map(|u| {
+            let unit = coupling.unit_of(u.handler.as_deref()?)?;
+            if !moved.contains(&unit) {
+                return None;
+            }
+            let service = member_of.get(unit)?.clone();
+            Some((u, service))
+        })
+        .collect();
+    for (u, service) in homes {
+        if let Ok(w) = adopt_route(plan, analysis, &service, &u) {
+            adopted.push(format!(
+                "{} {} → {service}",
+                u.route.methods_label(),
+                u.route.path
+            ));
+            warnings.extend(w);
+        }
+    }
+    (adopted, warnings)
+}

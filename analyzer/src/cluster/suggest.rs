@@ -286,7 +286,9 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
 /// granularity; build it once and evaluate every edit against it. A member
 /// or table of `services` that the coupling graph does not hold becomes a
 /// warning; units no service lists count as left out, like shared ones.
-/// The services come back in the order given, with their routes empty.
+/// The services come back in the order given, with their routes empty;
+/// `shared` lists the units the analyzer would leave out as shared that no
+/// service lists.
 #[must_use]
 pub fn evaluate(
     analysis: &Analysis,
@@ -322,6 +324,11 @@ pub fn evaluate(
     let (mut shared, _) = left_out(coupling, &BTreeSet::new());
     shared.retain(|&i| service_index[i].is_none());
     let graph = coupling.graph_without(&shared);
+    let shared_ids: Vec<String> = shared
+        .iter()
+        .filter(|&&i| coupling.units[i].part_of.is_none())
+        .map(|&i| coupling.units[i].id.clone())
+        .collect();
     let (metrics, mut per_service) =
         metrics(analysis, coupling, &graph, &service_index, granularity);
     let label: BTreeMap<&str, usize> = services
@@ -374,7 +381,7 @@ pub fn evaluate(
         metrics,
         tables_needing_decision,
         warnings,
-        shared: Vec::new(),
+        shared: shared_ids,
         readers: BTreeMap::new(),
         links: links(coupling, &service_index),
         resolution: 0.0,

@@ -4,10 +4,14 @@
 //! what an edit should do are opened and answered here.
 
 use strangler_analyzer::cluster::Metrics;
-use strangler_analyzer::cluster::plan::{Followed, follow_code, record_writers};
+use strangler_analyzer::cluster::plan::{
+    Followed, UnplannedRoute, adopt_route, adopt_served_routes, follow_code, record_writers,
+};
 use strangler_plan::{Plan, RouteStage, Service, TableStage, mask_url, validate};
 
-use crate::model::{Change, Effect, InputPurpose, Model, Pane, PickPurpose, Popup, Row, unit_word};
+use crate::model::{
+    Change, Effect, InputPurpose, Model, MonolithItem, Pane, PickPurpose, Popup, Row, unit_word,
+};
 use crate::update::navigate::{clamp, set_filter};
 use crate::update::status::say;
 
@@ -58,6 +62,10 @@ pub(super) fn undo(model: &mut Model, back: bool) {
 
 /// Opens the picker of the services the selected member can move to.
 pub(super) fn start_move(model: &mut Model) {
+    if model.focus == Pane::Monolith {
+        start_adopt(model);
+        return;
+    }
     if function_selected(model) {
         return;
     }
@@ -74,6 +82,29 @@ pub(super) fn start_move(model: &mut Model) {
     } else if writable(model) {
         model.popup = Some(Popup::Pick {
             purpose: PickPurpose::Move { member },
+            choices,
+            selected: 0,
+        });
+    }
+}
+
+/// From the monolith view: opens the picker of the services that can take
+/// the selected route or code unit.
+fn start_adopt(model: &mut Model) {
+    let Some(item) = model.monolith_items().get(model.monolith_row).cloned() else {
+        say(model, "nothing selected: the monolith view is empty");
+        return;
+    };
+    let choices: Vec<String> = model.plan.services.iter().map(|s| s.name.clone()).collect();
+    if choices.is_empty() {
+        say(model, "no service to move it to; n creates one");
+    } else if writable(model) {
+        let purpose = match item {
+            MonolithItem::Route(route) => PickPurpose::AdoptRoute(route),
+            MonolithItem::Unit { id, .. } => PickPurpose::Move { member: id },
+        };
+        model.popup = Some(Popup::Pick {
+            purpose,
             choices,
             selected: 0,
         });
@@ -386,6 +417,28 @@ fn selected_item(model: &Model) -> Option<(usize, usize, bool)> {
     }
 }
 
+/// Puts a route of the monolith that the plan did not list into service
+/// `choice`, with what it writes (a write the plan's rules forbid there is
+/// left out, and the status line says so).
+fn put_route(model: &mut Model, route: &UnplannedRoute, choice: &str) {
+    let Some(a) = model.analyzed.clone() else {
+        return;
+    };
+    let mut warnings = Vec::new();
+    let what = format!(
+        "put {} {} into {choice}",
+        route.route.methods_label(),
+        route.route.path
+    );
+    edit(model, what, |plan| {
+        warnings = adopt_route(plan, &a.analysis, choice, route)?;
+        Ok(())
+    });
+    if let Some(first) = warnings.first() {
+        model.status = format!("{}; {first}", model.status);
+    }
+}
+
 /// Does what a picker asked for with `choice`.
 fn pick(model: &mut Model, purpose: PickPurpose, choice: &str) {
     match purpose {
@@ -395,6 +448,7 @@ fn pick(model: &mut Model, purpose: PickPurpose, choice: &str) {
             let analyzed = model.analyzed.clone();
             let mut follow = Followed::default();
             let revision = model.revision;
+            let member_id = member.clone();
             edit(model, format!("move {member} to {choice}"), |plan| {
                 let mut pinned = false;
                 for s in &mut plan.services {
@@ -411,6 +465,10 @@ fn pick(model: &mut Model, purpose: PickPurpose, choice: &str) {
                 }
                 if let Some(a) = &analyzed {
                     follow = follow_code(plan, &a.analysis, &a.coupling);
+                    // Routes no service listed come with the code serving them.
+                    let (adopted, _) =
+                        adopt_served_routes(plan, &a.analysis, &a.coupling, &[member_id.as_str()]);
+                    follow.moved.extend(adopted);
                 }
                 Ok(())
             });
@@ -430,6 +488,7 @@ fn pick(model: &mut Model, purpose: PickPurpose, choice: &str) {
                 }
             }
         }
+        PickPurpose::AdoptRoute(route) => put_route(model, &route, choice),
         PickPurpose::Merge => {
             let index = model.service;
             let name = model.plan.services[index].name.clone();

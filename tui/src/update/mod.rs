@@ -169,6 +169,7 @@ fn act(model: &mut Model, action: Action) {
         Action::ViewRoutes => model.focus = Pane::Routes,
         Action::ViewTables => model.focus = Pane::Tables,
         Action::ViewDsm => model.focus = Pane::Dsm,
+        Action::ViewMonolith => model.focus = Pane::Monolith,
         Action::Help => model.popup = Some(Popup::Help { scroll: 0 }),
         Action::Filter => navigate::start_filter(model),
         Action::NextMatch => navigate::next_match(model, true),

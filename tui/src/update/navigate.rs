@@ -27,6 +27,7 @@ pub(super) fn position(model: &Model, pane: Pane) -> (usize, usize) {
         Pane::Routes => (model.route_row, model.all_routes().len()),
         Pane::Tables => (model.table_row, model.all_tables().len()),
         Pane::Dsm => (model.dsm_row, model.plan.services.len()),
+        Pane::Monolith => (model.monolith_row, model.monolith_items().len()),
     }
 }
 
@@ -50,6 +51,7 @@ pub(super) fn set_position(model: &mut Model, pane: Pane, to: usize) {
         Pane::Routes => model.route_row = to,
         Pane::Tables => model.table_row = to,
         Pane::Dsm => model.dsm_row = to,
+        Pane::Monolith => model.monolith_row = to,
     }
 }
 
@@ -128,6 +130,7 @@ pub(super) fn reselect(model: &mut Model, change: impl FnOnce(&mut Model)) {
     let row = model.rows().get(model.row).cloned();
     let route = model.all_routes().get(model.route_row).copied();
     let table = model.all_tables().get(model.table_row).copied();
+    let item = model.monolith_items().get(model.monolith_row).cloned();
     change(model);
     let services = model.visible_services();
     if !services.is_empty() && !services.contains(&model.service) {
@@ -145,6 +148,9 @@ pub(super) fn reselect(model: &mut Model, change: impl FnOnce(&mut Model)) {
     model.table_row = table
         .and_then(|t| model.all_tables().iter().position(|x| *x == t))
         .unwrap_or(0);
+    model.monolith_row = item
+        .and_then(|i| model.monolith_items().iter().position(|x| *x == i))
+        .unwrap_or(0);
 }
 
 /// Keeps every selection inside its list after the plan changed.
@@ -160,6 +166,9 @@ pub(super) fn clamp(model: &mut Model) {
         .table_row
         .min(model.all_tables().len().saturating_sub(1));
     model.dsm_row = model.dsm_row.min(services.saturating_sub(1));
+    model.monolith_row = model
+        .monolith_row
+        .min(model.monolith_items().len().saturating_sub(1));
     // An edit (a rename, a new service) can take the selected service out
     // of the services filter: drop the filter rather than hide the service
     // the user is working on.
