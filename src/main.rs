@@ -368,8 +368,20 @@ enum SyncCommand {
     },
     /// Create the target tables from the source's DDL (indexes are built after the copy).
     Schema(SyncTarget),
-    /// Drop the replication slot and publication of one service.
-    Teardown(SyncTarget),
+    /// Drop the replication slot and publication of one service, or (with
+    /// --slot) a slot of strangler's that no service of the plan uses.
+    #[command(
+        after_help = "Examples:\n  strangler sync teardown --plan strangler.toml --service catalog\n  strangler sync teardown --plan strangler.toml --slot strangler_search"
+    )]
+    Teardown {
+        #[command(flatten)]
+        target: SyncTarget,
+        /// A slot on the monolith that `strangler sync status` lists as
+        /// belonging to no stream of the plan (a removed service's): drop it
+        /// and its publication.
+        #[arg(long, conflicts_with = "service")]
+        slot: Option<String>,
+    },
 }
 
 #[derive(Args)]

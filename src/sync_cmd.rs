@@ -50,7 +50,10 @@ pub(crate) fn run(command: SyncCommand) -> anyhow::Result<ExitCode> {
             json,
         ),
         SyncCommand::Schema(target) => (target, Command::Schema, false),
-        SyncCommand::Teardown(target) => (target, Command::Teardown, false),
+        SyncCommand::Teardown { target, slot } => match slot {
+            Some(slot) => (target, Command::DropSlot { slot }, false),
+            None => (target, Command::Teardown, false),
+        },
     };
     let plan = open_plan(&target.plan)?;
     if !plan.is_valid() {
@@ -65,17 +68,25 @@ pub(crate) fn run(command: SyncCommand) -> anyhow::Result<ExitCode> {
     let mut out = io::stdout().lock();
     let code = match report {
         Report::Stopped => ExitCode::SUCCESS,
-        Report::Status(all) => {
+        Report::Status(all, orphans) => {
             if json {
+                // The services' array as before; slots left behind are
+                // warnings on stderr.
                 serde_json::to_writer_pretty(&mut out, &all)?;
                 writeln!(out)?;
             } else {
                 out.write_all(render_status(&all).as_bytes())?;
+                for o in &orphans {
+                    writeln!(out, "warning: {}", o.warning())?;
+                }
             }
             for s in &all {
                 for w in &s.warnings {
                     tracing::warn!("{w}");
                 }
+            }
+            for o in &orphans {
+                tracing::warn!("{}", o.warning());
             }
             ExitCode::SUCCESS
         }

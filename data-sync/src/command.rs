@@ -13,8 +13,8 @@ use crate::error::{Context as _, Error};
 use crate::follow::{FollowOptions, follow};
 use crate::schema::{SchemaReport, create_schema};
 use crate::spec::{Direction, resolve};
-use crate::status::{DEFAULT_RETENTION_WARNING, ServiceStatus, status};
-use crate::teardown::{TeardownReport, teardown};
+use crate::status::{DEFAULT_RETENTION_WARNING, OrphanSlot, ServiceStatus, orphan_slots, status};
+use crate::teardown::{TeardownReport, drop_orphan, teardown};
 use crate::verify::{VerifyOptions, VerifyReport, verify};
 
 /// What to do.
@@ -34,6 +34,12 @@ pub enum Command {
     Schema,
     /// Drop the slot and publication (needs a service).
     Teardown,
+    /// Drop a slot of strangler's on the monolith that no stream of the
+    /// plan uses, and its publication ([`crate::OrphanSlot`]).
+    DropSlot {
+        /// The slot's name.
+        slot: String,
+    },
 }
 
 /// A `strangler sync` invocation.
@@ -52,8 +58,9 @@ pub struct Request {
 pub enum Report {
     /// `run` stopped cleanly on SIGINT or SIGTERM.
     Stopped,
-    /// Each service's status.
-    Status(Vec<ServiceStatus>),
+    /// Each service's status, and the slots on the monolith no stream of
+    /// the plan uses.
+    Status(Vec<ServiceStatus>, Vec<OrphanSlot>),
     /// Each service's verification; see [`VerifyReport::is_ok`].
     Verify(Vec<VerifyReport>),
     /// The tables created (or left alone) per service.
@@ -80,7 +87,29 @@ pub fn execute(request: &Request) -> Result<Report, Error> {
         ));
     }
     let service = request.service.as_deref();
-    let specs = resolve(&request.plan, service)?;
+    // The plan's streams, whichever service was asked about: a slot of
+    // strangler's that is none of them is an orphan.
+    let known: Vec<String> = resolve(&request.plan, None)
+        .map(|specs| specs.into_iter().map(|s| s.slot).collect())
+        .unwrap_or_default();
+    let monolith = request.plan.monolith.database.clone();
+    let specs = match resolve(&request.plan, service) {
+        Ok(specs) => specs,
+        // An orphan slot is dropped whatever the plan streams.
+        Err(_) if matches!(request.command, Command::DropSlot { .. }) => Vec::new(),
+        // With nothing syncing, status still lists the slots left behind.
+        Err(e) if matches!(request.command, Command::Status) && service.is_none() => {
+            let orphans = match &monolith {
+                Some(url) => block_on(orphan_slots(url, &known))?,
+                None => Vec::new(),
+            };
+            if orphans.is_empty() {
+                return Err(e);
+            }
+            return Ok(Report::Status(Vec::new(), orphans));
+        }
+        Err(e) => return Err(e),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -96,7 +125,11 @@ pub fn execute(request: &Request) -> Result<Report, Error> {
                 for spec in &specs {
                     all.push(status(spec, DEFAULT_RETENTION_WARNING).await?);
                 }
-                Ok(Report::Status(all))
+                let orphans = match &monolith {
+                    Some(url) => orphan_slots(url, &known).await?,
+                    None => Vec::new(),
+                };
+                Ok(Report::Status(all, orphans))
             }
             Command::Verify { timeout } => {
                 let options = VerifyOptions {
@@ -120,6 +153,17 @@ pub fn execute(request: &Request) -> Result<Report, Error> {
                     });
                 }
                 Ok(Report::Schema(all))
+            }
+            Command::DropSlot { slot } => {
+                let Some(url) = &monolith else {
+                    return Err(Error::Plan(
+                        "the plan's [monolith] has no `database`, so there is no slot to drop"
+                            .to_owned(),
+                    ));
+                };
+                Ok(Report::Teardown(vec![
+                    drop_orphan(url, slot, &known).await?,
+                ]))
             }
             Command::Teardown => {
                 let mut all = Vec::new();

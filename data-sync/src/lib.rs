@@ -73,6 +73,6 @@ pub use spec::{
     Direction, SyncSpec, TableName, TableSpec, resolve, resolve_forward, resolve_reverse,
 };
 pub use state::TableState;
-pub use status::{ServiceStatus, TableStatus, status};
+pub use status::{OrphanSlot, ServiceStatus, TableStatus, status};
 pub use teardown::{TeardownReport, teardown};
 pub use verify::{RangeMismatch, TableVerify, VerifyOptions, VerifyReport, verify};

@@ -141,3 +141,67 @@ pub async fn status(spec: &SyncSpec, retention_warning: i64) -> Result<ServiceSt
         warnings,
     })
 }
+
+/// A replication slot on the monolith named like strangler's
+/// (`strangler_…`) that no stream of the plan uses: left by a service
+/// removed from the plan, or whose tables all went back to `monolith`. It
+/// keeps WAL on the monolith's disk until it is dropped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OrphanSlot {
+    /// The slot's name.
+    pub slot: String,
+    /// Whether something is connected to it now.
+    pub active: bool,
+    /// WAL it keeps on the monolith's disk, in bytes.
+    pub retained_wal_bytes: Option<i64>,
+}
+
+impl OrphanSlot {
+    /// What to tell the user about it: what it costs and the command that
+    /// drops it.
+    #[must_use]
+    pub fn warning(&self) -> String {
+        let kept = self.retained_wal_bytes.map_or_else(
+            || "no WAL yet".to_owned(),
+            |b| format!("{} MiB of WAL", b >> 20),
+        );
+        format!(
+            "slot {} on the monolith belongs to no stream of the plan and keeps {kept} there{}; \
+             drop it with `strangler sync teardown --slot {}` if its service is gone for good",
+            self.slot,
+            if self.active {
+                " (something is connected to it)"
+            } else {
+                ""
+            },
+            self.slot
+        )
+    }
+}
+
+/// The slots on the monolith (`monolith_url`) named like strangler's that
+/// are not in `known` (the plan's streams), by name.
+pub(crate) async fn orphan_slots(
+    monolith_url: &str,
+    known: &[String],
+) -> Result<Vec<OrphanSlot>, Error> {
+    let source = connect(monolith_url, "the monolith's database").await?;
+    let rows = source
+        .query(
+            "SELECT slot_name::text, active, \
+             pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint \
+             FROM pg_replication_slots WHERE slot_name LIKE 'strangler\\_%' ORDER BY slot_name",
+            &[],
+        )
+        .await
+        .ctx(|| "listing the monolith's replication slots".to_owned())?;
+    Ok(rows
+        .iter()
+        .map(|r| OrphanSlot {
+            slot: r.get(0),
+            active: r.get(1),
+            retained_wal_bytes: r.get(2),
+        })
+        .filter(|o| !known.contains(&o.slot))
+        .collect())
+}

@@ -493,3 +493,113 @@ async fn schema_creates_types_generated_columns_and_sequences() {
         "{message}"
     );
 }
+
+/// A slot of strangler's that no stream of the plan uses (a service removed
+/// from the plan leaves its slot, which keeps WAL on the monolith) is
+/// listed by status, with the command that drops it, and
+/// `teardown --slot` drops it and its publication; other tools' slots and
+/// the plan's own streams are refused.
+#[test]
+fn slots_no_stream_of_the_plan_uses_are_listed_and_dropped() {
+    use strangler_sync::{Command, Report, Request, execute};
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (source, target) = rt.block_on(pair());
+    for sql in [
+        "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)",
+        "SELECT pg_create_logical_replication_slot('strangler_search', 'pgoutput')",
+        "SELECT pg_create_logical_replication_slot('other_tool', 'pgoutput')",
+        "CREATE PUBLICATION strangler_search FOR TABLE accounts",
+    ] {
+        rt.block_on(source.run_script(sql)).expect(sql);
+    }
+    let syncing = plan(
+        &source,
+        &target,
+        "[[service.table]]\nname = \"accounts\"\nstage = \"syncing\"\n",
+    );
+    let run = |plan: &strangler_plan::Plan, service: Option<&str>, command: Command| {
+        execute(&Request {
+            plan: plan.clone(),
+            service: service.map(str::to_owned),
+            command,
+        })
+    };
+    let orphans_of = |report: Report| match report {
+        Report::Status(_, orphans) => orphans,
+        _ => panic!("not a status report"),
+    };
+    // Whichever service status is asked about, the orphan is listed.
+    for service in [None, Some("catalog")] {
+        let orphans = orphans_of(run(&syncing, service, Command::Status).expect("status"));
+        let names: Vec<&str> = orphans.iter().map(|o| o.slot.as_str()).collect();
+        assert_eq!(names, ["strangler_search"]);
+        assert!(
+            orphans[0]
+                .warning()
+                .contains("drop it with `strangler sync teardown --slot strangler_search`"),
+            "{}",
+            orphans[0].warning()
+        );
+    }
+    // With nothing syncing at all, status still lists it.
+    let idle = plan(
+        &source,
+        &target,
+        "[[service.table]]\nname = \"accounts\"\nstage = \"monolith\"\n",
+    );
+    match run(&idle, None, Command::Status).expect("status with nothing syncing") {
+        Report::Status(services, orphans) => {
+            assert!(services.is_empty());
+            assert_eq!(orphans.len(), 1);
+        }
+        _ => panic!("not a status report"),
+    }
+    // Refused: another tool's slot, and a stream of the plan.
+    let drop = |slot: &str| {
+        run(
+            &syncing,
+            None,
+            Command::DropSlot {
+                slot: slot.to_owned(),
+            },
+        )
+    };
+    let other = drop("other_tool").expect_err("another tool's slot");
+    assert!(
+        other.to_string().contains("not one of strangler's"),
+        "{other}"
+    );
+    let own = drop("strangler_catalog").expect_err("the plan's own stream");
+    assert!(own.to_string().contains("teardown --service"), "{own}");
+    // Dropped, with its publication.
+    match drop("strangler_search").expect("drop") {
+        Report::Teardown(reports) => {
+            assert!(reports[0].slot_dropped && reports[0].publication_dropped);
+        }
+        _ => panic!("not a teardown report"),
+    }
+    let left: Vec<String> = rt
+        .block_on(async {
+            let client = source.connect().await.expect("connect");
+            client
+                .query(
+                    "SELECT slot_name::text FROM pg_replication_slots UNION ALL \
+                     SELECT pubname::text FROM pg_publication ORDER BY 1",
+                    &[],
+                )
+                .await
+        })
+        .expect("slots")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, ["other_tool"]);
+    let gone = drop("strangler_search").expect_err("already dropped");
+    assert!(gone.to_string().contains("there is no slot"), "{gone}");
+    // Nothing left and nothing syncing: status says why it has nothing.
+    let empty = run(&idle, None, Command::Status).expect_err("nothing to report");
+    assert!(
+        empty.to_string().contains("no table in the plan"),
+        "{empty}"
+    );
+}
