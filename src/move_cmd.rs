@@ -270,5 +270,8 @@ fn render_status(o: &Overview) -> String {
     for u in &o.unreachable {
         let _ = writeln!(s, "\nnot reached: {u}");
     }
+    for slot in &o.orphan_slots {
+        let _ = writeln!(s, "\nwarning: {}", slot.warning());
+    }
     s
 }

@@ -16,6 +16,7 @@ use crate::lsn::Lsn;
 use crate::proxies::Admin;
 use crate::spec::{Direction, resolve};
 use crate::state;
+use crate::status::{OrphanSlot, orphan_slots as orphan_slots_of};
 
 /// The whole picture.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +45,9 @@ pub struct Overview {
     pub problems: Vec<String>,
     /// Proxies or databases that did not answer.
     pub unreachable: Vec<String>,
+    /// Slots of strangler's on the monolith that no stream of the plan
+    /// uses (they keep WAL there; see [`OrphanSlot`]).
+    pub orphan_slots: Vec<OrphanSlot>,
 }
 
 /// One service.
@@ -128,16 +132,32 @@ pub async fn overview(path: &Path, window: Duration) -> Result<Overview, Error> 
         .copied();
     // Stream states and lags.
     let mut streams: BTreeMap<(String, String), (Direction, String, Option<u64>)> = BTreeMap::new();
-    if !has_errors && let Ok(specs) = resolve(&plan, None) {
-        for spec in specs {
-            match stream_states(&spec).await {
-                Ok(rows) => {
-                    for (table, st, lag) in rows {
-                        streams.insert((spec.service.clone(), table), (spec.direction, st, lag));
-                    }
-                }
-                Err(e) => unreachable.push(format!("{}: {e}", spec.key())),
+    let specs = if has_errors {
+        Vec::new()
+    } else {
+        resolve(&plan, None).unwrap_or_default()
+    };
+    let mut orphan_slots = Vec::new();
+    if !has_errors && let Some(url) = &plan.monolith.database {
+        let known: Vec<String> = specs.iter().map(|s| s.slot.clone()).collect();
+        match orphan_slots_of(url, &known).await {
+            Ok(found) => orphan_slots = found,
+            // With nothing streaming, a monolith database that is not up
+            // yet is no news; with streams, their own lines say so too.
+            Err(e) if !specs.is_empty() => {
+                unreachable.push(format!("the monolith's slots: {e}"));
             }
+            Err(_) => {}
+        }
+    }
+    for spec in specs {
+        match stream_states(&spec).await {
+            Ok(rows) => {
+                for (table, st, lag) in rows {
+                    streams.insert((spec.service.clone(), table), (spec.direction, st, lag));
+                }
+            }
+            Err(e) => unreachable.push(format!("{}: {e}", spec.key())),
         }
     }
     let mut services = Vec::new();
@@ -258,6 +278,7 @@ pub async fn overview(path: &Path, window: Duration) -> Result<Overview, Error> 
         services,
         problems,
         unreachable,
+        orphan_slots,
     })
 }
 

@@ -554,6 +554,28 @@ fn slots_no_stream_of_the_plan_uses_are_listed_and_dropped() {
         }
         _ => panic!("not a status report"),
     }
+    // `strangler status` (the overview) warns about it too.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("strangler.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "version = 1\n[monolith]\nname = \"shop\"\nupstream = \"http://127.0.0.1:8080\"\n\
+             database = \"{}\"\n\n[[service]]\nname = \"catalog\"\nupstream = \"http://127.0.0.1:9001\"\n\
+             database = \"{}\"\n[[service.table]]\nname = \"accounts\"\nstage = \"syncing\"\n",
+            source.connection_uri(),
+            target.connection_uri()
+        ),
+    )
+    .expect("write the plan");
+    let overview = strangler_sync::block_on(strangler_sync::overview(&path, Duration::ZERO))
+        .expect("overview");
+    let names: Vec<&str> = overview
+        .orphan_slots
+        .iter()
+        .map(|o| o.slot.as_str())
+        .collect();
+    assert_eq!(names, ["strangler_search"]);
     // Refused: another tool's slot, and a stream of the plan.
     let drop = |slot: &str| {
         run(
