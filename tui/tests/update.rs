@@ -946,7 +946,7 @@ fn the_monolith_view_shows_and_moves_what_no_service_lists() {
     let texts =
         |m: &Model| -> Vec<String> { m.monolith_items().iter().map(MonolithItem::text).collect() };
     let before = texts(&m);
-    // The fixture's plan lists 10 of the 65 routes; the rest are here,
+    // The fixture's plan has 8 routes; 56 analysed routes are in none,
     // then the code no service lists, the shared wiring marked.
     assert_eq!(before.iter().filter(|t| t.starts_with("route")).count(), 56);
     assert!(
