@@ -5,7 +5,7 @@
 
 use strangler_analyzer::cluster::Metrics;
 use strangler_analyzer::cluster::plan::{
-    Followed, UnplannedRoute, adopt_route, adopt_served_routes, follow_code, record_writers,
+    Followed, UnplannedRoute, adopt_route, adopt_served_routes, follow_code,
 };
 use strangler_plan::{Plan, RouteStage, Service, TableStage, mask_url, validate};
 
@@ -334,18 +334,44 @@ pub(super) fn edit(
         return;
     }
     let before = model.eval.as_ref().map(|e| e.metrics.clone());
+    let decided = model
+        .eval
+        .as_ref()
+        .map(|e| decisions(&e.tables_needing_decision));
     let old = std::mem::replace(&mut model.plan, plan);
     model.undo.push((what.clone(), old));
     model.redo.clear();
     model.revision += 1;
     model.reevaluate();
-    // With the analysis, the tables' `writers` follow the edit (who writes a
-    // table depends on where its code now is); the undo entry holds the old.
-    if let Some(eval) = &model.eval {
-        record_writers(&mut model.plan, &eval.tables_needing_decision);
+    // With the analysis, the `writers` of each table whose writing services
+    // the edit changed follow it (the others stay as the file has them, so
+    // a save writes only what the edit did); the undo entry holds the old.
+    if let (Some(eval), Some(decided)) = (&model.eval, decided) {
+        let now = decisions(&eval.tables_needing_decision);
+        for table in model.plan.services.iter_mut().flat_map(|s| &mut s.tables) {
+            let after = now.get(&table.name);
+            if after != decided.get(&table.name) {
+                table.writers = after.cloned().unwrap_or_default();
+            }
+        }
     }
     record(model, what, before);
     clamp(model);
+}
+
+/// Each table that needs a decision → the services writing it, heaviest
+/// first, as the plan's `writers` records them.
+fn decisions(
+    all: &[strangler_analyzer::cluster::TableDecision],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    all.iter()
+        .map(|d| {
+            (
+                d.table.clone(),
+                d.writers.iter().map(|(w, _)| w.clone()).collect(),
+            )
+        })
+        .collect()
 }
 
 /// Records `what` was done in the status line and, with the metrics, as
