@@ -600,6 +600,21 @@ pub fn adopt_route(
     service: &str,
     unplanned: &UnplannedRoute,
 ) -> Result<Vec<String>, String> {
+    adopt_with(
+        plan,
+        &super::access::DataAccess::of(analysis),
+        service,
+        unplanned,
+    )
+}
+
+/// [`adopt_route`] with the analysis's data access worked out once.
+fn adopt_with(
+    plan: &mut Plan,
+    access: &super::access::DataAccess,
+    service: &str,
+    unplanned: &UnplannedRoute,
+) -> Result<Vec<String>, String> {
     let mut route = unplanned.route.clone();
     if let Some(other) = plan
         .services
@@ -624,7 +639,6 @@ pub fn adopt_route(
         .collect();
     let mut warnings = Vec::new();
     if let Some(handler) = &unplanned.handler {
-        let access = super::access::DataAccess::of(analysis);
         for table in access.writes.get(handler).into_iter().flatten() {
             match write_conflict(service, &route, table, owners.get(table)) {
                 None => route.writes.push(table.clone()),
@@ -673,8 +687,12 @@ pub fn adopt_served_routes(
             Some((u, service))
         })
         .collect();
+    if homes.is_empty() {
+        return (adopted, warnings);
+    }
+    let access = super::access::DataAccess::of(analysis);
     for (u, service) in homes {
-        if let Ok(w) = adopt_route(plan, analysis, &service, &u) {
+        if let Ok(w) = adopt_with(plan, &access, &service, &u) {
             adopted.push(format!(
                 "{} {} → {service}",
                 u.route.methods_label(),
