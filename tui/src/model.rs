@@ -202,28 +202,38 @@ pub enum MonolithItem {
 }
 
 impl MonolithItem {
-    /// The text it is shown and filtered by.
+    /// Its columns: what it is (`route` or `code`), the route's methods,
+    /// the route's path or the unit's id, and a note (the handler, or
+    /// whether the code is shared).
     #[must_use]
-    pub fn text(&self) -> String {
+    pub fn columns(&self) -> [String; 4] {
         match self {
-            MonolithItem::Route(u) => format!(
-                "route  {:<10} {:<40} {}",
+            MonolithItem::Route(u) => [
+                "route".to_owned(),
                 u.route.methods_label(),
                 u.route.path.to_string(),
                 u.handler
-                    .as_deref()
-                    .map_or_else(|| "no handler found".to_owned(), |h| format!("handler {h}"))
-            ),
-            MonolithItem::Unit { id, shared } => format!(
-                "code   {:<51} {}",
-                id,
+                    .clone()
+                    .unwrap_or_else(|| "(no handler found)".to_owned()),
+            ],
+            MonolithItem::Unit { id, shared } => [
+                "code".to_owned(),
+                String::new(),
+                id.clone(),
                 if *shared {
                     "shared: used by many areas"
                 } else {
                     "in no service"
                 }
-            ),
+                .to_owned(),
+            ],
         }
+    }
+
+    /// The text it is filtered by: its columns.
+    #[must_use]
+    pub fn text(&self) -> String {
+        self.columns().join(" ")
     }
 }
 

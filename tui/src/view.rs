@@ -842,20 +842,42 @@ fn monolith(frame: &mut Frame, model: &Model, theme: Theme, rect: Rect) {
         .iter()
         .filter(|i| matches!(i, MonolithItem::Route(_)))
         .count();
-    let rows = items.iter().map(|i| Line::from(i.text())).collect();
+    // The path or id gets what the note can spare, up to 48 columns.
+    let inner = usize::from(rect.width.saturating_sub(4));
+    let path = inner.saturating_sub(6 + 10 + 28).clamp(20, 48);
+    // A long note keeps its end (a handler's own name), not its start.
+    let room = inner.saturating_sub(2 + 6 + 10 + path + 1);
+    let line = |c: &[String; 4]| {
+        let count = c[3].chars().count();
+        let note = if count > room && room > 1 {
+            let tail: String = c[3].chars().skip(count - (room - 1)).collect();
+            format!("…{tail}")
+        } else {
+            c[3].clone()
+        };
+        format!(
+            "{:<5} {:<9.9} {:<path$.path$} {note}",
+            c[0],
+            c[1],
+            c[2],
+            path = path
+        )
+    };
+    let rows = items
+        .iter()
+        .map(|i| Line::from(line(&i.columns())))
+        .collect();
+    let header = ["what", "methods", "path or id", "note"].map(str::to_owned);
     list(
         frame,
         rect,
         Pane::Monolith,
         format!(
-            "Monolith: {routes} routes and {} units in no service{}  m moves the selected one into a service",
+            "Monolith: {routes} routes, {} units in no service{} (m moves one)",
             items.len() - routes,
             filter_mark(model, Pane::Monolith)
         ),
-        Some(Line::from(format!(
-            "  {:<7}{:<11}{:<41}note",
-            "what", "methods", "path or id"
-        ))),
+        Some(Line::from(format!("  {}", line(&header)))),
         rows,
         Some(model.monolith_row),
         true,

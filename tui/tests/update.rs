@@ -957,15 +957,12 @@ fn the_monolith_view_shows_and_moves_what_no_service_lists() {
     // The fixture's plan has 8 routes; 56 analysed routes are in none,
     // then the code no service lists, the shared wiring marked.
     assert_eq!(before.iter().filter(|t| t.starts_with("route")).count(), 56);
-    assert!(
-        before[0].starts_with("route  GET        /api/accounts/addresses "),
-        "{before:#?}"
+    assert_eq!(
+        before[0],
+        "route GET /api/accounts/addresses shop::accounts::addresses::list"
     );
-    assert!(before.contains(&format!(
-        "code   {:<51} shared: used by many areas",
-        "shop::app"
-    )));
-    assert!(before.contains(&format!("code   {:<51} in no service", "shop::cart")));
+    assert!(before.contains(&"code  shop::app shared: used by many areas".to_owned()));
+    assert!(before.contains(&"code  shop::cart in no service".to_owned()));
 
     // A route: into the first service offered.
     keys(&mut m, &["m"]);
