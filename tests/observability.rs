@@ -338,6 +338,11 @@ fn check_sync(dir: &Path, plan: &Path, source: &PgCluster, names: &BTreeSet<Stri
         "sync schema: {}",
         String::from_utf8_lossy(&schema.stderr)
     );
+    // A slot a removed service left behind: the sync reports it.
+    psql(
+        source,
+        "SELECT pg_create_logical_replication_slot('strangler_gone', 'pgoutput')",
+    );
     let metrics = free_addr();
     let mut sync = Process::start(
         "sync run",
@@ -354,26 +359,33 @@ fn check_sync(dir: &Path, plan: &Path, source: &PgCluster, names: &BTreeSet<Stri
         dir.join("sync.log"),
     );
     let mut next = 1000;
-    let scrape = poll("every sync metric, and rows applied", &mut sync, || {
-        // One more row per round: the stream applies it once it runs.
-        psql(
-            source,
-            &format!("INSERT INTO products VALUES ({next}, 'streamed')"),
-        );
-        next += 1;
-        let scrape = http(&metrics, "GET", "/metrics", "", "").ok_or("no answer")?;
-        let gone = missing(&scrape, names);
-        let rows = sample(
-            &scrape,
-            "strangler_sync_rows_applied_total",
-            "service=\"catalog\"",
-        );
-        if gone.is_empty() && rows.is_some_and(|v| v >= 1.0) {
-            Ok(scrape)
-        } else {
-            Err(format!("missing {gone:?}, rows applied {rows:?}"))
-        }
-    });
+    let scrape = poll(
+        "every sync metric, rows applied, the slot left behind",
+        &mut sync,
+        || {
+            // One more row per round: the stream applies it once it runs.
+            psql(
+                source,
+                &format!("INSERT INTO products VALUES ({next}, 'streamed')"),
+            );
+            next += 1;
+            let scrape = http(&metrics, "GET", "/metrics", "", "").ok_or("no answer")?;
+            let gone = missing(&scrape, names);
+            let rows = sample(
+                &scrape,
+                "strangler_sync_rows_applied_total",
+                "service=\"catalog\"",
+            );
+            let orphans = sample(&scrape, "strangler_sync_orphan_slots", "monolith=\"shop\"");
+            if gone.is_empty() && rows.is_some_and(|v| v >= 1.0) && orphans == Some(1.0) {
+                Ok(scrape)
+            } else {
+                Err(format!(
+                    "missing {gone:?}, rows applied {rows:?}, slots left behind {orphans:?}"
+                ))
+            }
+        },
+    );
     assert!(
         sample(&scrape, "strangler_sync_applied_lsn", "service=\"catalog\"")
             .is_some_and(|v| v > 0.0),
@@ -408,6 +420,16 @@ fn check_sync(dir: &Path, plan: &Path, source: &PgCluster, names: &BTreeSet<Stri
             "service=\"catalog\""
         )
         .is_some_and(|v| v >= 0.0),
+        "{scrape}"
+    );
+    // The slot left behind is reported with the WAL it keeps.
+    assert!(
+        sample(
+            &scrape,
+            "strangler_sync_orphan_slot_wal_bytes",
+            "slot=\"strangler_gone\""
+        )
+        .is_some(),
         "{scrape}"
     );
 }

@@ -17,9 +17,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::error::Error;
-use crate::metrics::{self, Metrics, MetricsSet};
+use crate::metrics::{self, Metrics, MetricsSet, Orphans};
 use crate::run::{RunOptions, run_watching};
 use crate::spec::{SyncSpec, resolve};
+use crate::status::orphan_slots;
 
 /// How [`follow`] runs.
 #[derive(Debug, Clone, Default)]
@@ -66,9 +67,15 @@ pub async fn follow(
         });
     }
     let metrics: MetricsSet = Arc::new(RwLock::new(Vec::new()));
+    let orphans = Arc::new(Orphans::new(&plan.monolith.name));
     if let Some(addr) = &options.metrics {
-        serve_metrics(addr.clone(), Arc::clone(&metrics));
+        serve_metrics(addr.clone(), Arc::clone(&metrics), Arc::clone(&orphans));
     }
+    tokio::spawn(watch_orphans(
+        plan.clone(),
+        options.plan_path.clone(),
+        orphans,
+    ));
     let senders: Senders = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = JoinSet::new();
     // Services from the start: one that cannot go on stops the others.
@@ -172,12 +179,49 @@ pub async fn follow(
 }
 
 /// Serves the metrics in the background; a failure is logged.
-fn serve_metrics(addr: String, metrics: MetricsSet) {
+fn serve_metrics(addr: String, metrics: MetricsSet, orphans: Arc<Orphans>) {
     tokio::spawn(async move {
-        if let Err(e) = metrics::serve(&addr, metrics).await {
+        if let Err(e) = metrics::serve(&addr, metrics, orphans).await {
             tracing::error!("{e}");
         }
     });
+}
+
+/// How often a running sync looks for slots no stream of the plan uses.
+const ORPHAN_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Looks for the slots of strangler's on the monolith that no stream of
+/// the plan (as the file says now, every service's) uses: at the start and
+/// every [`ORPHAN_CHECK_EVERY`]. Each new one is a warning in the log, and
+/// all are in `orphans` for the metrics. A check that fails is logged at
+/// debug level and tried again (the streams report the database's state).
+async fn watch_orphans(plan: Plan, path: Option<PathBuf>, orphans: Arc<Orphans>) {
+    let mut warned: HashSet<String> = HashSet::new();
+    loop {
+        let current = path
+            .as_deref()
+            .and_then(|p| PlanFile::open(p).ok())
+            .filter(PlanFile::is_valid)
+            .map_or_else(|| plan.clone(), |f| f.plan().clone());
+        if let Some(url) = &current.monolith.database {
+            let known: Vec<String> = resolve(&current, None)
+                .map(|specs| specs.into_iter().map(|s| s.slot).collect())
+                .unwrap_or_default();
+            match orphan_slots(url, &known).await {
+                Ok(found) => {
+                    for slot in &found {
+                        if warned.insert(slot.slot.clone()) {
+                            tracing::warn!("{}", slot.warning());
+                        }
+                    }
+                    warned.retain(|s| found.iter().any(|o| o.slot == *s));
+                    orphans.set(found);
+                }
+                Err(e) => tracing::debug!("looking for slots no stream uses: {e}"),
+            }
+        }
+        tokio::time::sleep(ORPHAN_CHECK_EVERY).await;
+    }
 }
 
 /// The spec channels of the running services, one per service.

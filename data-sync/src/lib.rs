@@ -64,7 +64,7 @@ pub use decommission::{
 };
 pub use error::{Error, Problem};
 pub use follow::{FollowOptions, follow};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, Orphans};
 pub use overview::{Overview, RouteOverview, ServiceOverview, TableOverview, overview};
 pub use preflight::check;
 pub use run::{RunOptions, run};

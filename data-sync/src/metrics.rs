@@ -170,9 +170,76 @@ impl Metrics {
 /// running join the set.
 pub type MetricsSet = std::sync::Arc<std::sync::RwLock<Vec<std::sync::Arc<Metrics>>>>;
 
+/// The slots of strangler's on the monolith that no stream of the plan uses,
+/// as a running sync last found them.
+#[derive(Debug, Default)]
+pub struct Orphans {
+    /// The monolith's name (the metrics' `monolith` label).
+    pub monolith: String,
+    slots: Mutex<Vec<crate::status::OrphanSlot>>,
+}
+
+impl Orphans {
+    /// None found yet, on `monolith`.
+    #[must_use]
+    pub fn new(monolith: &str) -> Orphans {
+        Orphans {
+            monolith: monolith.to_owned(),
+            slots: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Replaces what was found.
+    pub(crate) fn set(&self, slots: Vec<crate::status::OrphanSlot>) {
+        *self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = slots;
+    }
+
+    /// The gauges in Prometheus' text format: how many there are (always a
+    /// sample, so an alert needs no `absent()`), and each one's WAL.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let m = &self.monolith;
+        let (count, wal) = (
+            "strangler_sync_orphan_slots",
+            "strangler_sync_orphan_slot_wal_bytes",
+        );
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP {count} Slots of strangler's on the monolith that no stream of the plan uses.\n\
+             # TYPE {count} gauge\n{count}{{monolith=\"{m}\"}} {}",
+            slots.len()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP {wal} WAL such a slot keeps on the monolith.\n# TYPE {wal} gauge"
+        );
+        for slot in slots.iter() {
+            let _ = writeln!(
+                out,
+                "{wal}{{monolith=\"{m}\",slot=\"{}\"}} {}",
+                slot.slot,
+                slot.retained_wal_bytes.unwrap_or(0)
+            );
+        }
+        out
+    }
+}
+
 /// Serves `GET /metrics` (any path, really) for the given counters until
 /// the task is dropped.
-pub async fn serve(addr: &str, metrics: MetricsSet) -> Result<(), Error> {
+pub async fn serve(
+    addr: &str,
+    metrics: MetricsSet,
+    orphans: std::sync::Arc<Orphans>,
+) -> Result<(), Error> {
     let listener = TcpListener::bind(addr)
         .await
         .ctx(|| format!("listening for metrics on {addr}"))?;
@@ -180,12 +247,13 @@ pub async fn serve(addr: &str, metrics: MetricsSet) -> Result<(), Error> {
         let Ok((mut socket, _)) = listener.accept().await else {
             continue;
         };
-        let body: String = metrics
+        let mut body: String = metrics
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .map(|m| m.render())
             .collect();
+        body.push_str(&orphans.render());
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
             let _ = socket.read(&mut buf).await;
@@ -202,6 +270,33 @@ pub async fn serve(addr: &str, metrics: MetricsSet) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orphan_slots_have_a_count_always_and_a_wal_sample_each() {
+        let orphans = Orphans::new("shop");
+        assert!(
+            orphans
+                .render()
+                .lines()
+                .any(|l| l == "strangler_sync_orphan_slots{monolith=\"shop\"} 0")
+        );
+        orphans.set(vec![crate::status::OrphanSlot {
+            slot: "strangler_search".to_owned(),
+            active: false,
+            retained_wal_bytes: Some(8192),
+        }]);
+        let text = orphans.render();
+        assert!(
+            text.lines()
+                .any(|l| l == "strangler_sync_orphan_slots{monolith=\"shop\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.lines().any(|l| l
+                == "strangler_sync_orphan_slot_wal_bytes{monolith=\"shop\",slot=\"strangler_search\"} 8192"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn every_table_state_has_a_sample_and_the_counts_follow_the_writes() {
