@@ -98,72 +98,128 @@ impl Metrics {
     /// The counters in Prometheus' text format.
     #[must_use]
     pub fn render(&self) -> String {
+        render_families(vec![self.families()])
+    }
+
+    /// The counters as metric families, each with this service's samples.
+    fn families(&self) -> Vec<Family> {
         let s = &self.service;
         let applied = self.applied_lsn.load(Ordering::Relaxed);
         let received = self.received_lsn.load(Ordering::Relaxed);
-        let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name}{{service=\"{s}\"}} {value}");
-        };
-        metric(
-            "strangler_sync_applied_lsn",
-            "gauge",
-            "Highest monolith WAL position committed on the service's database.",
-            applied.to_string(),
-        );
-        metric(
-            "strangler_sync_lag_bytes",
-            "gauge",
-            "WAL received from the monolith but not yet applied.",
-            received.saturating_sub(applied).to_string(),
-        );
-        metric(
-            "strangler_sync_lag_seconds",
-            "gauge",
-            "Age of the last applied transaction while behind.",
-            format!("{:.3}", self.lag_seconds()),
-        );
-        metric(
-            "strangler_sync_rows_applied_total",
-            "counter",
-            "Rows applied from the change stream.",
-            self.rows_applied.load(Ordering::Relaxed).to_string(),
-        );
-        metric(
-            "strangler_sync_transactions_total",
-            "counter",
-            "Monolith transactions applied.",
-            self.transactions.load(Ordering::Relaxed).to_string(),
-        );
-        metric(
-            "strangler_sync_errors_total",
-            "counter",
-            "Errors: failed tables and lost connections.",
-            self.errors.load(Ordering::Relaxed).to_string(),
-        );
-        metric(
-            "strangler_sync_wal_retained_bytes",
-            "gauge",
-            "WAL the service's replication slot retains on the monolith.",
-            self.wal_retained_bytes.load(Ordering::Relaxed).to_string(),
-        );
-        // Every state has a sample (0 when no table is in it), so that
-        // `strangler_sync_tables{state="error"} > 0` needs no absent().
-        let name = "strangler_sync_tables";
+        let one =
+            |name: &'static str, kind: &'static str, help: &'static str, value: String| Family {
+                name,
+                kind,
+                help,
+                samples: vec![format!("{name}{{service=\"{s}\"}} {value}")],
+            };
+        let tables = "strangler_sync_tables";
+        vec![
+            one(
+                "strangler_sync_applied_lsn",
+                "gauge",
+                "Highest monolith WAL position committed on the service's database.",
+                applied.to_string(),
+            ),
+            one(
+                "strangler_sync_lag_bytes",
+                "gauge",
+                "WAL received from the monolith but not yet applied.",
+                received.saturating_sub(applied).to_string(),
+            ),
+            one(
+                "strangler_sync_lag_seconds",
+                "gauge",
+                "Age of the last applied transaction while behind.",
+                format!("{:.3}", self.lag_seconds()),
+            ),
+            one(
+                "strangler_sync_rows_applied_total",
+                "counter",
+                "Rows applied from the change stream.",
+                self.rows_applied.load(Ordering::Relaxed).to_string(),
+            ),
+            one(
+                "strangler_sync_transactions_total",
+                "counter",
+                "Monolith transactions applied.",
+                self.transactions.load(Ordering::Relaxed).to_string(),
+            ),
+            one(
+                "strangler_sync_errors_total",
+                "counter",
+                "Errors: failed tables and lost connections.",
+                self.errors.load(Ordering::Relaxed).to_string(),
+            ),
+            one(
+                "strangler_sync_wal_retained_bytes",
+                "gauge",
+                "WAL the service's replication slot retains on the monolith.",
+                self.wal_retained_bytes.load(Ordering::Relaxed).to_string(),
+            ),
+            // Every state has a sample (0 when no table is in it), so that
+            // `strangler_sync_tables{state="error"} > 0` needs no absent().
+            Family {
+                name: tables,
+                kind: "gauge",
+                help: "Tables of the service in each state.",
+                samples: TableState::ALL
+                    .iter()
+                    .map(|state| {
+                        format!(
+                            "{tables}{{service=\"{s}\",state=\"{state}\"}} {}",
+                            self.tables_in(*state)
+                        )
+                    })
+                    .collect(),
+            },
+        ]
+    }
+}
+
+/// One metric family: its `# HELP` and `# TYPE` lines, written once, and
+/// its samples.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: Vec<String>,
+}
+
+/// The families of several services (each the same families in the same
+/// order) in Prometheus' text format, each family's header once and then
+/// every service's samples: the format allows one `# HELP` and `# TYPE` per
+/// name, and a scrape with two services must parse.
+fn render_families(services: Vec<Vec<Family>>) -> String {
+    let mut out = String::new();
+    let mut services = services.into_iter();
+    let Some(first) = services.next() else {
+        return out;
+    };
+    let mut merged = first;
+    for families in services {
+        for (into, family) in merged.iter_mut().zip(families) {
+            into.samples.extend(family.samples);
+        }
+    }
+    for family in merged {
         let _ = writeln!(
             out,
-            "# HELP {name} Tables of the service in each state.\n# TYPE {name} gauge"
+            "# HELP {} {}\n# TYPE {} {}",
+            family.name, family.help, family.name, family.kind
         );
-        for state in TableState::ALL {
-            let _ = writeln!(
-                out,
-                "{name}{{service=\"{s}\",state=\"{state}\"}} {}",
-                self.tables_in(state)
-            );
+        for sample in family.samples {
+            let _ = writeln!(out, "{sample}");
         }
-        out
     }
+    out
+}
+
+/// Every running service's counters in Prometheus' text format, each metric
+/// family's header once.
+#[must_use]
+pub(crate) fn render_all(metrics: &[std::sync::Arc<Metrics>]) -> String {
+    render_families(metrics.iter().map(|m| m.families()).collect())
 }
 
 /// The counters of every running service; services added to the plan while
@@ -247,12 +303,11 @@ pub async fn serve(
         let Ok((mut socket, _)) = listener.accept().await else {
             continue;
         };
-        let mut body: String = metrics
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .map(|m| m.render())
-            .collect();
+        let mut body = render_all(
+            &metrics
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         body.push_str(&orphans.render());
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
@@ -270,6 +325,20 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_services_share_each_family_header() {
+        let (a, b) = (Metrics::new("catalog"), Metrics::new("orders"));
+        let text = render_all(&[std::sync::Arc::new(a), std::sync::Arc::new(b)]);
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            assert_eq!(
+                text.lines().filter(|l| *l == line).count(),
+                1,
+                "{line} twice in:\n{text}"
+            );
+        }
+        assert!(text.contains("strangler_sync_applied_lsn{service=\"catalog\"} 0\nstrangler_sync_applied_lsn{service=\"orders\"} 0"), "{text}");
+    }
 
     #[test]
     fn orphan_slots_have_a_count_always_and_a_wal_sample_each() {
