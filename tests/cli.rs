@@ -525,3 +525,25 @@ fn analyze_sweep_and_pictures() {
         "the report needs no network"
     );
 }
+
+/// `sync teardown` takes a service or a slot left behind, not both; the
+/// usage error says so before any database is touched.
+#[test]
+fn teardown_takes_a_service_or_a_slot() {
+    let out = strangler(&[
+        "sync",
+        "teardown",
+        "--plan",
+        FIXTURE_PLAN,
+        "--service",
+        "catalog",
+        "--slot",
+        "strangler_search",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
+}
