@@ -162,15 +162,7 @@ fn add_writes(plan: &mut Plan, suggestion: &Suggestion, warnings: &mut Vec<Strin
             Some((shape, methods, r.writes.as_slice()))
         })
         .collect();
-    let owners: BTreeMap<String, (String, TableStage)> = plan
-        .services
-        .iter()
-        .flat_map(|s| {
-            s.tables
-                .iter()
-                .map(|t| (t.name.clone(), (s.name.clone(), t.stage)))
-        })
-        .collect();
+    let owners = table_owners(plan);
     for service in &mut plan.services {
         for route in &mut service.routes {
             let shape = route.path.shape();
@@ -207,6 +199,18 @@ fn add_writes(plan: &mut Plan, suggestion: &Suggestion, warnings: &mut Vec<Strin
             route.writes.sort();
         }
     }
+}
+
+/// Each table of `plan` → the service that lists it and its stage there.
+fn table_owners(plan: &Plan) -> BTreeMap<String, (String, TableStage)> {
+    plan.services
+        .iter()
+        .flat_map(|s| {
+            s.tables
+                .iter()
+                .map(|t| (t.name.clone(), (s.name.clone(), t.stage)))
+        })
+        .collect()
 }
 
 /// An analysed route as [`add_writes`] matches it: its path shape, its
@@ -628,15 +632,7 @@ fn adopt_with(
             other.name
         ));
     }
-    let owners: BTreeMap<String, (String, TableStage)> = plan
-        .services
-        .iter()
-        .flat_map(|s| {
-            s.tables
-                .iter()
-                .map(|t| (t.name.clone(), (s.name.clone(), t.stage)))
-        })
-        .collect();
+    let owners = table_owners(plan);
     let mut warnings = Vec::new();
     if let Some(handler) = &unplanned.handler {
         for table in access.writes.get(handler).into_iter().flatten() {

@@ -16,7 +16,7 @@ mod parse;
 mod schema;
 pub(crate) mod seaorm;
 mod split;
-mod text;
+pub(crate) mod text;
 
 pub(crate) use extract::access_in_fn;
 pub use split::{RawStatement, Unterminated, split_statements};

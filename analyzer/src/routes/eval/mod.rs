@@ -23,6 +23,7 @@ use super::path::Style;
 use crate::rust::consts::concat_macro;
 use crate::rust::paths::path_segments;
 use crate::source::{Diagnostic, line_of};
+use crate::sql::text::{Hole, format_pieces};
 
 mod consts;
 mod frameworks;
@@ -266,46 +267,25 @@ fn format_parts(mac: &syn::Macro) -> Option<RuntimeString> {
     let positional: Vec<String> = args.map(|a| snippet(a.span())).collect();
     let mut out = RuntimeString::default();
     let mut next = 0;
-    let template = template.value();
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                out.literal.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                out.literal.push('}');
-            }
-            '{' => {
-                let mut inner = String::new();
-                for c in chars.by_ref() {
-                    if c == '}' {
-                        break;
-                    }
-                    inner.push(c);
-                }
-                let name = inner
-                    .split(':')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned();
-                let part = if name.is_empty() {
-                    next += 1;
+    for piece in format_pieces(&template.value()) {
+        match piece {
+            Ok(text) => out.literal.push_str(&text),
+            Err(Hole::Next) => {
+                out.runtime.push(
                     positional
-                        .get(next - 1)
+                        .get(next)
                         .cloned()
-                        .unwrap_or_else(|| "{}".to_owned())
-                } else if let Ok(i) = name.parse::<usize>() {
-                    positional.get(i).cloned().unwrap_or(name)
-                } else {
-                    name
-                };
-                out.runtime.push(part);
+                        .unwrap_or_else(|| "{}".to_owned()),
+                );
+                next += 1;
             }
-            c => out.literal.push(c),
+            Err(Hole::Index(i)) => out.runtime.push(
+                positional
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("{{{i}}}")),
+            ),
+            Err(Hole::Name(name)) => out.runtime.push(name),
         }
     }
     Some(out)
