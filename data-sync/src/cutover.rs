@@ -145,6 +145,45 @@ impl Operation {
 /// A catch-up round shorter than this ends the catch-up before the fences.
 const CAUGHT_UP: Duration = Duration::from_millis(500);
 
+/// The longest a catch-up round may take and still end the catch-up when
+/// rounds have stopped getting shorter (see [`caught_up`]), and a quarter
+/// of the timeout if that is less: the drain under the fences takes about
+/// one round, and this is what the hold may cost. Refusing instead would
+/// not shorten it (a rollback is often the way out of an incident).
+const STEADY_ROUND: Duration = Duration::from_secs(5);
+
+/// The earlier catch-up rounds' times for an error message: empty, or
+/// `; the rounds before took 0.9 s, 1.1 s`.
+fn round_times(rounds: &[Duration]) -> String {
+    if rounds.is_empty() {
+        return String::new();
+    }
+    let times: Vec<String> = rounds
+        .iter()
+        .map(|t| format!("{:.1} s", t.as_secs_f64()))
+        .collect();
+    format!("; the rounds before took {}", times.join(", "))
+}
+
+/// Whether the catch-up before the fences can stop after a round that took
+/// `took` (the one before took `previous`), with requests to be held for up
+/// to `timeout`. It stops at once under [`CAUGHT_UP`]. A stream that keeps
+/// up with the writes but with a steady latency (a busy machine, a debug
+/// build) never gets under it, and another round would not be shorter: so
+/// it also stops when a round was not at least a fifth shorter than the one
+/// before and the hold it predicts is under [`STEADY_ROUND`] and a quarter
+/// of the timeout. Rounds still shrinking fast go on.
+fn caught_up(took: Duration, previous: Option<Duration>, timeout: Duration) -> bool {
+    if took < CAUGHT_UP {
+        return true;
+    }
+    let Some(previous) = previous else {
+        return false;
+    };
+    let steady = took.as_secs_f64() >= 0.8 * previous.as_secs_f64();
+    steady && took <= STEADY_ROUND.min(timeout / 4)
+}
+
 /// The record of a move in progress, on the service's database.
 const RECORD_SQL: &str = "
 CREATE SCHEMA IF NOT EXISTS strangler;
@@ -968,11 +1007,13 @@ impl Move {
             Operation::Cutover => (&self.monolith, &self.own, self.forward.slot.clone()),
             Operation::Rollback => (&self.own, &self.monolith, self.reverse.slot.clone()),
         };
-        // Catch up until a round takes less than CAUGHT_UP: the drain under
-        // the fences then has at most about that much to apply. A stream
-        // that applies more slowly than the writes arrive never gets there,
-        // and holding requests for it would hold them ever longer.
+        // Catch up until a round is short (see `caught_up`): the drain
+        // under the fences then has at most about that much to apply. A
+        // stream that applies more slowly than the writes arrive never
+        // gets there, and holding requests for it would hold them ever
+        // longer.
         let started = Instant::now();
+        let mut rounds: Vec<Duration> = Vec::new();
         loop {
             let round = Instant::now();
             let mark = fence::mark(old_source, "catch up before the fences").await?;
@@ -987,16 +1028,23 @@ impl Move {
             .await
             .map_err(|e| {
                 Error::Other(format!(
-                    "the stream of slot {old_slot} does not catch up within {} s ({e}); nothing \
-                     was held. Cut over when the writes are fewer, give the sync more CPU, or \
-                     raise --timeout",
-                    self.timeout.as_secs()
+                    "the stream of slot {old_slot} does not catch up within {} s ({e}{}); \
+                     nothing was held. Cut over when the writes are fewer, give the sync more \
+                     CPU, or raise --timeout",
+                    self.timeout.as_secs(),
+                    round_times(&rounds)
                 ))
             })?;
             let took = round.elapsed();
-            if took < CAUGHT_UP {
+            tracing::debug!(
+                "catch-up round {} of slot {old_slot} took {:.2} s",
+                rounds.len() + 1,
+                took.as_secs_f64()
+            );
+            if caught_up(took, rounds.last().copied(), self.timeout) {
                 break;
             }
+            rounds.push(took);
             if started.elapsed() >= self.timeout {
                 return Err(Error::Other(format!(
                     "the stream of slot {old_slot} does not catch up: applying the last round of \
@@ -1410,5 +1458,44 @@ fn bytes(n: u64) -> String {
         format!("{:.1} MiB", n as f64 / f64::from(1 << 20))
     } else {
         format!("{n} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_catch_up_stops_when_rounds_are_short_or_stop_shrinking() {
+        let timeout = Duration::from_secs(30);
+        // (this round, the one before, stop?)
+        let cases = [
+            (ms(100), None, true),
+            (ms(499), Some(ms(5_000)), true),
+            (ms(900), None, false),
+            (ms(900), Some(ms(3_000)), false),
+            (ms(900), Some(ms(1_000)), true),
+            (ms(1_200), Some(ms(900)), true),
+            (ms(2_500), Some(ms(2_400)), true),
+            (ms(6_000), Some(ms(6_000)), false),
+        ];
+        for (took, previous, stop) in cases {
+            assert_eq!(
+                caught_up(took, previous, timeout),
+                stop,
+                "round {took:?} after {previous:?}"
+            );
+        }
+        assert!(!caught_up(ms(1_500), Some(ms(1_500)), ms(4_000)));
+        assert!(caught_up(ms(900), Some(ms(1_000)), ms(4_000)));
+        assert_eq!(round_times(&[]), "");
+        assert_eq!(
+            round_times(&[ms(900), ms(1_100)]),
+            "; the rounds before took 0.9 s, 1.1 s"
+        );
     }
 }

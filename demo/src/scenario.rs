@@ -521,12 +521,23 @@ impl Run<'_> {
         let plan = self.plan.display().to_string();
         let mut all = vec![args[0], "--plan", &plan, "--service", SERVICE];
         all.extend_from_slice(&args[1..]);
+        // The moves' own log (the catch-up rounds among it) goes to
+        // moves.log with the others, for when a step fails.
         let out = tokio::process::Command::new(&self.args.strangler)
             .args(&all)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,strangler_sync::cutover=debug")
             .output()
             .await
             .with_context(|| format!("running strangler {}", args[0]))?;
+        let log = self.dir.join("moves.log");
+        let mut entry = format!("$ strangler {}\n", all.join(" ")).into_bytes();
+        entry.extend_from_slice(&out.stderr);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &entry))
+            .with_context(|| format!("writing {}", log.display()))?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
             bail!(
