@@ -49,7 +49,7 @@ for app in "${apps[@]}"; do
     truth=analyzer/corpus/$app.truth.toml
     routes=analyzer/corpus/$app.routes.txt
     json=$tmp/$app.json
-    if ! "$bin" analyze "$corpus/$app" --truth "$truth" --format json >"$json" 2>"$tmp/$app.err"; then
+    if ! "$bin" analyze "$corpus/$app" --truth "$truth" --format json ${SCORE_ANALYZE_ARGS:-} >"$json" 2>"$tmp/$app.err"; then
         echo "score-corpus: $app: strangler analyze failed:" >&2
         cat "$tmp/$app.err" >&2
         echo "| $app | analysis failed | | | | | | | |"

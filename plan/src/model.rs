@@ -91,6 +91,7 @@ impl AnalyzeSettings {
         "nesting",
         "co_changes",
         "references",
+        "co_writes",
     ];
     /// The granularities.
     pub const GRANULARITIES: &'static [&'static str] = &["function", "module", "file"];

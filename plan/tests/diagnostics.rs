@@ -328,7 +328,7 @@ p.toml:9:1: error: unknown key `seeds` in [analyze]
 p.toml:11:9: error: weight -1 for `reads` in [analyze.weights] must be zero or more
     help: 0 ignores that kind of evidence
 p.toml:13:1: error: unknown key `vibes` in [analyze.weights]
-    help: remove it; the keys of [analyze.weights] are: reads, writes, calls, types, nesting, co_changes, references",
+    help: remove it; the keys of [analyze.weights] are: reads, writes, calls, types, nesting, co_changes, references, co_writes",
     );
     let parsed = parse(&with_head(
         "[analyze]\nresolution = 1.5\nseed = 7\n[analyze.weights]\nreads = 1\n",

@@ -44,6 +44,7 @@ pub(super) fn name_communities(
         })
         .collect();
     order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let java_prefix = common_java_prefix(units);
     for (_, c) in order {
         let mut votes: BTreeMap<String, usize> = BTreeMap::new();
         for (i, unit) in units.iter().enumerate() {
@@ -57,6 +58,8 @@ pub(super) fn name_communities(
                     .next()
                     .unwrap_or_default()
                     .to_owned()
+            } else if let Some(segments) = java_segments(&unit.id) {
+                java_area(&segments, java_prefix)
             } else {
                 area_of(&unit.id)
             };
@@ -173,6 +176,82 @@ pub(super) fn area_of(id: &str) -> String {
         .to_owned()
 }
 
+/// A Java unit's package path and class, as segments: a package or type
+/// id (`org.example.shop.order.Cart`) split at its dots, or a file under a
+/// `java/` source root (`file:src/main/java/org/example/shop/order/Cart.java`)
+/// split at its slashes from the package on. `None` for Rust ids (`::`
+/// paths, crate names, files outside a `java/` root).
+fn java_segments(id: &str) -> Option<Vec<&str>> {
+    if let Some(path) = id.strip_prefix("file:") {
+        let start = if let Some(rest) = path.strip_prefix("java/") {
+            rest
+        } else {
+            let at = path.rfind("/java/")?;
+            &path[at + "/java/".len()..]
+        };
+        let start = start.strip_suffix(".java").unwrap_or(start);
+        return Some(start.split('/').filter(|s| !s.is_empty()).collect());
+    }
+    if id.contains("::") || id.contains('/') || !id.contains('.') {
+        return None;
+    }
+    Some(id.split('.').filter(|s| !s.is_empty()).collect())
+}
+
+/// How many leading package segments every Java unit shares
+/// (`org.example.shop` of `org.example.shop.order` and
+/// `org.example.shop.account.Account`): the organisation's and the
+/// application's name, which tell no area apart. Class names (upper case
+/// by Java's conventions) are not package segments.
+fn common_java_prefix(units: &[Unit]) -> usize {
+    let mut common: Option<Vec<&str>> = None;
+    for unit in units.iter().filter(|u| !u.table) {
+        let Some(segments) = java_segments(&unit.id) else {
+            continue;
+        };
+        let package: Vec<&str> = segments.into_iter().take_while(|s| is_package(s)).collect();
+        common = Some(match common {
+            None => package,
+            Some(c) => c
+                .iter()
+                .zip(&package)
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| *a)
+                .collect(),
+        });
+    }
+    common.map_or(0, |c| c.len())
+}
+
+/// Whether a Java id segment is a package's (lower case first), not a
+/// class's.
+fn is_package(segment: &str) -> bool {
+    segment
+        .chars()
+        .next()
+        .is_some_and(|c| !c.is_ascii_uppercase())
+}
+
+/// A Java unit's area: the first package segment after the `prefix` all
+/// units share that is not a layer's (`org.example.shop.web.order.Cart` →
+/// `order`), else the first after it, else the last shared one (a unit of
+/// the root package is in the application's own area).
+fn java_area(segments: &[&str], prefix: usize) -> String {
+    let package: Vec<&str> = segments
+        .iter()
+        .copied()
+        .take_while(|s| is_package(s))
+        .collect();
+    let rest = package.get(prefix..).unwrap_or_default();
+    rest.iter()
+        .find(|p| !is_layer(p))
+        .or_else(|| rest.first())
+        .or_else(|| package.get(prefix.min(package.len()).wrapping_sub(1)))
+        .copied()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The top-level area of a unit: the first module segment after the
 /// crate, layers included (`app::routes::orders` → `routes`), the crate
 /// itself for its root. The shared-infrastructure rule counts these: with
@@ -229,6 +308,41 @@ mod tests {
         assert_eq!(area_of("zero2prod::routes"), "routes");
         assert_eq!(area_of("zero2prod"), "zero2prod");
         assert_eq!(area_of("file:src/api/v1/users.rs"), "users");
+    }
+
+    #[test]
+    fn java_areas_skip_the_shared_package_prefix_and_layers() {
+        let units = [
+            unit("org.example.shop.order"),
+            unit("org.example.shop.web.account.AccountController"),
+            unit("file:src/main/java/org/example/shop/catalog/Item.java"),
+            unit("table:orders"),
+        ];
+        let prefix = common_java_prefix(&units);
+        assert_eq!(prefix, 3);
+        let area = |id: &str| java_area(&java_segments(id).unwrap(), prefix);
+        assert_eq!(area("org.example.shop.order"), "order");
+        assert_eq!(
+            area("org.example.shop.web.account.AccountController"),
+            "account"
+        );
+        assert_eq!(
+            area("file:src/main/java/org/example/shop/catalog/Item.java"),
+            "catalog"
+        );
+        assert_eq!(area("org.example.shop.Application"), "shop");
+        assert_eq!(area("org.example.shop.web.Base"), "web");
+        assert_eq!(java_segments("shop::orders"), None);
+        assert_eq!(java_segments("kellnr_db"), None);
+        assert_eq!(java_segments("file:src/orders.rs"), None);
+        // Named in a suggestion: the areas, not `java` or the package path.
+        let community_of = [0, 1, 2, 0];
+        let communities: BTreeSet<usize> = [0, 1, 2].into();
+        let names = name_communities(&[], &units, &community_of, &communities, &BTreeMap::new());
+        assert_eq!(
+            names.values().map(String::as_str).collect::<Vec<_>>(),
+            ["order", "account", "catalog"]
+        );
     }
 
     #[test]

@@ -152,6 +152,13 @@ fn describe(e: &Evidence, forward: bool, other: &str) -> String {
     if e.co_changes > 0 {
         parts.push(format!("changes with {name} ({} commits)", e.co_changes));
     }
+    if e.co_writes > 0 {
+        parts.push(format!(
+            "written with {name} by {} function{}",
+            e.co_writes,
+            if e.co_writes == 1 { "" } else { "s" }
+        ));
+    }
     if e.structure > 0 && parts.is_empty() {
         parts.push(format!("next to {name} in the module tree"));
     }
