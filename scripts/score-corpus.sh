@@ -8,7 +8,8 @@
 #   scripts/score-corpus.sh [--no-build] [APP...]
 #
 # The corpus is read from $CORPUS, by default ../shared/corpus relative to
-# the repository root. Builds target/release/strangler first unless
+# the repository root; SCORE_ANALYZE_ARGS adds flags to each analyze
+# (`--weight co_writes=0`). Builds target/release/strangler first unless
 # --no-build. Prints a Markdown table; per-app details (units missing from
 # the analysis, units not in the reference) go to stderr. Needs jq.
 set -euo pipefail

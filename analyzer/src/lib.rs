@@ -294,11 +294,8 @@ fn assemble(
         crates: found.crates.len(),
         ..Stats::default()
     };
-    for table in schema
-        .iter()
-        .chain(&diesel)
-        .chain(symbols.entities.values())
-    {
+    let entity_tables = symbols.entity_tables();
+    for table in schema.iter().chain(&diesel).chain(&entity_tables) {
         add_table(&mut builder, table);
     }
     add_maps(&mut builder, &symbols, &diesel);

@@ -78,3 +78,10 @@ fn entity_uses_read_and_write_their_tables() {
         ],
     );
 }
+
+#[test]
+fn relations_are_foreign_keys() {
+    // `post`'s `Relation::User` belongs to `super::user::Entity`; `user`'s
+    // `has_many` is the other side of it and adds nothing.
+    check(EdgeKind::References, &[("table:content.posts", "users")]);
+}

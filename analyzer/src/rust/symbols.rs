@@ -115,6 +115,10 @@ pub struct Symbols {
     pub methods_by_name: HashMap<String, Vec<String>>,
     /// sea-orm entity modules (their `Model` names a table) → the table.
     pub entities: BTreeMap<String, TableDef>,
+    /// sea-orm relations: `(module, path)` for each `belongs_to = "path"`
+    /// of a `Relation` enum, resolved into foreign keys by
+    /// [`Symbols::entity_foreign_keys`].
+    relations: BTreeSet<(String, String)>,
     /// Impl blocks collected but not yet resolved (see [`Symbols::finish`]).
     pending: Vec<PendingImpl>,
 }
@@ -199,6 +203,7 @@ impl Symbols {
         for (module, table) in other.entities {
             self.entities.entry(module).or_insert(table);
         }
+        self.relations.extend(other.relations);
     }
 
     /// Keeps only the modules `keep` accepts, with their functions, types
@@ -209,6 +214,7 @@ impl Symbols {
         self.fns.retain(|_, f| keep(&f.module));
         self.types.retain(|_, t| keep(&t.module));
         self.entities.retain(|m, _| keep(m));
+        self.relations.retain(|(m, _)| keep(m));
         self.pending.retain(|p| keep(&p.module));
         let fns = &self.fns;
         for ids in self.methods_by_name.values_mut() {
@@ -298,7 +304,14 @@ impl Symbols {
                         self.add_entity(module, &s.ident, table);
                     }
                 }
-                syn::Item::Enum(e) => self.add_type(module, &e.ident, "enum"),
+                syn::Item::Enum(e) => {
+                    self.add_type(module, &e.ident, "enum");
+                    if e.ident == "Relation" {
+                        for path in seaorm::belongs_to(e) {
+                            self.relations.insert((module.to_owned(), path));
+                        }
+                    }
+                }
                 syn::Item::Union(u) => self.add_type(module, &u.ident, "union"),
                 syn::Item::Type(t) => self.add_type(module, &t.ident, "type"),
                 syn::Item::Trait(t) => {
@@ -381,6 +394,40 @@ impl Symbols {
             self.add_type(module, &ident, "struct");
         }
         self.entities.insert(module.to_owned(), table);
+    }
+
+    /// The sea-orm entities' tables with the foreign keys their `Relation`
+    /// enums declare (`belongs_to = "super::users::Entity"` in the entity
+    /// of `posts`: `posts` references `users`), resolved like any path
+    /// written in the entity's module. A relation whose entity does not
+    /// resolve, or whose module is no entity, adds nothing.
+    #[must_use]
+    pub fn entity_tables(&self) -> Vec<TableDef> {
+        let mut tables = self.entities.clone();
+        for (module, path) in &self.relations {
+            let segments: Vec<String> = path.split("::").map(str::to_owned).collect();
+            let Some(Def::Type(type_id)) = self.resolve(module, &segments) else {
+                continue;
+            };
+            let Some((references, _)) = self.entity_type(&type_id) else {
+                continue;
+            };
+            let references = references.to_owned();
+            if let Some(table) = tables.get_mut(module)
+                && table.name != references
+                && !table
+                    .foreign_keys
+                    .iter()
+                    .any(|fk| fk.references == references)
+            {
+                table.foreign_keys.push(crate::sql::ForeignKey {
+                    columns: Vec::new(),
+                    references,
+                    referenced_columns: Vec::new(),
+                });
+            }
+        }
+        tables.into_values().collect()
     }
 
     /// The entity table behind a type id (`…::users::Entity`) and the

@@ -96,6 +96,32 @@ pub fn entity_table(item: &syn::ItemStruct, file: &str) -> Option<TableDef> {
     })
 }
 
+/// The entity paths a sea-orm `Relation` enum's variants belong to
+/// (`#[sea_orm(belongs_to = "super::users::Entity", from = …, to = …)]`),
+/// as written. `has_many` and `has_one` are the other side of a
+/// `belongs_to` and add nothing.
+#[must_use]
+pub fn belongs_to(item: &syn::ItemEnum) -> Vec<String> {
+    let mut paths = Vec::new();
+    for variant in &item.variants {
+        for attr in variant
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("sea_orm"))
+        {
+            let _ = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("belongs_to") {
+                    paths.push(string_value(&meta)?);
+                } else if meta.input.peek(syn::Token![=]) {
+                    let _: syn::Expr = meta.value()?.parse()?;
+                }
+                Ok(())
+            });
+        }
+    }
+    paths
+}
+
 fn string_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<String> {
     let lit: syn::LitStr = meta.value()?.parse()?;
     Ok(lit.value())
