@@ -278,14 +278,19 @@ impl Coupling {
         self.unit_of.get(node).map(|&u| self.units[u].id.as_str())
     }
 
+    /// The index of the unit with id `unit` in [`Coupling::units`], if it
+    /// is one.
+    #[must_use]
+    pub(crate) fn index(&self, unit: &str) -> Option<usize> {
+        self.units
+            .binary_search_by(|u| u.id.as_str().cmp(unit))
+            .ok()
+    }
+
     /// The edges of unit `unit` to its neighbours, in the neighbours' order;
     /// none for an id that is no unit.
     pub fn ties(&self, unit: &str) -> impl Iterator<Item = Tie<'_>> {
-        let i = self
-            .units
-            .binary_search_by(|u| u.id.as_str().cmp(unit))
-            .ok();
-        i.into_iter().flat_map(move |i| {
+        self.index(unit).into_iter().flat_map(move |i| {
             self.neighbors[i].iter().filter_map(move |&(other, key)| {
                 let (weight, evidence) = self.edges.get(&key)?;
                 Some(Tie {

@@ -246,7 +246,7 @@ fn java_area(segments: &[&str], prefix: usize) -> String {
     rest.iter()
         .find(|p| !is_layer(p))
         .or_else(|| rest.first())
-        .or_else(|| package.get(prefix.min(package.len()).wrapping_sub(1)))
+        .or_else(|| prefix.checked_sub(1).and_then(|i| package.get(i)))
         .copied()
         .unwrap_or_default()
         .to_owned()

@@ -210,12 +210,6 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
         }
         _ => {}
     }
-    let index: BTreeMap<&str, usize> = coupling
-        .units
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.id.as_str(), i))
-        .collect();
     let pinned_anywhere: BTreeSet<&str> = config
         .existing
         .iter()
@@ -237,8 +231,8 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
             .iter()
             .filter(|m| !config.reset || service.pinned.contains(m));
         for member in kept {
-            match index.get(member.as_str()) {
-                Some(&i) => fixed[i] = Some(label),
+            match coupling.index(member) {
+                Some(i) => fixed[i] = Some(label),
                 None if service.pinned.contains(member) => warnings.push(format!(
                     "pinned member `{member}` of service `{}` no longer exists in the code; unpin or remove it",
                     service.name
@@ -250,7 +244,7 @@ pub fn suggest(analysis: &Analysis, config: &SuggestConfig) -> Result<Suggestion
             }
         }
         for table in &service.tables {
-            if let Some(&i) = index.get(format!("table:{table}").as_str()) {
+            if let Some(i) = coupling.index(&format!("table:{table}")) {
                 fixed[i] = Some(label);
             }
         }
@@ -296,20 +290,14 @@ pub fn evaluate(
     granularity: Granularity,
     services: &[ExistingService],
 ) -> Suggestion {
-    let index: BTreeMap<&str, usize> = coupling
-        .units
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.id.as_str(), i))
-        .collect();
     let mut service_index: Vec<Option<&str>> = vec![None; coupling.units.len()];
     let mut warnings = Vec::new();
     for service in services {
         let tables = service.tables.iter().map(|t| (format!("table:{t}"), t));
         let members = service.members.iter().map(|m| (m.clone(), m));
         for (id, name) in members.chain(tables) {
-            match index.get(id.as_str()) {
-                Some(&i) => service_index[i] = Some(service.name.as_str()),
+            match coupling.index(&id) {
+                Some(i) => service_index[i] = Some(service.name.as_str()),
                 None => warnings.push(format!(
                     "`{name}` of service `{}` is not in the analysis",
                     service.name
@@ -397,18 +385,12 @@ pub fn evaluate(
 /// returns, per unit, whether it is in a product crate of its own.
 fn left_out(coupling: &Coupling, keep: &BTreeSet<&str>) -> (BTreeSet<usize>, Vec<bool>) {
     let (mut shared, product) = shared_units(coupling, keep);
-    let index: BTreeMap<&str, usize> = coupling
-        .units
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.id.as_str(), i))
-        .collect();
     shared.extend(
         coupling
             .units
             .iter()
             .filter_map(|u| u.part_of.as_deref())
-            .filter_map(|h| index.get(h).copied()),
+            .filter_map(|h| coupling.index(h)),
     );
     (shared, product)
 }
