@@ -178,9 +178,19 @@ pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
             path: root.to_owned(),
         });
     }
+    // A Java project is walked once, by the Java front end, unless the tree
+    // also holds a Cargo manifest: then the Rust front end looks first.
+    let java_layout = java::is_java_project(root).then(|| java::layout(root));
+    if let Some(layout) = &java_layout
+        && layout.cargo_manifests == 0
+    {
+        return java::analyze_layout(layout, config);
+    }
     let found = discover::discover(root);
-    if found.rust.is_empty() && java::is_java_project(root) {
-        return java::analyze(root, config);
+    if found.rust.is_empty()
+        && let Some(layout) = &java_layout
+    {
+        return java::analyze_layout(layout, config);
     }
     if found.rust.is_empty() {
         return Err(AnalyzeError::NoRust {

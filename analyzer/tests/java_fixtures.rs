@@ -1351,3 +1351,58 @@ fn liquibase_json_changelogs_and_yaml_flow_style() {
         );
     }
 }
+
+/// Files to write: (path, content).
+type Files<'a> = &'a [(&'a str, &'a [u8])];
+
+/// A tree with a Maven build and a Rust crate is analysed as Rust (the
+/// Rust front end looks first when a Cargo manifest is present); one with a
+/// Cargo manifest but no Rust sources falls back to Java; one with no
+/// Cargo manifest is walked only by the Java front end.
+#[test]
+fn the_language_is_chosen_by_what_the_tree_holds() {
+    let java = b"package org.example;\npublic class Hello { void hi() {} }\n" as &[u8];
+    let rust = b"pub fn hello() {}\n" as &[u8];
+    let cargo = b"[package]\nname = \"tool\"\nversion = \"0.1.0\"\n" as &[u8];
+    let cases: [(&str, Files, &str); 3] = [
+        (
+            "maven and a crate",
+            &[
+                ("pom.xml", b"<project/>"),
+                ("src/main/java/org/example/Hello.java", java),
+                ("tool/Cargo.toml", cargo),
+                ("tool/src/lib.rs", rust),
+            ],
+            "tool::hello",
+        ),
+        (
+            "maven and a manifest without sources",
+            &[
+                ("pom.xml", b"<project/>"),
+                ("src/main/java/org/example/Hello.java", java),
+                ("tool/Cargo.toml", cargo),
+            ],
+            "org.example.Hello.hi",
+        ),
+        (
+            "maven only",
+            &[
+                ("pom.xml", b"<project/>"),
+                ("src/main/java/org/example/Hello.java", java),
+            ],
+            "org.example.Hello.hi",
+        ),
+    ];
+    for (name, files, function) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), files);
+        let analysis = run(dir.path());
+        let functions: Vec<&str> = analysis
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Function)
+            .map(|n| n.id.as_str())
+            .collect();
+        assert_eq!(functions, [function], "{name}");
+    }
+}

@@ -34,6 +34,9 @@ pub struct Layout {
     pub changelog_text: Vec<(PathBuf, String)>,
     /// Modules the build files declare, as directories relative to the root.
     pub modules: Vec<String>,
+    /// `Cargo.toml` files met: a tree with one may hold Rust crates, which
+    /// the Rust front end looks for first.
+    pub cargo_manifests: usize,
     /// Problems met.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -89,6 +92,7 @@ pub fn discover(root: &Path) -> Layout {
             Some("yml" | "yaml" | "json") if !test && rel.to_lowercase().contains("changelog") => {
                 out.changelog_text.push((path, rel));
             }
+            Some("toml") if name == "Cargo.toml" => out.cargo_manifests += 1,
             _ => {}
         }
     }

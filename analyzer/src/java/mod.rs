@@ -105,9 +105,22 @@ pub fn read_orm_xml(rel_path: &str, text: &str) -> (Vec<(String, String)>, Vec<D
     )
 }
 
+/// The files of a Java project, walked once: the Rust front end's walk is
+/// needed only when the tree holds a Cargo manifest.
+pub(crate) use layout::Layout;
+
+/// Walks `root` the way [`analyze_layout`] reads it.
+pub(crate) fn layout(root: &Path) -> Layout {
+    layout::discover(root)
+}
+
 /// Analyzes the Java project at `root` (which [`is_java_project`] accepted).
 pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
-    let layout = layout::discover(root);
+    analyze_layout(&layout::discover(root), config)
+}
+
+/// Analyzes a Java project already walked.
+pub(crate) fn analyze_layout(layout: &Layout, config: &Config) -> Result<Analysis, AnalyzeError> {
     let threads = config
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
@@ -116,7 +129,7 @@ pub fn analyze(root: &Path, config: &Config) -> Result<Analysis, AnalyzeError> {
         .num_threads(threads)
         .build()
         .map_err(|e| AnalyzeError::Threads(e.to_string()))?;
-    Ok(pool.install(|| run(config, &layout)))
+    Ok(pool.install(|| run(config, layout)))
 }
 
 /// What one file's methods do, resolved. [`file_facts`] returns the
@@ -167,21 +180,32 @@ fn run(config: &Config, layout: &layout::Layout) -> Analysis {
         &resources.mappings,
     ));
     diagnostics.extend(data::named_queries(&index, &mut entities));
-    let found_routes = routes::find(
-        &index,
-        resources.context.as_deref(),
-        &resources.web_xml,
-        &mut diagnostics,
+    // The files' facts, in parallel, while one thread finds the routes and
+    // adds the code and the tables to the graph (serial work that needs no
+    // facts).
+    let (facts, (found_routes, route_diagnostics, mut builder, tables)) = rayon::join(
+        || -> Vec<Facts> {
+            files
+                .par_iter()
+                .map(|file| file_facts(&index, &entities, file))
+                .collect()
+        },
+        || {
+            let mut route_diagnostics = Vec::new();
+            let found_routes = routes::find(
+                &index,
+                resources.context.as_deref(),
+                &resources.web_xml,
+                &mut route_diagnostics,
+            );
+            let mut builder = GraphBuilder::default();
+            add_code(&mut builder, &index);
+            let tables = add_tables(&mut builder, &resources.schema, &entities);
+            add_maps(&mut builder, &index, &entities, &tables);
+            (found_routes, route_diagnostics, builder, tables)
+        },
     );
-    let facts: Vec<Facts> = files
-        .par_iter()
-        .map(|file| file_facts(&index, &entities, file))
-        .collect();
-
-    let mut builder = GraphBuilder::default();
-    add_code(&mut builder, &index);
-    let tables = add_tables(&mut builder, &resources.schema, &entities);
-    add_maps(&mut builder, &index, &entities, &tables);
+    diagnostics.extend(route_diagnostics);
     let mut stats = Stats {
         java_files: layout.java.len(),
         java_files_parsed: files.len(),
